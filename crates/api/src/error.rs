@@ -1,0 +1,87 @@
+//! The one peer-visible error type.
+
+use serde::{Deserialize, Serialize};
+
+/// Machine-readable error code (snake_case in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Wrong name or password, or an unknown/expired session token.
+    #[error("bad credentials")]
+    BadCredentials,
+    /// The name is taken (case-insensitively).
+    #[error("name taken")]
+    NameTaken,
+    /// The name is not 1–32 of `[A-Za-z0-9_-]`.
+    #[error("invalid name")]
+    InvalidName,
+    /// The password is shorter than 8 characters.
+    #[error("weak password")]
+    WeakPassword,
+    /// No user with that name.
+    #[error("no such user")]
+    NoSuchUser,
+    /// No conversation with that id.
+    #[error("no such conversation")]
+    NoSuchConversation,
+    /// The caller is not a member of that conversation.
+    #[error("not a member")]
+    NotMember,
+    /// The message body is larger than the server allows.
+    #[error("too large")]
+    TooLarge,
+    /// Too many failed logins; retry after the given delay.
+    #[error("too many attempts, retry in {retry_after_ms} ms")]
+    TooManyAttempts {
+        /// Milliseconds to wait before trying again.
+        retry_after_ms: u64,
+    },
+    /// Log in first.
+    #[error("unauthenticated")]
+    Unauthenticated,
+    /// Already logged in on this connection.
+    #[error("already authenticated")]
+    AlreadyAuthenticated,
+    /// The request is malformed or not valid here.
+    #[error("bad request")]
+    BadRequest,
+    /// The client speaks another protocol version.
+    #[error("unsupported protocol version (server speaks {server})")]
+    UnsupportedVersion {
+        /// The server's [`crate::PROTOCOL_VERSION`].
+        server: u32,
+    },
+    /// The server is shutting down.
+    #[error("server shutting down")]
+    ShuttingDown,
+    /// Something went wrong on the server (details are in its log).
+    #[error("internal error")]
+    Internal,
+}
+
+/// An error answer: a code plus human text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with explicit text.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    /// An error whose text is the code's own description.
+    fn from(code: ErrorCode) -> Self {
+        Self::new(code, code.to_string())
+    }
+}

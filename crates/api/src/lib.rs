@@ -1,0 +1,38 @@
+//! Natter chat API: every request, response and event as serde types.
+//!
+//! The same types travel as postcard on the UDP transport and as JSON on the
+//! WebSocket gateway. Every enum is *externally tagged* (serde's default), the
+//! only representation both formats support; in JSON a unit variant is a bare
+//! string (`"logout"`) and a data variant an object with one key
+//! (`{"send": {...}}`).
+//!
+//! Compatibility rule: postcard encodes enum variants by index, so variants and
+//! struct fields are only ever **appended**, never reordered or removed.
+//! [`PROTOCOL_VERSION`] is checked at login/resume and bumped on any change
+//! that is not append-only.
+#![warn(missing_docs)]
+
+mod codec;
+mod error;
+mod frame;
+mod request;
+mod response;
+mod types;
+mod validate;
+
+pub use codec::{CodecError, decode, decode_json, encode, encode_json};
+pub use error::{ApiError, ErrorCode};
+pub use frame::{ClientFrame, ServerFrame};
+pub use request::{Anchor, HistoryQuery, Order, Request, SyncRequest, Target};
+pub use response::{Event, Response, Sent};
+pub use types::{
+    ClientMsgId, ConversationId, ConversationInfo, ConversationKind, Cursor, Message, Seq,
+    SessionToken, UserId, UserInfo,
+};
+pub use validate::{
+    MAX_HISTORY_LIMIT, MAX_NAME_LEN, MIN_PASSWORD_LEN, validate_name, validate_password,
+};
+
+/// Version of this protocol; a client sends it at login and resume, and the
+/// server answers [`ErrorCode::UnsupportedVersion`] when it differs.
+pub const PROTOCOL_VERSION: u32 = 1;

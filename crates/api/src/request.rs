@@ -1,0 +1,127 @@
+//! Requests a client sends.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{ClientMsgId, ConversationId, Cursor, Seq, SessionToken};
+
+/// One client request; the server answers each with exactly one
+/// [`crate::Response`] or [`crate::ApiError`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Create an account (does not log in). → `Registered`.
+    Register {
+        /// 1–32 of `[A-Za-z0-9_-]`, unique case-insensitively.
+        name: String,
+        /// At least 8 characters.
+        password: String,
+    },
+    /// Log in with a password. → `LoggedIn`, then sync events.
+    Login {
+        /// Must equal [`crate::PROTOCOL_VERSION`].
+        version: u32,
+        /// Account name, any case.
+        name: String,
+        /// Password.
+        password: String,
+        /// Where the offline sync starts.
+        sync: SyncRequest,
+    },
+    /// Resume a session with its token after reconnecting. → `Resumed`, then sync.
+    Resume {
+        /// Must equal [`crate::PROTOCOL_VERSION`].
+        version: u32,
+        /// Token from `LoggedIn`.
+        token: SessionToken,
+        /// Where the offline sync starts.
+        sync: SyncRequest,
+    },
+    /// End this session (its token stops working). → `Done`.
+    Logout,
+    /// Change the password; every other session of the account ends. → `Done`.
+    ChangePassword {
+        /// Current password.
+        old_password: String,
+        /// New password (≥ 8 characters).
+        new_password: String,
+    },
+    /// Post a message. → `Sent` once it is durably stored.
+    Send {
+        /// Where to.
+        target: Target,
+        /// Idempotency id: the same id returns the same seq.
+        client_id: ClientMsgId,
+        /// Text (≤ the server's `max_body`, 16 KiB by default).
+        body: String,
+    },
+    /// Page through a conversation's log. → `History`.
+    History(HistoryQuery),
+    /// Everything up to `seq` in `conv` reached this client: advances the
+    /// stored delivered cursor (never moves it back). → `Done`.
+    AckDelivered {
+        /// Conversation.
+        conv: ConversationId,
+        /// Highest seq delivered.
+        seq: Seq,
+    },
+    /// List my conversations. → `Conversations`.
+    Conversations,
+    /// List every user. → `Users`.
+    Users,
+    /// Liveness check. → `Done`.
+    Ping,
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// The lobby.
+    Lobby,
+    /// The direct conversation with this user (by name, any case), created on
+    /// the first message.
+    User(String),
+    /// An existing conversation the caller is a member of.
+    Conversation(ConversationId),
+}
+
+/// Where the offline sync starts for each conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// The client's delivered cursors. A conversation not listed here starts
+    /// from the server's stored delivered cursor for this user.
+    pub cursors: Vec<Cursor>,
+}
+
+/// A page of history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// Conversation (the caller must be a member).
+    pub conv: ConversationId,
+    /// Which side of which seq.
+    pub anchor: Anchor,
+    /// At most this many messages (the server caps it at 500).
+    pub limit: u32,
+    /// Order of the returned page.
+    pub order: Order,
+}
+
+/// The edge of a history page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Anchor {
+    /// The `limit` messages just below this seq (`Before(u64::MAX)` = newest).
+    Before(Seq),
+    /// The `limit` messages just above this seq (`After(0)` = oldest).
+    After(Seq),
+}
+
+/// Order of a returned page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Ascending seq.
+    OldestFirst,
+    /// Descending seq.
+    NewestFirst,
+}

@@ -1,0 +1,94 @@
+//! Identifiers and the records shared by requests, responses and events.
+
+use serde::{Deserialize, Serialize};
+
+/// Position of a message in its conversation's log: 1, 2, 3 … (0 = "none yet").
+pub type Seq = u64;
+
+/// Client-chosen message id (a UUID v4): resending the same id never creates a
+/// second message. Serialized as 16 bytes in postcard and as a string in JSON.
+pub type ClientMsgId = uuid::Uuid;
+
+/// Server-assigned user id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub u64);
+
+/// Server-assigned conversation id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConversationId(pub u64);
+
+/// Opaque session token (lowercase hex of 32 random bytes) returned by login
+/// and used to resume. The server keeps only a hash of it. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionToken(pub String);
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(..)")
+    }
+}
+
+/// A user as other users see them: id and the display name (case as chosen).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// Server id.
+    pub id: UserId,
+    /// Display name, unique case-insensitively.
+    pub name: String,
+}
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Conversation it belongs to.
+    pub conv: ConversationId,
+    /// Its position in the conversation log.
+    pub seq: Seq,
+    /// Server timestamp, milliseconds since the Unix epoch.
+    pub ts_ms: u64,
+    /// Who sent it; `None` for a message written by the server (membership
+    /// changes and the like, in later versions).
+    pub sender: Option<UserInfo>,
+    /// The sender's idempotency id.
+    pub client_id: ClientMsgId,
+    /// Text.
+    pub body: String,
+}
+
+/// What kind of conversation this is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationKind {
+    /// The lobby: every user is a member.
+    Lobby,
+    /// A direct conversation between the caller and `peer`.
+    Direct {
+        /// The other member.
+        peer: UserInfo,
+    },
+}
+
+/// A conversation as listed to one of its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationInfo {
+    /// Id.
+    pub id: ConversationId,
+    /// Lobby or direct (groups come later).
+    pub kind: ConversationKind,
+    /// Highest seq in the log (0 when empty).
+    pub last_seq: Seq,
+    /// The caller's stored delivered cursor.
+    pub delivered: Seq,
+}
+
+/// "Everything up to and including `seq` in `conv`".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Conversation.
+    pub conv: ConversationId,
+    /// Last seq covered.
+    pub seq: Seq,
+}

@@ -1,0 +1,232 @@
+//! Every frame shape round-trips through postcard and JSON; decoding garbage
+//! returns an error and never panics.
+
+use natter_api::*;
+use proptest::prelude::*;
+
+fn user() -> UserInfo {
+    UserInfo {
+        id: UserId(7),
+        name: "Alice".into(),
+    }
+}
+
+fn message() -> Message {
+    Message {
+        conv: ConversationId(1),
+        seq: 42,
+        ts_ms: 1_700_000_000_000,
+        sender: Some(user()),
+        client_id: uuid::Uuid::from_bytes([9; 16]),
+        body: "hi ✓".into(),
+    }
+}
+
+fn requests() -> Vec<Request> {
+    let sync = SyncRequest {
+        cursors: vec![Cursor {
+            conv: ConversationId(1),
+            seq: 3,
+        }],
+    };
+    vec![
+        Request::Register {
+            name: "a".into(),
+            password: "p".into(),
+        },
+        Request::Login {
+            version: PROTOCOL_VERSION,
+            name: "a".into(),
+            password: "p".into(),
+            sync: sync.clone(),
+        },
+        Request::Resume {
+            version: 1,
+            token: SessionToken("ab".into()),
+            sync,
+        },
+        Request::Logout,
+        Request::ChangePassword {
+            old_password: "o".into(),
+            new_password: "n".into(),
+        },
+        Request::Send {
+            target: Target::User("bob".into()),
+            client_id: uuid::Uuid::from_bytes([1; 16]),
+            body: "x".into(),
+        },
+        Request::Send {
+            target: Target::Conversation(ConversationId(4)),
+            client_id: uuid::Uuid::nil(),
+            body: String::new(),
+        },
+        Request::History(HistoryQuery {
+            conv: ConversationId(1),
+            anchor: Anchor::Before(u64::MAX),
+            limit: 500,
+            order: Order::NewestFirst,
+        }),
+        Request::AckDelivered {
+            conv: ConversationId(1),
+            seq: 9,
+        },
+        Request::Conversations,
+        Request::Users,
+        Request::Ping,
+    ]
+}
+
+fn server_frames() -> Vec<ServerFrame> {
+    let ok = |r| ServerFrame::Response { id: 1, result: Ok(r) };
+    let conv = ConversationInfo {
+        id: ConversationId(2),
+        kind: ConversationKind::Direct { peer: user() },
+        last_seq: 5,
+        delivered: 4,
+    };
+    vec![
+        ok(Response::Registered { user: user() }),
+        ok(Response::LoggedIn {
+            user: user(),
+            token: SessionToken("00ff".into()),
+        }),
+        ok(Response::Resumed { user: user() }),
+        ok(Response::Done),
+        ok(Response::Sent(Sent {
+            conv: ConversationId(1),
+            seq: 1,
+            ts_ms: 2,
+        })),
+        ok(Response::History {
+            conv: ConversationId(1),
+            messages: vec![message()],
+        }),
+        ok(Response::Conversations(vec![conv.clone()])),
+        ok(Response::Users(vec![user()])),
+        ServerFrame::Response {
+            id: u64::MAX,
+            result: Err(ErrorCode::TooManyAttempts {
+                retry_after_ms: 1500,
+            }
+            .into()),
+        },
+        ServerFrame::Response {
+            id: 0,
+            result: Err(ApiError::new(ErrorCode::NotMember, "no")),
+        },
+        ServerFrame::Event(Event::Message(message())),
+        ServerFrame::Event(Event::Conversations(vec![
+            conv,
+            ConversationInfo {
+                id: ConversationId(1),
+                kind: ConversationKind::Lobby,
+                last_seq: 0,
+                delivered: 0,
+            },
+        ])),
+        ServerFrame::Event(Event::ServerClosing {
+            reason: "bye".into(),
+        }),
+        ServerFrame::Event(Event::SessionEnded {
+            reason: "pw".into(),
+        }),
+    ]
+}
+
+fn roundtrip<T>(value: &T)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let bytes = encode(value).unwrap();
+    assert_eq!(&decode::<T>(&bytes).unwrap(), value, "postcard");
+    let json = encode_json(value).unwrap();
+    assert_eq!(&decode_json::<T>(&json).unwrap(), value, "json {json}");
+}
+
+#[test]
+fn every_request_roundtrips_in_both_encodings() {
+    for (id, body) in requests().into_iter().enumerate() {
+        roundtrip(&ClientFrame::Request { id: id as u64, body });
+    }
+}
+
+#[test]
+fn every_server_frame_roundtrips_in_both_encodings() {
+    for frame in server_frames() {
+        roundtrip(&frame);
+    }
+}
+
+#[test]
+fn json_is_readable() {
+    let frame = ClientFrame::Request {
+        id: 3,
+        body: Request::Logout,
+    };
+    assert_eq!(
+        encode_json(&frame).unwrap(),
+        r#"{"request":{"id":3,"body":"logout"}}"#
+    );
+    let err: ApiError = ErrorCode::TooManyAttempts { retry_after_ms: 5 }.into();
+    let json = encode_json(&err).unwrap();
+    assert!(json.contains(r#"{"too_many_attempts":{"retry_after_ms":5}}"#), "{json}");
+    let id = uuid::Uuid::from_bytes([0xab; 16]);
+    assert_eq!(
+        encode_json(&id).unwrap(),
+        r#""abababab-abab-abab-abab-abababababab""#
+    );
+}
+
+#[test]
+fn client_id_is_16_bytes_in_postcard() {
+    assert_eq!(encode(&uuid::Uuid::nil()).unwrap().len(), 17); // length prefix + 16
+}
+
+#[test]
+fn trailing_bytes_are_rejected() {
+    let mut bytes = encode(&ClientFrame::Request {
+        id: 1,
+        body: Request::Ping,
+    })
+    .unwrap();
+    bytes.push(0);
+    assert!(matches!(
+        decode::<ClientFrame>(&bytes),
+        Err(CodecError::TrailingBytes(1))
+    ));
+}
+
+#[test]
+fn garbage_json_is_an_error() {
+    assert!(decode_json::<ClientFrame>("{").is_err());
+    assert!(decode_json::<ClientFrame>(r#"{"request":{"id":1,"body":"nope"}}"#).is_err());
+}
+
+proptest! {
+    #[test]
+    fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode::<ClientFrame>(&bytes);
+        let _ = decode::<ServerFrame>(&bytes);
+    }
+
+    #[test]
+    fn decode_of_mutated_frames_never_panics(idx in 0usize..14, pos in any::<usize>(), byte in any::<u8>()) {
+        let frames = server_frames();
+        let mut bytes = encode(&frames[idx % frames.len()]).unwrap();
+        let at = pos % bytes.len();
+        bytes[at] = byte;
+        let _ = decode::<ServerFrame>(&bytes);
+        bytes.truncate(at);
+        let _ = decode::<ServerFrame>(&bytes);
+    }
+
+    #[test]
+    fn send_roundtrips(body in ".{0,64}", id in any::<u64>(), cid in any::<[u8; 16]>()) {
+        let frame = ClientFrame::Request { id, body: Request::Send {
+            target: Target::Lobby,
+            client_id: uuid::Uuid::from_bytes(cid),
+            body,
+        }};
+        roundtrip(&frame);
+    }
+}

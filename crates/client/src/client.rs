@@ -1,0 +1,177 @@
+//! The [`Client`] handle.
+
+use std::sync::Arc;
+
+use natter_api::{
+    ClientMsgId, ConversationInfo, HistoryQuery, Message, PROTOCOL_VERSION, Request, Response,
+    Sent, SyncRequest, Target, UserInfo,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::dialer::Dialer;
+use crate::driver::{Cmd, Driver};
+use crate::error::{ClientError, ConnectError};
+use crate::events::{EventReceiver, OutgoingState};
+use crate::options::ClientOptions;
+
+/// Handle to a connected client. Cheap to clone; the connection stays up
+/// (reconnecting as needed) until every clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Client {
+    cmds: mpsc::Sender<Cmd>,
+    options: Arc<ClientOptions>,
+}
+
+/// An outgoing message: its client id and its ⏳/✓ state.
+#[derive(Debug, Clone)]
+pub struct OutgoingHandle {
+    /// The id the message is sent (and resent) with.
+    pub client_id: ClientMsgId,
+    state: watch::Receiver<OutgoingState>,
+}
+
+impl OutgoingHandle {
+    /// The current state.
+    pub fn state(&self) -> OutgoingState {
+        self.state.borrow().clone()
+    }
+
+    /// Waits until the message is stored (✓) or rejected. Reconnects in
+    /// between are transparent: the outbox resends with the same id.
+    pub async fn stored(&mut self) -> Result<Sent, ClientError> {
+        let state = self.state.wait_for(|s| *s != OutgoingState::Pending).await;
+        match state.map_err(|_| ClientError::Closed)?.clone() {
+            OutgoingState::Stored(sent) => Ok(sent),
+            OutgoingState::Failed(e) => Err(ClientError::Api(e)),
+            OutgoingState::Pending => Err(ClientError::Closed),
+        }
+    }
+}
+
+impl Client {
+    /// Dials the server (within `options.connect_timeout`) and starts the
+    /// background task. The first event is `Connection(Connected)`.
+    pub async fn connect(
+        dialer: Arc<dyn Dialer>,
+        options: ClientOptions,
+    ) -> Result<(Self, EventReceiver), ConnectError> {
+        let timeout = options.connect_timeout;
+        let link = tokio::time::timeout(timeout, dialer.dial())
+            .await
+            .map_err(|_| ConnectError::Timeout(timeout))??;
+        let (cmds, cmd_rx) = mpsc::channel(256);
+        let (events, event_rx) = mpsc::unbounded_channel();
+        let driver = Driver::new(dialer, options.clone(), link, cmd_rx, events);
+        tokio::spawn(driver.run());
+        let client = Self {
+            cmds,
+            options: Arc::new(options),
+        };
+        Ok((client, EventReceiver(event_rx)))
+    }
+
+    /// Sends any request and waits for its answer (within `request_timeout`).
+    pub async fn request(&self, request: Request) -> Result<Response, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::Call { request, reply };
+        self.cmds.send(cmd).await.map_err(|_| ClientError::Closed)?;
+        let timeout = self.options.request_timeout;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => Err(ClientError::Timeout(timeout)),
+        }
+    }
+
+    /// Creates an account (does not log in).
+    pub async fn register(&self, name: &str, password: &str) -> Result<UserInfo, ClientError> {
+        let request = Request::Register {
+            name: name.to_owned(),
+            password: password.to_owned(),
+        };
+        match self.request(request).await? {
+            Response::Registered { user } => Ok(user),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Logs in. The offline sync follows as events, ending with
+    /// `ClientEvent::Conversations`. The session token is kept for resuming.
+    pub async fn login(&self, name: &str, password: &str) -> Result<UserInfo, ClientError> {
+        let request = Request::Login {
+            version: PROTOCOL_VERSION,
+            name: name.to_owned(),
+            password: password.to_owned(),
+            sync: SyncRequest::default(), // the driver fills in its cursors
+        };
+        match self.request(request).await? {
+            Response::LoggedIn { user, .. } => Ok(user),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Queues a message (⏳) and returns at once. It is sent now if logged in,
+    /// else after the next login/resume, and resent with the same client id
+    /// after any reconnect until the server stores it (✓).
+    pub async fn send(&self, target: Target, text: impl Into<String>) -> OutgoingHandle {
+        self.send_with_id(target, text, uuid::Uuid::new_v4()).await
+    }
+
+    /// Like [`Client::send`] with a caller-chosen client id (resending the
+    /// same id never creates a second message).
+    pub async fn send_with_id(
+        &self,
+        target: Target,
+        text: impl Into<String>,
+        client_id: ClientMsgId,
+    ) -> OutgoingHandle {
+        let (state, rx) = watch::channel(OutgoingState::Pending);
+        let body = text.into();
+        let cmd = Cmd::Send { client_id, target, body, state };
+        // If the driver is gone the sender is dropped and `stored()` says Closed.
+        let _ = self.cmds.send(cmd).await;
+        OutgoingHandle { client_id, state: rx }
+    }
+
+    /// One page of a conversation's history.
+    pub async fn history(&self, query: HistoryQuery) -> Result<Vec<Message>, ClientError> {
+        match self.request(Request::History(query)).await? {
+            Response::History { messages, .. } => Ok(messages),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// My conversations.
+    pub async fn conversations(&self) -> Result<Vec<ConversationInfo>, ClientError> {
+        match self.request(Request::Conversations).await? {
+            Response::Conversations(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<UserInfo>, ClientError> {
+        match self.request(Request::Users).await? {
+            Response::Users(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Changes the password; the account's other sessions end.
+    pub async fn change_password(&self, old: &str, new: &str) -> Result<(), ClientError> {
+        let request = Request::ChangePassword {
+            old_password: old.to_owned(),
+            new_password: new.to_owned(),
+        };
+        self.request(request).await.map(drop)
+    }
+
+    /// Ends the session; the token is forgotten (no more resume).
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.request(Request::Logout).await.map(drop)
+    }
+}
+
+fn unexpected(response: Response) -> ClientError {
+    ClientError::Unexpected(format!("{response:?}"))
+}

@@ -1,0 +1,365 @@
+//! The background task that owns the connection.
+//!
+//! It multiplexes three inputs: commands from [`crate::Client`] handles,
+//! frames from the server, and the reconnect timer while disconnected.
+//! Requests are matched to answers by id. When the link dies every pending
+//! call fails with `Disconnected`, the outbox is kept, and reconnect attempts
+//! follow the backoff; after a successful dial the session is resumed with
+//! its token and the outbox is resent once the server confirms.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use natter_api::{
+    self as api, ApiError, ClientFrame, ClientMsgId, ConversationId, Cursor, ErrorCode, Event,
+    PROTOCOL_VERSION, Request, Response, Seq, ServerFrame, SessionToken, SyncRequest, Target,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::dialer::{ClientLink, Dialer};
+use crate::error::ClientError;
+use crate::events::{ClientEvent, ConnectionState, OutgoingState};
+use crate::options::ClientOptions;
+use crate::outbox::{Entry, Outbox};
+
+/// Answer channel of one call.
+pub(crate) type ReplyTx = oneshot::Sender<Result<Response, ClientError>>;
+
+/// What a [`crate::Client`] asks the driver.
+pub(crate) enum Cmd {
+    /// Send a request, answer when the server does.
+    Call { request: Request, reply: ReplyTx },
+    /// Queue a message in the outbox.
+    Send {
+        client_id: ClientMsgId,
+        target: Target,
+        body: String,
+        state: watch::Sender<OutgoingState>,
+    },
+}
+
+/// Who waits for the answer of an in-flight request.
+enum Pending {
+    Call(ReplyTx, Kind),
+    Outbox(ClientMsgId),
+    Resume,
+    Ack,
+}
+
+/// Calls whose answers change the driver's own state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Login,
+    Logout,
+}
+
+pub(crate) struct Driver {
+    dialer: Arc<dyn Dialer>,
+    options: ClientOptions,
+    cmds: mpsc::Receiver<Cmd>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+    link: Option<ClientLink>,
+    /// Logged in (or resumed) on the current link.
+    authed: bool,
+    token: Option<SessionToken>,
+    attempt: u32,
+    retry_at: Instant,
+    next_id: u64,
+    pending: HashMap<u64, Pending>,
+    /// Highest seq handed to the application, per conversation.
+    received: HashMap<ConversationId, Seq>,
+    /// Delivery acks not yet sent.
+    acks: HashMap<ConversationId, Seq>,
+    outbox: Outbox,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        dialer: Arc<dyn Dialer>,
+        options: ClientOptions,
+        link: ClientLink,
+        cmds: mpsc::Receiver<Cmd>,
+        events: mpsc::UnboundedSender<ClientEvent>,
+    ) -> Self {
+        Self {
+            dialer,
+            options,
+            cmds,
+            events,
+            link: Some(link),
+            authed: false,
+            token: None,
+            attempt: 0,
+            retry_at: Instant::now(),
+            next_id: 1,
+            pending: HashMap::new(),
+            received: HashMap::new(),
+            acks: HashMap::new(),
+            outbox: Outbox::default(),
+        }
+    }
+
+    /// Runs until every [`crate::Client`] handle is dropped.
+    pub(crate) async fn run(mut self) {
+        self.emit(ClientEvent::Connection(ConnectionState::Connected));
+        loop {
+            let disconnected = self.link.is_none();
+            tokio::select! {
+                cmd = self.cmds.recv() => match cmd {
+                    Some(cmd) => self.on_cmd(cmd).await,
+                    None => return,
+                },
+                frame = next_frame(&mut self.link) => match frame {
+                    Some(bytes) => self.on_frames(bytes).await,
+                    None => self.on_link_lost(),
+                },
+                () = tokio::time::sleep_until(self.retry_at), if disconnected => self.reconnect().await,
+            }
+        }
+    }
+
+    fn emit(&self, event: ClientEvent) {
+        let _ = self.events.send(event);
+    }
+
+    async fn on_cmd(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Call { request, reply } => self.call(request, reply).await,
+            Cmd::Send { client_id, target, body, state } => {
+                let in_flight = false;
+                self.outbox.push(Entry { client_id, target, body, in_flight, state });
+                self.flush_outbox().await;
+            }
+        }
+    }
+
+    async fn call(&mut self, mut request: Request, reply: ReplyTx) {
+        if self.link.is_none() {
+            let _ = reply.send(Err(ClientError::Disconnected));
+            return;
+        }
+        let kind = match &mut request {
+            Request::Login { sync, .. } => {
+                *sync = self.sync_request();
+                Kind::Login
+            }
+            Request::Logout => Kind::Logout,
+            _ => Kind::Plain,
+        };
+        self.transmit(request, Pending::Call(reply, kind)).await;
+    }
+
+    /// Sends one request; on a dead link the pending entry is failed by
+    /// [`Self::on_link_lost`] when the receive side notices.
+    async fn transmit(&mut self, body: Request, pending: Pending) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, pending);
+        let Some(link) = &self.link else { return };
+        let frame = api::encode(&ClientFrame::Request { id, body });
+        match frame {
+            Ok(bytes) => {
+                let _ = link.tx.send(Bytes::from(bytes)).await;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode request"),
+        }
+    }
+
+    fn sync_request(&self) -> SyncRequest {
+        let cursors = self.received.iter().map(|(&conv, &seq)| Cursor { conv, seq });
+        SyncRequest { cursors: cursors.collect() }
+    }
+
+    /// Handles `first` and every frame already queued, then sends acks.
+    async fn on_frames(&mut self, first: Bytes) {
+        self.on_frame(&first).await;
+        while let Some(bytes) = self.link.as_mut().and_then(|l| l.rx.try_recv().ok()) {
+            self.on_frame(&bytes).await;
+        }
+        self.flush_acks().await;
+    }
+
+    async fn on_frame(&mut self, bytes: &[u8]) {
+        match api::decode::<ServerFrame>(bytes) {
+            Ok(ServerFrame::Response { id, result }) => self.on_response(id, result).await,
+            Ok(ServerFrame::Event(event)) => self.on_event(event),
+            Err(e) => tracing::warn!(error = %e, "undecodable frame from server"),
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Message(m) => self.on_message(m),
+            Event::Conversations(list) => self.emit(ClientEvent::Conversations(list)),
+            Event::ServerClosing { reason } => self.emit(ClientEvent::ServerClosing { reason }),
+            Event::SessionEnded { reason } => {
+                self.authed = false;
+                self.token = None;
+                self.emit(ClientEvent::SessionEnded { reason });
+            }
+        }
+    }
+
+    /// Hands a message to the application once, and schedules its ack.
+    fn on_message(&mut self, m: api::Message) {
+        let seen = self.received.entry(m.conv).or_default();
+        if m.seq <= *seen {
+            return;
+        }
+        *seen = m.seq;
+        self.acks.insert(m.conv, m.seq);
+        self.emit(ClientEvent::Message(m));
+    }
+
+    async fn on_response(&mut self, id: u64, result: Result<Response, ApiError>) {
+        match self.pending.remove(&id) {
+            Some(Pending::Call(reply, kind)) => {
+                self.on_call_answer(kind, &result).await;
+                let _ = reply.send(result.map_err(ClientError::Api));
+            }
+            Some(Pending::Outbox(client_id)) => self.on_sent(client_id, result),
+            Some(Pending::Resume) => self.on_resumed(result).await,
+            Some(Pending::Ack) => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "delivery ack refused");
+                }
+            }
+            None => tracing::debug!(id, "answer to an unknown request"),
+        }
+    }
+
+    async fn on_call_answer(&mut self, kind: Kind, result: &Result<Response, ApiError>) {
+        match (kind, result) {
+            (Kind::Login, Ok(Response::LoggedIn { token, .. })) => {
+                self.token = Some(token.clone());
+                self.authed = true;
+                self.flush_outbox().await;
+            }
+            (Kind::Logout, Ok(_)) => {
+                self.token = None;
+                self.authed = false;
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_resumed(&mut self, result: Result<Response, ApiError>) {
+        match result {
+            Ok(_) => {
+                self.authed = true;
+                self.emit(ClientEvent::Connection(ConnectionState::Resumed));
+                self.flush_outbox().await;
+            }
+            Err(e) if e.code == ErrorCode::BadCredentials => {
+                self.token = None;
+                self.emit(ClientEvent::SessionEnded { reason: e.message });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "resume failed; reconnecting");
+                self.link = None;
+                self.on_link_lost();
+            }
+        }
+    }
+
+    fn on_sent(&mut self, client_id: ClientMsgId, result: Result<Response, ApiError>) {
+        let state = match result {
+            Ok(Response::Sent(sent)) => OutgoingState::Stored(sent),
+            Err(e) if retryable(e.code) => {
+                self.outbox.unsend(client_id);
+                return;
+            }
+            Err(e) => OutgoingState::Failed(e),
+            Ok(other) => OutgoingState::Failed(ApiError::new(
+                ErrorCode::Internal,
+                format!("unexpected answer to send: {other:?}"),
+            )),
+        };
+        if let Some(entry) = self.outbox.take(client_id) {
+            entry.state.send_replace(state.clone());
+            self.emit(ClientEvent::Outgoing { client_id, state });
+        }
+    }
+
+    /// Transmits every outbox entry not in flight (only when logged in).
+    async fn flush_outbox(&mut self) {
+        if !self.authed || self.link.is_none() {
+            return;
+        }
+        for (client_id, target, body) in self.outbox.due() {
+            let request = Request::Send { target, client_id, body };
+            self.transmit(request, Pending::Outbox(client_id)).await;
+        }
+    }
+
+    async fn flush_acks(&mut self) {
+        if !self.authed {
+            return;
+        }
+        let acks: Vec<_> = self.acks.drain().collect();
+        for (conv, seq) in acks {
+            self.transmit(Request::AckDelivered { conv, seq }, Pending::Ack).await;
+        }
+    }
+
+    /// The link is gone: fail calls, keep the outbox, schedule a reconnect.
+    fn on_link_lost(&mut self) {
+        self.link = None;
+        self.authed = false;
+        for (_, pending) in self.pending.drain() {
+            if let Pending::Call(reply, _) = pending {
+                let _ = reply.send(Err(ClientError::Disconnected));
+            }
+        }
+        self.outbox.unsend_all();
+        self.schedule_reconnect();
+    }
+
+    fn schedule_reconnect(&mut self) {
+        self.attempt += 1;
+        self.retry_at = Instant::now() + self.options.backoff.delay(self.attempt);
+        let attempt = self.attempt;
+        tracing::debug!(attempt, pending = self.outbox.len(), "reconnect scheduled");
+        self.emit(ClientEvent::Connection(ConnectionState::Reconnecting { attempt }));
+    }
+
+    async fn reconnect(&mut self) {
+        let dial = tokio::time::timeout(self.options.connect_timeout, self.dialer.dial()).await;
+        match dial {
+            Ok(Ok(link)) => self.on_reconnected(link).await,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "reconnect failed");
+                self.schedule_reconnect();
+            }
+            Err(_) => self.schedule_reconnect(),
+        }
+    }
+
+    async fn on_reconnected(&mut self, link: ClientLink) {
+        self.link = Some(link);
+        self.attempt = 0;
+        let Some(token) = self.token.clone() else {
+            self.emit(ClientEvent::Connection(ConnectionState::Connected));
+            return;
+        };
+        let sync = self.sync_request();
+        let resume = Request::Resume { version: PROTOCOL_VERSION, token, sync };
+        self.transmit(resume, Pending::Resume).await;
+    }
+}
+
+/// Send failures worth retrying on a later link (the message stays ⏳).
+fn retryable(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::ShuttingDown | ErrorCode::Unauthenticated | ErrorCode::Internal)
+}
+
+/// The next frame of the link, `None` when it closed, or never without a link.
+async fn next_frame(link: &mut Option<ClientLink>) -> Option<Bytes> {
+    match link {
+        Some(l) => l.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

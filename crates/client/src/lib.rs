@@ -1,0 +1,25 @@
+//! Natter client library: the one front door used by the CLI, the TUI, the
+//! bench and the tests.
+//!
+//! [`Client::connect`] dials through a [`Dialer`] (UDP in production, memory
+//! in tests) and returns the [`Client`] handle plus an [`EventReceiver`].
+//! A background task owns the connection: it reconnects with backoff when the
+//! link dies, resumes the session with its token, re-syncs from the cursors
+//! it has seen, resends every message of the [`outbox`](Client::send) that is
+//! not yet stored (same client id, so never duplicated), de-duplicates
+//! incoming messages by seq and acknowledges their delivery.
+#![warn(missing_docs)]
+
+mod client;
+mod dialer;
+mod driver;
+mod error;
+mod events;
+mod options;
+mod outbox;
+
+pub use client::{Client, OutgoingHandle};
+pub use dialer::{BoxFuture, ClientLink, DialError, Dialer};
+pub use error::{ClientError, ConnectError};
+pub use events::{ClientEvent, ConnectionState, EventReceiver, OutgoingState};
+pub use options::{Backoff, ClientOptions};

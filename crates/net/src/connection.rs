@@ -1,0 +1,194 @@
+//! The application's handle on one connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use natter_proto::{CloseReason, ConnectionHandle, ConnectionStats};
+use tokio::sync::{Notify, oneshot, watch};
+
+use crate::endpoint::{Shared, State};
+use crate::ConnectionError;
+
+type AckWaiter = oneshot::Sender<Result<(), CloseReason>>;
+
+/// Per-connection state the driver keeps for the handles.
+pub(crate) struct ConnEntry {
+    /// Woken when messages are ready to `recv`.
+    pub(crate) readable: Arc<Notify>,
+    /// Senders waiting for the peer's acknowledgement.
+    pub(crate) waiters: HashMap<(u64, u64), AckWaiter>,
+    closed: watch::Sender<Option<CloseReason>>,
+}
+
+impl ConnEntry {
+    /// The connection ended: wake everyone who waits on it.
+    pub(crate) fn close(&mut self, reason: CloseReason) {
+        for (_, tx) in self.waiters.drain() {
+            let _ = tx.send(Err(reason.clone()));
+        }
+        let _ = self.closed.send(Some(reason));
+        self.readable.notify_one();
+    }
+}
+
+/// Closes the connection when the last handle is dropped.
+struct DropGuard {
+    shared: Arc<Shared>,
+    handle: ConnectionHandle,
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        // Never lock the endpoint here: a handle may be dropped by the driver
+        // while it holds the lock. Queue the close for the driver instead.
+        self.shared.drop_queue(self.handle);
+    }
+}
+
+/// One connection. Cheap to clone; closed when the last clone is dropped.
+#[derive(Clone)]
+pub struct Connection {
+    shared: Arc<Shared>,
+    handle: ConnectionHandle,
+    readable: Arc<Notify>,
+    closed: watch::Receiver<Option<CloseReason>>,
+    remote: SocketAddr,
+    remote_key: Option<[u8; 32]>,
+    _guard: Arc<DropGuard>,
+}
+
+impl Connection {
+    /// Creates the driver-side entry and the first handle.
+    pub(crate) fn register(st: &mut State, shared: Arc<Shared>, handle: ConnectionHandle) -> Self {
+        let readable = Arc::new(Notify::new());
+        let (closed_tx, closed) = watch::channel(None);
+        st.conns.insert(
+            handle,
+            ConnEntry {
+                readable: readable.clone(),
+                waiters: HashMap::new(),
+                closed: closed_tx,
+            },
+        );
+        let conn = st.proto.connection(handle);
+        let remote = conn.map(natter_proto::Connection::remote);
+        let remote_key = conn.and_then(natter_proto::Connection::remote_key);
+        Self {
+            _guard: Arc::new(DropGuard {
+                shared: shared.clone(),
+                handle,
+            }),
+            shared,
+            handle,
+            readable,
+            closed,
+            remote: remote.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            remote_key,
+        }
+    }
+
+    /// The peer's address when the connection was made.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// The server's static key (on a client, once connected).
+    pub fn remote_key(&self) -> Option<[u8; 32]> {
+        self.remote_key.or_else(|| {
+            let st = self.shared.lock();
+            st.proto.connection(self.handle).and_then(|c| c.remote_key())
+        })
+    }
+
+    /// Sends a message and waits until the peer acknowledged all of it.
+    pub async fn send(&self, stream: u64, data: Bytes) -> Result<(), ConnectionError> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut st = self.shared.lock();
+            let id = st.proto.send(self.handle, stream, data)?;
+            if let Some(e) = st.conns.get_mut(&self.handle) {
+                e.waiters.insert((stream, id), tx);
+            }
+        }
+        self.shared.wake.notify_one();
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(ConnectionError::Closed(reason)),
+            Err(_) => Err(ConnectionError::Closed(self.close_reason_or_unknown())),
+        }
+    }
+
+    /// Queues a message without waiting for its acknowledgement; returns
+    /// its id on the stream. Delivery is still reliable.
+    pub fn send_nowait(&self, stream: u64, data: Bytes) -> Result<u64, ConnectionError> {
+        let id = self.shared.lock().proto.send(self.handle, stream, data)?;
+        self.shared.wake.notify_one();
+        Ok(id)
+    }
+
+    /// The next message (in order per stream, exactly once); `None` once the
+    /// connection is closed and everything received was read.
+    pub async fn recv(&self) -> Option<(u64, Bytes)> {
+        loop {
+            let notified = self.readable.notified();
+            {
+                let mut st = self.shared.lock();
+                if let Some(msg) = st.proto.recv(self.handle) {
+                    drop(st);
+                    // Reading may release flow-control credit: let the driver send it.
+                    self.shared.wake.notify_one();
+                    return Some(msg);
+                }
+            }
+            if self.closed.borrow().is_some() {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    /// Closes with an application code and reason.
+    pub fn close(&self, code: u64, reason: &str) {
+        self.shared
+            .lock()
+            .proto
+            .close(Instant::now(), self.handle, code, reason);
+        self.shared.wake.notify_one();
+    }
+
+    /// Resolves when the connection is closed, with the reason.
+    pub async fn closed(&self) -> CloseReason {
+        let mut rx = self.closed.clone();
+        loop {
+            if let Some(reason) = rx.borrow_and_update().clone() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                return CloseReason::IdleTimeout;
+            }
+        }
+    }
+
+    /// The reason, if the connection is already closed.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.closed.borrow().clone()
+    }
+
+    fn close_reason_or_unknown(&self) -> CloseReason {
+        self.close_reason().unwrap_or(CloseReason::IdleTimeout)
+    }
+
+    /// True when every message sent so far was acknowledged.
+    pub fn is_idle(&self) -> bool {
+        let st = self.shared.lock();
+        st.proto.connection(self.handle).is_none_or(|c| c.is_idle())
+    }
+
+    /// Counters and estimates (zeroes once the connection is gone).
+    pub fn stats(&self) -> ConnectionStats {
+        self.shared.lock().proto.stats(self.handle).unwrap_or_default()
+    }
+}

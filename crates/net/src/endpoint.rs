@@ -1,0 +1,339 @@
+//! The endpoint handle and its driver task.
+//!
+//! One task owns the socket and drives the sans-IO [`natter_proto::Endpoint`]
+//! behind a mutex. Application calls (send, recv, close) take the mutex for
+//! a few microseconds and wake the driver through a [`Notify`]; the driver
+//! never holds the mutex across an `.await`.
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use natter_proto::{
+    ClientConfig, CloseReason, ConnectionHandle, EndpointConfig, EndpointStats, Event,
+    ServerConfig, TransportConfig,
+};
+use rand::RngCore;
+use tokio::net::UdpSocket;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::connection::{ConnEntry, Connection};
+use crate::faults::{FaultConfig, Faults};
+use crate::known_servers::{self, ServerKeyPolicy};
+use crate::socket::DatagramSocket;
+use crate::ConnectError;
+
+/// Settings for [`Endpoint::bind`].
+#[derive(Debug, Clone, Default)]
+pub struct NetConfig {
+    /// Transport settings for every connection.
+    pub transport: TransportConfig,
+    /// Present to accept connections.
+    pub server: Option<ServerConfig>,
+    /// Fault injection (off by default).
+    pub faults: FaultConfig,
+    /// RNG seed; random when `None`.
+    pub seed: Option<[u8; 32]>,
+}
+
+/// State shared between the handles and the driver.
+pub(crate) struct State {
+    pub(crate) proto: natter_proto::Endpoint,
+    pub(crate) conns: HashMap<ConnectionHandle, ConnEntry>,
+    connecting: HashMap<ConnectionHandle, oneshot::Sender<Result<(), CloseReason>>>,
+    accept_tx: Option<mpsc::UnboundedSender<Connection>>,
+    faults: Option<Faults>,
+    stopped: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    /// Wakes the driver after an application call.
+    pub(crate) wake: Notify,
+    socket: Arc<dyn DatagramSocket>,
+    /// Connections whose last handle was dropped, for the driver to close.
+    dropped: Mutex<Vec<ConnectionHandle>>,
+}
+
+impl Shared {
+    pub(crate) fn drop_queue(&self, h: ConnectionHandle) {
+        self.dropped.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+        self.wake.notify_one();
+    }
+
+    fn take_dropped(&self) -> Vec<ConnectionHandle> {
+        std::mem::take(&mut *self.dropped.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A UDP endpoint: connects out and (with a server config) accepts in.
+/// Cheap to clone; the driver stops when [`Endpoint::shutdown`] is called.
+#[derive(Clone)]
+pub struct Endpoint {
+    shared: Arc<Shared>,
+    accept_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Connection>>>,
+}
+
+impl Endpoint {
+    /// Binds a UDP socket on `addr` and starts the driver.
+    pub async fn bind(addr: SocketAddr, config: NetConfig) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr).await?;
+        Ok(Self::with_socket(Arc::new(socket), config))
+    }
+
+    /// Runs on any [`DatagramSocket`] (e.g. an in-memory network).
+    pub fn with_socket(socket: Arc<dyn DatagramSocket>, config: NetConfig) -> Self {
+        let seed = config.seed.unwrap_or_else(random_seed);
+        let proto = natter_proto::Endpoint::new(EndpointConfig {
+            seed,
+            transport: config.transport,
+            server: config.server,
+        });
+        let (accept_tx, accept_rx) = mpsc::unbounded_channel();
+        let state = State {
+            proto,
+            conns: HashMap::new(),
+            connecting: HashMap::new(),
+            accept_tx: Some(accept_tx),
+            faults: Faults::new(config.faults),
+            stopped: false,
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            wake: Notify::new(),
+            socket,
+            dropped: Mutex::new(Vec::new()),
+        });
+        tokio::spawn(drive(shared.clone()));
+        Self {
+            shared,
+            accept_rx: Arc::new(tokio::sync::Mutex::new(accept_rx)),
+        }
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.socket.local_addr()
+    }
+
+    /// The server key fingerprint (servers only).
+    pub fn fingerprint(&self) -> Option<String> {
+        self.shared.lock().proto.fingerprint()
+    }
+
+    /// Connects to `remote`; resolves when the handshake completed (or the
+    /// connection failed: no answer within the idle timeout, wrong key…).
+    pub async fn connect(
+        &self,
+        remote: SocketAddr,
+        policy: ServerKeyPolicy,
+    ) -> Result<Connection, ConnectError> {
+        let pinned = match &policy {
+            ServerKeyPolicy::Pinned(fp) => Some(*fp),
+            ServerKeyPolicy::KnownServers(file) => known_servers::lookup(file, remote)?,
+            ServerKeyPolicy::AcceptAny => None,
+        };
+        let (tx, rx) = oneshot::channel();
+        let conn = {
+            let mut st = self.shared.lock();
+            let config = ClientConfig { server_key: pinned };
+            let h = st
+                .proto
+                .connect(Instant::now(), remote, config)
+                .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+            st.connecting.insert(h, tx);
+            Connection::register(&mut st, self.shared.clone(), h)
+        };
+        self.shared.wake.notify_one();
+        let outcome = rx.await.unwrap_or(Err(CloseReason::IdleTimeout));
+        outcome.map_err(|reason| connect_error(reason, remote, &policy))?;
+        if let (ServerKeyPolicy::KnownServers(file), None) = (&policy, pinned) {
+            if let Some(key) = conn.remote_key() {
+                known_servers::remember(file, remote, &key)?;
+            }
+        }
+        Ok(conn)
+    }
+
+    /// The next incoming connection; `None` after shutdown.
+    pub async fn accept(&self) -> Option<Connection> {
+        self.accept_rx.lock().await.recv().await
+    }
+
+    /// Endpoint-wide counters.
+    pub fn stats(&self) -> EndpointStats {
+        self.shared.lock().proto.endpoint_stats()
+    }
+
+    /// Datagrams dropped on purpose by fault injection.
+    pub fn injected_drops(&self) -> u64 {
+        self.shared.lock().faults.as_ref().map_or(0, |f| f.dropped)
+    }
+
+    /// Number of live connections.
+    pub fn connection_count(&self) -> usize {
+        self.shared.lock().proto.connection_count()
+    }
+
+    /// Closes every connection with `reason`, sends the CLOSE frames, and
+    /// stops the driver. Pending accepts return `None`.
+    pub async fn shutdown(&self, code: u64, reason: &str) {
+        {
+            let mut st = self.shared.lock();
+            st.proto.close_all(Instant::now(), code, reason);
+            flush(&self.shared, &mut st, &mut Vec::new());
+            st.stopped = true;
+            st.accept_tx = None;
+        }
+        self.shared.wake.notify_one();
+    }
+}
+
+fn connect_error(reason: CloseReason, remote: SocketAddr, policy: &ServerKeyPolicy) -> ConnectError {
+    match reason {
+        CloseReason::KeyMismatch { presented } => {
+            let file = match policy {
+                ServerKeyPolicy::KnownServers(f) => Some(f.as_path()),
+                _ => None,
+            };
+            ConnectError::KeyMismatch(known_servers::mismatch_message(remote, &presented, file))
+        }
+        CloseReason::IdleTimeout => ConnectError::Unreachable(remote),
+        CloseReason::VersionMismatch { offered } => ConnectError::Version(offered),
+        other => ConnectError::Handshake(format!("{other:?}")),
+    }
+}
+
+fn random_seed() -> [u8; 32] {
+    let mut seed = [0; 32];
+    rand::rng().fill_bytes(&mut seed);
+    seed
+}
+
+/// The driver: receive, time out, send, dispatch events, sleep, repeat.
+async fn drive(shared: Arc<Shared>) {
+    let socket = shared.socket.clone();
+    let mut rx_buf = vec![0u8; 65_536];
+    let mut tx_buf = Vec::with_capacity(1500);
+    loop {
+        let deadline = {
+            let mut st = shared.lock();
+            let now = Instant::now();
+            for h in shared.take_dropped() {
+                st.conns.remove(&h);
+                st.proto.close(now, h, 0, "closed");
+            }
+            st.proto.handle_timeout(now);
+            release_held(&mut st, &*socket, now);
+            flush(&shared, &mut st, &mut tx_buf);
+            if st.stopped {
+                return;
+            }
+            next_wakeup(&mut st)
+        };
+        let sleep = tokio::time::sleep_until(deadline.into());
+        tokio::select! {
+            r = poll_fn(|cx| socket.poll_recv_from(cx, &mut rx_buf)) => match r {
+                Ok((n, from)) => on_datagram(&shared, from, &mut rx_buf[..n]),
+                Err(e) => tracing::debug!(error = %e, "udp receive error"),
+            },
+            () = shared.wake.notified() => {}
+            () = sleep => {}
+        }
+    }
+}
+
+/// Handles one datagram, then drains whatever else is already queued.
+fn on_datagram(shared: &Shared, from: SocketAddr, data: &mut [u8]) {
+    let mut st = shared.lock();
+    let now = Instant::now();
+    if !st.faults.as_mut().is_some_and(Faults::drop_incoming) {
+        st.proto.handle(now, from, data);
+    }
+}
+
+fn next_wakeup(st: &mut State) -> Instant {
+    let idle = Instant::now() + Duration::from_secs(3600);
+    let proto = st.proto.poll_timeout();
+    let held = st.faults.as_ref().and_then(Faults::next_release);
+    [proto, held].into_iter().flatten().min().unwrap_or(idle)
+}
+
+fn release_held(st: &mut State, socket: &dyn DatagramSocket, now: Instant) {
+    let Some(f) = st.faults.as_mut() else { return };
+    for (to, data) in f.release(now) {
+        let _ = socket.try_send_to(&data, to);
+    }
+}
+
+/// Sends every due datagram and dispatches every event.
+pub(crate) fn flush(shared: &Arc<Shared>, st: &mut State, buf: &mut Vec<u8>) {
+    let now = Instant::now();
+    while let Some(t) = st.proto.poll_transmit(now, buf) {
+        send(st, &*shared.socket, now, t.destination, &buf[..t.size]);
+    }
+    while let Some((h, event)) = st.proto.poll_event() {
+        dispatch(shared, st, h, event);
+    }
+}
+
+fn send(st: &mut State, socket: &dyn DatagramSocket, now: Instant, to: SocketAddr, data: &[u8]) {
+    let copies = match st.faults.as_mut() {
+        Some(f) => f.outgoing(now, to, data),
+        None => {
+            let _ = socket.try_send_to(data, to);
+            return;
+        }
+    };
+    for (to, data) in copies {
+        let _ = socket.try_send_to(&data, to);
+    }
+}
+
+fn dispatch(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle, event: Event) {
+    match event {
+        Event::Connected { .. } => on_connected(shared, st, h),
+        Event::Readable => {
+            if let Some(e) = st.conns.get(&h) {
+                e.readable.notify_one();
+            }
+        }
+        Event::Acked { stream, msg_id } => {
+            if let Some(e) = st.conns.get_mut(&h) {
+                if let Some(tx) = e.waiters.remove(&(stream, msg_id)) {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+        }
+        Event::Migrated { remote } => tracing::debug!(%remote, "peer migrated"),
+        Event::Closed(reason) => on_closed(st, h, reason),
+    }
+}
+
+fn on_connected(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle) {
+    if let Some(tx) = st.connecting.remove(&h) {
+        let _ = tx.send(Ok(()));
+        return;
+    }
+    // A server-side connection: hand it to `accept`.
+    let conn = Connection::register(st, shared.clone(), h);
+    if let Some(tx) = &st.accept_tx {
+        let _ = tx.send(conn);
+    }
+}
+
+fn on_closed(st: &mut State, h: ConnectionHandle, reason: CloseReason) {
+    if let Some(tx) = st.connecting.remove(&h) {
+        let _ = tx.send(Err(reason.clone()));
+    }
+    if let Some(e) = st.conns.get_mut(&h) {
+        e.close(reason);
+    }
+}

@@ -1,0 +1,119 @@
+//! The datagram socket the driver runs on: a real UDP socket, or an
+//! in-memory network for tests.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// What the driver needs from a socket.
+pub trait DatagramSocket: Send + Sync + 'static {
+    /// Receives one datagram into `buf`.
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>>;
+    /// Sends one datagram without waiting; `WouldBlock` counts as a loss.
+    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
+    /// The bound address.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+impl DatagramSocket for UdpSocket {
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        let mut rb = ReadBuf::new(buf);
+        match UdpSocket::poll_recv_from(self, cx, &mut rb) {
+            Poll::Ready(Ok(from)) => Poll::Ready(Ok((rb.filled().len(), from))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        UdpSocket::try_send_to(self, buf, to)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        UdpSocket::local_addr(self)
+    }
+}
+
+type Inbox = mpsc::UnboundedSender<(SocketAddr, Vec<u8>)>;
+
+/// An in-memory network: sockets bound on it reach each other by address.
+/// Datagrams to unknown addresses vanish, like UDP.
+#[derive(Clone, Default)]
+pub struct MemoryNetwork {
+    hosts: Arc<Mutex<HashMap<SocketAddr, Inbox>>>,
+}
+
+impl MemoryNetwork {
+    /// An empty network.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Binds a socket at `addr` (replacing any previous one there).
+    pub fn bind(&self, addr: SocketAddr) -> MemorySocket {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.hosts.lock().expect("lock").insert(addr, tx);
+        MemorySocket {
+            addr,
+            net: self.clone(),
+            rx: Mutex::new(rx),
+        }
+    }
+
+    /// Removes the socket at `addr` (its traffic is then lost).
+    pub fn unbind(&self, addr: SocketAddr) {
+        self.hosts.lock().expect("lock").remove(&addr);
+    }
+}
+
+/// A socket of a [`MemoryNetwork`].
+pub struct MemorySocket {
+    addr: SocketAddr,
+    net: MemoryNetwork,
+    rx: Mutex<mpsc::UnboundedReceiver<(SocketAddr, Vec<u8>)>>,
+}
+
+impl DatagramSocket for MemorySocket {
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        let mut rx = self.rx.lock().expect("lock");
+        match rx.poll_recv(cx) {
+            Poll::Ready(Some((from, data))) => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                Poll::Ready(Ok((n, from)))
+            }
+            Poll::Ready(None) => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        let hosts = self.net.hosts.lock().expect("lock");
+        if let Some(inbox) = hosts.get(&to) {
+            let _ = inbox.send((self.addr, buf.to_vec()));
+        }
+        Ok(buf.len())
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+}

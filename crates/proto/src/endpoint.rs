@@ -1,0 +1,517 @@
+//! The endpoint: one UDP socket's worth of connections.
+//!
+//! # Contract
+//!
+//! The driver (natter-net, or a test's simulated network) owns the socket and
+//! the clock. Whenever something happens it calls one `handle_*` method, and
+//! then drains the endpoint:
+//!
+//! 1. [`Endpoint::handle`] for every received datagram, [`Endpoint::handle_timeout`]
+//!    when the instant from [`Endpoint::poll_timeout`] has passed, or an
+//!    application call ([`Endpoint::connect`], [`Endpoint::send`], [`Endpoint::close`]);
+//! 2. [`Endpoint::poll_transmit`] until it returns `None`, sending each datagram;
+//! 3. [`Endpoint::poll_event`] until `None`, delivering each event;
+//! 4. [`Endpoint::poll_timeout`] to learn when to wake up next.
+//!
+//! The endpoint never reads a clock or an OS RNG: `now` is passed in, and
+//! all randomness comes from the seed in [`EndpointConfig`].
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use crate::config::{ClientConfig, EndpointConfig, TransportConfig};
+use crate::connection::{Connection, ConnectionInit, ConnectionStats, Event, Side, Transmit};
+use crate::crypto::{self, ClientHandshake, CryptoError};
+use crate::guard::{Guard, InitialVerdict};
+use crate::packet::{self, ConnectionId, Packet};
+use crate::streams::SendError;
+
+/// Names one connection of an endpoint. Never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionHandle(pub u64);
+
+/// Endpoint-wide counters (datagrams that never reached a connection).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Datagrams that failed to decode.
+    pub malformed: u64,
+    /// Data packets for no known connection.
+    pub unknown_connection: u64,
+    /// Version-negotiation replies sent.
+    pub version_negotiations: u64,
+    /// Retry (cookie) replies sent.
+    pub retries: u64,
+    /// Initials dropped: too small, bad token, replayed, rate-limited, full.
+    pub initials_dropped: u64,
+    /// Handshakes answered (Diffie-Hellman work done).
+    pub handshakes: u64,
+}
+
+/// An endpoint: routes datagrams to connections and owns them.
+pub struct Endpoint {
+    transport: Arc<TransportConfig>,
+    guard: Option<Guard>,
+    rng: ChaCha20Rng,
+    conns: HashMap<ConnectionHandle, Connection>,
+    routes: HashMap<ConnectionId, ConnectionHandle>,
+    next_handle: u64,
+    dirty: VecDeque<ConnectionHandle>,
+    dirty_set: HashSet<ConnectionHandle>,
+    handshaking: HashSet<ConnectionHandle>,
+    timers: BinaryHeap<Reverse<(Instant, ConnectionHandle)>>,
+    scheduled: HashMap<ConnectionHandle, Instant>,
+    stateless: VecDeque<(SocketAddr, Vec<u8>)>,
+    events: VecDeque<(ConnectionHandle, Event)>,
+    stats: EndpointStats,
+}
+
+impl Endpoint {
+    /// A new endpoint. It accepts connections if `config.server` is set.
+    pub fn new(config: EndpointConfig) -> Self {
+        Self {
+            transport: Arc::new(config.transport),
+            guard: config.server.map(Guard::new),
+            rng: ChaCha20Rng::from_seed(config.seed),
+            conns: HashMap::new(),
+            routes: HashMap::new(),
+            next_handle: 0,
+            dirty: VecDeque::new(),
+            dirty_set: HashSet::new(),
+            handshaking: HashSet::new(),
+            timers: BinaryHeap::new(),
+            scheduled: HashMap::new(),
+            stateless: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: EndpointStats::default(),
+        }
+    }
+
+    /// Starts a connection to `remote`. Its Initial is ready in `poll_transmit`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        config: ClientConfig,
+    ) -> Result<ConnectionHandle, CryptoError> {
+        let params = Connection::local_params(&self.transport);
+        let (hs, msg1) = ClientHandshake::new(self.seed(), &params)?;
+        let local_cid = self.fresh_cid();
+        let remote_cid = self.random_cid();
+        let init = self.init(Side::Client, local_cid, remote_cid, remote_cid, remote, now);
+        let conn = Connection::client(init, hs, msg1, config.server_key);
+        Ok(self.insert(conn))
+    }
+
+    /// Feeds one received datagram. Bad input is dropped and counted.
+    pub fn handle(&mut self, now: Instant, remote: SocketAddr, datagram: &mut [u8]) {
+        let Ok(packet) = packet::decode(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        match packet {
+            Packet::Data {
+                dcid,
+                pn,
+                header_len,
+                ..
+            } => self.handle_data(now, remote, dcid, pn, header_len, datagram),
+            Packet::Initial {
+                dcid,
+                scid,
+                token,
+                payload,
+                ..
+            } => {
+                let (token, payload) = (token.to_vec(), payload.to_vec());
+                let len = datagram.len();
+                self.handle_initial(now, remote, len, dcid, scid, &token, &payload);
+            }
+            Packet::UnsupportedVersion { dcid, scid, .. } => {
+                self.negotiate_version(remote, datagram.len(), dcid, scid);
+            }
+            Packet::Handshake { dcid, scid, payload, .. } => {
+                let payload = payload.to_vec();
+                self.with_conn(dcid, |c, _| c.handle_handshake(now, scid, &payload));
+            }
+            Packet::Retry { dcid, token, .. } => {
+                let token = token.to_vec();
+                self.with_conn(dcid, |c, _| c.handle_retry(now, &token));
+            }
+            Packet::VersionNegotiation { dcid, versions, .. } => {
+                self.with_conn(dcid, |c, _| c.handle_version_negotiation(versions));
+            }
+        }
+    }
+
+    fn handle_data(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        dcid: ConnectionId,
+        pn: u64,
+        header_len: usize,
+        datagram: &mut [u8],
+    ) {
+        let (header, ciphertext) = datagram.split_at_mut(header_len);
+        let found = self.with_conn(dcid, |c, rng| {
+            c.handle_data(now, remote, header, pn, ciphertext, rng);
+        });
+        if !found {
+            self.stats.unknown_connection += 1;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle_initial(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        len: usize,
+        dcid: ConnectionId,
+        scid: ConnectionId,
+        token: &[u8],
+        payload: &[u8],
+    ) {
+        if self.with_conn(dcid, |c, _| c.handle_repeated_initial(remote, len)) {
+            return;
+        }
+        let Some(guard) = &mut self.guard else {
+            return;
+        };
+        let full = self.conns.len() >= guard.max_connections();
+        let verdict = guard.check_initial(
+            now,
+            remote,
+            len,
+            dcid,
+            token,
+            payload,
+            self.handshaking.len(),
+            full,
+        );
+        match verdict {
+            InitialVerdict::Drop => self.stats.initials_dropped += 1,
+            InitialVerdict::Retry(token) => self.send_retry(remote, scid, token),
+            InitialVerdict::Accept { validated } => {
+                self.accept(now, remote, len, dcid, scid, payload, validated);
+            }
+        }
+    }
+
+    fn send_retry(&mut self, remote: SocketAddr, client_cid: ConnectionId, token: Vec<u8>) {
+        let mut out = Vec::new();
+        let scid = self.random_cid();
+        packet::encode_retry(&mut out, client_cid, scid, &token);
+        self.stats.retries += 1;
+        self.stateless.push_back((remote, out));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        len: usize,
+        dcid: ConnectionId,
+        scid: ConnectionId,
+        msg1: &[u8],
+        validated: bool,
+    ) {
+        let params = Connection::local_params(&self.transport);
+        let seed = self.seed();
+        let Some(guard) = &self.guard else { return };
+        let Ok((msg2, out)) = crypto::server_respond(guard.keypair(), seed, msg1, &params) else {
+            self.stats.initials_dropped += 1;
+            return;
+        };
+        self.stats.handshakes += 1;
+        let local_cid = self.fresh_cid();
+        let mut datagram = Vec::new();
+        packet::encode_handshake(&mut datagram, scid, local_cid, &msg2);
+        let init = self.init(Side::Server, local_cid, scid, dcid, remote, now);
+        let conn = Connection::server(init, out.keys, out.remote_params, datagram, len, validated);
+        let h = self.insert(conn);
+        self.routes.entry(dcid).or_insert(h);
+        self.handshaking.insert(h);
+    }
+
+    /// Answers an Initial of another version with the versions we speak,
+    /// but only for a full-size Initial (no amplification).
+    fn negotiate_version(
+        &mut self,
+        remote: SocketAddr,
+        len: usize,
+        dcid: ConnectionId,
+        scid: ConnectionId,
+    ) {
+        if self.guard.is_none() || len < packet::MIN_INITIAL_SIZE {
+            self.stats.initials_dropped += 1;
+            return;
+        }
+        let mut out = Vec::new();
+        packet::encode_version_negotiation(&mut out, scid, dcid, &[packet::VERSION]);
+        self.stats.version_negotiations += 1;
+        self.stateless.push_back((remote, out));
+    }
+
+    /// Fires due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((at, h))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.scheduled.get(&h) != Some(&at) {
+                continue; // stale entry: the deadline moved
+            }
+            self.scheduled.remove(&h);
+            if let Some(c) = self.conns.get_mut(&h) {
+                c.handle_timeout(now);
+            }
+            self.after_op(h);
+        }
+    }
+
+    /// When `handle_timeout` must be called next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, h))) = self.timers.peek() {
+            if self.scheduled.get(&h) == Some(&at) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// Writes the next datagram to send into `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if let Some((destination, data)) = self.stateless.pop_front() {
+            buf.clear();
+            buf.extend_from_slice(&data);
+            return Some(Transmit {
+                destination,
+                size: data.len(),
+            });
+        }
+        while let Some(&h) = self.dirty.front() {
+            let sent = self.conns.get_mut(&h).and_then(|c| c.poll_transmit(now, buf));
+            self.dirty.pop_front();
+            if let Some(t) = sent {
+                self.dirty.push_back(h); // round robin across connections
+                self.after_send(h);
+                return Some(t);
+            }
+            self.dirty_set.remove(&h);
+            self.after_send(h);
+        }
+        None
+    }
+
+    /// Next application event.
+    pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
+        self.events.pop_front()
+    }
+
+    /// Queues a message; it is acknowledged with [`Event::Acked`].
+    pub fn send(&mut self, h: ConnectionHandle, stream: u64, data: Bytes) -> Result<u64, SendError> {
+        let c = self.conns.get_mut(&h).ok_or(SendError::Closed)?;
+        let id = c.send(stream, data)?;
+        self.after_op(h);
+        Ok(id)
+    }
+
+    /// The next complete message of a connection (see [`Event::Readable`]).
+    pub fn recv(&mut self, h: ConnectionHandle) -> Option<(u64, Bytes)> {
+        let msg = self.conns.get_mut(&h)?.recv();
+        self.after_op(h);
+        msg
+    }
+
+    /// Closes one connection with an application code and reason.
+    pub fn close(&mut self, now: Instant, h: ConnectionHandle, code: u64, reason: &str) {
+        if let Some(c) = self.conns.get_mut(&h) {
+            c.close(now, code, reason);
+            self.after_op(h);
+        }
+    }
+
+    /// Closes every connection (server shutdown).
+    pub fn close_all(&mut self, now: Instant, code: u64, reason: &str) {
+        let handles: Vec<_> = self.conns.keys().copied().collect();
+        for h in handles {
+            self.close(now, h, code, reason);
+        }
+    }
+
+    /// A connection, to read its address, key, state or stats.
+    pub fn connection(&self, h: ConnectionHandle) -> Option<&Connection> {
+        self.conns.get(&h)
+    }
+
+    /// Statistics of one connection.
+    pub fn stats(&self, h: ConnectionHandle) -> Option<ConnectionStats> {
+        self.conns.get(&h).map(Connection::stats)
+    }
+
+    /// Endpoint-wide counters.
+    pub fn endpoint_stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// Number of live connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The fingerprint of this endpoint's static key, if it is a server.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.guard.as_ref().map(|g| crypto::fingerprint(&g.keypair().public))
+    }
+
+    fn with_conn(
+        &mut self,
+        dcid: ConnectionId,
+        f: impl FnOnce(&mut Connection, &mut dyn RngCore),
+    ) -> bool {
+        let Some(&h) = self.routes.get(&dcid) else {
+            return false;
+        };
+        let Some(c) = self.conns.get_mut(&h) else {
+            return false;
+        };
+        f(c, &mut self.rng);
+        self.after_op(h);
+        true
+    }
+
+    fn init(
+        &self,
+        side: Side,
+        local_cid: ConnectionId,
+        remote_cid: ConnectionId,
+        initial_dcid: ConnectionId,
+        remote: SocketAddr,
+        now: Instant,
+    ) -> ConnectionInit {
+        ConnectionInit {
+            side,
+            config: self.transport.clone(),
+            local_cid,
+            remote_cid,
+            initial_dcid,
+            remote,
+            now,
+        }
+    }
+
+    fn insert(&mut self, conn: Connection) -> ConnectionHandle {
+        let h = ConnectionHandle(self.next_handle);
+        self.next_handle += 1;
+        self.routes.insert(conn.local_cid(), h);
+        self.conns.insert(h, conn);
+        self.after_op(h);
+        h
+    }
+
+    /// After anything touched a connection: collect its events, forget it
+    /// if it is gone, else mark it for sending and re-arm its timer.
+    fn after_op(&mut self, h: ConnectionHandle) {
+        self.collect_events(h);
+        if self.remove_if_drained(h) {
+            return;
+        }
+        if self.dirty_set.insert(h) {
+            self.dirty.push_back(h);
+        }
+        self.reschedule(h);
+    }
+
+    fn after_send(&mut self, h: ConnectionHandle) {
+        self.collect_events(h);
+        if !self.remove_if_drained(h) {
+            self.reschedule(h);
+        }
+    }
+
+    fn collect_events(&mut self, h: ConnectionHandle) {
+        let Some(c) = self.conns.get_mut(&h) else { return };
+        while let Some(e) = c.poll_event() {
+            self.events.push_back((h, e));
+        }
+        if !c.is_handshaking() {
+            self.handshaking.remove(&h);
+        }
+    }
+
+    fn remove_if_drained(&mut self, h: ConnectionHandle) -> bool {
+        let Some(c) = self.conns.get(&h) else {
+            return true;
+        };
+        if !c.is_drained() {
+            return false;
+        }
+        for cid in [c.local_cid(), c.initial_dcid()] {
+            if self.routes.get(&cid) == Some(&h) {
+                self.routes.remove(&cid);
+            }
+        }
+        self.conns.remove(&h);
+        self.scheduled.remove(&h);
+        self.handshaking.remove(&h);
+        if self.dirty_set.remove(&h) {
+            self.dirty.retain(|d| *d != h);
+        }
+        true
+    }
+
+    fn reschedule(&mut self, h: ConnectionHandle) {
+        let Some(at) = self.conns.get(&h).and_then(Connection::poll_timeout) else {
+            self.scheduled.remove(&h);
+            return;
+        };
+        if self.scheduled.insert(h, at) != Some(at) {
+            self.timers.push(Reverse((at, h)));
+        }
+        if self.timers.len() > 2 * self.scheduled.len() + 64 {
+            self.compact_timers();
+        }
+    }
+
+    /// Drops stale heap entries so the heap stays proportional to the
+    /// number of connections.
+    fn compact_timers(&mut self) {
+        self.timers = self
+            .scheduled
+            .iter()
+            .map(|(&h, &at)| Reverse((at, h)))
+            .collect();
+    }
+
+    fn seed(&mut self) -> [u8; 32] {
+        let mut seed = [0; 32];
+        self.rng.fill_bytes(&mut seed);
+        seed
+    }
+
+    fn random_cid(&mut self) -> ConnectionId {
+        let mut id = [0; 8];
+        self.rng.fill_bytes(&mut id);
+        ConnectionId(id)
+    }
+
+    fn fresh_cid(&mut self) -> ConnectionId {
+        loop {
+            let cid = self.random_cid();
+            if !self.routes.contains_key(&cid) {
+                return cid;
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Loss recovery: RTT estimation, sent-packet tracking and loss detection, NewReno
+//! congestion control and pacing. Pure logic: `now` is always a parameter.
+
+
+pub(crate) mod congestion;
+pub(crate) mod pacer;
+pub(crate) mod rtt;
+pub(crate) mod sent;
+
+/// One real instant to anchor virtual clocks in tests (the crate's clippy config
+/// forbids `Instant::now` everywhere else).
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_instant() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+pub(crate) use congestion::NewReno;
+pub(crate) use pacer::Pacer;
+pub(crate) use rtt::RttEstimator;
+pub(crate) use sent::{LostPackets, SentPacket, SentPackets};

@@ -1,0 +1,73 @@
+//! One command per file: each parses/validates its request and applies it
+//! with the session as context. [`dispatch`] gives every request exactly one
+//! [`Reply`].
+
+mod ack;
+mod change_password;
+mod conversations;
+mod history;
+mod login;
+mod logout;
+mod register;
+mod resume;
+mod send;
+mod users;
+
+use natter_api::{ApiError, ErrorCode, PROTOCOL_VERSION, Request, Response, Sent, SyncRequest};
+use tokio::sync::oneshot;
+
+use crate::error::CmdError;
+use crate::session::Session;
+
+/// How a request is answered.
+pub(crate) enum Reply {
+    /// Right away.
+    Now(Result<Response, CmdError>),
+    /// When the writer has committed the message (✓) or failed.
+    Later(oneshot::Receiver<Result<Sent, ApiError>>),
+    /// Right away, then (if `Ok`) the offline sync runs.
+    ThenSync(Result<Response, CmdError>, SyncRequest),
+}
+
+/// Runs one request.
+pub(crate) async fn dispatch(s: &mut Session, request: Request) -> Reply {
+    match request {
+        Request::Register { name, password } => Reply::Now(register::apply(s, name, password).await),
+        Request::Login { version, name, password, sync } => {
+            Reply::ThenSync(login::apply(s, version, name, password).await, sync)
+        }
+        Request::Resume { version, token, sync } => {
+            Reply::ThenSync(resume::apply(s, version, token).await, sync)
+        }
+        Request::Logout => Reply::Now(logout::apply(s).await),
+        Request::ChangePassword { old_password, new_password } => {
+            Reply::Now(change_password::apply(s, old_password, new_password).await)
+        }
+        Request::Send { target, client_id, body } => match send::apply(s, target, client_id, body).await {
+            Ok(rx) => Reply::Later(rx),
+            Err(e) => Reply::Now(Err(e)),
+        },
+        Request::History(query) => Reply::Now(history::apply(s, query).await),
+        Request::AckDelivered { conv, seq } => Reply::Now(ack::apply(s, conv, seq).await),
+        Request::Conversations => Reply::Now(conversations::apply(s).await),
+        Request::Users => Reply::Now(users::apply(s).await),
+        Request::Ping => Reply::Now(Ok(Response::Done)),
+    }
+}
+
+/// `unsupported_version` unless the client speaks ours.
+fn check_version(version: u32) -> Result<(), CmdError> {
+    if version == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(ErrorCode::UnsupportedVersion { server: PROTOCOL_VERSION }.into())
+    }
+}
+
+/// `already_authenticated` if the session is logged in.
+fn require_anonymous(s: &Session) -> Result<(), CmdError> {
+    match s.auth {
+        Some(_) => Err(ErrorCode::AlreadyAuthenticated.into()),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,170 @@
+//! State shared by every session, the writer and the server handle.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use natter_api as api;
+use natter_store::{ConvId, ConvKind, Conversation, Store, StoreError, UserId};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::ServerConfig;
+use crate::convert;
+use crate::error::CmdError;
+use crate::hub::{Hub, SessionKey};
+use crate::throttle::Throttle;
+use crate::tracker::Tracker;
+use crate::writer::WriteJob;
+
+/// Everything behind a [`crate::Server`] handle.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: ServerConfig,
+    pub(crate) hub: Hub,
+    pub(crate) throttle: Throttle,
+    pub(crate) lobby: ConvId,
+    /// Sessions and reply tasks; shutdown waits for them.
+    pub(crate) tasks: Arc<Tracker>,
+    /// Flips to `true` once at shutdown.
+    pub(crate) shutdown: watch::Sender<bool>,
+    pub(crate) accepting: AtomicBool,
+    pub(crate) writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    next_session: AtomicU64,
+    names: Mutex<HashMap<UserId, api::UserInfo>>,
+    members: Mutex<HashMap<ConvId, Arc<[UserId]>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        Self {
+            lobby: store.lobby(),
+            throttle: Throttle::new(config.throttle.clone()),
+            store,
+            config,
+            hub: Hub::default(),
+            tasks: Arc::default(),
+            shutdown: watch::Sender::new(false),
+            accepting: AtomicBool::new(true),
+            writer: Mutex::new(None),
+            next_session: AtomicU64::new(1),
+            names: Mutex::default(),
+            members: Mutex::default(),
+        }
+    }
+
+    /// A process-unique key for a new session.
+    pub(crate) fn new_session_key(&self) -> SessionKey {
+        SessionKey(self.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Runs a (synchronous, possibly slow) store call off the async threads.
+    pub(crate) async fn db<T, F>(&self, f: F) -> Result<T, CmdError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&*store)).await??)
+    }
+
+    /// The public face of user `id` (cached: names never change).
+    pub(crate) async fn user_info(&self, id: UserId) -> Result<api::UserInfo, CmdError> {
+        if let Some(info) = self.names_lock().get(&id) {
+            return Ok(info.clone());
+        }
+        let user = self.db(move |s| s.user(id)).await?;
+        let user = user.ok_or(StoreError::NotFound)?;
+        let info = convert::user_info(&user);
+        self.names_lock().insert(id, info.clone());
+        Ok(info)
+    }
+
+    /// The API form of a stored message.
+    pub(crate) async fn message(
+        &self,
+        m: natter_store::Message,
+    ) -> Result<api::Message, CmdError> {
+        let sender = match m.sender {
+            Some(id) => Some(self.user_info(id).await?),
+            None => None,
+        };
+        Ok(convert::message(m, sender))
+    }
+
+    /// Current members of a non-lobby conversation (cached; directs never change.
+    /// Whoever changes a group's membership must call [`Self::forget_members`]).
+    pub(crate) async fn members(&self, conv: ConvId) -> Result<Arc<[UserId]>, CmdError> {
+        if let Some(m) = self.members_lock().get(&conv) {
+            return Ok(m.clone());
+        }
+        let members = self.db(move |s| s.members(conv)).await?;
+        let ids: Arc<[UserId]> = members.iter().map(|m| m.user).collect();
+        self.members_lock().insert(conv, ids.clone());
+        Ok(ids)
+    }
+
+    /// Drops the cached member list of `conv`.
+    #[allow(dead_code)] // used by group membership changes (next issue)
+    pub(crate) fn forget_members(&self, conv: ConvId) {
+        self.members_lock().remove(&conv);
+    }
+
+    /// The conversation `conv` as listed to `me`.
+    pub(crate) async fn conversation_info(
+        &self,
+        conv: Conversation,
+        me: UserId,
+        delivered: u64,
+    ) -> Result<api::ConversationInfo, CmdError> {
+        let id = conv.id;
+        let last_seq = self.db(move |s| s.last_seq(id)).await?;
+        let kind = match conv.kind {
+            ConvKind::Direct => {
+                let peer = self.members(id).await?.iter().copied().find(|u| *u != me);
+                let peer = peer.ok_or(StoreError::Corrupt("direct without peer".into()))?;
+                api::ConversationKind::Direct {
+                    peer: self.user_info(peer).await?,
+                }
+            }
+            ConvKind::Lobby | ConvKind::Group => api::ConversationKind::Lobby,
+        };
+        Ok(api::ConversationInfo {
+            id: convert::api_conv(id),
+            kind,
+            last_seq,
+            delivered,
+        })
+    }
+
+    /// Every conversation of `me`, with last seq and stored delivered cursor.
+    pub(crate) async fn conversation_list(
+        &self,
+        me: UserId,
+    ) -> Result<Vec<api::ConversationInfo>, CmdError> {
+        let (convs, cursors) = self
+            .db(move |s| Ok((s.conversations_of(me)?, s.cursors_of(me)?)))
+            .await?;
+        let delivered: HashMap<ConvId, u64> =
+            cursors.iter().map(|c| (c.conv, c.delivered)).collect();
+        let mut list = Vec::with_capacity(convs.len());
+        for conv in convs {
+            let d = delivered.get(&conv.id).copied().unwrap_or(0);
+            list.push(self.conversation_info(conv, me, d).await?);
+        }
+        Ok(list)
+    }
+
+    fn names_lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, api::UserInfo>> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn members_lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConvId, Arc<[UserId]>>> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,44 @@
+//! Command errors and their one mapping to peer-visible [`ApiError`]s.
+
+use natter_api::{ApiError, ErrorCode};
+use natter_store::StoreError;
+
+use crate::auth::HashError;
+
+/// Anything a command can fail with. Only [`CmdError::Api`] reaches the peer
+/// as is; the rest is logged and answered `internal`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CmdError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("password hashing: {0}")]
+    Hash(#[from] HashError),
+    #[error("store task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl From<ErrorCode> for CmdError {
+    fn from(code: ErrorCode) -> Self {
+        Self::Api(code.into())
+    }
+}
+
+impl CmdError {
+    /// Shorthand for a peer-visible error with custom text.
+    pub(crate) fn api(code: ErrorCode, text: impl Into<String>) -> Self {
+        Self::Api(ApiError::new(code, text))
+    }
+
+    /// The peer-visible form; internal failures are logged here, once.
+    pub(crate) fn into_api(self) -> ApiError {
+        match self {
+            Self::Api(e) => e,
+            other => {
+                tracing::error!(error = %other, "internal error");
+                ErrorCode::Internal.into()
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Natter chat server: sessions, one command per file, a group-commit
+//! writer, fan-out and offline sync, on top of any transport.
+//!
+//! Transports ("gateways") hand the server a [`Link`] per connection: a
+//! reliable, ordered pipe of byte messages, each one postcard-encoded
+//! `natter_api::ClientFrame` (in) or `ServerFrame` (out). See
+//! [`gateway`] for the in-memory gateway used by tests.
+#![warn(missing_docs)]
+
+mod auth;
+mod cmd;
+mod config;
+mod convert;
+mod ctx;
+mod error;
+pub mod gateway;
+mod hub;
+mod server;
+mod session;
+mod sync;
+mod throttle;
+mod tracker;
+mod writer;
+
+pub use config::{Argon2Config, ServerConfig, ThrottleConfig};
+pub use gateway::Link;
+pub use server::Server;

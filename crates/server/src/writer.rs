@@ -1,0 +1,117 @@
+//! The single writer: group commit of messages, then ✓ replies and fan-out.
+//!
+//! Sessions submit [`WriteJob`]s over a bounded channel. The writer takes one
+//! job, then everything already queued (up to `commit_batch`, optionally
+//! waiting `commit_delay` for more), appends the batch in one store
+//! transaction, and only then answers each job and pushes each new message to
+//! the online members' sessions (the lobby: every session). Replies and pushes
+//! therefore follow commit order, which is seq order per conversation.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use natter_api::{self as api, ApiError, ErrorCode, Event, ServerFrame};
+use natter_store::{Appended, NewMessage};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::ctx::Shared;
+use crate::error::CmdError;
+use crate::hub::Push;
+
+/// Jobs waiting for the writer before senders wait.
+const QUEUE: usize = 4096;
+
+/// One message to store and the place to send its ✓ (or error).
+#[derive(Debug)]
+pub(crate) struct WriteJob {
+    pub(crate) message: NewMessage,
+    pub(crate) reply: oneshot::Sender<Result<api::Sent, ApiError>>,
+}
+
+/// Starts the writer task; it runs until every sender is dropped, committing
+/// whatever is still queued first.
+pub(crate) fn spawn(shared: Arc<Shared>) -> (mpsc::Sender<WriteJob>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    (tx, tokio::spawn(run(shared, rx)))
+}
+
+async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = rx.recv().await {
+        let batch = collect(&shared, &mut rx, first).await;
+        commit(&shared, batch).await;
+    }
+    tracing::debug!("writer stopped");
+}
+
+/// `first` plus whatever else is queued, up to the batch size.
+async fn collect(shared: &Shared, rx: &mut mpsc::Receiver<WriteJob>, first: WriteJob) -> Vec<WriteJob> {
+    let max = shared.config.commit_batch.max(1);
+    let mut batch = vec![first];
+    let deadline = Instant::now() + shared.config.commit_delay();
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) if Instant::now() >= deadline => break,
+            Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(job)) => batch.push(job),
+                _ => break,
+            },
+        }
+    }
+    batch
+}
+
+async fn commit(shared: &Shared, batch: Vec<WriteJob>) {
+    let messages: Vec<NewMessage> = batch.iter().map(|j| j.message.clone()).collect();
+    let count = messages.len();
+    let result = shared.db(move |s| s.append(&messages)).await;
+    match result {
+        Ok(appended) if appended.len() == count => {
+            tracing::trace!(count, "batch committed");
+            for (job, stored) in batch.into_iter().zip(appended) {
+                deliver(shared, job, stored).await;
+            }
+        }
+        Ok(_) => fail_all(batch, CmdError::Store(natter_store::StoreError::Corrupt(
+            "append returned a different count".into(),
+        ))),
+        Err(e) => fail_all(batch, e),
+    }
+}
+
+fn fail_all(batch: Vec<WriteJob>, error: CmdError) {
+    let error = error.into_api();
+    for job in batch {
+        let _ = job.reply.send(Err(error.clone()));
+    }
+}
+
+/// Answers ✓ and, for a new message, pushes it to the members' sessions.
+async fn deliver(shared: &Shared, job: WriteJob, stored: Appended) {
+    let m = &stored.message;
+    let sent = api::Sent {
+        conv: crate::convert::api_conv(m.conv),
+        seq: m.seq,
+        ts_ms: m.ts_ms.max(0) as u64,
+    };
+    if !stored.duplicate {
+        if let Err(e) = fan_out(shared, stored.message).await {
+            tracing::error!(error = %e, "fan-out failed");
+        }
+    }
+    let _ = job.reply.send(Ok(sent));
+}
+
+async fn fan_out(shared: &Shared, message: natter_store::Message) -> Result<(), CmdError> {
+    let (conv, seq) = (message.conv, message.seq);
+    let event = ServerFrame::Event(Event::Message(shared.message(message).await?));
+    let frame = Bytes::from(api::encode(&event).map_err(|_| ErrorCode::Internal)?);
+    let push = Push::Message { conv, seq, frame };
+    if conv == shared.lobby {
+        shared.hub.push_all(&push);
+    } else {
+        shared.hub.push_to(&shared.members(conv).await?, &push);
+    }
+    Ok(())
+}

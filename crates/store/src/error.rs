@@ -1,0 +1,24 @@
+//! The one error type of the store.
+
+/// What can go wrong in a store operation. Peer-facing mapping is the server's job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A user or group name is already taken (compared case-insensitively).
+    #[error("name already taken")]
+    NameTaken,
+    /// A referenced user, conversation, membership or session does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The operation contradicts the current state; the text says which rule.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Stored data is not what this version of the code expects.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// The backend failed (I/O, SQLite error, poisoned lock, …).
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,200 @@
+//! Natter storage: one narrow trait per aggregate, an in-memory reference backend
+//! ([`MemoryStore`]) and a SQLite backend ([`SqliteStore`]).
+//!
+//! The API is synchronous; the server calls it from a writer thread or
+//! `spawn_blocking`. Times are unix milliseconds passed in by the caller: the store
+//! never reads a clock. Every write is atomic; a method that returns `Ok` has
+//! committed its data durably (SQLite: `synchronous=FULL`).
+//!
+//! Every backend passes the same [`conformance`] suite; the memory backend is the
+//! reference for semantics.
+
+#![warn(missing_docs)]
+
+mod error;
+mod memory;
+mod paging;
+mod sqlite;
+mod types;
+
+#[doc(hidden)]
+pub mod conformance;
+
+pub use error::{Result, StoreError};
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+pub use types::{
+    Anchor, Appended, ClientId, ConvId, ConvKind, Conversation, Cursor, MAX_PAGE, Member, Message,
+    MsgKind, NewGroup, NewMessage, Order, Page, Role, TokenHash, User, UserId, name_key,
+};
+
+/// All store traits, for `use natter_store::prelude::*;` (trait methods need
+/// their trait in scope, also when called on `dyn Store`).
+pub mod prelude {
+    pub use crate::{Conversations, Cursors, Members, Messages, Sessions, Store, Users};
+}
+
+/// Accounts.
+pub trait Users {
+    /// Creates an account and makes it a current member of the lobby
+    /// ([`Role::Member`], `joined_seq` 1: the whole lobby history is readable).
+    ///
+    /// `name` is stored in the case given; uniqueness is case-insensitive
+    /// (key: [`name_key`], i.e. Unicode lowercase). Errors: [`StoreError::NameTaken`]. Name syntax is the
+    /// caller's job.
+    fn create_user(&self, name: &str, password_hash: &str, now_ms: i64) -> Result<User>;
+
+    /// The user whose name equals `name` case-insensitively.
+    fn user_by_name(&self, name: &str) -> Result<Option<User>>;
+
+    /// The user with this id.
+    fn user(&self, id: UserId) -> Result<Option<User>>;
+
+    /// All users, ordered by id.
+    fn list_users(&self) -> Result<Vec<User>>;
+
+    /// Replaces the password hash. Errors: [`StoreError::NotFound`].
+    fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()>;
+
+    /// Sets the last-seen time (overwrites, not monotonic). Errors: [`StoreError::NotFound`].
+    fn set_last_seen(&self, id: UserId, at_ms: i64) -> Result<()>;
+}
+
+/// Login sessions, known only by the hash of their token.
+pub trait Sessions {
+    /// Records a session of `user`. Errors: [`StoreError::NotFound`] (no such user),
+    /// [`StoreError::Conflict`] (this token hash already exists).
+    fn create_session(&self, token_hash: TokenHash, user: UserId, now_ms: i64) -> Result<()>;
+
+    /// The user owning the session, if it exists.
+    fn session_user(&self, token_hash: TokenHash) -> Result<Option<UserId>>;
+
+    /// Deletes one session; returns whether it existed.
+    fn delete_session(&self, token_hash: TokenHash) -> Result<bool>;
+
+    /// Deletes every session of `user` except `except` (if given); returns how many
+    /// were deleted.
+    fn delete_sessions_of(&self, user: UserId, except: Option<TokenHash>) -> Result<usize>;
+}
+
+/// Conversations: the lobby, directs and groups.
+pub trait Conversations {
+    /// The lobby's id. The lobby is created with the store and always exists.
+    fn lobby(&self) -> ConvId;
+
+    /// The direct conversation of `a` and `b`, created (both current members,
+    /// [`Role::Member`], `joined_seq` 1) if it does not exist yet. `(a, b)` and
+    /// `(b, a)` give the same conversation.
+    ///
+    /// Errors: [`StoreError::Conflict`] if `a == b`, [`StoreError::NotFound`] if a
+    /// user does not exist.
+    fn direct(&self, a: UserId, b: UserId, now_ms: i64) -> Result<Conversation>;
+
+    /// Creates a group: the owner gets [`Role::Owner`], the other listed users
+    /// [`Role::Member`], all with `joined_seq` 1.
+    ///
+    /// Errors: [`StoreError::NameTaken`] (case-insensitive, among groups),
+    /// [`StoreError::NotFound`] if a user does not exist.
+    fn create_group(&self, group: NewGroup, now_ms: i64) -> Result<Conversation>;
+
+    /// The group whose name equals `name` case-insensitively (never the lobby or a direct).
+    fn group_by_name(&self, name: &str) -> Result<Option<Conversation>>;
+
+    /// The conversation with this id.
+    fn conversation(&self, id: ConvId) -> Result<Option<Conversation>>;
+
+    /// Conversations `user` is a current member of (the lobby included), ordered by id.
+    fn conversations_of(&self, user: UserId) -> Result<Vec<Conversation>>;
+
+    /// All public groups, ordered by id.
+    fn public_groups(&self) -> Result<Vec<Conversation>>;
+}
+
+/// Memberships: who belongs to which conversation, with role and read window.
+pub trait Members {
+    /// The latest membership of `user` in `conv`, current or former.
+    fn member(&self, conv: ConvId, user: UserId) -> Result<Option<Member>>;
+
+    /// Current members of `conv`, ordered by user id.
+    fn members(&self, conv: ConvId) -> Result<Vec<Member>>;
+
+    /// Makes `user` a current member from `joined_seq` on (the first seq they may
+    /// read). A former member re-joins with a fresh period (earlier periods become
+    /// unreadable).
+    ///
+    /// Errors: [`StoreError::Conflict`] if already a current member,
+    /// [`StoreError::NotFound`] if the user or conversation does not exist.
+    fn add_member(&self, conv: ConvId, user: UserId, role: Role, joined_seq: u64)
+    -> Result<Member>;
+
+    /// Ends the current membership; `left_seq` is the last seq the user may still
+    /// read. The row is kept so [`Members::member`] returns the closed period.
+    ///
+    /// Errors: [`StoreError::NotFound`] if not a current member,
+    /// [`StoreError::Conflict`] for the lobby (every user stays in it).
+    fn remove_member(&self, conv: ConvId, user: UserId, left_seq: u64) -> Result<Member>;
+
+    /// Changes the role of a current member. Errors: [`StoreError::NotFound`] if not
+    /// a current member.
+    fn set_role(&self, conv: ConvId, user: UserId, role: Role) -> Result<Member>;
+}
+
+/// Message logs, one per conversation.
+pub trait Messages {
+    /// Appends a batch in ONE transaction (the server's group commit) and returns
+    /// one [`Appended`] per input, in input order, after the commit.
+    ///
+    /// Each new message gets `seq = last + 1` of its conversation, in batch order.
+    /// Idempotent on `(conv, sender, client_id)` (system messages: sender `None`):
+    /// a repeat — from an earlier batch or earlier in the same batch — returns the
+    /// stored message with `duplicate: true` and takes no seq.
+    ///
+    /// Errors: [`StoreError::NotFound`] if a conversation or sender does not exist;
+    /// then nothing of the batch is written. Membership is the caller's job.
+    fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>>;
+
+    /// One page of history; see [`Anchor`] for which messages, [`Order`] for their
+    /// order. The limit is clamped to [`MAX_PAGE`]. Unknown conversation: empty.
+    fn history(&self, conv: ConvId, page: Page) -> Result<Vec<Message>>;
+
+    /// Highest seq of `conv` (0 if empty or unknown).
+    fn last_seq(&self, conv: ConvId) -> Result<u64>;
+
+    /// Messages with `after < seq <= upto`, oldest first, at most `limit`
+    /// (clamped to [`MAX_PAGE`]). For sync: call again from the last seq returned.
+    fn range(&self, conv: ConvId, after: u64, upto: u64, limit: u32) -> Result<Vec<Message>>;
+
+    /// The message with this seq, if any.
+    fn message(&self, conv: ConvId, seq: u64) -> Result<Option<Message>>;
+}
+
+/// Per-member delivered and read cursors.
+pub trait Cursors {
+    /// Raises the delivered cursor of `user` in `conv` to `seq` (never lowers it),
+    /// with `seq` first clamped to [`Messages::last_seq`] so a cursor never points
+    /// past the log; returns the resulting value. Errors: [`StoreError::NotFound`] if the user or
+    /// conversation does not exist. Membership is the caller's job.
+    fn set_delivered(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64>;
+
+    /// Raises the read cursor like [`Cursors::set_delivered`]; independent of it.
+    fn set_read(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64>;
+
+    /// Cursors of `user` for every conversation they are a current member of
+    /// (0 where never set), ordered by conversation id.
+    fn cursors_of(&self, user: UserId) -> Result<Vec<Cursor>>;
+
+    /// `(user, delivered)` of every current member of `conv` (0 where never set),
+    /// ordered by user id.
+    fn delivered_cursors(&self, conv: ConvId) -> Result<Vec<(UserId, u64)>>;
+}
+
+/// Everything the server needs, as one object-safe trait (use `Arc<dyn Store>`).
+pub trait Store:
+    Users + Sessions + Conversations + Members + Messages + Cursors + Send + Sync + 'static
+{
+}
+
+impl<T> Store for T where
+    T: Users + Sessions + Conversations + Members + Messages + Cursors + Send + Sync + 'static
+{
+}

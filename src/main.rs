@@ -1,0 +1,5 @@
+//! `natter`: the Natter server and client in one binary.
+
+fn main() {
+    println!("natter");
+}
