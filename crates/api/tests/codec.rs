@@ -77,7 +77,10 @@ fn requests() -> Vec<Request> {
 }
 
 fn server_frames() -> Vec<ServerFrame> {
-    let ok = |r| ServerFrame::Response { id: 1, result: Ok(r) };
+    let ok = |r| ServerFrame::Response {
+        id: 1,
+        result: Ok(r),
+    };
     let conv = ConversationInfo {
         id: ConversationId(2),
         kind: ConversationKind::Direct { peer: user() },
@@ -146,7 +149,10 @@ where
 #[test]
 fn every_request_roundtrips_in_both_encodings() {
     for (id, body) in requests().into_iter().enumerate() {
-        roundtrip(&ClientFrame::Request { id: id as u64, body });
+        roundtrip(&ClientFrame::Request {
+            id: id as u64,
+            body,
+        });
     }
 }
 
@@ -169,7 +175,10 @@ fn json_is_readable() {
     );
     let err: ApiError = ErrorCode::TooManyAttempts { retry_after_ms: 5 }.into();
     let json = encode_json(&err).unwrap();
-    assert!(json.contains(r#"{"too_many_attempts":{"retry_after_ms":5}}"#), "{json}");
+    assert!(
+        json.contains(r#"{"too_many_attempts":{"retry_after_ms":5}}"#),
+        "{json}"
+    );
     let id = uuid::Uuid::from_bytes([0xab; 16]);
     assert_eq!(
         encode_json(&id).unwrap(),

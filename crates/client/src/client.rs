@@ -127,10 +127,18 @@ impl Client {
     ) -> OutgoingHandle {
         let (state, rx) = watch::channel(OutgoingState::Pending);
         let body = text.into();
-        let cmd = Cmd::Send { client_id, target, body, state };
+        let cmd = Cmd::Send {
+            client_id,
+            target,
+            body,
+            state,
+        };
         // If the driver is gone the sender is dropped and `stored()` says Closed.
         let _ = self.cmds.send(cmd).await;
-        OutgoingHandle { client_id, state: rx }
+        OutgoingHandle {
+            client_id,
+            state: rx,
+        }
     }
 
     /// One page of a conversation's history.

@@ -128,9 +128,20 @@ impl Driver {
     async fn on_cmd(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Call { request, reply } => self.call(request, reply).await,
-            Cmd::Send { client_id, target, body, state } => {
+            Cmd::Send {
+                client_id,
+                target,
+                body,
+                state,
+            } => {
                 let in_flight = false;
-                self.outbox.push(Entry { client_id, target, body, in_flight, state });
+                self.outbox.push(Entry {
+                    client_id,
+                    target,
+                    body,
+                    in_flight,
+                    state,
+                });
                 self.flush_outbox().await;
             }
         }
@@ -169,8 +180,13 @@ impl Driver {
     }
 
     fn sync_request(&self) -> SyncRequest {
-        let cursors = self.received.iter().map(|(&conv, &seq)| Cursor { conv, seq });
-        SyncRequest { cursors: cursors.collect() }
+        let cursors = self
+            .received
+            .iter()
+            .map(|(&conv, &seq)| Cursor { conv, seq });
+        SyncRequest {
+            cursors: cursors.collect(),
+        }
     }
 
     /// Handles `first` and every frame already queued, then sends acks.
@@ -259,7 +275,6 @@ impl Driver {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "resume failed; reconnecting");
-                self.link = None;
                 self.on_link_lost();
             }
         }
@@ -290,7 +305,11 @@ impl Driver {
             return;
         }
         for (client_id, target, body) in self.outbox.due() {
-            let request = Request::Send { target, client_id, body };
+            let request = Request::Send {
+                target,
+                client_id,
+                body,
+            };
             self.transmit(request, Pending::Outbox(client_id)).await;
         }
     }
@@ -301,7 +320,8 @@ impl Driver {
         }
         let acks: Vec<_> = self.acks.drain().collect();
         for (conv, seq) in acks {
-            self.transmit(Request::AckDelivered { conv, seq }, Pending::Ack).await;
+            self.transmit(Request::AckDelivered { conv, seq }, Pending::Ack)
+                .await;
         }
     }
 
@@ -323,7 +343,9 @@ impl Driver {
         self.retry_at = Instant::now() + self.options.backoff.delay(self.attempt);
         let attempt = self.attempt;
         tracing::debug!(attempt, pending = self.outbox.len(), "reconnect scheduled");
-        self.emit(ClientEvent::Connection(ConnectionState::Reconnecting { attempt }));
+        self.emit(ClientEvent::Connection(ConnectionState::Reconnecting {
+            attempt,
+        }));
     }
 
     async fn reconnect(&mut self) {
@@ -346,14 +368,21 @@ impl Driver {
             return;
         };
         let sync = self.sync_request();
-        let resume = Request::Resume { version: PROTOCOL_VERSION, token, sync };
+        let resume = Request::Resume {
+            version: PROTOCOL_VERSION,
+            token,
+            sync,
+        };
         self.transmit(resume, Pending::Resume).await;
     }
 }
 
 /// Send failures worth retrying on a later link (the message stays ⏳).
 fn retryable(code: ErrorCode) -> bool {
-    matches!(code, ErrorCode::ShuttingDown | ErrorCode::Unauthenticated | ErrorCode::Internal)
+    matches!(
+        code,
+        ErrorCode::ShuttingDown | ErrorCode::Unauthenticated | ErrorCode::Internal
+    )
 }
 
 /// The next frame of the link, `None` when it closed, or never without a link.

@@ -47,7 +47,10 @@ impl Default for Backoff {
 impl Backoff {
     /// Delay before attempt `attempt` (1-based).
     pub fn delay(&self, attempt: u32) -> Duration {
-        let growth = self.factor.max(1).saturating_pow(attempt.saturating_sub(1).min(30));
+        let growth = self
+            .factor
+            .max(1)
+            .saturating_pow(attempt.saturating_sub(1).min(30));
         self.initial.saturating_mul(growth).min(self.max)
     }
 }

@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     socket: Arc<dyn DatagramSocket>,
     /// Connections whose last handle was dropped, for the driver to close.
     dropped: Mutex<Vec<ConnectionHandle>>,
+    /// Set by the driver when it has stopped.
+    stopped: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -110,6 +112,7 @@ impl Endpoint {
             wake: Notify::new(),
             socket,
             dropped: Mutex::new(Vec::new()),
+            stopped: tokio::sync::watch::channel(false).0,
         });
         tokio::spawn(drive(shared.clone()));
         Self {
@@ -193,6 +196,8 @@ impl Endpoint {
             st.accept_tx = None;
         }
         self.shared.wake.notify_one();
+        let mut stopped = self.shared.stopped.subscribe();
+        let _ = stopped.wait_for(|s| *s).await;
     }
 }
 
@@ -234,6 +239,7 @@ async fn drive(shared: Arc<Shared>) {
             release_held(&mut st, &*socket, now);
             flush(&shared, &mut st, &mut tx_buf);
             if st.stopped {
+                shared.stopped.send_replace(true);
                 return;
             }
             next_wakeup(&mut st)

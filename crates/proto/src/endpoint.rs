@@ -261,17 +261,22 @@ impl Endpoint {
         self.stateless.push_back((remote, out));
     }
 
-    /// Fires due timers.
+    /// Fires due timers. Each due connection is handled once per call: a
+    /// timer that stays due (the handshake resend waits for
+    /// `poll_transmit`) must not spin here.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due = Vec::new();
         while let Some(&Reverse((at, h))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            if self.scheduled.get(&h) != Some(&at) {
-                continue; // stale entry: the deadline moved
+            if self.scheduled.get(&h) == Some(&at) {
+                self.scheduled.remove(&h);
+                due.push(h);
             }
-            self.scheduled.remove(&h);
+        }
+        for h in due {
             if let Some(c) = self.conns.get_mut(&h) {
                 c.handle_timeout(now);
             }

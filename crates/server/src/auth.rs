@@ -17,7 +17,10 @@ pub(crate) enum HashError {
 }
 
 /// Hashes `password` into a PHC string with a fresh random salt.
-pub(crate) async fn hash_password(cfg: &Argon2Config, password: String) -> Result<String, HashError> {
+pub(crate) async fn hash_password(
+    cfg: &Argon2Config,
+    password: String,
+) -> Result<String, HashError> {
     let cfg = cfg.clone();
     tokio::task::spawn_blocking(move || {
         let salt: [u8; 16] = rand::random();
@@ -76,9 +79,15 @@ mod tests {
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let hash = hash_password(&cheap(), "correct horse".into()).await.unwrap();
+        let hash = hash_password(&cheap(), "correct horse".into())
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password(hash.clone(), "correct horse".into()).await.unwrap());
+        assert!(
+            verify_password(hash.clone(), "correct horse".into())
+                .await
+                .unwrap()
+        );
         assert!(!verify_password(hash, "wrong horse".into()).await.unwrap());
         assert!(!verify_password("garbage".into(), "x".into()).await.unwrap());
     }

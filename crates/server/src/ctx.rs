@@ -80,10 +80,7 @@ impl Shared {
     }
 
     /// The API form of a stored message.
-    pub(crate) async fn message(
-        &self,
-        m: natter_store::Message,
-    ) -> Result<api::Message, CmdError> {
+    pub(crate) async fn message(&self, m: natter_store::Message) -> Result<api::Message, CmdError> {
         let sender = match m.sender {
             Some(id) => Some(self.user_info(id).await?),
             None => None,

@@ -15,7 +15,11 @@ pub(crate) struct SessionKey(pub(crate) u64);
 #[derive(Debug, Clone)]
 pub(crate) enum Push {
     /// A committed message, already encoded as a `ServerFrame::Event`.
-    Message { conv: ConvId, seq: u64, frame: Bytes },
+    Message {
+        conv: ConvId,
+        seq: u64,
+        frame: Bytes,
+    },
     /// The session was ended elsewhere (password change): tell the client, close.
     End { reason: String },
 }

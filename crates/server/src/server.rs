@@ -52,7 +52,12 @@ impl Server {
             return;
         }
         let guard = self.shared.tasks.guard();
-        let session = Session::new(self.shared.clone(), link.remote, link.gateway, link.to_client);
+        let session = Session::new(
+            self.shared.clone(),
+            link.remote,
+            link.gateway,
+            link.to_client,
+        );
         tokio::spawn(session.run(link.from_client, guard));
     }
 
@@ -72,7 +77,11 @@ impl Server {
             shared.accepting.store(false, Ordering::SeqCst);
             shared.shutdown.send_replace(true);
             shared.tasks.wait_idle().await;
-            shared.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+            shared
+                .writer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
             let task = writer.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(task) = task {
                 let _ = task.await;

@@ -90,7 +90,9 @@ impl Session {
 
     async fn close_for_shutdown(&mut self) -> &'static str {
         let reason = "server shutting down".to_owned();
-        let _ = self.send(&ServerFrame::Event(Event::ServerClosing { reason })).await;
+        let _ = self
+            .send(&ServerFrame::Event(Event::ServerClosing { reason }))
+            .await;
         "server shutdown"
     }
 
@@ -106,7 +108,9 @@ impl Session {
             }
             Push::End { reason } => {
                 self.auth = None; // the hub already dropped us
-                let _ = self.send(&ServerFrame::Event(Event::SessionEnded { reason })).await;
+                let _ = self
+                    .send(&ServerFrame::Event(Event::SessionEnded { reason }))
+                    .await;
                 Err("session ended")
             }
         }
@@ -130,7 +134,11 @@ impl Session {
             Reply::ThenSync(result, sync) => {
                 let ok = result.is_ok();
                 self.respond(id, result).await?;
-                if ok { crate::sync::run(self, sync).await } else { Ok(()) }
+                if ok {
+                    crate::sync::run(self, sync).await
+                } else {
+                    Ok(())
+                }
             }
         }
     }
@@ -146,7 +154,11 @@ impl Session {
 
     /// Answers `id` when the writer has committed (or failed) the message,
     /// without holding up this session's next request.
-    fn respond_later(&self, id: u64, rx: tokio::sync::oneshot::Receiver<Result<api::Sent, api::ApiError>>) {
+    fn respond_later(
+        &self,
+        id: u64,
+        rx: tokio::sync::oneshot::Receiver<Result<api::Sent, api::ApiError>>,
+    ) {
         let out = self.out.clone();
         let guard = self.shared.tasks.guard();
         tokio::spawn(async move {
@@ -184,7 +196,9 @@ impl Session {
 
     /// The logged-in user, or `unauthenticated`.
     pub(crate) fn require_auth(&self) -> Result<Auth, CmdError> {
-        self.auth.clone().ok_or(CmdError::from(ErrorCode::Unauthenticated))
+        self.auth
+            .clone()
+            .ok_or(CmdError::from(ErrorCode::Unauthenticated))
     }
 }
 

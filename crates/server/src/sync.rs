@@ -57,7 +57,8 @@ async fn sync_all(s: &mut Session, req: SyncRequest) -> Result<(), SyncError> {
         sync_conv(s, conv.id, from).await?;
     }
     let list = shared.conversation_list(me).await?;
-    s.send(&ServerFrame::Event(Event::Conversations(list))).await?;
+    s.send(&ServerFrame::Event(Event::Conversations(list)))
+        .await?;
     Ok(())
 }
 

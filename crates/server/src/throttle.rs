@@ -120,7 +120,11 @@ mod tests {
         t.fail(&key, now);
         assert_eq!(t.check(&key, now), Err(Duration::from_millis(200)));
         t.fail(&key, now);
-        assert_eq!(t.check(&key, now), Err(Duration::from_millis(350)), "capped");
+        assert_eq!(
+            t.check(&key, now),
+            Err(Duration::from_millis(350)),
+            "capped"
+        );
         assert_eq!(t.check(&key, now + Duration::from_millis(350)), Ok(()));
     }
 

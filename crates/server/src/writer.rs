@@ -45,7 +45,11 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
 }
 
 /// `first` plus whatever else is queued, up to the batch size.
-async fn collect(shared: &Shared, rx: &mut mpsc::Receiver<WriteJob>, first: WriteJob) -> Vec<WriteJob> {
+async fn collect(
+    shared: &Shared,
+    rx: &mut mpsc::Receiver<WriteJob>,
+    first: WriteJob,
+) -> Vec<WriteJob> {
     let max = shared.config.commit_batch.max(1);
     let mut batch = vec![first];
     let deadline = Instant::now() + shared.config.commit_delay();
@@ -73,9 +77,12 @@ async fn commit(shared: &Shared, batch: Vec<WriteJob>) {
                 deliver(shared, job, stored).await;
             }
         }
-        Ok(_) => fail_all(batch, CmdError::Store(natter_store::StoreError::Corrupt(
-            "append returned a different count".into(),
-        ))),
+        Ok(_) => fail_all(
+            batch,
+            CmdError::Store(natter_store::StoreError::Corrupt(
+                "append returned a different count".into(),
+            )),
+        ),
         Err(e) => fail_all(batch, e),
     }
 }
@@ -95,10 +102,10 @@ async fn deliver(shared: &Shared, job: WriteJob, stored: Appended) {
         seq: m.seq,
         ts_ms: m.ts_ms.max(0) as u64,
     };
-    if !stored.duplicate {
-        if let Err(e) = fan_out(shared, stored.message).await {
-            tracing::error!(error = %e, "fan-out failed");
-        }
+    if !stored.duplicate
+        && let Err(e) = fan_out(shared, stored.message).await
+    {
+        tracing::error!(error = %e, "fan-out failed");
     }
     let _ = job.reply.send(Ok(sent));
 }

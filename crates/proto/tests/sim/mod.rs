@@ -4,7 +4,9 @@
 //! that can delay, jitter, drop, duplicate, reorder, cut by size (MTU) and
 //! partition. Everything is driven by a seeded RNG: a failing seed replays
 //! exactly.
-#![allow(dead_code)]
+// Each integration-test binary uses a different subset of the harness, and
+// the items are `pub` for those binaries, not for a library's users.
+#![allow(dead_code, unreachable_pub)]
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -64,6 +66,14 @@ pub struct Sim {
     pub client_sent: Vec<(SocketAddr, usize)>,
     /// Observer run on each datagram the client sends (before faults).
     pub client_tap: Option<Box<dyn FnMut(&[u8])>>,
+    /// Drops a datagram the client sends when it returns true (before faults).
+    pub client_filter: Option<Box<dyn FnMut(&[u8]) -> bool>>,
+    /// Drops a datagram the server sends when it returns true (before faults).
+    pub server_filter: Option<Box<dyn FnMut(&[u8]) -> bool>>,
+    /// Time windows during which every datagram put on the wire is lost.
+    pub partitions: Vec<(Instant, Instant)>,
+    /// Steps taken without virtual time moving (livelock detector).
+    stalled: u32,
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -114,6 +124,10 @@ impl Sim {
             server_sent: Vec::new(),
             client_sent: Vec::new(),
             client_tap: None,
+            client_filter: None,
+            server_filter: None,
+            partitions: Vec::new(),
+            stalled: 0,
         }
     }
 
@@ -136,6 +150,9 @@ impl Sim {
                 tap(&data);
             }
             self.client_sent.push((t.destination, t.size));
+            if self.client_filter.as_mut().is_some_and(|f| f(&data)) {
+                continue;
+            }
             let from = self.client_addr;
             let link = self.to_server.clone();
             self.put_on_wire(&link, from, t.destination, data);
@@ -143,6 +160,9 @@ impl Sim {
         while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
             self.server_sent.push((t.destination, t.size));
             let data = buf[..t.size].to_vec();
+            if self.server_filter.as_mut().is_some_and(|f| f(&data)) {
+                continue;
+            }
             let link = self.to_client.clone();
             self.put_on_wire(&link, SERVER, t.destination, data);
         }
@@ -155,7 +175,9 @@ impl Sim {
     }
 
     fn put_on_wire(&mut self, link: &LinkConfig, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
-        if self.partitioned || self.rng.random_bool(link.loss) {
+        let now = self.now;
+        let cut = self.partitions.iter().any(|&(a, b)| a <= now && now < b);
+        if self.partitioned || cut || self.rng.random_bool(link.loss) {
             return;
         }
         if link.mtu > 0 && data.len() > link.mtu {
@@ -191,6 +213,19 @@ impl Sim {
         let Some(at) = self.next_event_time() else {
             return false;
         };
+        if at <= self.now {
+            self.stalled += 1;
+            assert!(
+                self.stalled < 100_000,
+                "livelock at {:?}: client timeout {:?}, server timeout {:?}, {} datagrams on the wire",
+                self.now,
+                self.client.poll_timeout(),
+                self.server.poll_timeout(),
+                self.wire.len(),
+            );
+        } else {
+            self.stalled = 0;
+        }
         self.now = self.now.max(at);
         while self.wire.peek().is_some_and(|Reverse(d)| d.at <= self.now) {
             let Reverse(mut d) = self.wire.pop().expect("peeked");
@@ -284,4 +319,30 @@ impl Sim {
             _ => None,
         })
     }
+}
+
+/// The packet type byte of a datagram (see `natter_proto::packet::TYPE_*`).
+pub fn packet_type(datagram: &[u8]) -> u8 {
+    datagram.first().copied().unwrap_or(0)
+}
+
+/// True for a Data (short-header) packet.
+pub fn is_data(datagram: &[u8]) -> bool {
+    packet_type(datagram) == natter_proto::packet::TYPE_DATA
+}
+
+/// A filter that drops the datagrams whose 0-based index among those
+/// matching `select` is in `which`.
+pub fn drop_nth(
+    select: impl Fn(&[u8]) -> bool + 'static,
+    which: &'static [usize],
+) -> Option<Box<dyn FnMut(&[u8]) -> bool>> {
+    let mut seen = 0;
+    Some(Box::new(move |d: &[u8]| {
+        if !select(d) {
+            return false;
+        }
+        seen += 1;
+        which.contains(&(seen - 1))
+    }))
 }

@@ -6,7 +6,11 @@ use crate::convert;
 use crate::error::CmdError;
 use crate::session::Session;
 
-pub(super) async fn apply(s: &mut Session, conv: ConversationId, seq: Seq) -> Result<Response, CmdError> {
+pub(super) async fn apply(
+    s: &mut Session,
+    conv: ConversationId,
+    seq: Seq,
+) -> Result<Response, CmdError> {
     let me = s.require_auth()?.id;
     let conv = convert::store_conv(conv).ok_or(ErrorCode::NoSuchConversation)?;
     let seq = seq.min(i64::MAX as u64);

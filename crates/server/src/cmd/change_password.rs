@@ -15,8 +15,14 @@ pub(super) async fn apply(s: &mut Session, old: String, new: String) -> Result<R
     validate_password(&new)?;
     let shared = s.shared.clone();
     let id = me.id;
-    let user = shared.db(move |st| st.user(id)).await?.ok_or(StoreError::NotFound)?;
-    let keys = [Key::Account(natter_store::name_key(&user.name)), Key::Addr(s.remote.ip())];
+    let user = shared
+        .db(move |st| st.user(id))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let keys = [
+        Key::Account(natter_store::name_key(&user.name)),
+        Key::Addr(s.remote.ip()),
+    ];
     if let Err(wait) = shared.throttle.check(&keys, Instant::now()) {
         let retry_after_ms = wait.as_millis().try_into().unwrap_or(u64::MAX);
         return Err(ErrorCode::TooManyAttempts { retry_after_ms }.into());

@@ -7,5 +7,7 @@ use crate::session::Session;
 
 pub(super) async fn apply(s: &mut Session) -> Result<Response, CmdError> {
     let me = s.require_auth()?.id;
-    Ok(Response::Conversations(s.shared.conversation_list(me).await?))
+    Ok(Response::Conversations(
+        s.shared.conversation_list(me).await?,
+    ))
 }

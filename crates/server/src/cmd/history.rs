@@ -36,5 +36,8 @@ pub(super) async fn apply(s: &mut Session, q: HistoryQuery) -> Result<Response, 
         }
         messages.push(shared.message(m).await?);
     }
-    Ok(Response::History { conv: q.conv, messages })
+    Ok(Response::History {
+        conv: q.conv,
+        messages,
+    })
 }

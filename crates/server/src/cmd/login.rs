@@ -43,9 +43,15 @@ pub(super) async fn apply(
     shared.throttle.clear(&keys[0]);
     let (token, hash) = auth::new_token();
     let id = user.id;
-    shared.db(move |st| st.create_session(hash, id, now_ms())).await?;
+    shared
+        .db(move |st| st.create_session(hash, id, now_ms()))
+        .await?;
     let info = crate::convert::user_info(&user);
     tracing::info!(session = s.key.0, user = %info.name, remote = %s.remote, "login ok");
-    s.authenticate(Auth { id, user: info.clone(), token: hash });
+    s.authenticate(Auth {
+        id,
+        user: info.clone(),
+        token: hash,
+    });
     Ok(Response::LoggedIn { user: info, token })
 }

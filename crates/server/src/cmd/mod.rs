@@ -32,18 +32,30 @@ pub(crate) enum Reply {
 /// Runs one request.
 pub(crate) async fn dispatch(s: &mut Session, request: Request) -> Reply {
     match request {
-        Request::Register { name, password } => Reply::Now(register::apply(s, name, password).await),
-        Request::Login { version, name, password, sync } => {
-            Reply::ThenSync(login::apply(s, version, name, password).await, sync)
+        Request::Register { name, password } => {
+            Reply::Now(register::apply(s, name, password).await)
         }
-        Request::Resume { version, token, sync } => {
-            Reply::ThenSync(resume::apply(s, version, token).await, sync)
-        }
+        Request::Login {
+            version,
+            name,
+            password,
+            sync,
+        } => Reply::ThenSync(login::apply(s, version, name, password).await, sync),
+        Request::Resume {
+            version,
+            token,
+            sync,
+        } => Reply::ThenSync(resume::apply(s, version, token).await, sync),
         Request::Logout => Reply::Now(logout::apply(s).await),
-        Request::ChangePassword { old_password, new_password } => {
-            Reply::Now(change_password::apply(s, old_password, new_password).await)
-        }
-        Request::Send { target, client_id, body } => match send::apply(s, target, client_id, body).await {
+        Request::ChangePassword {
+            old_password,
+            new_password,
+        } => Reply::Now(change_password::apply(s, old_password, new_password).await),
+        Request::Send {
+            target,
+            client_id,
+            body,
+        } => match send::apply(s, target, client_id, body).await {
             Ok(rx) => Reply::Later(rx),
             Err(e) => Reply::Now(Err(e)),
         },
@@ -60,7 +72,10 @@ fn check_version(version: u32) -> Result<(), CmdError> {
     if version == PROTOCOL_VERSION {
         Ok(())
     } else {
-        Err(ErrorCode::UnsupportedVersion { server: PROTOCOL_VERSION }.into())
+        Err(ErrorCode::UnsupportedVersion {
+            server: PROTOCOL_VERSION,
+        }
+        .into())
     }
 }
 

@@ -11,7 +11,11 @@ use crate::ctx::now_ms;
 use crate::error::CmdError;
 use crate::session::Session;
 
-pub(super) async fn apply(s: &mut Session, name: String, password: String) -> Result<Response, CmdError> {
+pub(super) async fn apply(
+    s: &mut Session,
+    name: String,
+    password: String,
+) -> Result<Response, CmdError> {
     validate_name(&name)?;
     validate_password(&password)?;
     let shared = s.shared.clone();
@@ -29,5 +33,7 @@ pub(super) async fn apply(s: &mut Session, name: String, password: String) -> Re
         other => other?,
     };
     tracing::info!(session = s.key.0, user = %user.name, "registered");
-    Ok(Response::Registered { user: crate::convert::user_info(&user) })
+    Ok(Response::Registered {
+        user: crate::convert::user_info(&user),
+    })
 }

@@ -20,7 +20,10 @@ pub(super) async fn apply(
     let me = s.require_auth()?.id;
     let max = s.shared.config.max_body;
     if body.len() > max {
-        return Err(CmdError::api(ErrorCode::TooLarge, format!("message body over {max} bytes")));
+        return Err(CmdError::api(
+            ErrorCode::TooLarge,
+            format!("message body over {max} bytes"),
+        ));
     }
     let conv = resolve(s, me, target).await?;
     let (reply, rx) = oneshot::channel();
@@ -32,7 +35,12 @@ pub(super) async fn apply(
         body,
         ts_ms: now_ms(),
     };
-    let writer = s.shared.writer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let writer = s
+        .shared
+        .writer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let writer = writer.ok_or(CmdError::from(ErrorCode::ShuttingDown))?;
     writer
         .send(WriteJob { message, reply })
@@ -66,12 +74,19 @@ async fn resolve(s: &Session, me: UserId, target: Target) -> Result<ConvId, CmdE
 async fn direct_with(s: &Session, me: UserId, name: String) -> Result<ConvId, CmdError> {
     let lookup = name.clone();
     let peer = s.shared.db(move |st| st.user_by_name(&lookup)).await?;
-    let peer = peer.ok_or_else(|| CmdError::api(ErrorCode::NoSuchUser, format!("no user named {name}")))?;
+    let peer =
+        peer.ok_or_else(|| CmdError::api(ErrorCode::NoSuchUser, format!("no user named {name}")))?;
     if peer.id == me {
-        return Err(CmdError::api(ErrorCode::BadRequest, "cannot message yourself"));
+        return Err(CmdError::api(
+            ErrorCode::BadRequest,
+            "cannot message yourself",
+        ));
     }
     debug_assert_eq!(name_key(&peer.name), name_key(&name));
-    let conv = s.shared.db(move |st| st.direct(me, peer.id, now_ms())).await;
+    let conv = s
+        .shared
+        .db(move |st| st.direct(me, peer.id, now_ms()))
+        .await;
     match conv {
         Ok(c) => Ok(c.id),
         Err(CmdError::Store(StoreError::NotFound)) => Err(ErrorCode::NoSuchUser.into()),
