@@ -17,9 +17,11 @@ mod error;
 mod events;
 mod options;
 mod outbox;
+mod udp;
 
 pub use client::{Client, OutgoingHandle};
 pub use dialer::{BoxFuture, ClientLink, DialError, Dialer};
 pub use error::{ClientError, ConnectError};
 pub use events::{ClientEvent, ConnectionState, EventReceiver, OutgoingState};
 pub use options::{Backoff, ClientOptions};
+pub use udp::UdpDialer;

@@ -20,6 +20,8 @@ pub(crate) struct ConnEntry {
     pub(crate) readable: Arc<Notify>,
     /// Senders waiting for the peer's acknowledgement.
     pub(crate) waiters: HashMap<(u64, u64), AckWaiter>,
+    /// Woken when everything sent was acknowledged.
+    pub(crate) idle: Vec<oneshot::Sender<()>>,
     closed: watch::Sender<Option<CloseReason>>,
 }
 
@@ -29,6 +31,7 @@ impl ConnEntry {
         for (_, tx) in self.waiters.drain() {
             let _ = tx.send(Err(reason.clone()));
         }
+        self.idle.clear();
         let _ = self.closed.send(Some(reason));
         self.readable.notify_one();
     }
@@ -70,6 +73,7 @@ impl Connection {
             ConnEntry {
                 readable: readable.clone(),
                 waiters: HashMap::new(),
+                idle: Vec::new(),
                 closed: closed_tx,
             },
         );
@@ -185,6 +189,23 @@ impl Connection {
     pub fn is_idle(&self) -> bool {
         let st = self.shared.lock();
         st.proto.connection(self.handle).is_none_or(|c| c.is_idle())
+    }
+
+    /// Resolves once the peer acknowledged everything sent so far (or the
+    /// connection closed).
+    pub async fn flushed(&self) {
+        let rx = {
+            let mut st = self.shared.lock();
+            let idle = st.proto.connection(self.handle).is_none_or(|c| c.is_idle());
+            let Some(entry) = st.conns.get_mut(&self.handle) else { return };
+            if idle || self.closed.borrow().is_some() {
+                return;
+            }
+            let (tx, rx) = oneshot::channel();
+            entry.idle.push(tx);
+            rx
+        };
+        let _ = rx.await;
     }
 
     /// Counters and estimates (zeroes once the connection is gone).

@@ -312,9 +312,13 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle, event: Ev
             }
         }
         Event::Acked { stream, msg_id } => {
+            let idle = st.proto.connection(h).is_none_or(|c| c.is_idle());
             if let Some(e) = st.conns.get_mut(&h) {
                 if let Some(tx) = e.waiters.remove(&(stream, msg_id)) {
                     let _ = tx.send(Ok(()));
+                }
+                if idle {
+                    e.idle.drain(..).for_each(|tx| drop(tx.send(())));
                 }
             }
         }

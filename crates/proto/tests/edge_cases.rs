@@ -242,9 +242,16 @@ fn stats_after_a_lossy_transfer() {
     sim.to_server.jitter = ms(5);
     let (c, s) = sim.establish();
     for i in 0..200u32 {
-        sim.client.send(c, i as u64 % 3, Bytes::from(i.to_be_bytes().to_vec())).expect("send");
+        let body = Bytes::from(vec![i as u8; 100]);
+        sim.client.send(c, u64::from(i % 3), body).expect("send");
+        sim.advance(ms(5));
     }
     server_receives(&mut sim, s, 200, Duration::from_secs(30));
+    let all_acked = sim.run_until(Duration::from_secs(10), |sim| {
+        let acks = sim.client_events.iter().filter(|(_, e)| matches!(e, Event::Acked { .. }));
+        acks.count() == 200
+    });
+    assert!(all_acked);
     let cs = sim.client.stats(c).expect("stats");
     assert!(cs.packets_lost > 0 && cs.retransmits > 0, "{cs:?}");
     assert!(cs.rtt >= ms(20) && cs.min_rtt >= ms(20) && cs.rtt < ms(200), "{cs:?}");

@@ -231,7 +231,7 @@ impl Sim {
             let Reverse(mut d) = self.wire.pop().expect("peeked");
             if d.to == SERVER {
                 self.server.handle(self.now, d.from, &mut d.data);
-            } else if d.to == self.client_addr || d.to == CLIENT {
+            } else if d.to == self.client_addr {
                 self.client.handle(self.now, d.from, &mut d.data);
             }
         }

@@ -3,6 +3,7 @@
 //! WebSocket gateways live next to it.
 
 pub mod memory;
+pub mod udp;
 
 use std::net::SocketAddr;
 

@@ -1,0 +1,92 @@
+//! The UDP dialer: connects with natter-net and bridges the connection to a
+//! [`ClientLink`].
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use natter_net::{ConnectError, Connection, Endpoint, NetConfig, ServerKeyPolicy};
+use tokio::sync::mpsc;
+
+use crate::dialer::{BoxFuture, ClientLink, DialError, Dialer};
+
+/// The stream every chat frame travels on (see the server's UDP gateway).
+const CHAT_STREAM: u64 = 0;
+/// Frames buffered in each direction.
+const BUFFER: usize = 1024;
+
+/// Dials one server over Natter's UDP transport, reusing one local socket
+/// for every (re)connection.
+#[derive(Clone)]
+pub struct UdpDialer {
+    endpoint: Endpoint,
+    server: SocketAddr,
+    policy: ServerKeyPolicy,
+}
+
+impl UdpDialer {
+    /// Binds a local socket (loopback for a loopback server, else any
+    /// address of the server's family) to reach `server`.
+    pub async fn new(
+        server: SocketAddr,
+        policy: ServerKeyPolicy,
+        config: NetConfig,
+    ) -> std::io::Result<Self> {
+        let local: SocketAddr = match server {
+            SocketAddr::V4(a) if a.ip().is_loopback() => ([127, 0, 0, 1], 0).into(),
+            SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+            SocketAddr::V6(a) if a.ip().is_loopback() => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let endpoint = Endpoint::bind(local, config).await?;
+        Ok(Self {
+            endpoint,
+            server,
+            policy,
+        })
+    }
+
+    /// The local endpoint (for stats).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl Dialer for UdpDialer {
+    fn dial(&self) -> BoxFuture<'static, Result<ClientLink, DialError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let conn = this
+                .endpoint
+                .connect(this.server, this.policy.clone())
+                .await
+                .map_err(|e| match e {
+                    ConnectError::Unreachable(_) => DialError::Refused(e.to_string()),
+                    other => DialError::Other(other.to_string()),
+                })?;
+            Ok(bridge(conn))
+        })
+    }
+}
+
+fn bridge(conn: Connection) -> ClientLink {
+    let (tx, mut outgoing) = mpsc::channel::<Bytes>(BUFFER);
+    let (incoming, rx) = mpsc::channel::<Bytes>(BUFFER);
+    let reader = conn.clone();
+    tokio::spawn(async move {
+        while let Some((_, frame)) = reader.recv().await {
+            if incoming.send(frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(frame) = outgoing.recv().await {
+            if conn.send_nowait(CHAT_STREAM, frame).is_err() {
+                return;
+            }
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.flushed()).await;
+        conn.close(0, "client closed");
+    });
+    ClientLink { tx, rx }
+}
