@@ -57,6 +57,26 @@ pub enum ErrorCode {
     /// Something went wrong on the server (details are in its log).
     #[error("internal error")]
     Internal,
+    /// No group with that name or id.
+    #[error("no such group")]
+    NoSuchGroup,
+    /// The user is already a current member of that group.
+    #[error("already a member")]
+    AlreadyMember,
+    /// The group is invite-only: a member must invite you.
+    #[error("invite only")]
+    InviteOnly,
+    /// Too many requests on this connection; retry after the given delay.
+    /// The connection stays up.
+    #[error("rate limited, retry in {retry_after_ms} ms")]
+    RateLimited {
+        /// Milliseconds to wait before sending again.
+        retry_after_ms: u64,
+    },
+    /// A server cap was reached (groups per user, members per group,
+    /// connections per address); the text says which.
+    #[error("limit reached")]
+    LimitReached,
 }
 
 /// An error answer: a code plus human text.

@@ -26,11 +26,12 @@ pub use frame::{ClientFrame, ServerFrame};
 pub use request::{Anchor, HistoryQuery, Order, Request, SyncRequest, Target};
 pub use response::{Event, Response, Sent};
 pub use types::{
-    ClientMsgId, ConversationId, ConversationInfo, ConversationKind, Cursor, Message, Seq,
-    SessionToken, UserId, UserInfo,
+    ClientMsgId, ConversationId, ConversationInfo, ConversationKind, Cursor, GroupInfo, MemberInfo,
+    Message, Presence, Role, Seq, SessionToken, UserId, UserInfo,
 };
 pub use validate::{
-    MAX_HISTORY_LIMIT, MAX_NAME_LEN, MIN_PASSWORD_LEN, validate_name, validate_password,
+    MAX_GROUP_NAME_LEN, MAX_HISTORY_LIMIT, MAX_NAME_LEN, MIN_PASSWORD_LEN, validate_group_name,
+    validate_name, validate_password,
 };
 
 /// Version of this protocol; a client sends it at login and resume, and the

@@ -70,6 +70,66 @@ pub enum Request {
     Users,
     /// Liveness check. → `Done`.
     Ping,
+    /// Create a group; the caller becomes its owner, `members` (names, any
+    /// case) plain members. → `Group`. Errors: `invalid_name` (not 1–64
+    /// characters), `name_taken`, `no_such_user`, `limit_reached`.
+    CreateGroup {
+        /// 1–64 characters, unique case-insensitively among groups.
+        name: String,
+        /// Anyone may join (else invite-only).
+        public: bool,
+        /// Initial members besides the caller.
+        members: Vec<String>,
+    },
+    /// Join a public group by name. → `Group`. Errors: `no_such_group`,
+    /// `already_member`, `invite_only`, `limit_reached`.
+    JoinGroup {
+        /// Group name, any case.
+        name: String,
+    },
+    /// Leave a group: no more messages from it, history readable only up
+    /// to the leave point. → `Done`. Errors: `no_such_group`, `not_member`.
+    LeaveGroup {
+        /// The group.
+        conv: ConversationId,
+    },
+    /// Add a user to a group the caller is a member of. → `Done`.
+    /// Errors: `no_such_group`, `not_member`, `no_such_user`,
+    /// `already_member`, `limit_reached`.
+    Invite {
+        /// The group.
+        conv: ConversationId,
+        /// User name, any case.
+        user: String,
+    },
+    /// Groups I am a member of. → `Groups`.
+    MyGroups,
+    /// Every public group. → `Groups`.
+    PublicGroups,
+    /// Current members of a conversation I am a member of, with role and
+    /// status. → `Members`. Errors: `no_such_conversation`, `not_member`.
+    Members {
+        /// The conversation (for the lobby: every user).
+        conv: ConversationId,
+    },
+    /// Mark `conv` read up to `seq` (never moves back); the user's clients
+    /// get [`crate::Event::Read`]. → `Done`.
+    AckRead {
+        /// Conversation.
+        conv: ConversationId,
+        /// Highest seq read.
+        seq: Seq,
+    },
+    /// Who has message `seq` of `conv` (delivered to at least one client)
+    /// and who not yet. → `Receipt`.
+    Receipt {
+        /// Conversation.
+        conv: ConversationId,
+        /// Message.
+        seq: Seq,
+    },
+    /// Every user with their status ("who is online"). → `Presence`.
+    Presence,
 }
 
 /// Where a message goes.

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{ConversationId, ConversationInfo, Message, Seq, SessionToken, UserInfo};
+use crate::types::{
+    ConversationId, ConversationInfo, GroupInfo, MemberInfo, Message, Presence, Seq, SessionToken,
+    UserInfo,
+};
 
 /// Successful answer to a [`crate::Request`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +43,25 @@ pub enum Response {
     Conversations(Vec<ConversationInfo>),
     /// Every user.
     Users(Vec<UserInfo>),
+    /// One group (created or joined).
+    Group(GroupInfo),
+    /// A list of groups.
+    Groups(Vec<GroupInfo>),
+    /// Current members of a conversation.
+    Members(Vec<MemberInfo>),
+    /// Per-member delivery of one message (its sender excluded).
+    Receipt {
+        /// Conversation.
+        conv: ConversationId,
+        /// Message.
+        seq: Seq,
+        /// Members at least one of whose clients has it.
+        delivered: Vec<UserInfo>,
+        /// Members who do not have it yet.
+        pending: Vec<UserInfo>,
+    },
+    /// Users with their status.
+    Presence(Vec<Presence>),
 }
 
 /// The ✓ of a sent message.
@@ -73,4 +95,25 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// ✓✓: every message of the receiver in `conv` with a seq ≤ `seq` has
+    /// reached every other current member (at least one client each). Sent
+    /// live when that watermark rises and again at every sync; never lower
+    /// than a previous one for the same conversation within a session.
+    /// Not sent for the lobby.
+    Delivered {
+        /// Conversation.
+        conv: ConversationId,
+        /// Watermark.
+        seq: Seq,
+    },
+    /// The user's read cursor of `conv` (set by one of their clients).
+    Read {
+        /// Conversation.
+        conv: ConversationId,
+        /// Highest seq read.
+        seq: Seq,
+    },
+    /// Status changes of users sharing a direct or group with the receiver
+    /// (coalesced: one event per batching window).
+    Presence(Vec<Presence>),
 }

@@ -69,6 +69,13 @@ pub enum ConversationKind {
         /// The other member.
         peer: UserInfo,
     },
+    /// A named group.
+    Group {
+        /// Display name (case as chosen), unique case-insensitively.
+        name: String,
+        /// Anyone may join (else invite-only).
+        public: bool,
+    },
 }
 
 /// A conversation as listed to one of its members.
@@ -82,6 +89,8 @@ pub struct ConversationInfo {
     pub last_seq: Seq,
     /// The caller's stored delivered cursor.
     pub delivered: Seq,
+    /// The caller's stored read cursor (synced between the user's clients).
+    pub read: Seq,
 }
 
 /// "Everything up to and including `seq` in `conv`".
@@ -91,4 +100,50 @@ pub struct Cursor {
     pub conv: ConversationId,
     /// Last seq covered.
     pub seq: Seq,
+}
+
+/// A group as listed by `my_groups` / `public_groups` / `create_group` / `join_group`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// Its conversation id.
+    pub id: ConversationId,
+    /// Display name (case as chosen).
+    pub name: String,
+    /// Anyone may join (else invite-only).
+    pub public: bool,
+    /// Number of current members.
+    pub members: u32,
+}
+
+/// Role of a member in a conversation (the creator of a group is its owner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Created the group.
+    Owner,
+    /// Moderator (later issue).
+    Admin,
+    /// Ordinary member.
+    Member,
+}
+
+/// Online status of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// Who.
+    pub user: UserInfo,
+    /// At least one of their clients is connected and logged in.
+    pub online: bool,
+    /// When they were last online (ms since the Unix epoch), if ever;
+    /// `None` while online or never seen.
+    pub last_seen_ms: Option<u64>,
+}
+
+/// A current member of a conversation with role and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// Role in the conversation.
+    pub role: Role,
+    /// The user and their status.
+    pub presence: Presence,
 }

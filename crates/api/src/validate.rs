@@ -19,6 +19,21 @@ pub fn validate_name(name: &str) -> Result<(), ErrorCode> {
     }
 }
 
+/// Longest group name, in characters.
+pub const MAX_GROUP_NAME_LEN: usize = 64;
+
+/// `Ok` when `name` has 1–64 characters, none of them a control character,
+/// and does not start or end with whitespace; else [`ErrorCode::InvalidName`].
+pub fn validate_group_name(name: &str) -> Result<(), ErrorCode> {
+    let len = name.chars().count();
+    let trimmed = name.trim() == name;
+    if (1..=MAX_GROUP_NAME_LEN).contains(&len) && trimmed && !name.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(ErrorCode::InvalidName)
+    }
+}
+
 /// `Ok` when `password` has at least 8 characters, else [`ErrorCode::WeakPassword`].
 pub fn validate_password(password: &str) -> Result<(), ErrorCode> {
     if password.chars().count() >= MIN_PASSWORD_LEN {
@@ -39,6 +54,15 @@ mod tests {
         assert!(validate_name(&"x".repeat(32)).is_ok());
         for bad in ["", "a b", "é", "a.b", &"x".repeat(33)] {
             assert_eq!(validate_name(bad), Err(ErrorCode::InvalidName), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn group_names() {
+        assert!(validate_group_name("Rust fans 🦀").is_ok());
+        assert!(validate_group_name(&"é".repeat(64)).is_ok());
+        for bad in ["", " x", "x ", "a\nb", &"x".repeat(65)] {
+            assert_eq!(validate_group_name(bad), Err(ErrorCode::InvalidName), "{bad:?}");
         }
     }
 

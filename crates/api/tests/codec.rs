@@ -73,7 +73,51 @@ fn requests() -> Vec<Request> {
         Request::Conversations,
         Request::Users,
         Request::Ping,
+        Request::CreateGroup {
+            name: "Rust 🦀".into(),
+            public: true,
+            members: vec!["bob".into()],
+        },
+        Request::JoinGroup { name: "rust".into() },
+        Request::LeaveGroup {
+            conv: ConversationId(3),
+        },
+        Request::Invite {
+            conv: ConversationId(3),
+            user: "carol".into(),
+        },
+        Request::MyGroups,
+        Request::PublicGroups,
+        Request::Members {
+            conv: ConversationId(3),
+        },
+        Request::AckRead {
+            conv: ConversationId(3),
+            seq: 9,
+        },
+        Request::Receipt {
+            conv: ConversationId(3),
+            seq: 9,
+        },
+        Request::Presence,
     ]
+}
+
+fn group() -> GroupInfo {
+    GroupInfo {
+        id: ConversationId(3),
+        name: "Rust".into(),
+        public: true,
+        members: 2,
+    }
+}
+
+fn presence() -> Presence {
+    Presence {
+        user: user(),
+        online: false,
+        last_seen_ms: Some(1_700_000_000_000),
+    }
 }
 
 fn server_frames() -> Vec<ServerFrame> {
@@ -86,6 +130,7 @@ fn server_frames() -> Vec<ServerFrame> {
         kind: ConversationKind::Direct { peer: user() },
         last_seq: 5,
         delivered: 4,
+        read: 3,
     };
     vec![
         ok(Response::Registered { user: user() }),
@@ -106,6 +151,45 @@ fn server_frames() -> Vec<ServerFrame> {
         }),
         ok(Response::Conversations(vec![conv.clone()])),
         ok(Response::Users(vec![user()])),
+        ok(Response::Group(group())),
+        ok(Response::Groups(vec![group()])),
+        ok(Response::Members(vec![MemberInfo {
+            role: Role::Owner,
+            presence: presence(),
+        }])),
+        ok(Response::Receipt {
+            conv: ConversationId(3),
+            seq: 2,
+            delivered: vec![user()],
+            pending: vec![],
+        }),
+        ok(Response::Presence(vec![presence()])),
+        ServerFrame::Response {
+            id: 7,
+            result: Err(ErrorCode::RateLimited {
+                retry_after_ms: 50,
+            }
+            .into()),
+        },
+        ServerFrame::Event(Event::Delivered {
+            conv: ConversationId(3),
+            seq: 2,
+        }),
+        ServerFrame::Event(Event::Read {
+            conv: ConversationId(3),
+            seq: 2,
+        }),
+        ServerFrame::Event(Event::Presence(vec![presence()])),
+        ServerFrame::Event(Event::Conversations(vec![ConversationInfo {
+            id: ConversationId(3),
+            kind: ConversationKind::Group {
+                name: "Rust".into(),
+                public: false,
+            },
+            last_seq: 1,
+            delivered: 1,
+            read: 0,
+        }])),
         ServerFrame::Response {
             id: u64::MAX,
             result: Err(ErrorCode::TooManyAttempts {
@@ -125,6 +209,7 @@ fn server_frames() -> Vec<ServerFrame> {
                 kind: ConversationKind::Lobby,
                 last_seq: 0,
                 delivered: 0,
+                read: 0,
             },
         ])),
         ServerFrame::Event(Event::ServerClosing {

@@ -179,7 +179,12 @@ impl Endpoint {
         token: &[u8],
         payload: &[u8],
     ) {
-        if self.with_conn(dcid, |c, _| c.handle_repeated_initial(remote, len)) {
+        let mut repeated = None;
+        self.with_conn(dcid, |c, _| repeated = Some(c.handle_repeated_initial(remote, len)));
+        if let Some(useful) = repeated {
+            if !useful {
+                self.stats.initials_dropped += 1; // a replay, or from elsewhere
+            }
             return;
         }
         let Some(guard) = &mut self.guard else {

@@ -25,6 +25,40 @@ pub struct ServerConfig {
     pub commit_delay_us: u64,
     /// Frames queued towards one connection before the session waits. Default 1024.
     pub link_buffer: usize,
+    /// Per-connection rate limit on writes (send, create/join/leave group, invite).
+    pub rate: RateConfig,
+    /// Most groups one user may be a current member of; creating or joining
+    /// more → `limit_reached`. Default 100.
+    pub max_groups_per_user: usize,
+    /// Most current members of one group; adding more → `limit_reached`. Default 1000.
+    pub max_group_members: usize,
+    /// Most simultaneous connections from one IP address; further ones get a
+    /// `limit_reached` error frame and are closed. Default 64.
+    pub max_connections_per_addr: usize,
+    /// Presence changes are coalesced for this long (ms) before they are
+    /// pushed, one event per receiver per window. Default 250.
+    pub presence_batch_ms: u64,
+}
+
+/// Token bucket per connection: `per_second` tokens are added each second up
+/// to `burst`; each write takes one. An empty bucket answers `rate_limited`
+/// with the time until the next token, and the connection stays up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateConfig {
+    /// Sustained writes per second. Default 20.
+    pub per_second: f64,
+    /// Bucket size (writes allowed at once). Default 50.
+    pub burst: f64,
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        Self {
+            per_second: 20.0,
+            burst: 50.0,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -37,6 +71,11 @@ impl Default for ServerConfig {
             commit_batch: 256,
             commit_delay_us: 0,
             link_buffer: 1024,
+            rate: RateConfig::default(),
+            max_groups_per_user: 100,
+            max_group_members: 1000,
+            max_connections_per_addr: 64,
+            presence_batch_ms: 250,
         }
     }
 }
@@ -52,6 +91,11 @@ impl ServerConfig {
             },
             ..Self::default()
         }
+    }
+
+    /// [`Self::presence_batch_ms`] as a duration.
+    pub fn presence_batch(&self) -> Duration {
+        Duration::from_millis(self.presence_batch_ms)
     }
 
     /// [`Self::commit_delay_us`] as a duration.

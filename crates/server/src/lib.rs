@@ -15,6 +15,7 @@ mod ctx;
 mod error;
 pub mod gateway;
 mod hub;
+pub mod run;
 mod server;
 mod session;
 mod sync;
@@ -24,4 +25,5 @@ mod writer;
 
 pub use config::{Argon2Config, ServerConfig, ThrottleConfig};
 pub use gateway::Link;
+pub use run::run;
 pub use server::Server;

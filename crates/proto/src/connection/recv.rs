@@ -59,12 +59,15 @@ impl Connection {
     }
 
     /// Server: the client repeated its Initial, so our Handshake was lost.
-    pub(crate) fn handle_repeated_initial(&mut self, remote: SocketAddr, len: usize) {
+    /// Returns false when the Initial is ignored (another address, or the
+    /// handshake is already confirmed: a replay).
+    pub(crate) fn handle_repeated_initial(&mut self, remote: SocketAddr, len: usize) -> bool {
         if remote != self.remote || self.confirmed {
-            return;
+            return false;
         }
         self.unvalidated_rx += len as u64;
         self.resend_handshake = true;
+        true
     }
 
     /// A Data packet for this connection. `header` is the associated data.

@@ -15,8 +15,11 @@ use crate::streams::Fragment;
 
 /// AEAD tag appended to every Data packet.
 const TAG_LEN: usize = 16;
-/// Room kept for an ACK frame with a few ranges.
-const ACK_RESERVE: usize = 64;
+/// The Initial's resend interval doubles up to `initial_rtt × 2^this` (1.6 s
+/// by default): a gentle cap, so a client whose first packets fell into a
+/// healed partition or heavy loss still gets a dozen tries within the idle
+/// timeout instead of eight.
+const MAX_HANDSHAKE_BACKOFF_EXP: u32 = 4;
 /// Most ranges one ACK frame carries.
 const MAX_ACK_RANGES: usize = 32;
 
@@ -118,7 +121,7 @@ impl Connection {
             msg1,
             MIN_INITIAL_SIZE,
         );
-        let backoff = 2u32.saturating_pow(self.handshake_backoff.min(6));
+        let backoff = 2u32.saturating_pow(self.handshake_backoff.min(MAX_HANDSHAKE_BACKOFF_EXP));
         self.handshake_deadline = Some(now + self.config.initial_rtt * backoff);
         self.handshake_backoff += 1;
         self.count_sent(buf.len());

@@ -2,7 +2,7 @@
 //!
 //! | timer        | armed when                                   | on expiry                          |
 //! |--------------|----------------------------------------------|------------------------------------|
-//! | handshake    | client Initial sent                          | resend Initial (backoff ×2)        |
+//! | handshake    | client Initial sent                          | resend Initial (×2, at most ×16)   |
 //! | ack          | one ack-eliciting packet unacknowledged      | send an ACK                        |
 //! | loss         | a packet will cross the time threshold       | declare it lost, retransmit        |
 //! | probe (PTO)  | ack-eliciting data in flight                 | tail-loss probe, backoff ×1.5      |

@@ -5,6 +5,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::recv::StreamError;
 use super::*;
 
 const MIB: u64 = 1 << 20;

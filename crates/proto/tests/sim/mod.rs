@@ -229,6 +229,9 @@ impl Sim {
         self.now = self.now.max(at);
         while self.wire.peek().is_some_and(|Reverse(d)| d.at <= self.now) {
             let Reverse(mut d) = self.wire.pop().expect("peeked");
+            if std::env::var("SIM_TRACE").is_ok() {
+                eprintln!("{:?} {} -> {} {} bytes", d.at, d.from, d.to, d.data.len());
+            }
             if d.to == SERVER {
                 self.server.handle(self.now, d.from, &mut d.data);
             } else if d.to == self.client_addr {
@@ -259,6 +262,7 @@ impl Sim {
     /// Advances virtual time by `d`, processing everything on the way.
     pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
+        self.flush(); // what the application queued since the last step
         while let Some(at) = self.next_event_time() {
             if at > end {
                 break;

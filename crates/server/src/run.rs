@@ -1,0 +1,76 @@
+//! The server's lifecycle on already-bound sockets: serve until a shutdown
+//! signal, then stop in order.
+//!
+//! Shutdown, step by step:
+//! 1. stop accepting new transport connections (the accept loop ends);
+//! 2. [`Server::shutdown`]: refuse new links, tell every session
+//!    `server_closing`, answer whatever the writer already holds (committed
+//!    first), stop the writer;
+//! 3. give the transport up to [`DRAIN_TIMEOUT`] to deliver those last frames
+//!    (each connection closes itself once its peer acknowledged them);
+//! 4. close what is left with [`SHUTDOWN_CODE`] and stop the endpoint.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use natter_net::{Connection, Endpoint};
+use natter_store::Store;
+
+use crate::config::ServerConfig;
+use crate::gateway::udp::bridge;
+use crate::server::Server;
+
+/// Longest wait for connections to deliver their last frames at shutdown.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Application close code sent to connections still open at shutdown.
+pub const SHUTDOWN_CODE: u64 = 1;
+
+/// Serves chat on `endpoint` (bound, with a server config) backed by `store`
+/// until `shutdown` resolves, then shuts down gracefully (see the module
+/// docs). Resolves when everything stopped: every message acknowledged to a
+/// sender is committed in `store` by then.
+pub async fn run(
+    endpoint: Endpoint,
+    store: Arc<dyn Store>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let server = Server::new(store, config);
+    let mut open: Vec<Connection> = Vec::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            conn = endpoint.accept() => match conn {
+                Some(conn) => accept(&server, conn, &mut open),
+                None => break,
+            },
+        }
+    }
+    tracing::info!(connections = open.len(), "shutting down");
+    server.shutdown().await;
+    drain(&open).await;
+    endpoint.shutdown(SHUTDOWN_CODE, "server shutting down").await;
+}
+
+/// Hands one transport connection to the server and remembers it for the drain.
+fn accept(server: &Server, conn: Connection, open: &mut Vec<Connection>) {
+    open.retain(|c| c.close_reason().is_none());
+    tracing::debug!(remote = %conn.remote_addr(), "udp connection");
+    open.push(conn.clone());
+    server.accept_link(bridge(conn, server.config().link_buffer.max(1)));
+}
+
+/// Waits (bounded) until every connection closed after delivering its last frames.
+async fn drain(open: &[Connection]) {
+    let all_closed = async {
+        for conn in open {
+            conn.closed().await;
+        }
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, all_closed).await.is_err() {
+        tracing::info!("drain timed out; closing the remaining connections");
+    }
+}

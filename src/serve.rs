@@ -1,0 +1,154 @@
+//! `natter serve`: open the data directory, bind the UDP socket, print where
+//! we listen and our key's fingerprint, serve until SIGINT/SIGTERM.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use natter_net::{Endpoint, FaultConfig, NetConfig, ServerConfig, StaticKeypair, TransportConfig};
+use natter_store::{SqliteStore, Store};
+use rand::RngCore;
+
+use crate::config::{ServeArgs, ServeSettings};
+
+/// Database file inside the data directory.
+const DB_FILE: &str = "natter.db";
+/// The server's static private key (hex), created on first start, mode 0600.
+const KEY_FILE: &str = "server.key";
+/// Secret the transport's retry tokens derive from (hex), mode 0600.
+const TOKEN_FILE: &str = "token.secret";
+
+/// Runs the server until a shutdown signal.
+pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = ServeSettings::resolve(args)?;
+    crate::init_logging(&settings.log_level)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve_async(settings))
+}
+
+async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
+    create_data_dir(&settings.data)?;
+    let keypair = StaticKeypair::from_private(load_or_create_secret(&settings.data.join(KEY_FILE))?);
+    let token_secret = load_or_create_secret(&settings.data.join(TOKEN_FILE))?;
+    let db = settings.data.join(DB_FILE);
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&db).with_context(|| format!("cannot open database {}", db.display()))?,
+    );
+    let endpoint = Endpoint::bind(settings.udp, net_config(&settings, keypair, token_secret))
+        .await
+        .with_context(|| format!("cannot listen on udp {}", settings.udp))?;
+    announce(&endpoint)?;
+    tracing::info!(udp = %settings.udp, data = %settings.data.display(), loss = settings.loss, "natter serving");
+    natter_server::run(endpoint, store, settings.server, shutdown_signal()).await;
+    tracing::info!("natter stopped");
+    Ok(())
+}
+
+fn net_config(settings: &ServeSettings, keypair: StaticKeypair, token_secret: [u8; 32]) -> NetConfig {
+    let defaults = TransportConfig::default();
+    let transport = TransportConfig {
+        idle_timeout: settings.idle_timeout,
+        keepalive: defaults.keepalive.min(settings.idle_timeout / 3),
+        ..defaults
+    };
+    NetConfig {
+        transport,
+        server: Some(ServerConfig::new(keypair, token_secret)),
+        faults: FaultConfig::loss(settings.loss, rand::rng().next_u64()),
+        seed: None,
+    }
+}
+
+/// Prints the two start-up lines scripts and tests parse.
+fn announce(endpoint: &Endpoint) -> anyhow::Result<()> {
+    let addr = endpoint.local_addr().context("cannot read the bound address")?;
+    let key = endpoint.fingerprint().context("the endpoint has no server key")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "natter: listening on udp {addr}")?;
+    writeln!(out, "natter: server key {key}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    let name = tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    };
+    tracing::info!(signal = name, "shutdown requested");
+}
+
+fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))
+}
+
+/// Reads a 32-byte secret stored as hex, or creates it (random, mode 0600,
+/// written to a temporary file and renamed so a crash never leaves half a key).
+fn load_or_create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
+    match fs::read_to_string(path) {
+        Ok(text) => parse_secret(&text).with_context(|| format!("corrupt secret file {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_secret(path),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn parse_secret(text: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim()).context("not hex")?;
+    match <[u8; 32]>::try_from(bytes) {
+        Ok(secret) => Ok(secret),
+        Err(bytes) => bail!("expected 32 bytes, found {}", bytes.len()),
+    }
+}
+
+fn create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        writeln!(f, "{}", hex::encode(secret))?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_created_once_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let first = load_or_create_secret(&path).unwrap();
+        assert_eq!(load_or_create_secret(&path).unwrap(), first);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_corrupt_secret_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        fs::write(&path, "abcd\n").unwrap();
+        let err = format!("{:#}", load_or_create_secret(&path).unwrap_err());
+        assert!(err.contains("corrupt secret file") && err.contains("32 bytes"), "{err}");
+    }
+}
