@@ -136,7 +136,12 @@ impl Endpoint {
             Packet::UnsupportedVersion { dcid, scid, .. } => {
                 self.negotiate_version(remote, datagram.len(), dcid, scid);
             }
-            Packet::Handshake { dcid, scid, payload, .. } => {
+            Packet::Handshake {
+                dcid,
+                scid,
+                payload,
+                ..
+            } => {
                 let payload = payload.to_vec();
                 self.with_conn(dcid, |c, _| c.handle_handshake(now, scid, &payload));
             }
@@ -180,11 +185,12 @@ impl Endpoint {
         payload: &[u8],
     ) {
         let mut repeated = None;
-        self.with_conn(dcid, |c, _| repeated = Some(c.handle_repeated_initial(remote, len)));
+        self.with_conn(dcid, |c, _| {
+            repeated = Some(c.handle_repeated_initial(remote, len))
+        });
         if let Some(useful) = repeated {
-            if !useful {
-                self.stats.initials_dropped += 1; // a replay, or from elsewhere
-            }
+            // A replay, or a copy from another address: nothing to do.
+            self.stats.initials_dropped += u64::from(!useful);
             return;
         }
         let Some(guard) = &mut self.guard else {
@@ -311,7 +317,10 @@ impl Endpoint {
             });
         }
         while let Some(&h) = self.dirty.front() {
-            let sent = self.conns.get_mut(&h).and_then(|c| c.poll_transmit(now, buf));
+            let sent = self
+                .conns
+                .get_mut(&h)
+                .and_then(|c| c.poll_transmit(now, buf));
             self.dirty.pop_front();
             if let Some(t) = sent {
                 self.dirty.push_back(h); // round robin across connections
@@ -330,7 +339,12 @@ impl Endpoint {
     }
 
     /// Queues a message; it is acknowledged with [`Event::Acked`].
-    pub fn send(&mut self, h: ConnectionHandle, stream: u64, data: Bytes) -> Result<u64, SendError> {
+    pub fn send(
+        &mut self,
+        h: ConnectionHandle,
+        stream: u64,
+        data: Bytes,
+    ) -> Result<u64, SendError> {
         let c = self.conns.get_mut(&h).ok_or(SendError::Closed)?;
         let id = c.send(stream, data)?;
         self.after_op(h);
@@ -382,7 +396,9 @@ impl Endpoint {
 
     /// The fingerprint of this endpoint's static key, if it is a server.
     pub fn fingerprint(&self) -> Option<String> {
-        self.guard.as_ref().map(|g| crypto::fingerprint(&g.keypair().public))
+        self.guard
+            .as_ref()
+            .map(|g| crypto::fingerprint(&g.keypair().public))
     }
 
     fn with_conn(
@@ -451,7 +467,9 @@ impl Endpoint {
     }
 
     fn collect_events(&mut self, h: ConnectionHandle) {
-        let Some(c) = self.conns.get_mut(&h) else { return };
+        let Some(c) = self.conns.get_mut(&h) else {
+            return;
+        };
         while let Some(e) = c.poll_event() {
             self.events.push_back((h, e));
         }

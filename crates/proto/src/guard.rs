@@ -89,7 +89,10 @@ impl Guard {
             return InitialVerdict::Drop;
         }
         let ephemeral: [u8; 32] = msg1[..32].try_into().expect("length checked");
-        if !self.replay.insert(now, ephemeral, 2 * self.config.token_window) {
+        if !self
+            .replay
+            .insert(now, ephemeral, 2 * self.config.token_window)
+        {
             return InitialVerdict::Drop;
         }
         InitialVerdict::Accept { validated }
@@ -112,7 +115,10 @@ impl Guard {
     }
 
     fn allow_source(&mut self, now: Instant, ip: IpAddr) -> bool {
-        let (rate, burst) = (self.config.handshakes_per_second, self.config.handshake_burst);
+        let (rate, burst) = (
+            self.config.handshakes_per_second,
+            self.config.handshake_burst,
+        );
         if self.sources.len() >= MAX_SOURCES && !self.sources.contains_key(&ip) {
             self.sources.retain(|_, b| !b.is_full(now, rate, burst));
             if self.sources.len() >= MAX_SOURCES {
@@ -134,7 +140,10 @@ struct Bucket {
 
 impl Bucket {
     fn full(now: Instant, burst: f64) -> Self {
-        Self { tokens: burst, at: now }
+        Self {
+            tokens: burst,
+            at: now,
+        }
     }
 
     fn refill(&mut self, now: Instant, rate: f64, burst: f64) {
@@ -173,10 +182,10 @@ impl ReplayCache {
         if self.seen.contains_key(&key) {
             return false;
         }
-        if self.order.len() >= MAX_REPLAY_ENTRIES {
-            if let Some((old, _)) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.order.len() >= MAX_REPLAY_ENTRIES
+            && let Some((old, _)) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
         }
         self.seen.insert(key, now + ttl);
         self.order.push_back((key, now + ttl));
@@ -285,7 +294,9 @@ mod tests {
         let verdicts: Vec<_> = (0..5)
             .map(|i| g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(i), 0, false))
             .collect();
-        let accepted = verdicts.iter().filter(|v| matches!(v, InitialVerdict::Accept { .. }));
+        let accepted = verdicts
+            .iter()
+            .filter(|v| matches!(v, InitialVerdict::Accept { .. }));
         assert_eq!(accepted.count(), 3, "burst of 3");
         let later = t + Duration::from_secs(1);
         let v = g.check_initial(later, addr(1), 1200, DCID, &[], &msg1(9), 0, false);

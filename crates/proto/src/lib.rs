@@ -19,8 +19,8 @@ pub(crate) mod streams;
 pub mod varint;
 
 pub use config::{ClientConfig, EndpointConfig, RetryPolicy, ServerConfig, TransportConfig};
-pub use connection::{close_code, CloseReason, Connection, ConnectionStats, Event, Side, Transmit};
-pub use crypto::{fingerprint, StaticKeypair};
+pub use connection::{CloseReason, Connection, ConnectionStats, Event, Side, Transmit, close_code};
+pub use crypto::{StaticKeypair, fingerprint};
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointStats};
 pub use packet::VERSION;
 pub use streams::SendError;

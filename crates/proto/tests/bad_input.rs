@@ -32,15 +32,26 @@ fn setup(seed: u64) -> Setup {
         }
     }));
     let (c, s) = sim.establish();
-    sim.client.send(c, 0, Bytes::from_static(b"a real message")).expect("send");
+    sim.client
+        .send(c, 0, Bytes::from_static(b"a real message"))
+        .expect("send");
     sim.advance(Duration::from_millis(200));
     assert_eq!(sim.server_recv_all(s).len(), 1);
-    Setup { sim, c, s, client_data }
+    Setup {
+        sim,
+        c,
+        s,
+        client_data,
+    }
 }
 
 impl Setup {
     fn real_data_packet(&self) -> Vec<u8> {
-        self.client_data.borrow().last().cloned().expect("a data packet")
+        self.client_data
+            .borrow()
+            .last()
+            .cloned()
+            .expect("a data packet")
     }
 
     fn inject(&mut self, datagram: Vec<u8>) {
@@ -52,11 +63,23 @@ impl Setup {
     fn assert_alive(&mut self) {
         let (c, s) = (self.c, self.s);
         assert!(self.sim.client_closed(c).is_none() && self.sim.server_closed(s).is_none());
-        self.sim.client.send(c, 1, Bytes::from_static(b"ping")).expect("send");
-        self.sim.server.send(s, 1, Bytes::from_static(b"pong")).expect("send");
+        self.sim
+            .client
+            .send(c, 1, Bytes::from_static(b"ping"))
+            .expect("send");
+        self.sim
+            .server
+            .send(s, 1, Bytes::from_static(b"pong"))
+            .expect("send");
         self.sim.advance(Duration::from_millis(200));
-        assert_eq!(self.sim.server_recv_all(s), vec![(1, Bytes::from_static(b"ping"))]);
-        assert_eq!(self.sim.client_recv_all(c), vec![(1, Bytes::from_static(b"pong"))]);
+        assert_eq!(
+            self.sim.server_recv_all(s),
+            vec![(1, Bytes::from_static(b"ping"))]
+        );
+        assert_eq!(
+            self.sim.client_recv_all(c),
+            vec![(1, Bytes::from_static(b"pong"))]
+        );
     }
 
     fn endpoint_stats(&self) -> EndpointStats {
@@ -64,7 +87,11 @@ impl Setup {
     }
 
     fn dropped_invalid(&self) -> u64 {
-        self.sim.server.stats(self.s).expect("stats").dropped_invalid
+        self.sim
+            .server
+            .stats(self.s)
+            .expect("stats")
+            .dropped_invalid
     }
 }
 
@@ -77,7 +104,11 @@ fn truncated_packets_are_dropped() {
     }
     let stats = t.endpoint_stats();
     let counted = stats.malformed + t.dropped_invalid();
-    assert_eq!(counted, real.len() as u64, "every truncation counted: {stats:?}");
+    assert_eq!(
+        counted,
+        real.len() as u64,
+        "every truncation counted: {stats:?}"
+    );
     t.assert_alive();
 }
 
@@ -148,7 +179,10 @@ fn wrong_version_and_wrong_type_are_dropped() {
     small.extend_from_slice(&[0; 16]);
     t.inject(small);
     let after = t.endpoint_stats();
-    assert_eq!(after.malformed + after.initials_dropped, before.malformed + before.initials_dropped + 2);
+    assert_eq!(
+        after.malformed + after.initials_dropped,
+        before.malformed + before.initials_dropped + 2
+    );
     assert_eq!(after.version_negotiations, 0);
     t.assert_alive();
 }

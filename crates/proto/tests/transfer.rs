@@ -11,8 +11,12 @@ use sim::Sim;
 fn handshake_then_one_message_each_way() {
     let mut sim = Sim::new(1);
     let (c, s) = sim.establish();
-    sim.client.send(c, 0, Bytes::from_static(b"hello")).expect("send");
-    sim.server.send(s, 0, Bytes::from_static(b"hi")).expect("send");
+    sim.client
+        .send(c, 0, Bytes::from_static(b"hello"))
+        .expect("send");
+    sim.server
+        .send(s, 0, Bytes::from_static(b"hi"))
+        .expect("send");
     let mut got_s = Vec::new();
     let mut got_c = Vec::new();
     let ok = sim.run_until(Duration::from_secs(5), |sim| {

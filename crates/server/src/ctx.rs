@@ -12,6 +12,9 @@ use crate::config::ServerConfig;
 use crate::convert;
 use crate::error::CmdError;
 use crate::hub::{Hub, SessionKey};
+use crate::limits::AddrCounter;
+use crate::metrics::Metrics;
+use crate::presence;
 use crate::throttle::Throttle;
 use crate::tracker::Tracker;
 use crate::writer::WriteJob;
@@ -29,6 +32,14 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) accepting: AtomicBool,
     pub(crate) writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    /// Presence transitions towards the presence task (taken at shutdown).
+    pub(crate) presence: Mutex<Option<mpsc::UnboundedSender<presence::Change>>>,
+    /// Last ✓✓ watermark pushed per (conversation, member).
+    pub(crate) receipts: Mutex<HashMap<(ConvId, UserId), u64>>,
+    /// Open connections per address.
+    pub(crate) addrs: Arc<AddrCounter>,
+    /// Counters for `/metrics`.
+    pub(crate) metrics: Metrics,
     next_session: AtomicU64,
     names: Mutex<HashMap<UserId, api::UserInfo>>,
     members: Mutex<HashMap<ConvId, Arc<[UserId]>>>,
@@ -46,6 +57,10 @@ impl Shared {
             shutdown: watch::Sender::new(false),
             accepting: AtomicBool::new(true),
             writer: Mutex::new(None),
+            presence: Mutex::new(None),
+            receipts: Mutex::default(),
+            addrs: Arc::default(),
+            metrics: Metrics::default(),
             next_session: AtomicU64::new(1),
             names: Mutex::default(),
             members: Mutex::default(),
@@ -100,8 +115,26 @@ impl Shared {
         Ok(ids)
     }
 
-    /// Drops the cached member list of `conv`.
-    #[allow(dead_code)] // used by group membership changes (next issue)
+    /// Reports that `user` came online or went offline.
+    pub(crate) fn presence_changed(&self, user: UserId, online: bool) {
+        let tx = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = tx.as_ref() {
+            let _ = tx.send(presence::Change {
+                user,
+                online,
+                at_ms: now_ms(),
+            });
+        }
+    }
+
+    /// The writer's queue, or `shutting_down`.
+    pub(crate) fn writer(&self) -> Result<mpsc::Sender<WriteJob>, CmdError> {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        writer.ok_or(CmdError::from(api::ErrorCode::ShuttingDown))
+    }
+
+    /// Drops the cached member list of `conv`. Only the writer changes group
+    /// membership (and only it fans out), so its view is always current.
     pub(crate) fn forget_members(&self, conv: ConvId) {
         self.members_lock().remove(&conv);
     }
@@ -111,7 +144,7 @@ impl Shared {
         &self,
         conv: Conversation,
         me: UserId,
-        delivered: u64,
+        (delivered, read): (u64, u64),
     ) -> Result<api::ConversationInfo, CmdError> {
         let id = conv.id;
         let last_seq = self.db(move |s| s.last_seq(id)).await?;
@@ -123,13 +156,18 @@ impl Shared {
                     peer: self.user_info(peer).await?,
                 }
             }
-            ConvKind::Lobby | ConvKind::Group => api::ConversationKind::Lobby,
+            ConvKind::Group => api::ConversationKind::Group {
+                name: conv.name.unwrap_or_default(),
+                public: conv.public,
+            },
+            ConvKind::Lobby => api::ConversationKind::Lobby,
         };
         Ok(api::ConversationInfo {
             id: convert::api_conv(id),
             kind,
             last_seq,
             delivered,
+            read,
         })
     }
 
@@ -141,12 +179,14 @@ impl Shared {
         let (convs, cursors) = self
             .db(move |s| Ok((s.conversations_of(me)?, s.cursors_of(me)?)))
             .await?;
-        let delivered: HashMap<ConvId, u64> =
-            cursors.iter().map(|c| (c.conv, c.delivered)).collect();
+        let cursors: HashMap<ConvId, (u64, u64)> = cursors
+            .iter()
+            .map(|c| (c.conv, (c.delivered, c.read)))
+            .collect();
         let mut list = Vec::with_capacity(convs.len());
         for conv in convs {
-            let d = delivered.get(&conv.id).copied().unwrap_or(0);
-            list.push(self.conversation_info(conv, me, d).await?);
+            let c = cursors.get(&conv.id).copied().unwrap_or_default();
+            list.push(self.conversation_info(conv, me, c).await?);
         }
         Ok(list)
     }

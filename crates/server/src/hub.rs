@@ -22,6 +22,11 @@ pub(crate) enum Push {
     },
     /// The session was ended elsewhere (password change): tell the client, close.
     End { reason: String },
+    /// An encoded `ServerFrame` to forward as is (receipts, presence, read).
+    Frame(Bytes),
+    /// The user's membership of `conv` changed: sync it from `from` (when
+    /// joined) and send the conversation list.
+    Sync { conv: ConvId, from: Option<u64> },
 }
 
 #[derive(Debug)]
@@ -43,51 +48,62 @@ impl Hub {
         self.users.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts delivering pushes for `user` to `tx`.
+    /// Starts delivering pushes for `user` to `tx`; true if this is the
+    /// user's first session (they just came online).
     pub(crate) fn register(
         &self,
         user: UserId,
         key: SessionKey,
         token: TokenHash,
         tx: mpsc::UnboundedSender<Push>,
-    ) {
-        self.lock()
-            .entry(user)
-            .or_default()
-            .push(Entry { key, token, tx });
-    }
-
-    /// Stops delivering to session `key` of `user`.
-    pub(crate) fn unregister(&self, user: UserId, key: SessionKey) {
+    ) -> bool {
         let mut users = self.lock();
-        if let Some(entries) = users.get_mut(&user) {
-            entries.retain(|e| e.key != key);
-            if entries.is_empty() {
-                users.remove(&user);
-            }
-        }
+        let entries = users.entry(user).or_default();
+        entries.push(Entry { key, token, tx });
+        entries.len() == 1
     }
 
-    /// Pushes to every session of every user in `to`.
-    pub(crate) fn push_to(&self, to: &[UserId], push: &Push) {
+    /// Stops delivering to session `key` of `user`; true if that was the
+    /// user's last session (they just went offline).
+    pub(crate) fn unregister(&self, user: UserId, key: SessionKey) -> bool {
+        let mut users = self.lock();
+        let Some(entries) = users.get_mut(&user) else {
+            return false;
+        };
+        let before = entries.len();
+        entries.retain(|e| e.key != key);
+        let last = entries.is_empty() && before > 0;
+        if entries.is_empty() {
+            users.remove(&user);
+        }
+        last
+    }
+
+    /// True while `user` has at least one session.
+    pub(crate) fn is_online(&self, user: UserId) -> bool {
+        self.lock().contains_key(&user)
+    }
+
+    /// Pushes to every session of every user in `to`; returns how many sessions.
+    pub(crate) fn push_to(&self, to: &[UserId], push: &Push) -> usize {
         let users = self.lock();
-        for entry in to.iter().filter_map(|u| users.get(u)).flatten() {
-            let _ = entry.tx.send(push.clone());
-        }
+        let entries = to.iter().filter_map(|u| users.get(u)).flatten();
+        entries.map(|e| e.tx.send(push.clone())).count()
     }
 
-    /// Pushes to every online session.
-    pub(crate) fn push_all(&self, push: &Push) {
-        for entry in self.lock().values().flatten() {
-            let _ = entry.tx.send(push.clone());
-        }
+    /// Pushes to every online session; returns how many.
+    pub(crate) fn push_all(&self, push: &Push) -> usize {
+        let users = self.lock();
+        let entries = users.values().flatten();
+        entries.map(|e| e.tx.send(push.clone())).count()
     }
 
     /// Ends every session of `user` except the one holding token `keep`.
-    pub(crate) fn end_sessions(&self, user: UserId, keep: Option<TokenHash>, reason: &str) {
+    /// Returns true if the user has no session left (went offline).
+    pub(crate) fn end_sessions(&self, user: UserId, keep: Option<TokenHash>, reason: &str) -> bool {
         let mut users = self.lock();
         let Some(entries) = users.get_mut(&user) else {
-            return;
+            return false;
         };
         entries.retain(|e| {
             let end = Some(e.token) != keep;
@@ -98,6 +114,11 @@ impl Hub {
             }
             !end
         });
+        if entries.is_empty() {
+            users.remove(&user);
+            return true;
+        }
+        false
     }
 
     /// Number of online sessions.

@@ -11,13 +11,14 @@ use crate::config::ServerConfig;
 use crate::ctx::Shared;
 use crate::gateway::Link;
 use crate::session::Session;
-use crate::writer;
+use crate::{presence, writer};
 
 /// A running chat server. Cheap to clone; every clone is the same server.
 #[derive(Clone)]
 pub struct Server {
     shared: Arc<Shared>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    presence: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -33,9 +34,12 @@ impl Server {
         let shared = Arc::new(Shared::new(store, config));
         let (tx, task) = writer::spawn(shared.clone());
         *shared.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        let (presence_tx, presence_task) = presence::spawn(shared.clone());
+        *shared.presence.lock().unwrap_or_else(|e| e.into_inner()) = Some(presence_tx);
         Self {
             shared,
             writer: Arc::new(Mutex::new(Some(task))),
+            presence: Arc::new(Mutex::new(Some(presence_task))),
         }
     }
 
@@ -51,14 +55,26 @@ impl Server {
             tracing::debug!(remote = %link.remote, "refused link: shutting down");
             return;
         }
+        let max = self.shared.config.max_connections_per_addr;
+        let Some(slot) = self.shared.addrs.acquire(link.remote.ip(), max) else {
+            tracing::info!(remote = %link.remote, "refused link: too many connections from this address");
+            refuse(link.to_client);
+            return;
+        };
         let guard = self.shared.tasks.guard();
         let session = Session::new(
             self.shared.clone(),
             link.remote,
             link.gateway,
             link.to_client,
+            Some(slot),
         );
         tokio::spawn(session.run(link.from_client, guard));
+    }
+
+    /// Prometheus text exposition of the server's counters (`/metrics`).
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render()
     }
 
     /// Number of logged-in sessions right now.
@@ -73,6 +89,7 @@ impl Server {
     pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
         let shared = self.shared.clone();
         let writer = self.writer.clone();
+        let presence = self.presence.clone();
         async move {
             shared.accepting.store(false, Ordering::SeqCst);
             shared.shutdown.send_replace(true);
@@ -86,7 +103,31 @@ impl Server {
             if let Some(task) = task {
                 let _ = task.await;
             }
+            shared
+                .presence
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            let task = presence.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(task) = task {
+                let _ = task.await;
+            }
             tracing::info!("server stopped");
         }
+    }
+}
+
+/// Tells a refused connection why (best effort), then drops (closes) it.
+fn refuse(to_client: tokio::sync::mpsc::Sender<bytes::Bytes>) {
+    let error = natter_api::ApiError::new(
+        natter_api::ErrorCode::LimitReached,
+        "too many connections from your address",
+    );
+    let frame = natter_api::ServerFrame::Response {
+        id: 0,
+        result: Err(error),
+    };
+    if let Ok(bytes) = natter_api::encode(&frame) {
+        let _ = to_client.try_send(bytes::Bytes::from(bytes));
     }
 }

@@ -14,6 +14,8 @@ use crate::cmd::{self, Reply};
 use crate::ctx::Shared;
 use crate::error::CmdError;
 use crate::hub::{Push, SessionKey};
+use crate::limits::{AddrSlot, TokenBucket};
+use crate::metrics::Metrics;
 use crate::tracker::TaskGuard;
 
 /// The link towards the client is gone.
@@ -40,6 +42,10 @@ pub(crate) struct Session {
     pushes: Option<mpsc::UnboundedReceiver<Push>>,
     /// Highest seq already sent per conversation (sync/live de-duplication).
     pub(crate) sent_upto: HashMap<ConvId, u64>,
+    /// Write rate limit of this connection.
+    pub(crate) bucket: TokenBucket,
+    /// This connection's slot in the per-address count.
+    _slot: Option<AddrSlot>,
 }
 
 impl Session {
@@ -48,8 +54,13 @@ impl Session {
         remote: SocketAddr,
         gateway: &'static str,
         out: mpsc::Sender<Bytes>,
+        slot: Option<AddrSlot>,
     ) -> Self {
+        Metrics::inc(&shared.metrics.connections_total);
+        Metrics::inc(&shared.metrics.connections_open);
         Self {
+            bucket: TokenBucket::new(shared.config.rate.clone(), tokio::time::Instant::now()),
+            _slot: slot,
             key: shared.new_session_key(),
             shared,
             remote,
@@ -85,6 +96,8 @@ impl Session {
             }
         };
         self.deauthenticate();
+        let open = &self.shared.metrics.connections_open;
+        open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(session = self.key.0, remote = %self.remote, reason, "disconnected");
     }
 
@@ -113,6 +126,10 @@ impl Session {
                     .await;
                 Err("session ended")
             }
+            Push::Frame(frame) => self.out.send(frame).await.map_err(|_| "link closed"),
+            Push::Sync { conv, from } => crate::sync::resync(self, conv, from)
+                .await
+                .map_err(|_| "link closed"),
         }
     }
 
@@ -171,6 +188,11 @@ impl Session {
         });
     }
 
+    /// Queues one already encoded frame towards the client.
+    pub(crate) async fn send_bytes(&self, frame: Bytes) -> Result<(), LinkClosed> {
+        self.out.send(frame).await.map_err(|_| LinkClosed)
+    }
+
     /// Encodes and queues one frame towards the client.
     pub(crate) async fn send(&self, frame: &ServerFrame) -> Result<(), LinkClosed> {
         send_on(&self.out, frame).await
@@ -180,15 +202,20 @@ impl Session {
     pub(crate) fn authenticate(&mut self, auth: Auth) {
         self.deauthenticate();
         let (tx, rx) = mpsc::unbounded_channel();
-        self.shared.hub.register(auth.id, self.key, auth.token, tx);
+        if self.shared.hub.register(auth.id, self.key, auth.token, tx) {
+            self.shared.presence_changed(auth.id, true);
+        }
+        Metrics::inc(&self.shared.metrics.logins);
         self.pushes = Some(rx);
         self.auth = Some(auth);
     }
 
     /// Stops live delivery and forgets the user (queued pushes are dropped).
     pub(crate) fn deauthenticate(&mut self) {
-        if let Some(auth) = self.auth.take() {
-            self.shared.hub.unregister(auth.id, self.key);
+        if let Some(auth) = self.auth.take()
+            && self.shared.hub.unregister(auth.id, self.key)
+        {
+            self.shared.presence_changed(auth.id, false);
         }
         self.pushes = None;
         self.sent_upto.clear();

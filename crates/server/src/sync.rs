@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use natter_api::{Event, ServerFrame, SyncRequest};
 use natter_store::{ConvId, MAX_PAGE};
 
-use crate::convert;
+use crate::{convert, receipts};
 use crate::error::CmdError;
 use crate::session::{LinkClosed, Session};
 
@@ -52,20 +52,63 @@ async fn sync_all(s: &mut Session, req: SyncRequest) -> Result<(), SyncError> {
             start.insert(conv, c.seq);
         }
     }
-    for conv in convs {
+    for conv in &convs {
         let from = start.get(&conv.id).copied().unwrap_or(0);
         sync_conv(s, conv.id, from).await?;
     }
-    let list = shared.conversation_list(me).await?;
+    send_list(s).await?;
+    for conv in convs {
+        send_receipt(s, conv.id).await?;
+    }
+    Ok(())
+}
+
+/// After a membership change pushed by the writer: when joined, the
+/// conversation's readable backlog from `from`; then the conversation list.
+pub(crate) async fn resync(s: &mut Session, conv: ConvId, from: Option<u64>) -> Result<(), LinkClosed> {
+    let result = async {
+        if let Some(from) = from {
+            sync_conv(s, conv, from).await?;
+        }
+        send_list(s).await
+    };
+    match result.await {
+        Err(SyncError::Link(e)) => Err(e),
+        Err(SyncError::Cmd(e)) => {
+            let _ = e.into_api();
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+async fn send_list(s: &mut Session) -> Result<(), SyncError> {
+    let me = s.require_auth()?.id;
+    let list = s.shared.clone().conversation_list(me).await?;
     s.send(&ServerFrame::Event(Event::Conversations(list)))
         .await?;
     Ok(())
 }
 
+/// The current ✓✓ watermark of `conv` for this user, if any.
+async fn send_receipt(s: &mut Session, conv: ConvId) -> Result<(), SyncError> {
+    let me = s.require_auth()?.id;
+    let mark = receipts::watermark(&s.shared.clone(), conv, me).await?;
+    if mark > 0 {
+        s.send_bytes(receipts::frame(conv, mark)?).await?;
+    }
+    Ok(())
+}
+
+/// Sends `(from, last]` of `conv`, never below the user's join point.
 async fn sync_conv(s: &mut Session, conv: ConvId, from: u64) -> Result<(), SyncError> {
+    let me = s.require_auth()?.id;
     let shared = s.shared.clone();
-    let last = shared.db(move |st| st.last_seq(conv)).await?;
-    let mut after = from.min(last);
+    let (last, member) = shared
+        .db(move |st| Ok((st.last_seq(conv)?, st.member(conv, me)?)))
+        .await?;
+    let joined = member.map_or(u64::MAX, |m| m.joined_seq);
+    let mut after = from.max(joined.saturating_sub(1)).min(last);
     while after < last {
         let page = shared
             .db(move |st| st.range(conv, after, last, MAX_PAGE))

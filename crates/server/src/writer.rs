@@ -18,15 +18,29 @@ use tokio::time::Instant;
 use crate::ctx::Shared;
 use crate::error::CmdError;
 use crate::hub::Push;
+use crate::membership;
+use crate::metrics::Metrics;
 
 /// Jobs waiting for the writer before senders wait.
 const QUEUE: usize = 4096;
 
-/// One message to store and the place to send its ✓ (or error).
+/// Work for the writer, applied in queue order.
 #[derive(Debug)]
-pub(crate) struct WriteJob {
-    pub(crate) message: NewMessage,
-    pub(crate) reply: oneshot::Sender<Result<api::Sent, ApiError>>,
+pub(crate) enum WriteJob {
+    /// One message to store and the place to send its ✓ (or error).
+    Message {
+        message: NewMessage,
+        reply: oneshot::Sender<Result<api::Sent, ApiError>>,
+    },
+    /// A join or leave: applied between message batches, so every message
+    /// is fanned out to exactly the members at its commit.
+    Membership(membership::Change),
+}
+
+/// A stored message's job.
+struct MessageJob {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<api::Sent, ApiError>>,
 }
 
 /// Starts the writer task; it runs until every sender is dropped, committing
@@ -38,8 +52,18 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> (mpsc::Sender<WriteJob>, tokio::task
 
 async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
     while let Some(first) = rx.recv().await {
-        let batch = collect(&shared, &mut rx, first).await;
-        commit(&shared, batch).await;
+        let jobs = collect(&shared, &mut rx, first).await;
+        let mut run = Vec::new();
+        for job in jobs {
+            match job {
+                WriteJob::Message { message, reply } => run.push(MessageJob { message, reply }),
+                WriteJob::Membership(change) => {
+                    commit(&shared, std::mem::take(&mut run)).await;
+                    membership::apply(&shared, change).await;
+                }
+            }
+        }
+        commit(&shared, run).await;
     }
     tracing::debug!("writer stopped");
 }
@@ -66,10 +90,15 @@ async fn collect(
     batch
 }
 
-async fn commit(shared: &Shared, batch: Vec<WriteJob>) {
+async fn commit(shared: &Shared, batch: Vec<MessageJob>) {
+    if batch.is_empty() {
+        return;
+    }
     let messages: Vec<NewMessage> = batch.iter().map(|j| j.message.clone()).collect();
     let count = messages.len();
+    let started = std::time::Instant::now();
     let result = shared.db(move |s| s.append(&messages)).await;
+    shared.metrics.commit(started.elapsed());
     match result {
         Ok(appended) if appended.len() == count => {
             tracing::trace!(count, "batch committed");
@@ -87,7 +116,7 @@ async fn commit(shared: &Shared, batch: Vec<WriteJob>) {
     }
 }
 
-fn fail_all(batch: Vec<WriteJob>, error: CmdError) {
+fn fail_all(batch: Vec<MessageJob>, error: CmdError) {
     let error = error.into_api();
     for job in batch {
         let _ = job.reply.send(Err(error.clone()));
@@ -95,30 +124,34 @@ fn fail_all(batch: Vec<WriteJob>, error: CmdError) {
 }
 
 /// Answers ✓ and, for a new message, pushes it to the members' sessions.
-async fn deliver(shared: &Shared, job: WriteJob, stored: Appended) {
+async fn deliver(shared: &Shared, job: MessageJob, stored: Appended) {
     let m = &stored.message;
     let sent = api::Sent {
         conv: crate::convert::api_conv(m.conv),
         seq: m.seq,
         ts_ms: m.ts_ms.max(0) as u64,
     };
-    if !stored.duplicate
-        && let Err(e) = fan_out(shared, stored.message).await
-    {
-        tracing::error!(error = %e, "fan-out failed");
+    if !stored.duplicate {
+        Metrics::inc(&shared.metrics.messages_stored);
+        if let Err(e) = fan_out(shared, stored.message).await {
+            tracing::error!(error = %e, "fan-out failed");
+        }
     }
     let _ = job.reply.send(Ok(sent));
 }
 
-async fn fan_out(shared: &Shared, message: natter_store::Message) -> Result<(), CmdError> {
+/// Pushes a committed message to the sessions of its conversation's members.
+pub(crate) async fn fan_out(shared: &Shared, message: natter_store::Message) -> Result<(), CmdError> {
     let (conv, seq) = (message.conv, message.seq);
     let event = ServerFrame::Event(Event::Message(shared.message(message).await?));
     let frame = Bytes::from(api::encode(&event).map_err(|_| ErrorCode::Internal)?);
     let push = Push::Message { conv, seq, frame };
-    if conv == shared.lobby {
-        shared.hub.push_all(&push);
+    let sessions = if conv == shared.lobby {
+        shared.hub.push_all(&push)
     } else {
-        shared.hub.push_to(&shared.members(conv).await?, &push);
-    }
+        shared.hub.push_to(&shared.members(conv).await?, &push)
+    };
+    let deliveries = &shared.metrics.deliveries;
+    deliveries.fetch_add(sessions as u64, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }

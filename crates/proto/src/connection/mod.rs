@@ -146,6 +146,8 @@ pub struct ConnectionStats {
     pub ptos: u64,
     /// Packets dropped because their number was already seen.
     pub duplicate_packets: u64,
+    /// Message fragments received again (in a new packet) and ignored.
+    pub duplicate_fragments: u64,
     /// Datagrams dropped because they failed to authenticate or decode.
     pub dropped_invalid: u64,
 }
@@ -400,6 +402,7 @@ impl Connection {
         s.min_rtt = self.rtt.min();
         s.cwnd = self.cc.window() as u64;
         s.bytes_in_flight = self.cc.bytes_in_flight() as u64;
+        s.duplicate_fragments = self.rx_streams.duplicates();
         s
     }
 
@@ -495,7 +498,10 @@ impl Connection {
 
     /// The peer's max_ack_delay (what it promised), bounded to 25 ms.
     fn peer_max_ack_delay(&self) -> Duration {
-        let us = self.peer_params.as_ref().map_or(25_000, |p| p.max_ack_delay_us);
+        let us = self
+            .peer_params
+            .as_ref()
+            .map_or(25_000, |p| p.max_ack_delay_us);
         Duration::from_micros(us.min(25_000))
     }
 

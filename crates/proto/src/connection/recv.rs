@@ -24,7 +24,11 @@ impl Connection {
         };
         self.state = State::Established;
         let presented = out.remote_static.unwrap_or([0; 32]);
-        if self.expected_key.as_ref().is_some_and(|fp| !fp.matches(&presented)) {
+        if self
+            .expected_key
+            .as_ref()
+            .is_some_and(|fp| !fp.matches(&presented))
+        {
             return self.drop_now(CloseReason::KeyMismatch { presented });
         }
         self.remote_cid = scid;
@@ -43,11 +47,12 @@ impl Connection {
 
     /// Client: the server wants proof of our address before any DH work.
     pub(crate) fn handle_retry(&mut self, now: Instant, new_token: &[u8]) {
-        if let State::Handshake { token, .. } = &mut self.state {
-            if token.is_empty() && !new_token.is_empty() {
-                *token = new_token.to_vec();
-                self.handshake_deadline = Some(now);
-            }
+        if let State::Handshake { token, .. } = &mut self.state
+            && token.is_empty()
+            && !new_token.is_empty()
+        {
+            *token = new_token.to_vec();
+            self.handshake_deadline = Some(now);
         }
     }
 
@@ -129,7 +134,11 @@ impl Connection {
     /// The peer's address changed (NAT rebinding, new network): challenge
     /// the new path before sending it anything but the challenge.
     fn start_path_validation(&mut self, remote: SocketAddr, rng: &mut dyn RngCore) {
-        if self.path_challenge.as_ref().is_some_and(|p| p.remote == remote) {
+        if self
+            .path_challenge
+            .as_ref()
+            .is_some_and(|p| p.remote == remote)
+        {
             return;
         }
         let mut data = [0u8; 8];
@@ -178,7 +187,9 @@ impl Connection {
     }
 
     fn on_path_response(&mut self, remote: SocketAddr, data: [u8; 8]) {
-        let Some(p) = &self.path_challenge else { return };
+        let Some(p) = &self.path_challenge else {
+            return;
+        };
         if p.remote != remote || p.data != data {
             return;
         }
@@ -212,7 +223,10 @@ impl Connection {
         let delay = Duration::from_micros(ack.delay_us).min(self.peer_max_ack_delay());
         let max_ack_delay = self.peer_max_ack_delay();
         let outcome =
-            match self.sent.on_ack_received(now, &ack.ranges, delay, &mut self.rtt, max_ack_delay) {
+            match self
+                .sent
+                .on_ack_received(now, &ack.ranges, delay, &mut self.rtt, max_ack_delay)
+            {
                 Ok(o) => o,
                 Err(e) => return self.protocol_violation(now, &e.to_string()),
             };
@@ -229,8 +243,9 @@ impl Connection {
 
     fn on_frames_acked(&mut self, frames: super::SentFrames) {
         for f in frames.fragments {
-            if let Some((stream, msg_id)) =
-                self.tx_streams.on_acked(f.stream, f.msg_id, f.offset, f.len)
+            if let Some((stream, msg_id)) = self
+                .tx_streams
+                .on_acked(f.stream, f.msg_id, f.offset, f.len)
             {
                 self.events.push_back(Event::Acked { stream, msg_id });
             }

@@ -204,8 +204,7 @@ impl Connection {
     }
 
     fn ack_due(&self, now: Instant) -> bool {
-        self.largest_rx.is_some()
-            && (self.ack_now || self.ack_deadline.is_some_and(|d| d <= now))
+        self.largest_rx.is_some() && (self.ack_now || self.ack_deadline.is_some_and(|d| d <= now))
     }
 
     /// Congestion window and pacer both allow one more full packet.
@@ -238,7 +237,9 @@ impl Connection {
     /// Adds an ACK frame whenever anything is unacknowledged: piggybacking
     /// an ACK on a packet we send anyway is free.
     fn write_ack(&mut self, now: Instant, b: &mut Builder) {
-        let Some((largest, at)) = self.largest_rx else { return };
+        let Some((largest, at)) = self.largest_rx else {
+            return;
+        };
         if self.eliciting_since_ack == 0 && !self.ack_now && self.ack_deadline.is_none() {
             return;
         }
@@ -276,7 +277,10 @@ impl Connection {
             .take(64)
             .collect();
         for r in records {
-            let Some(f) = self.tx_streams.fragment(r.stream, r.msg_id, r.offset, r.len) else {
+            let Some(f) = self
+                .tx_streams
+                .fragment(r.stream, r.msg_id, r.offset, r.len)
+            else {
                 continue;
             };
             if f.frame_len() > b.remaining() {

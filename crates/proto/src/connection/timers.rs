@@ -153,10 +153,10 @@ impl Connection {
         if frames.max_data {
             self.max_data_pending = true;
         }
-        if frames.path_challenge {
-            if let Some(p) = &mut self.path_challenge {
-                p.send = true;
-            }
+        if frames.path_challenge
+            && let Some(p) = &mut self.path_challenge
+        {
+            p.send = true;
         }
     }
 }

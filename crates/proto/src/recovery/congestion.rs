@@ -118,6 +118,7 @@ impl NewReno {
         self.avoidance_acked = 0;
     }
 
+    #[cfg(test)]
     /// Forgets `bytes` of in-flight packets that will never be acknowledged nor
     /// declared lost (connection reset or migration).
     pub(crate) fn on_packets_discarded(&mut self, bytes: usize) {

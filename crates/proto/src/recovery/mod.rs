@@ -1,7 +1,6 @@
 //! Loss recovery: RTT estimation, sent-packet tracking and loss detection, NewReno
 //! congestion control and pacing. Pure logic: `now` is always a parameter.
 
-
 pub(crate) mod congestion;
 pub(crate) mod pacer;
 pub(crate) mod rtt;

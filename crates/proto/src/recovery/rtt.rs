@@ -72,6 +72,7 @@ impl RttEstimator {
         self.smoothed = (self.smoothed * 7 + adjusted) / 8;
     }
 
+    #[cfg(test)]
     /// Whether at least one sample has been taken.
     pub(crate) fn has_sample(&self) -> bool {
         self.has_sample
@@ -87,11 +88,13 @@ impl RttEstimator {
         self.min
     }
 
+    #[cfg(test)]
     /// Most recent sample (`initial_rtt` before the first sample).
     pub(crate) fn latest(&self) -> Duration {
         self.latest
     }
 
+    #[cfg(test)]
     /// RTT variation (`rttvar`).
     pub(crate) fn var(&self) -> Duration {
         self.var

@@ -83,6 +83,7 @@ impl<F> LostPackets<F> {
         }
     }
 
+    #[cfg(test)]
     /// Whether nothing was lost.
     pub(crate) fn is_empty(&self) -> bool {
         self.packets.is_empty()
@@ -131,6 +132,7 @@ impl<F> AckOutcome<F> {
         }
     }
 
+    #[cfg(test)]
     /// Send time of the newest newly acknowledged packet.
     pub(crate) fn largest_newly_acked_sent_time(&self) -> Option<Instant> {
         self.newly_acked.last().map(|(_, p)| p.time_sent)
@@ -150,6 +152,7 @@ fn in_flight<F>(packets: &[(u64, SentPacket<F>)]) -> impl Iterator<Item = &SentP
     packets.iter().map(|(_, p)| p).filter(|p| p.in_flight)
 }
 
+#[cfg(test)]
 /// Which loss-recovery timer is due next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TimerKind {
@@ -304,6 +307,7 @@ impl<F> SentPackets<F> {
         Some(last + backoff(rtt.pto_base(max_ack_delay), pto_count))
     }
 
+    #[cfg(test)]
     /// The timer to arm: the loss timer if set (it takes precedence, RFC 9002 §6.2.1),
     /// else the probe timeout.
     pub(crate) fn next_timeout(
@@ -319,6 +323,7 @@ impl<F> SentPackets<F> {
         Some((pto, TimerKind::Pto))
     }
 
+    #[cfg(test)]
     /// The oldest outstanding ack-eliciting packet: what a PTO probe should re-send.
     pub(crate) fn oldest_unacked_ack_eliciting(&self) -> Option<(u64, &F)> {
         self.unacked_ack_eliciting().next()
@@ -330,36 +335,43 @@ impl<F> SentPackets<F> {
         eliciting.map(|(pn, p)| (*pn, &p.payload))
     }
 
+    #[cfg(test)]
     /// Bytes of tracked in-flight packets.
     pub(crate) fn bytes_in_flight(&self) -> usize {
         self.bytes_in_flight
     }
 
+    #[cfg(test)]
     /// Whether any ack-eliciting packet is outstanding.
     pub(crate) fn has_ack_eliciting_in_flight(&self) -> bool {
         self.ack_eliciting_outstanding > 0
     }
 
+    #[cfg(test)]
     /// Largest packet number the peer acknowledged so far.
     pub(crate) fn largest_acked(&self) -> Option<u64> {
         self.largest_acked
     }
 
+    #[cfg(test)]
     /// Largest packet number sent so far.
     pub(crate) fn largest_sent(&self) -> Option<u64> {
         self.largest_sent
     }
 
+    #[cfg(test)]
     /// Whether no packet is outstanding.
     pub(crate) fn is_empty(&self) -> bool {
         self.packets.is_empty()
     }
 
+    #[cfg(test)]
     /// Number of outstanding packets.
     pub(crate) fn len(&self) -> usize {
         self.packets.len()
     }
 
+    #[cfg(test)]
     /// Stops tracking every outstanding packet (connection close or path reset) and
     /// returns them, ascending. Packet numbers stay unused: the next one sent must
     /// still be above [`SentPackets::largest_sent`].

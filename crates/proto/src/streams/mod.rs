@@ -34,8 +34,10 @@ pub(crate) use send::{Fragment, SendStreams};
 
 /// Flow-control overhead charged per message on top of its length.
 pub(crate) const MESSAGE_OVERHEAD: u64 = 64;
+#[cfg(test)]
 /// Default maximum size of one message.
 pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: u64 = 1 << 20;
+#[cfg(test)]
 /// Default receive window (bytes of charge the peer may have outstanding).
 pub(crate) const DEFAULT_WINDOW: u64 = 2 << 20;
 /// Type byte of a MSG frame (a one-byte varint).
@@ -94,6 +96,7 @@ impl StreamCounters {
         *slot - 1
     }
 
+    #[cfg(test)]
     /// Number of heap-allocated counters (for memory tests).
     fn spilled(&self) -> usize {
         self.spill.len()

@@ -173,6 +173,7 @@ impl RecvStreams {
         }
     }
 
+    #[cfg(test)]
     /// The credit to announce in the handshake (the window).
     pub(crate) fn initial_max_data(&self) -> u64 {
         self.window
@@ -186,11 +187,6 @@ impl RecvStreams {
     /// Fragments ignored as duplicates so far.
     pub(crate) fn duplicates(&self) -> u64 {
         self.duplicates
-    }
-
-    /// Messages buffered (being reassembled or waiting for their turn).
-    pub(crate) fn buffered_messages(&self) -> usize {
-        self.partial.len()
     }
 
     /// Accepts one MSG frame. Duplicates are counted and ignored; any other

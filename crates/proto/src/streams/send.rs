@@ -276,6 +276,7 @@ impl SendStreams {
         self.peer_max_data = self.peer_max_data.max(max_data);
     }
 
+    #[cfg(test)]
     /// The peer's cumulative credit.
     pub(crate) fn peer_max_data(&self) -> u64 {
         self.peer_max_data
@@ -350,6 +351,7 @@ impl SendStreams {
         self.retransmit.iter().any(|k| self.has_losses(k)) || self.next_sendable().is_some()
     }
 
+    #[cfg(test)]
     /// Whether the next message to start waits for more credit from the peer.
     pub(crate) fn is_blocked_by_flow_control(&self) -> bool {
         self.round_robin
@@ -360,11 +362,13 @@ impl SendStreams {
             .is_some_and(|(_, data)| !self.can_start(data.len() as u64))
     }
 
+    #[cfg(test)]
     /// Started messages not yet wholly acknowledged.
     pub(crate) fn unacked_messages(&self) -> usize {
         self.in_flight.len()
     }
 
+    #[cfg(test)]
     /// Pushed messages not started yet.
     pub(crate) fn queued_messages(&self) -> usize {
         self.queues.values().map(|q| q.waiting.len()).sum()

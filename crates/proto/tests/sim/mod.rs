@@ -21,6 +21,11 @@ use natter_proto::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Sees each datagram an endpoint sends.
+pub type Tap = Box<dyn FnMut(&[u8])>;
+/// Decides, per datagram an endpoint sends, whether it is lost (true).
+pub type Filter = Box<dyn FnMut(&[u8]) -> bool>;
+
 /// Faults of one direction of the link.
 #[derive(Debug, Clone, Default)]
 pub struct LinkConfig {
@@ -42,8 +47,14 @@ struct InFlight {
     data: Vec<u8>,
 }
 
-pub const CLIENT: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)), 4000);
-pub const SERVER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)), 7700);
+pub const CLIENT: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)),
+    4000,
+);
+pub const SERVER: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)),
+    7700,
+);
 
 /// Two endpoints and the network between them.
 pub struct Sim {
@@ -65,11 +76,11 @@ pub struct Sim {
     pub server_sent: Vec<(SocketAddr, usize)>,
     pub client_sent: Vec<(SocketAddr, usize)>,
     /// Observer run on each datagram the client sends (before faults).
-    pub client_tap: Option<Box<dyn FnMut(&[u8])>>,
+    pub client_tap: Option<Tap>,
     /// Drops a datagram the client sends when it returns true (before faults).
-    pub client_filter: Option<Box<dyn FnMut(&[u8]) -> bool>>,
+    pub client_filter: Option<Filter>,
     /// Drops a datagram the server sends when it returns true (before faults).
-    pub server_filter: Option<Box<dyn FnMut(&[u8]) -> bool>>,
+    pub server_filter: Option<Filter>,
     /// Time windows during which every datagram put on the wire is lost.
     pub partitions: Vec<(Instant, Instant)>,
     /// Steps taken without virtual time moving (livelock detector).
@@ -91,7 +102,11 @@ pub fn transport() -> TransportConfig {
 
 impl Sim {
     pub fn new(seed: u64) -> Self {
-        Self::with_configs(seed, transport(), ServerConfig::new(server_keypair(), [3; 32]))
+        Self::with_configs(
+            seed,
+            transport(),
+            ServerConfig::new(server_keypair(), [3; 32]),
+        )
     }
 
     pub fn with_configs(seed: u64, transport: TransportConfig, server: ServerConfig) -> Self {
@@ -136,7 +151,10 @@ impl Sim {
     }
 
     pub fn connect_with(&mut self, config: ClientConfig) -> ConnectionHandle {
-        let h = self.client.connect(self.now, SERVER, config).expect("connect");
+        let h = self
+            .client
+            .connect(self.now, SERVER, config)
+            .expect("connect");
         self.flush();
         h
     }
@@ -188,14 +206,26 @@ impl Sim {
             let jitter = link.jitter.mul_f64(self.rng.random::<f64>());
             self.seq += 1;
             let at = self.now + link.latency + jitter;
-            self.wire.push(Reverse(InFlight { at, seq: self.seq, to, from, data: data.clone() }));
+            self.wire.push(Reverse(InFlight {
+                at,
+                seq: self.seq,
+                to,
+                from,
+                data: data.clone(),
+            }));
         }
     }
 
     /// Injects a raw datagram as if `from` had sent it to `to`.
     pub fn inject(&mut self, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
         self.seq += 1;
-        self.wire.push(Reverse(InFlight { at: self.now, seq: self.seq, to, from, data }));
+        self.wire.push(Reverse(InFlight {
+            at: self.now,
+            seq: self.seq,
+            to,
+            from,
+            data,
+        }));
     }
 
     /// The next instant something happens, if anything.
@@ -276,11 +306,15 @@ impl Sim {
     }
 
     pub fn server_handle(&self) -> Option<ConnectionHandle> {
-        self.server_events.iter().find_map(|(h, e)| matches!(e, Event::Connected { .. }).then_some(*h))
+        self.server_events
+            .iter()
+            .find_map(|(h, e)| matches!(e, Event::Connected { .. }).then_some(*h))
     }
 
     pub fn client_connected(&self, h: ConnectionHandle) -> bool {
-        self.client_events.iter().any(|(ch, e)| *ch == h && matches!(e, Event::Connected { .. }))
+        self.client_events
+            .iter()
+            .any(|(ch, e)| *ch == h && matches!(e, Event::Connected { .. }))
     }
 
     /// Runs the handshake to completion on both sides.
@@ -288,7 +322,9 @@ impl Sim {
         let c = self.connect();
         // The client sends a PING right after the handshake, which
         // confirms it to the server.
-        let ok = self.run_until(Duration::from_secs(30), |s| s.client_connected(c) && s.server_handle().is_some());
+        let ok = self.run_until(Duration::from_secs(30), |s| {
+            s.client_connected(c) && s.server_handle().is_some()
+        });
         assert!(ok, "handshake did not complete");
         (c, self.server_handle().expect("server side"))
     }
@@ -340,7 +376,7 @@ pub fn is_data(datagram: &[u8]) -> bool {
 pub fn drop_nth(
     select: impl Fn(&[u8]) -> bool + 'static,
     which: &'static [usize],
-) -> Option<Box<dyn FnMut(&[u8]) -> bool>> {
+) -> Option<Filter> {
     let mut seen = 0;
     Some(Box::new(move |d: &[u8]| {
         if !select(d) {

@@ -20,5 +20,6 @@ pub(super) async fn apply(
         return Err(ErrorCode::NotMember.into());
     }
     shared.db(move |st| st.set_delivered(me, conv, seq)).await?;
+    crate::receipts::update(&shared, conv).await?;
     Ok(Response::Done)
 }

@@ -5,9 +5,16 @@
 mod ack;
 mod change_password;
 mod conversations;
+mod group_create;
+mod group_join;
+mod group_leave;
+mod groups;
 mod history;
 mod login;
 mod logout;
+mod members;
+mod read;
+mod receipt;
 mod register;
 mod resume;
 mod send;
@@ -29,8 +36,11 @@ pub(crate) enum Reply {
     ThenSync(Result<Response, CmdError>, SyncRequest),
 }
 
-/// Runs one request.
+/// Runs one request (writes first pass the connection's rate limit).
 pub(crate) async fn dispatch(s: &mut Session, request: Request) -> Reply {
+    if let Err(e) = rate_limit(s, &request) {
+        return Reply::Now(Err(e));
+    }
     match request {
         Request::Register { name, password } => {
             Reply::Now(register::apply(s, name, password).await)
@@ -64,7 +74,48 @@ pub(crate) async fn dispatch(s: &mut Session, request: Request) -> Reply {
         Request::Conversations => Reply::Now(conversations::apply(s).await),
         Request::Users => Reply::Now(users::apply(s).await),
         Request::Ping => Reply::Now(Ok(Response::Done)),
+        other => Reply::Now(dispatch_groups(s, other).await),
     }
+}
+
+/// Groups, receipts, read cursors and presence.
+async fn dispatch_groups(s: &mut Session, request: Request) -> Result<Response, CmdError> {
+    match request {
+        Request::CreateGroup {
+            name,
+            public,
+            members,
+        } => group_create::apply(s, name, public, members).await,
+        Request::JoinGroup { name } => group_join::join(s, name).await,
+        Request::LeaveGroup { conv } => group_leave::apply(s, conv).await,
+        Request::Invite { conv, user } => group_join::invite(s, conv, user).await,
+        Request::MyGroups => groups::mine(s).await,
+        Request::PublicGroups => groups::public(s).await,
+        Request::Members { conv } => members::apply(s, conv).await,
+        Request::AckRead { conv, seq } => read::apply(s, conv, seq).await,
+        Request::Receipt { conv, seq } => receipt::apply(s, conv, seq).await,
+        Request::Presence => members::presence(s).await,
+        _ => Err(ErrorCode::BadRequest.into()),
+    }
+}
+
+/// Takes a token for a write, or answers `rate_limited` with the wait.
+fn rate_limit(s: &mut Session, request: &Request) -> Result<(), CmdError> {
+    let write = matches!(
+        request,
+        Request::Send { .. }
+            | Request::CreateGroup { .. }
+            | Request::JoinGroup { .. }
+            | Request::LeaveGroup { .. }
+            | Request::Invite { .. }
+    );
+    if !write {
+        return Ok(());
+    }
+    s.bucket.take(tokio::time::Instant::now()).map_err(|wait| {
+        let retry_after_ms = wait.as_millis().max(1).try_into().unwrap_or(u64::MAX);
+        ErrorCode::RateLimited { retry_after_ms }.into()
+    })
 }
 
 /// `unsupported_version` unless the client speaks ours.

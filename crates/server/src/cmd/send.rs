@@ -6,7 +6,7 @@ use natter_store::{ConvId, MsgKind, NewMessage, StoreError, UserId, name_key};
 use tokio::sync::oneshot;
 
 use crate::convert;
-use crate::ctx::now_ms;
+use crate::ctx::{Shared, now_ms};
 use crate::error::CmdError;
 use crate::session::Session;
 use crate::writer::WriteJob;
@@ -35,18 +35,26 @@ pub(super) async fn apply(
         body,
         ts_ms: now_ms(),
     };
-    let writer = s
-        .shared
-        .writer
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let writer = writer.ok_or(CmdError::from(ErrorCode::ShuttingDown))?;
-    writer
-        .send(WriteJob { message, reply })
+    s.shared
+        .writer()?
+        .send(WriteJob::Message { message, reply })
         .await
         .map_err(|_| CmdError::from(ErrorCode::ShuttingDown))?;
     Ok(rx)
+}
+
+/// Appends a system message through the writer and waits for its commit.
+pub(super) async fn append_system(shared: &Shared, message: NewMessage) -> Result<Sent, CmdError> {
+    let (reply, rx) = oneshot::channel();
+    shared
+        .writer()?
+        .send(WriteJob::Message { message, reply })
+        .await
+        .map_err(|_| CmdError::from(ErrorCode::ShuttingDown))?;
+    match rx.await {
+        Ok(r) => r.map_err(CmdError::Api),
+        Err(_) => Err(ErrorCode::ShuttingDown.into()),
+    }
 }
 
 /// The conversation a target names, checking the caller may post there.

@@ -1,0 +1,47 @@
+//! `members`: current members of a conversation the caller belongs to,
+//! with role and status (the lobby: every user).
+
+use natter_api::{self as api, ConversationId, Response};
+use natter_store::{Role, User};
+
+use crate::error::CmdError;
+use crate::presence;
+use crate::session::Session;
+
+pub(super) async fn apply(s: &mut Session, conv: ConversationId) -> Result<Response, CmdError> {
+    let me = s.require_auth()?.id;
+    let shared = s.shared.clone();
+    let (conv, _) = super::groups::require_member(&shared, conv, me).await?;
+    let rows: Vec<(Role, User)> = shared
+        .db(move |st| {
+            let mut rows = Vec::new();
+            for m in st.members(conv)? {
+                if let Some(user) = st.user(m.user)? {
+                    rows.push((m.role, user));
+                }
+            }
+            Ok(rows)
+        })
+        .await?;
+    let list = rows.iter().map(|(role, user)| api::MemberInfo {
+        role: api_role(*role),
+        presence: presence::status(&shared, user),
+    });
+    Ok(Response::Members(list.collect()))
+}
+
+fn api_role(role: Role) -> api::Role {
+    match role {
+        Role::Owner => api::Role::Owner,
+        Role::Admin => api::Role::Admin,
+        Role::Member => api::Role::Member,
+    }
+}
+
+/// `presence`: every user with their status.
+pub(super) async fn presence(s: &mut Session) -> Result<Response, CmdError> {
+    s.require_auth()?;
+    let users = s.shared.db(|st| st.list_users()).await?;
+    let list = users.iter().map(|u| presence::status(&s.shared, u));
+    Ok(Response::Presence(list.collect()))
+}
