@@ -29,7 +29,10 @@ async fn main() {
     for size in [100usize, 1024] {
         let raw = raw_udp_rate(size);
         let natter = natter_rate(size).await;
-        println!("| {size} B | {raw:.0} | {natter:.0} | {:.2} |", natter / raw);
+        println!(
+            "| {size} B | {raw:.0} | {natter:.0} | {:.2} |",
+            natter / raw
+        );
     }
     println!();
     println!("| loss | 1000 × 100 B messages complete in |");
@@ -45,7 +48,8 @@ fn raw_udp_rate(size: usize) -> f64 {
     let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let to = rx.local_addr().expect("addr");
-    rx.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let counter = {
@@ -88,7 +92,10 @@ async fn pair(loss: f64) -> (Endpoint, Endpoint, Connection, Connection) {
         let server = server.clone();
         async move { server.accept().await.expect("accept") }
     });
-    let c = client.connect(addr, ServerKeyPolicy::AcceptAny).await.expect("connect");
+    let c = client
+        .connect(addr, ServerKeyPolicy::AcceptAny)
+        .await
+        .expect("connect");
     let s = accept.await.expect("join");
     (server, client, c, s)
 }
@@ -133,7 +140,8 @@ async fn completion_time(loss: f64, n: usize) -> Duration {
     });
     let start = Instant::now();
     for i in 0..n {
-        c.send_nowait(i as u64 % 4, Bytes::from(vec![1u8; 100])).expect("send");
+        c.send_nowait(i as u64 % 4, Bytes::from(vec![1u8; 100]))
+            .expect("send");
     }
     c.flushed().await;
     let elapsed = start.elapsed();

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use natter_proto::{CloseReason, ConnectionHandle, ConnectionStats};
 use tokio::sync::{Notify, oneshot, watch};
 
-use crate::endpoint::{Shared, State};
 use crate::ConnectionError;
+use crate::endpoint::{Shared, State};
 
 type AckWaiter = oneshot::Sender<Result<(), CloseReason>>;
 
@@ -103,7 +103,9 @@ impl Connection {
     pub fn remote_key(&self) -> Option<[u8; 32]> {
         self.remote_key.or_else(|| {
             let st = self.shared.lock();
-            st.proto.connection(self.handle).and_then(|c| c.remote_key())
+            st.proto
+                .connection(self.handle)
+                .and_then(|c| c.remote_key())
         })
     }
 
@@ -197,7 +199,9 @@ impl Connection {
         let rx = {
             let mut st = self.shared.lock();
             let idle = st.proto.connection(self.handle).is_none_or(|c| c.is_idle());
-            let Some(entry) = st.conns.get_mut(&self.handle) else { return };
+            let Some(entry) = st.conns.get_mut(&self.handle) else {
+                return;
+            };
             if idle || self.closed.borrow().is_some() {
                 return;
             }
@@ -210,6 +214,10 @@ impl Connection {
 
     /// Counters and estimates (zeroes once the connection is gone).
     pub fn stats(&self) -> ConnectionStats {
-        self.shared.lock().proto.stats(self.handle).unwrap_or_default()
+        self.shared
+            .lock()
+            .proto
+            .stats(self.handle)
+            .unwrap_or_default()
     }
 }

@@ -20,11 +20,11 @@ use rand::RngCore;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::ConnectError;
 use crate::connection::{ConnEntry, Connection};
 use crate::faults::{FaultConfig, Faults};
 use crate::known_servers::{self, ServerKeyPolicy};
 use crate::socket::DatagramSocket;
-use crate::ConnectError;
 
 /// Settings for [`Endpoint::bind`].
 #[derive(Debug, Clone, Default)]
@@ -62,7 +62,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn drop_queue(&self, h: ConnectionHandle) {
-        self.dropped.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+        self.dropped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(h);
         self.wake.notify_one();
     }
 
@@ -157,10 +160,10 @@ impl Endpoint {
         self.shared.wake.notify_one();
         let outcome = rx.await.unwrap_or(Err(CloseReason::IdleTimeout));
         outcome.map_err(|reason| connect_error(reason, remote, &policy))?;
-        if let (ServerKeyPolicy::KnownServers(file), None) = (&policy, pinned) {
-            if let Some(key) = conn.remote_key() {
-                known_servers::remember(file, remote, &key)?;
-            }
+        if let (ServerKeyPolicy::KnownServers(file), None, Some(key)) =
+            (&policy, pinned, conn.remote_key())
+        {
+            known_servers::remember(file, remote, &key)?;
         }
         Ok(conn)
     }
@@ -201,7 +204,11 @@ impl Endpoint {
     }
 }
 
-fn connect_error(reason: CloseReason, remote: SocketAddr, policy: &ServerKeyPolicy) -> ConnectError {
+fn connect_error(
+    reason: CloseReason,
+    remote: SocketAddr,
+    policy: &ServerKeyPolicy,
+) -> ConnectError {
     match reason {
         CloseReason::KeyMismatch { presented } => {
             let file = match policy {
@@ -318,7 +325,9 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle, event: Ev
                     let _ = tx.send(Ok(()));
                 }
                 if idle {
-                    e.idle.drain(..).for_each(|tx| drop(tx.send(())));
+                    for tx in e.idle.drain(..) {
+                        let _ = tx.send(());
+                    }
                 }
             }
         }

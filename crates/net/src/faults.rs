@@ -163,8 +163,13 @@ mod tests {
     fn loss_rate_is_roughly_as_configured() {
         let mut f = Faults::new(FaultConfig::loss(0.2, 42)).expect("active");
         let now = Instant::now();
-        let sent: usize = (0..10_000).map(|_| f.outgoing(now, addr(), b"x").len()).sum();
-        assert!((7_600..8_400).contains(&sent), "sent {sent} of 10000 at 20% loss");
+        let sent: usize = (0..10_000)
+            .map(|_| f.outgoing(now, addr(), b"x").len())
+            .sum();
+        assert!(
+            (7_600..8_400).contains(&sent),
+            "sent {sent} of 10000 at 20% loss"
+        );
     }
 
     #[test]

@@ -53,7 +53,10 @@ pub fn remember(file: &Path, addr: SocketAddr, key: &[u8; 32]) -> io::Result<()>
     if let Some(dir) = file.parent() {
         fs::create_dir_all(dir)?;
     }
-    let mut f = fs::OpenOptions::new().create(true).append(true).open(file)?;
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
     writeln!(f, "{addr} {}", fingerprint(key))
 }
 

@@ -32,7 +32,7 @@ impl DatagramSocket for UdpSocket {
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
         let mut rb = ReadBuf::new(buf);
-        match UdpSocket::poll_recv_from(self, cx, &mut rb) {
+        match Self::poll_recv_from(self, cx, &mut rb) {
             Poll::Ready(Ok(from)) => Poll::Ready(Ok((rb.filled().len(), from))),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -40,11 +40,11 @@ impl DatagramSocket for UdpSocket {
     }
 
     fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        UdpSocket::try_send_to(self, buf, to)
+        Self::try_send_to(self, buf, to)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        UdpSocket::local_addr(self)
+        Self::local_addr(self)
     }
 }
 

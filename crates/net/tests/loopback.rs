@@ -32,14 +32,21 @@ fn client_config(loss: f64) -> NetConfig {
 
 async fn pair(loss: f64) -> (Endpoint, Endpoint, Connection, Connection) {
     let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let server = Endpoint::bind(any, server_config(loss)).await.expect("bind");
-    let client = Endpoint::bind(any, client_config(loss)).await.expect("bind");
+    let server = Endpoint::bind(any, server_config(loss))
+        .await
+        .expect("bind");
+    let client = Endpoint::bind(any, client_config(loss))
+        .await
+        .expect("bind");
     let addr = server.local_addr().expect("addr");
     let accept = tokio::spawn({
         let server = server.clone();
         async move { server.accept().await.expect("accepted") }
     });
-    let c = client.connect(addr, ServerKeyPolicy::AcceptAny).await.expect("connect");
+    let c = client
+        .connect(addr, ServerKeyPolicy::AcceptAny)
+        .await
+        .expect("connect");
     let s = accept.await.expect("join");
     (server, client, c, s)
 }
@@ -51,7 +58,10 @@ async fn read_in_order(conn: &Connection, n: usize) -> HashMap<u64, u32> {
         let (stream, data) = conn.recv().await.expect("connection alive");
         let seq = u32::from_be_bytes(data[..4].try_into().expect("4 bytes"));
         let expected = next.entry(stream).or_default();
-        assert_eq!(seq, *expected, "stream {stream}: out of order or duplicated");
+        assert_eq!(
+            seq, *expected,
+            "stream {stream}: out of order or duplicated"
+        );
         *expected += 1;
     }
     next
@@ -78,7 +88,8 @@ async fn ten_thousand_messages_at_twenty_percent_loss_both_ways() {
     });
     for i in 0..N {
         let stream = u64::from(i) % STREAMS;
-        c.send_nowait(stream, message(i / STREAMS as u32, 100)).expect("send");
+        c.send_nowait(stream, message(i / STREAMS as u32, 100))
+            .expect("send");
     }
     let counts = tokio::time::timeout(GUARD, read_in_order(&c, N as usize))
         .await
@@ -86,7 +97,10 @@ async fn ten_thousand_messages_at_twenty_percent_loss_both_ways() {
     assert_eq!(counts.values().sum::<u32>(), N);
     let s = echo.await.expect("echo task");
     let (cs, ss) = (c.stats(), s.stats());
-    assert!(cs.packets_lost > 0 && ss.packets_lost > 0, "loss was injected: {cs:?} {ss:?}");
+    assert!(
+        cs.packets_lost > 0 && ss.packets_lost > 0,
+        "loss was injected: {cs:?} {ss:?}"
+    );
     assert!(client.injected_drops() > 0 && server.injected_drops() > 0);
 }
 
@@ -103,8 +117,16 @@ async fn send_resolves_when_acknowledged_and_large_messages_reassemble() {
 async fn close_reaches_the_peer_with_its_reason() {
     let (_server, _client, c, s) = pair(0.0).await;
     c.close(7, "bye");
-    let reason = tokio::time::timeout(GUARD, s.closed()).await.expect("closed");
-    assert_eq!(reason, natter_net::CloseReason::Remote { code: 7, reason: "bye".into() });
+    let reason = tokio::time::timeout(GUARD, s.closed())
+        .await
+        .expect("closed");
+    assert_eq!(
+        reason,
+        natter_net::CloseReason::Remote {
+            code: 7,
+            reason: "bye".into()
+        }
+    );
     assert!(s.recv().await.is_none());
 }
 
@@ -117,10 +139,20 @@ async fn known_servers_pins_the_key_and_refuses_a_changed_one() {
     let addr = server.local_addr().expect("addr");
     let client = Endpoint::bind(any, client_config(0.0)).await.expect("bind");
     let policy = ServerKeyPolicy::KnownServers(file.clone());
-    client.connect(addr, policy.clone()).await.expect("first use pins");
-    assert!(std::fs::read_to_string(&file).expect("file").contains(&addr.to_string()));
+    client
+        .connect(addr, policy.clone())
+        .await
+        .expect("first use pins");
+    assert!(
+        std::fs::read_to_string(&file)
+            .expect("file")
+            .contains(&addr.to_string())
+    );
     // The same key again is fine.
-    client.connect(addr, policy.clone()).await.expect("same key");
+    client
+        .connect(addr, policy.clone())
+        .await
+        .expect("same key");
     server.shutdown(0, "restart with a new key").await;
     drop(server);
 
@@ -131,7 +163,10 @@ async fn known_servers_pins_the_key_and_refuses_a_changed_one() {
     let err = client.connect(addr, policy).await.err().expect("refused");
     let text = err.to_string();
     assert!(text.contains("not the key pinned"), "{text}");
-    assert!(text.contains("known_servers"), "explains how to accept: {text}");
+    assert!(
+        text.contains("known_servers"),
+        "explains how to accept: {text}"
+    );
     drop(imposter);
 }
 
@@ -142,19 +177,37 @@ async fn pinned_fingerprint_up_front() {
     let addr = server.local_addr().expect("addr");
     let client = Endpoint::bind(any, client_config(0.0)).await.expect("bind");
     let right = Fingerprint::of(&StaticKeypair::generate([1; 32]).public);
-    client.connect(addr, ServerKeyPolicy::Pinned(right)).await.expect("right key");
+    client
+        .connect(addr, ServerKeyPolicy::Pinned(right))
+        .await
+        .expect("right key");
     let wrong = Fingerprint::of(&[0u8; 32]);
-    assert!(client.connect(addr, ServerKeyPolicy::Pinned(wrong)).await.is_err());
+    assert!(
+        client
+            .connect(addr, ServerKeyPolicy::Pinned(wrong))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn unreachable_server_is_a_clear_error() {
     let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     // Bind a socket and drop it so the port is (very likely) closed.
-    let port = std::net::UdpSocket::bind(any).expect("bind").local_addr().expect("addr");
+    let port = std::net::UdpSocket::bind(any)
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
     let mut cfg = client_config(0.0);
     cfg.transport.idle_timeout = Duration::from_secs(1);
     let client = Endpoint::bind(any, cfg).await.expect("bind");
-    let err = client.connect(port, ServerKeyPolicy::AcceptAny).await.err().expect("fails");
-    assert!(matches!(err, natter_net::ConnectError::Unreachable(a) if a == port), "{err}");
+    let err = client
+        .connect(port, ServerKeyPolicy::AcceptAny)
+        .await
+        .err()
+        .expect("fails");
+    assert!(
+        matches!(err, natter_net::ConnectError::Unreachable(a) if a == port),
+        "{err}"
+    );
 }
