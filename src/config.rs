@@ -35,7 +35,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "NATTER_LOG_LEVEL", value_name = "FILTER")]
     pub(crate) log_level: Option<String>,
     /// TOML file with the same keys (data, udp, idle-timeout, loss,
-    /// log-level) and an optional [server] table of server tunables.
+    /// log-level) and an optional [server] table of server tunables
+    /// (max_body, commit_batch, …).
     #[arg(long, env = "NATTER_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -80,18 +81,29 @@ impl ServeSettings {
         let file_loss = file.loss.map(check_loss).transpose();
         let file_loss = file_loss.context("config file: loss")?;
         Ok(Self {
-            data: args.data.or(file.data).unwrap_or_else(|| Self::DEFAULT_DATA.into()),
+            data: args
+                .data
+                .or(file.data)
+                .unwrap_or_else(|| Self::DEFAULT_DATA.into()),
             udp: args.udp.or(file.udp).unwrap_or_else(default_udp),
-            idle_timeout: args.idle_timeout.or(file_idle).unwrap_or(Self::DEFAULT_IDLE_TIMEOUT),
+            idle_timeout: args
+                .idle_timeout
+                .or(file_idle)
+                .unwrap_or(Self::DEFAULT_IDLE_TIMEOUT),
             loss: args.loss.or(file_loss).unwrap_or(0.0),
-            log_level: args.log_level.or(file.log_level).unwrap_or_else(|| Self::DEFAULT_LOG_LEVEL.into()),
+            log_level: args
+                .log_level
+                .or(file.log_level)
+                .unwrap_or_else(|| Self::DEFAULT_LOG_LEVEL.into()),
             server: file.server.unwrap_or_default(),
         })
     }
 }
 
 fn default_udp() -> SocketAddr {
-    ServeSettings::DEFAULT_UDP.parse().expect("the default address parses")
+    ServeSettings::DEFAULT_UDP
+        .parse()
+        .expect("the default address parses")
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -104,7 +116,9 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 /// or `h` (`500ms`, `3s`, `2m`, `1h`). Zero is refused.
 pub(crate) fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let Ok(n) = number.parse::<u64>() else {
         bail!("`{text}` is not a duration: write a number and a unit, like 3s, 500ms or 2m");
@@ -154,7 +168,17 @@ mod tests {
 
     #[test]
     fn bad_durations_are_refused() {
-        for bad in ["", "3", "s", "3 s", "-1s", "1.5s", "3sec", "0s", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "3",
+            "s",
+            "3 s",
+            "-1s",
+            "1.5s",
+            "3sec",
+            "0s",
+            "99999999999999999999s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
     }
@@ -196,7 +220,12 @@ mod tests {
 
     #[test]
     fn garbage_or_misspelled_config_is_an_error_naming_the_file() {
-        for text in ["this is = = not toml", "udp-port = 7700", "loss = 3.0", "idle-timeout = \"soon\""] {
+        for text in [
+            "this is = = not toml",
+            "udp-port = 7700",
+            "loss = 3.0",
+            "idle-timeout = \"soon\"",
+        ] {
             let (_dir, path) = write_config(text);
             let args = ServeArgs {
                 config: Some(path.clone()),

@@ -30,7 +30,8 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     create_data_dir(&settings.data)?;
-    let keypair = StaticKeypair::from_private(load_or_create_secret(&settings.data.join(KEY_FILE))?);
+    let keypair =
+        StaticKeypair::from_private(load_or_create_secret(&settings.data.join(KEY_FILE))?);
     let token_secret = load_or_create_secret(&settings.data.join(TOKEN_FILE))?;
     let db = settings.data.join(DB_FILE);
     let store: Arc<dyn Store> = Arc::new(
@@ -39,14 +40,18 @@ async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     let endpoint = Endpoint::bind(settings.udp, net_config(&settings, keypair, token_secret))
         .await
         .with_context(|| format!("cannot listen on udp {}", settings.udp))?;
-    announce(&endpoint)?;
-    tracing::info!(udp = %settings.udp, data = %settings.data.display(), loss = settings.loss, "natter serving");
+    let udp = announce(&endpoint)?;
+    tracing::info!(%udp, data = %settings.data.display(), loss = settings.loss, "natter serving");
     natter_server::run(endpoint, store, settings.server, shutdown_signal()).await;
     tracing::info!("natter stopped");
     Ok(())
 }
 
-fn net_config(settings: &ServeSettings, keypair: StaticKeypair, token_secret: [u8; 32]) -> NetConfig {
+fn net_config(
+    settings: &ServeSettings,
+    keypair: StaticKeypair,
+    token_secret: [u8; 32],
+) -> NetConfig {
     let defaults = TransportConfig::default();
     let transport = TransportConfig {
         idle_timeout: settings.idle_timeout,
@@ -61,21 +66,28 @@ fn net_config(settings: &ServeSettings, keypair: StaticKeypair, token_secret: [u
     }
 }
 
-/// Prints the two start-up lines scripts and tests parse.
-fn announce(endpoint: &Endpoint) -> anyhow::Result<()> {
-    let addr = endpoint.local_addr().context("cannot read the bound address")?;
-    let key = endpoint.fingerprint().context("the endpoint has no server key")?;
+/// Prints the two start-up lines scripts and tests parse; returns the bound address.
+fn announce(endpoint: &Endpoint) -> anyhow::Result<std::net::SocketAddr> {
+    let addr = endpoint
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let key = endpoint
+        .fingerprint()
+        .context("the endpoint has no server key")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "natter: listening on udp {addr}")?;
     writeln!(out, "natter: server key {key}")?;
     out.flush()?;
-    Ok(())
+    Ok(addr)
 }
 
 /// Resolves on the first SIGINT or SIGTERM.
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
@@ -99,7 +111,9 @@ fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
 /// written to a temporary file and renamed so a crash never leaves half a key).
 fn load_or_create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
     match fs::read_to_string(path) {
-        Ok(text) => parse_secret(&text).with_context(|| format!("corrupt secret file {}", path.display())),
+        Ok(text) => {
+            parse_secret(&text).with_context(|| format!("corrupt secret file {}", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_secret(path),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -119,7 +133,12 @@ fn create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
     rand::rng().fill_bytes(&mut secret);
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         writeln!(f, "{}", hex::encode(secret))?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -149,6 +168,9 @@ mod tests {
         let path = dir.path().join(KEY_FILE);
         fs::write(&path, "abcd\n").unwrap();
         let err = format!("{:#}", load_or_create_secret(&path).unwrap_err());
-        assert!(err.contains("corrupt secret file") && err.contains("32 bytes"), "{err}");
+        assert!(
+            err.contains("corrupt secret file") && err.contains("32 bytes"),
+            "{err}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use natter_api::{Anchor, ClientMsgId, ConversationId, HistoryQuery, Order, Target};
 use natter_client::{
     Backoff, Client, ClientEvent, ClientOptions, ConnectionState, EventReceiver, OutgoingHandle,
-    UdpDialer,
+    OutgoingState, UdpDialer,
 };
 use natter_net::{NetConfig, ServerKeyPolicy, TransportConfig};
 
@@ -39,7 +39,15 @@ impl ServerProcess {
     fn start(data: &Path, udp: &str, log: &Path) -> Self {
         let log_file = std::fs::File::create(log).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
-            .args(["serve", "--udp", udp, "--idle-timeout", "3s", "--log-level", "info"])
+            .args([
+                "serve",
+                "--udp",
+                udp,
+                "--idle-timeout",
+                "3s",
+                "--log-level",
+                "info",
+            ])
             .arg("--data")
             .arg(data)
             .env_remove("NATTER_CONFIG")
@@ -50,12 +58,22 @@ impl ServerProcess {
         let lines = read_lines(child.stdout.take().expect("stdout"));
         let next = || {
             lines.recv_timeout(GUARD).unwrap_or_else(|_| {
-                panic!("no start-up line; log: {}", std::fs::read_to_string(log).unwrap_or_default())
+                panic!(
+                    "no start-up line; log: {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                )
             })
         };
-        let addr = field(&next(), "natter: listening on udp ").parse().expect("address");
+        let addr = field(&next(), "natter: listening on udp ")
+            .parse()
+            .expect("address");
         let fingerprint = field(&next(), "natter: server key ").to_owned();
-        Self { child: Some(child), addr, fingerprint, log: log.to_owned() }
+        Self {
+            child: Some(child),
+            addr,
+            fingerprint,
+            log: log.to_owned(),
+        }
     }
 
     /// kill -9, and reap it.
@@ -67,7 +85,10 @@ impl ServerProcess {
 
     fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.as_ref().expect("running").id().to_string()])
+            .args([
+                format!("-{name}"),
+                self.child.as_ref().expect("running").id().to_string(),
+            ])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
@@ -80,7 +101,9 @@ impl ServerProcess {
         std::thread::spawn(move || tx.send(child.wait()));
         let waited = rx.recv_timeout(GUARD);
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        waited.unwrap_or_else(|_| panic!("server did not exit; log:\n{log}")).expect("wait")
+        waited
+            .unwrap_or_else(|_| panic!("server did not exit; log:\n{log}"))
+            .expect("wait")
     }
 }
 
@@ -107,7 +130,8 @@ fn read_lines(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
 }
 
 fn field<'a>(line: &'a str, prefix: &str) -> &'a str {
-    line.strip_prefix(prefix).unwrap_or_else(|| panic!("expected `{prefix}…`, got `{line}`"))
+    line.strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("expected `{prefix}…`, got `{line}`"))
 }
 
 /// A client over UDP that notices a dead server within ~2 s and retries fast.
@@ -117,9 +141,14 @@ async fn connect(addr: SocketAddr, known: &Path) -> (Client, EventReceiver) {
         keepalive: Duration::from_millis(500),
         ..TransportConfig::default()
     };
-    let net = NetConfig { transport, ..NetConfig::default() };
+    let net = NetConfig {
+        transport,
+        ..NetConfig::default()
+    };
     let policy = ServerKeyPolicy::KnownServers(known.to_owned());
-    let dialer = UdpDialer::new(addr, policy, net).await.expect("client socket");
+    let dialer = UdpDialer::new(addr, policy, net)
+        .await
+        .expect("client socket");
     let options = ClientOptions {
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(20),
@@ -129,7 +158,9 @@ async fn connect(addr: SocketAddr, known: &Path) -> (Client, EventReceiver) {
             factor: 2,
         },
     };
-    Client::connect(Arc::new(dialer), options).await.expect("connect")
+    Client::connect(Arc::new(dialer), options)
+        .await
+        .expect("connect")
 }
 
 /// Registers and logs in `name`, waiting for the end of its sync.
@@ -138,14 +169,19 @@ async fn user(addr: SocketAddr, known: &Path, name: &str) -> (Client, EventRecei
     client.register(name, PASSWORD).await.expect("register");
     client.login(name, PASSWORD).await.expect("login");
     guard(async {
-        while !matches!(events.recv().await, Some(ClientEvent::Conversations(_)) | None) {}
+        while !matches!(
+            events.recv().await,
+            Some(ClientEvent::Conversations(_)) | None
+        ) {}
     })
     .await;
     (client, events)
 }
 
 async fn guard<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(GUARD, f).await.expect("guard timed out")
+    tokio::time::timeout(GUARD, f)
+        .await
+        .expect("guard timed out")
 }
 
 /// What a client received after the restart started.
@@ -179,7 +215,12 @@ async fn receive(events: &mut EventReceiver, want: &BTreeMap<ConversationId, usi
 }
 
 /// One sender's messages: its handles, by conversation target.
-async fn send_batch(client: &Client, target: &Target, tag: &str, range: std::ops::Range<u32>) -> Vec<OutgoingHandle> {
+async fn send_batch(
+    client: &Client,
+    target: &Target,
+    tag: &str,
+    range: std::ops::Range<u32>,
+) -> Vec<OutgoingHandle> {
     let mut handles = Vec::new();
     for i in range {
         handles.push(client.send(target.clone(), format!("{tag} {i}")).await);
@@ -188,7 +229,12 @@ async fn send_batch(client: &Client, target: &Target, tag: &str, range: std::ops
 }
 
 async fn full_history(client: &Client, conv: ConversationId) -> Vec<natter_api::Message> {
-    let query = HistoryQuery { conv, anchor: Anchor::After(0), limit: 500, order: Order::OldestFirst };
+    let query = HistoryQuery {
+        conv,
+        anchor: Anchor::After(0),
+        limit: 500,
+        order: Order::OldestFirst,
+    };
     client.history(query).await.expect("history")
 }
 
@@ -206,18 +252,31 @@ async fn kill_9_mid_stream_then_restart_loses_and_duplicates_nothing() {
     let mut sent = send_batch(&alice, &Target::Lobby, "alice", 0..100).await;
     sent.extend(send_batch(&bob, &Target::Lobby, "bob", 0..100).await);
     sent.extend(send_batch(&carol, &dm, "carol", 0..50).await);
-    guard(sent[10].stored()).await.expect("stored before the crash");
+    guard(sent[10].stored())
+        .await
+        .expect("stored before the crash");
     server.kill_9();
+    let pending = sent
+        .iter()
+        .filter(|h| h.state() == OutgoingState::Pending)
+        .count();
+    assert!(pending > 0, "the crash must hit mid-stream");
     // While it is down, more messages wait in the outboxes (⏳).
     sent.extend(send_batch(&alice, &Target::Lobby, "alice", 100..110).await);
     sent.extend(send_batch(&bob, &Target::Lobby, "bob", 100..110).await);
     sent.extend(send_batch(&carol, &dm, "carol", 50..55).await);
     let restarted = ServerProcess::start(&data, &addr.to_string(), &dir.path().join("run2.log"));
-    assert_eq!((restarted.addr, &restarted.fingerprint), (addr, &server.fingerprint), "same key");
+    assert_eq!(
+        (restarted.addr, &restarted.fingerprint),
+        (addr, &server.fingerprint),
+        "same key"
+    );
 
     let mut acked: Vec<(ConversationId, u64, ClientMsgId)> = Vec::new();
     for handle in &mut sent {
-        let ok = guard(handle.stored()).await.expect("every message is ✓ eventually");
+        let ok = guard(handle.stored())
+            .await
+            .expect("every message is ✓ eventually");
         acked.push((ok.conv, ok.seq, handle.client_id));
     }
     let mut per_conv: BTreeMap<ConversationId, Vec<(u64, ClientMsgId)>> = BTreeMap::new();
@@ -228,15 +287,28 @@ async fn kill_9_mid_stream_then_restart_loses_and_duplicates_nothing() {
     for (conv, mut acks) in per_conv.clone() {
         let history = full_history(&alice, conv).await;
         let seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, (1..=history.len() as u64).collect::<Vec<_>>(), "{conv:?}: contiguous");
+        assert_eq!(
+            seqs,
+            (1..=history.len() as u64).collect::<Vec<_>>(),
+            "{conv:?}: contiguous"
+        );
         let mut stored: Vec<_> = history.iter().map(|m| (m.seq, m.client_id)).collect();
         acks.sort();
         stored.sort();
-        assert_eq!(stored, acks, "{conv:?}: every ✓ message exactly once, at its ✓ seq");
+        assert_eq!(
+            stored, acks,
+            "{conv:?}: every ✓ message exactly once, at its ✓ seq"
+        );
     }
     let count = |conv: &ConversationId| per_conv[conv].len();
-    let lobby = *per_conv.keys().find(|c| count(c) == 220).expect("lobby has 220 messages");
-    let direct = *per_conv.keys().find(|c| count(c) == 55).expect("the DM has 55 messages");
+    let lobby = *per_conv
+        .keys()
+        .find(|c| count(c) == 220)
+        .expect("lobby has 220 messages");
+    let direct = *per_conv
+        .keys()
+        .find(|c| count(c) == 55)
+        .expect("the DM has 55 messages");
     let everything = BTreeMap::from([(lobby, 220), (direct, 55)]);
     for (name, events, want) in [
         ("alice", &mut ea, everything.clone()),
@@ -245,9 +317,16 @@ async fn kill_9_mid_stream_then_restart_loses_and_duplicates_nothing() {
     ] {
         let got = receive(events, &want).await;
         let unique: BTreeSet<_> = got.messages.iter().collect();
-        assert_eq!(unique.len(), got.messages.len(), "{name} got a message twice");
+        assert_eq!(
+            unique.len(),
+            got.messages.len(),
+            "{name} got a message twice"
+        );
         let convs: BTreeSet<_> = got.messages.iter().map(|(c, _)| *c).collect();
-        assert!(convs.iter().all(|c| want.contains_key(c)), "{name}: only its conversations");
+        assert!(
+            convs.iter().all(|c| want.contains_key(c)),
+            "{name}: only its conversations"
+        );
         assert!(got.resumed, "{name} resumed on its own");
     }
 }
@@ -258,7 +337,11 @@ async fn sigterm_closes_sessions_and_exits_zero() {
     let (data, known) = (dir.path().join("data"), dir.path().join("known_servers"));
     let server = ServerProcess::start(&data, "127.0.0.1:0", &dir.path().join("run.log"));
     let (alice, mut events) = user(server.addr, &known, "alice").await;
-    let sent = alice.send(Target::Lobby, "before the end").await.stored().await;
+    let sent = alice
+        .send(Target::Lobby, "before the end")
+        .await
+        .stored()
+        .await;
     assert_eq!(sent.expect("stored").seq, 1);
     server.signal("TERM");
     let reason = guard(async {
@@ -289,7 +372,10 @@ fn garbage_config_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a bad config must fail: {stderr}");
     assert!(stderr.contains("invalid config file"), "{stderr}");
-    assert!(stderr.contains(&config.display().to_string()), "names the file: {stderr}");
+    assert!(
+        stderr.contains(&config.display().to_string()),
+        "names the file: {stderr}"
+    );
     assert!(out.stdout.is_empty(), "nothing was served");
 }
 
@@ -301,5 +387,8 @@ fn bad_flag_values_are_refused() {
         .expect("run natter");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("--idle-timeout") && stderr.contains("unit"), "{stderr}");
+    assert!(
+        stderr.contains("--idle-timeout") && stderr.contains("unit"),
+        "{stderr}"
+    );
 }

@@ -62,7 +62,11 @@ mod tests {
         assert!(validate_group_name("Rust fans 🦀").is_ok());
         assert!(validate_group_name(&"é".repeat(64)).is_ok());
         for bad in ["", " x", "x ", "a\nb", &"x".repeat(65)] {
-            assert_eq!(validate_group_name(bad), Err(ErrorCode::InvalidName), "{bad:?}");
+            assert_eq!(
+                validate_group_name(bad),
+                Err(ErrorCode::InvalidName),
+                "{bad:?}"
+            );
         }
     }
 

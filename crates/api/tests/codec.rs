@@ -78,7 +78,9 @@ fn requests() -> Vec<Request> {
             public: true,
             members: vec!["bob".into()],
         },
-        Request::JoinGroup { name: "rust".into() },
+        Request::JoinGroup {
+            name: "rust".into(),
+        },
         Request::LeaveGroup {
             conv: ConversationId(3),
         },
@@ -166,10 +168,7 @@ fn server_frames() -> Vec<ServerFrame> {
         ok(Response::Presence(vec![presence()])),
         ServerFrame::Response {
             id: 7,
-            result: Err(ErrorCode::RateLimited {
-                retry_after_ms: 50,
-            }
-            .into()),
+            result: Err(ErrorCode::RateLimited { retry_after_ms: 50 }.into()),
         },
         ServerFrame::Event(Event::Delivered {
             conv: ConversationId(3),

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use natter_api::{
-    ClientMsgId, ConversationInfo, HistoryQuery, Message, PROTOCOL_VERSION, Request, Response,
-    Sent, SyncRequest, Target, UserInfo,
+    ClientMsgId, ConversationId, ConversationInfo, GroupInfo, HistoryQuery, MemberInfo, Message,
+    PROTOCOL_VERSION, Presence, Request, Response, Sent, Seq, SyncRequest, Target, UserInfo,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -41,9 +41,24 @@ impl OutgoingHandle {
     pub async fn stored(&mut self) -> Result<Sent, ClientError> {
         let state = self.state.wait_for(|s| *s != OutgoingState::Pending).await;
         match state.map_err(|_| ClientError::Closed)?.clone() {
-            OutgoingState::Stored(sent) => Ok(sent),
+            OutgoingState::Stored(sent) | OutgoingState::Delivered(sent) => Ok(sent),
             OutgoingState::Failed(e) => Err(ClientError::Api(e)),
             OutgoingState::Pending => Err(ClientError::Closed),
+        }
+    }
+}
+
+impl OutgoingHandle {
+    /// Waits until the message is delivered to every other member (✓✓) or
+    /// rejected. Only messages stored by this client instance are tracked.
+    pub async fn delivered(&mut self) -> Result<Sent, ClientError> {
+        let done =
+            |s: &OutgoingState| matches!(s, OutgoingState::Delivered(_) | OutgoingState::Failed(_));
+        let state = self.state.wait_for(done).await;
+        match state.map_err(|_| ClientError::Closed)?.clone() {
+            OutgoingState::Delivered(sent) => Ok(sent),
+            OutgoingState::Failed(e) => Err(ClientError::Api(e)),
+            _ => Err(ClientError::Closed),
         }
     }
 }
@@ -161,6 +176,98 @@ impl Client {
     pub async fn users(&self) -> Result<Vec<UserInfo>, ClientError> {
         match self.request(Request::Users).await? {
             Response::Users(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Creates a group (I become its owner; `members` are user names).
+    pub async fn create_group(
+        &self,
+        name: &str,
+        public: bool,
+        members: &[&str],
+    ) -> Result<GroupInfo, ClientError> {
+        let members = members.iter().map(|m| (*m).to_owned()).collect();
+        let name = name.to_owned();
+        let request = Request::CreateGroup {
+            name,
+            public,
+            members,
+        };
+        match self.request(request).await? {
+            Response::Group(group) => Ok(group),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Joins a public group by name.
+    pub async fn join_group(&self, name: &str) -> Result<GroupInfo, ClientError> {
+        let name = name.to_owned();
+        match self.request(Request::JoinGroup { name }).await? {
+            Response::Group(group) => Ok(group),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Leaves a group.
+    pub async fn leave_group(&self, conv: ConversationId) -> Result<(), ClientError> {
+        self.request(Request::LeaveGroup { conv }).await.map(drop)
+    }
+
+    /// Adds user `name` to a group I am a member of.
+    pub async fn invite(&self, conv: ConversationId, name: &str) -> Result<(), ClientError> {
+        let user = name.to_owned();
+        self.request(Request::Invite { conv, user }).await.map(drop)
+    }
+
+    /// Groups I am a member of.
+    pub async fn my_groups(&self) -> Result<Vec<GroupInfo>, ClientError> {
+        self.groups(Request::MyGroups).await
+    }
+
+    /// Every public group.
+    pub async fn public_groups(&self) -> Result<Vec<GroupInfo>, ClientError> {
+        self.groups(Request::PublicGroups).await
+    }
+
+    async fn groups(&self, request: Request) -> Result<Vec<GroupInfo>, ClientError> {
+        match self.request(request).await? {
+            Response::Groups(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Current members of a conversation, with role and status.
+    pub async fn members(&self, conv: ConversationId) -> Result<Vec<MemberInfo>, ClientError> {
+        match self.request(Request::Members { conv }).await? {
+            Response::Members(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Every user with their status.
+    pub async fn presence(&self) -> Result<Vec<Presence>, ClientError> {
+        match self.request(Request::Presence).await? {
+            Response::Presence(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Marks `conv` read up to `seq` (all my clients get `ClientEvent::Read`).
+    pub async fn mark_read(&self, conv: ConversationId, seq: Seq) -> Result<(), ClientError> {
+        self.request(Request::AckRead { conv, seq }).await.map(drop)
+    }
+
+    /// Who has message `seq` of `conv` and who not yet: `(delivered, pending)`.
+    pub async fn receipt(
+        &self,
+        conv: ConversationId,
+        seq: Seq,
+    ) -> Result<(Vec<UserInfo>, Vec<UserInfo>), ClientError> {
+        match self.request(Request::Receipt { conv, seq }).await? {
+            Response::Receipt {
+                delivered, pending, ..
+            } => Ok((delivered, pending)),
             other => Err(unexpected(other)),
         }
     }

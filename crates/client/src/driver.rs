@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use natter_api::{
     self as api, ApiError, ClientFrame, ClientMsgId, ConversationId, Cursor, ErrorCode, Event,
-    PROTOCOL_VERSION, Request, Response, Seq, ServerFrame, SessionToken, SyncRequest, Target,
+    PROTOCOL_VERSION, Request, Response, Sent, Seq, ServerFrame, SessionToken, SyncRequest, Target,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -74,6 +74,14 @@ pub(crate) struct Driver {
     /// Delivery acks not yet sent.
     acks: HashMap<ConversationId, Seq>,
     outbox: Outbox,
+    /// Own messages stored (✓) but not yet ✓✓, per conversation.
+    awaiting: HashMap<ConversationId, Vec<(Sent, ClientMsgId, watch::Sender<OutgoingState>)>>,
+    /// Highest ✓✓ watermark seen per conversation.
+    delivered: HashMap<ConversationId, Seq>,
+    /// When rate limited: the outbox is flushed again at this time.
+    flush_at: Option<Instant>,
+    /// The lobby (no ✓✓ there, so its messages are not tracked).
+    lobby: Option<ConversationId>,
 }
 
 impl Driver {
@@ -99,6 +107,10 @@ impl Driver {
             received: HashMap::new(),
             acks: HashMap::new(),
             outbox: Outbox::default(),
+            awaiting: HashMap::new(),
+            delivered: HashMap::new(),
+            flush_at: None,
+            lobby: None,
         }
     }
 
@@ -117,6 +129,10 @@ impl Driver {
                     None => self.on_link_lost(),
                 },
                 () = tokio::time::sleep_until(self.retry_at), if disconnected => self.reconnect().await,
+                () = sleep_until_some(self.flush_at) => {
+                    self.flush_at = None;
+                    self.flush_outbox().await;
+                }
             }
         }
     }
@@ -209,14 +225,47 @@ impl Driver {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Message(m) => self.on_message(m),
-            Event::Conversations(list) => self.emit(ClientEvent::Conversations(list)),
+            Event::Conversations(list) => {
+                let lobby = list.iter().find(|c| c.kind == api::ConversationKind::Lobby);
+                self.lobby = lobby.map(|c| c.id).or(self.lobby);
+                self.emit(ClientEvent::Conversations(list));
+            }
             Event::ServerClosing { reason } => self.emit(ClientEvent::ServerClosing { reason }),
             Event::SessionEnded { reason } => {
                 self.authed = false;
                 self.token = None;
                 self.emit(ClientEvent::SessionEnded { reason });
             }
+            Event::Delivered { conv, seq } => self.on_delivered(conv, seq),
+            Event::Read { conv, seq } => self.emit(ClientEvent::Read { conv, seq }),
+            Event::Presence(list) => self.emit(ClientEvent::Presence(list)),
         }
+    }
+
+    /// A ✓✓ watermark: tracked messages at or below it become Delivered.
+    fn on_delivered(&mut self, conv: ConversationId, seq: Seq) {
+        let mark = self.delivered.entry(conv).or_default();
+        *mark = (*mark).max(seq);
+        if let Some(list) = self.awaiting.get_mut(&conv) {
+            let (done, keep) = std::mem::take(list)
+                .into_iter()
+                .partition(|(sent, ..)| sent.seq <= seq);
+            *list = keep;
+            for (sent, client_id, state) in done {
+                self.set_state(client_id, &state, OutgoingState::Delivered(sent));
+            }
+        }
+        self.emit(ClientEvent::Delivered { conv, seq });
+    }
+
+    fn set_state(
+        &self,
+        client_id: ClientMsgId,
+        tx: &watch::Sender<OutgoingState>,
+        state: OutgoingState,
+    ) {
+        tx.send_replace(state.clone());
+        self.emit(ClientEvent::Outgoing { client_id, state });
     }
 
     /// Hands a message to the application once, and schedules its ack.
@@ -283,6 +332,15 @@ impl Driver {
     fn on_sent(&mut self, client_id: ClientMsgId, result: Result<Response, ApiError>) {
         let state = match result {
             Ok(Response::Sent(sent)) => OutgoingState::Stored(sent),
+            Err(ApiError {
+                code: ErrorCode::RateLimited { retry_after_ms },
+                ..
+            }) => {
+                self.outbox.unsend(client_id);
+                let at = Instant::now() + std::time::Duration::from_millis(retry_after_ms);
+                self.flush_at = Some(self.flush_at.map_or(at, |t| t.max(at)));
+                return;
+            }
             Err(e) if retryable(e.code) => {
                 self.outbox.unsend(client_id);
                 return;
@@ -293,15 +351,31 @@ impl Driver {
                 format!("unexpected answer to send: {other:?}"),
             )),
         };
-        if let Some(entry) = self.outbox.take(client_id) {
-            entry.state.send_replace(state.clone());
-            self.emit(ClientEvent::Outgoing { client_id, state });
+        let Some(entry) = self.outbox.take(client_id) else {
+            return;
+        };
+        self.set_state(client_id, &entry.state, state.clone());
+        if let OutgoingState::Stored(sent) = state {
+            if Some(sent.conv) == self.lobby {
+                return;
+            }
+            if self
+                .delivered
+                .get(&sent.conv)
+                .is_some_and(|&d| d >= sent.seq)
+            {
+                self.set_state(client_id, &entry.state, OutgoingState::Delivered(sent));
+            } else {
+                let list = self.awaiting.entry(sent.conv).or_default();
+                list.push((sent, client_id, entry.state));
+            }
         }
     }
 
-    /// Transmits every outbox entry not in flight (only when logged in).
+    /// Transmits every outbox entry not in flight (only when logged in and
+    /// not rate limited).
     async fn flush_outbox(&mut self) {
-        if !self.authed || self.link.is_none() {
+        if !self.authed || self.link.is_none() || self.flush_at.is_some() {
             return;
         }
         for (client_id, target, body) in self.outbox.due() {
@@ -383,6 +457,14 @@ fn retryable(code: ErrorCode) -> bool {
         code,
         ErrorCode::ShuttingDown | ErrorCode::Unauthenticated | ErrorCode::Internal
     )
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next frame of the link, `None` when it closed, or never without a link.

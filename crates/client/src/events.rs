@@ -1,6 +1,8 @@
 //! What the client reports to the application.
 
-use natter_api::{ApiError, ClientMsgId, ConversationInfo, Message, Sent};
+use natter_api::{
+    ApiError, ClientMsgId, ConversationId, ConversationInfo, Message, Presence, Sent, Seq,
+};
 use tokio::sync::mpsc;
 
 /// Something that happened.
@@ -30,6 +32,25 @@ pub enum ClientEvent {
         /// Why.
         reason: String,
     },
+    /// ✓✓ watermark: every own message in `conv` with a seq ≤ `seq` reached
+    /// every other member. Also arrives after login for messages sent by an
+    /// earlier client instance. Tracked outgoing messages additionally get
+    /// [`OutgoingState::Delivered`].
+    Delivered {
+        /// Conversation.
+        conv: ConversationId,
+        /// Watermark.
+        seq: Seq,
+    },
+    /// The read cursor of `conv` moved (set by one of this user's clients).
+    Read {
+        /// Conversation.
+        conv: ConversationId,
+        /// Highest seq read.
+        seq: Seq,
+    },
+    /// Status changes of users sharing a direct or group with this user.
+    Presence(Vec<Presence>),
 }
 
 /// Connection life cycle.
@@ -55,6 +76,8 @@ pub enum OutgoingState {
     Stored(Sent),
     /// Rejected by the server (too large, not a member, …); not retried.
     Failed(ApiError),
+    /// ✓✓ Stored and delivered to every other member of the conversation.
+    Delivered(Sent),
 }
 
 /// The stream of [`ClientEvent`]s. Unbounded: the client never blocks on a

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use natter_api::Target;
 use natter_client::{Client, UdpDialer};
-use natter_net::{
-    Endpoint, FaultConfig, NetConfig, ServerConfig, ServerKeyPolicy, StaticKeypair,
-};
+use natter_net::{Endpoint, FaultConfig, NetConfig, ServerConfig, ServerKeyPolicy, StaticKeypair};
 use natter_store::{SqliteStore, Store};
 use support::{Events, PASSWORD, options};
 use tokio::sync::oneshot;
@@ -19,6 +17,10 @@ use tokio::sync::oneshot;
 /// A `natter_server::run` task on a loopback UDP socket.
 struct UdpServer {
     addr: SocketAddr,
+    /// A handle on the server's endpoint (for its counters).
+    endpoint: Endpoint,
+    /// Every client's dialer (for their counters).
+    dialers: std::sync::Mutex<Vec<Arc<UdpDialer>>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     loss: f64,
@@ -45,9 +47,16 @@ impl UdpServer {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(natter_server::run(endpoint, store, config, shutdown));
+        let task = tokio::spawn(natter_server::run(
+            endpoint.clone(),
+            store,
+            config,
+            shutdown,
+        ));
         Self {
             addr,
+            endpoint,
+            dialers: std::sync::Mutex::default(),
             stop: Some(stop),
             task,
             loss,
@@ -65,7 +74,9 @@ impl UdpServer {
         let dialer = UdpDialer::new(self.addr, ServerKeyPolicy::AcceptAny, net)
             .await
             .expect("bind client");
-        let (client, events) = Client::connect(Arc::new(dialer), options())
+        let dialer = Arc::new(dialer);
+        self.dialers.lock().unwrap().push(dialer.clone());
+        let (client, events) = Client::connect(dialer, options())
             .await
             .unwrap_or_else(|e| panic!("connect (fault seed {seed}): {e}"));
         (client, Events(events))
@@ -80,7 +91,23 @@ impl UdpServer {
         (client, events)
     }
 
+    /// With loss configured, checks that datagrams were really dropped on
+    /// both sides.
+    fn assert_loss_was_injected(&self) {
+        if self.loss == 0.0 {
+            return;
+        }
+        let dialers = self.dialers.lock().unwrap();
+        let client_drops: u64 = dialers.iter().map(|d| d.endpoint().injected_drops()).sum();
+        let server_drops = self.endpoint.injected_drops();
+        assert!(
+            client_drops > 0 && server_drops > 0,
+            "{client_drops} {server_drops}"
+        );
+    }
+
     async fn stop(mut self) {
+        self.assert_loss_was_injected();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -138,11 +165,19 @@ async fn direct_messages_both_ways(loss: f64) {
         seqs.push(handle.stored().await.expect("stored").seq);
     }
     seqs.sort_unstable();
-    assert_eq!(seqs, (1..=20).collect::<Vec<_>>(), "loss {loss}: one seq each");
+    assert_eq!(
+        seqs,
+        (1..=20).collect::<Vec<_>>(),
+        "loss {loss}: one seq each"
+    );
     for events in [&mut ea, &mut eb] {
         let got = events.messages(20).await;
         let order: Vec<_> = got.iter().map(|m| m.seq).collect();
-        assert_eq!(order, (1..=20).collect::<Vec<_>>(), "loss {loss}: in order, once");
+        assert_eq!(
+            order,
+            (1..=20).collect::<Vec<_>>(),
+            "loss {loss}: in order, once"
+        );
         let from_ann = got.iter().filter(|m| m.body.starts_with('a'));
         let bodies: Vec<_> = from_ann.map(|m| m.body.as_str()).collect();
         assert_eq!(bodies, (0..10).map(|i| format!("a{i}")).collect::<Vec<_>>());
@@ -160,7 +195,11 @@ async fn offline_user_gets_everything_in_order(loss: f64) {
     drop(b);
     let mut handles = Vec::new();
     for i in 0..12 {
-        let target = if i % 2 == 0 { Target::Lobby } else { Target::User("b".into()) };
+        let target = if i % 2 == 0 {
+            Target::Lobby
+        } else {
+            Target::User("b".into())
+        };
         handles.push(a.send(target, format!("m{i}")).await);
     }
     for handle in &mut handles {
@@ -174,7 +213,15 @@ async fn offline_user_gets_everything_in_order(loss: f64) {
     let dm = (1..12).step_by(2).map(|i| format!("m{i}"));
     assert_eq!(bodies, lobby.chain(dm).collect::<Vec<_>>(), "loss {loss}");
     assert_eq!(convs.len(), 2, "lobby + the DM");
-    a.send(Target::User("b".into()), "live").await.stored().await.expect("stored");
-    assert_eq!(eb2.message().await.body, "live", "no duplicate before the live message");
+    a.send(Target::User("b".into()), "live")
+        .await
+        .stored()
+        .await
+        .expect("stored");
+    assert_eq!(
+        eb2.message().await.body,
+        "live",
+        "no duplicate before the live message"
+    );
     server.stop().await;
 }

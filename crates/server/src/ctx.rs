@@ -129,7 +129,11 @@ impl Shared {
 
     /// The writer's queue, or `shutting_down`.
     pub(crate) fn writer(&self) -> Result<mpsc::Sender<WriteJob>, CmdError> {
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         writer.ok_or(CmdError::from(api::ErrorCode::ShuttingDown))
     }
 

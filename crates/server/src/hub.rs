@@ -87,15 +87,13 @@ impl Hub {
     /// Pushes to every session of every user in `to`; returns how many sessions.
     pub(crate) fn push_to(&self, to: &[UserId], push: &Push) -> usize {
         let users = self.lock();
-        let entries = to.iter().filter_map(|u| users.get(u)).flatten();
-        entries.map(|e| e.tx.send(push.clone())).count()
+        send_each(to.iter().filter_map(|u| users.get(u)).flatten(), push)
     }
 
     /// Pushes to every online session; returns how many.
     pub(crate) fn push_all(&self, push: &Push) -> usize {
         let users = self.lock();
-        let entries = users.values().flatten();
-        entries.map(|e| e.tx.send(push.clone())).count()
+        send_each(users.values().flatten(), push)
     }
 
     /// Ends every session of `user` except the one holding token `keep`.
@@ -125,4 +123,14 @@ impl Hub {
     pub(crate) fn session_count(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
     }
+}
+
+/// Sends `push` to every entry; returns how many.
+fn send_each<'a>(entries: impl Iterator<Item = &'a Entry>, push: &Push) -> usize {
+    let mut n = 0;
+    for entry in entries {
+        let _ = entry.tx.send(push.clone());
+        n += 1;
+    }
+    n
 }

@@ -83,7 +83,9 @@ pub(crate) async fn system_message(
         ts_ms: now_ms(),
     };
     let mut stored = shared.db(move |s| s.append(&[message])).await?;
-    let stored = stored.pop().ok_or(StoreError::Corrupt("append returned nothing".into()))?;
+    let stored = stored
+        .pop()
+        .ok_or(StoreError::Corrupt("append returned nothing".into()))?;
     let seq = stored.message.seq;
     writer::fan_out(shared, stored.message).await?;
     Ok(seq)
@@ -91,7 +93,9 @@ pub(crate) async fn system_message(
 
 fn store_error(e: CmdError, kind: Kind) -> CmdError {
     match (e, kind) {
-        (CmdError::Store(StoreError::Conflict(_)), Kind::Join(_)) => ErrorCode::AlreadyMember.into(),
+        (CmdError::Store(StoreError::Conflict(_)), Kind::Join(_)) => {
+            ErrorCode::AlreadyMember.into()
+        }
         (CmdError::Store(StoreError::NotFound), Kind::Leave) => ErrorCode::NotMember.into(),
         (e, _) => e,
     }

@@ -33,17 +33,55 @@ impl Metrics {
     pub(crate) fn render(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let rows: [(&str, &str, &str, String); 7] = [
-            ("natter_connections_total", "counter", "Connections accepted.", get(&self.connections_total).to_string()),
-            ("natter_connections_open", "gauge", "Connections open now.", get(&self.connections_open).to_string()),
-            ("natter_logins_total", "counter", "Successful logins and resumes.", get(&self.logins).to_string()),
-            ("natter_messages_stored_total", "counter", "Messages committed.", get(&self.messages_stored).to_string()),
-            ("natter_deliveries_total", "counter", "Messages pushed to sessions.", get(&self.deliveries).to_string()),
-            ("natter_store_commit_seconds_count", "counter", "Store commits.", get(&self.commits).to_string()),
-            ("natter_store_commit_seconds_sum", "counter", "Time spent in store commits.", format!("{:.6}", get(&self.commit_micros) as f64 / 1e6)),
+            (
+                "natter_connections_total",
+                "counter",
+                "Connections accepted.",
+                get(&self.connections_total).to_string(),
+            ),
+            (
+                "natter_connections_open",
+                "gauge",
+                "Connections open now.",
+                get(&self.connections_open).to_string(),
+            ),
+            (
+                "natter_logins_total",
+                "counter",
+                "Successful logins and resumes.",
+                get(&self.logins).to_string(),
+            ),
+            (
+                "natter_messages_stored_total",
+                "counter",
+                "Messages committed.",
+                get(&self.messages_stored).to_string(),
+            ),
+            (
+                "natter_deliveries_total",
+                "counter",
+                "Messages pushed to sessions.",
+                get(&self.deliveries).to_string(),
+            ),
+            (
+                "natter_store_commit_seconds_count",
+                "counter",
+                "Store commits.",
+                get(&self.commits).to_string(),
+            ),
+            (
+                "natter_store_commit_seconds_sum",
+                "counter",
+                "Time spent in store commits.",
+                format!("{:.6}", get(&self.commit_micros) as f64 / 1e6),
+            ),
         ];
         let mut out = String::new();
         for (name, kind, help, value) in rows {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         }
         out
     }

@@ -29,7 +29,11 @@ pub(crate) fn watermarks(cursors: &[(UserId, u64)]) -> Vec<(UserId, u64)> {
 }
 
 /// The watermark of `user` in `conv` (0 without other members or in the lobby).
-pub(crate) async fn watermark(shared: &Shared, conv: ConvId, user: UserId) -> Result<u64, CmdError> {
+pub(crate) async fn watermark(
+    shared: &Shared,
+    conv: ConvId,
+    user: UserId,
+) -> Result<u64, CmdError> {
     if conv == shared.lobby {
         return Ok(0);
     }
@@ -46,7 +50,9 @@ pub(crate) async fn update(shared: &Shared, conv: ConvId) -> Result<(), CmdError
     let cursors = shared.db(move |s| s.delivered_cursors(conv)).await?;
     for (user, mark) in watermarks(&cursors) {
         if raise(shared, conv, user, mark) {
-            shared.hub.push_to(&[user], &Push::Frame(frame(conv, mark)?));
+            shared
+                .hub
+                .push_to(&[user], &Push::Frame(frame(conv, mark)?));
         }
     }
     Ok(())

@@ -52,7 +52,9 @@ pub async fn run(
     tracing::info!(connections = open.len(), "shutting down");
     server.shutdown().await;
     drain(&open).await;
-    endpoint.shutdown(SHUTDOWN_CODE, "server shutting down").await;
+    endpoint
+        .shutdown(SHUTDOWN_CODE, "server shutting down")
+        .await;
 }
 
 /// Hands one transport connection to the server and remembers it for the drain.
@@ -70,7 +72,10 @@ async fn drain(open: &[Connection]) {
             conn.closed().await;
         }
     };
-    if tokio::time::timeout(DRAIN_TIMEOUT, all_closed).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, all_closed)
+        .await
+        .is_err()
+    {
         tracing::info!("drain timed out; closing the remaining connections");
     }
 }

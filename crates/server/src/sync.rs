@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use natter_api::{Event, ServerFrame, SyncRequest};
 use natter_store::{ConvId, MAX_PAGE};
 
-use crate::{convert, receipts};
 use crate::error::CmdError;
 use crate::session::{LinkClosed, Session};
+use crate::{convert, receipts};
 
 /// Sends the backlog of every conversation, then the conversation list.
 /// A store failure is logged and ends the sync early (the client re-syncs
@@ -65,7 +65,11 @@ async fn sync_all(s: &mut Session, req: SyncRequest) -> Result<(), SyncError> {
 
 /// After a membership change pushed by the writer: when joined, the
 /// conversation's readable backlog from `from`; then the conversation list.
-pub(crate) async fn resync(s: &mut Session, conv: ConvId, from: Option<u64>) -> Result<(), LinkClosed> {
+pub(crate) async fn resync(
+    s: &mut Session,
+    conv: ConvId,
+    from: Option<u64>,
+) -> Result<(), LinkClosed> {
     let result = async {
         if let Some(from) = from {
             sync_conv(s, conv, from).await?;

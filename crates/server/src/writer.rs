@@ -141,7 +141,10 @@ async fn deliver(shared: &Shared, job: MessageJob, stored: Appended) {
 }
 
 /// Pushes a committed message to the sessions of its conversation's members.
-pub(crate) async fn fan_out(shared: &Shared, message: natter_store::Message) -> Result<(), CmdError> {
+pub(crate) async fn fan_out(
+    shared: &Shared,
+    message: natter_store::Message,
+) -> Result<(), CmdError> {
     let (conv, seq) = (message.conv, message.seq);
     let event = ServerFrame::Event(Event::Message(shared.message(message).await?));
     let frame = Bytes::from(api::encode(&event).map_err(|_| ErrorCode::Internal)?);

@@ -14,10 +14,12 @@ pub(super) async fn join(s: &mut Session, name: String) -> Result<Response, CmdE
     let shared = s.shared.clone();
     let lookup = name.clone();
     let conv = shared.db(move |st| st.group_by_name(&lookup)).await?;
-    let conv = conv.ok_or_else(|| {
-        CmdError::api(ErrorCode::NoSuchGroup, format!("no group named {name}"))
-    })?;
-    if groups::membership(&shared, conv.id, auth.id).await?.is_some() {
+    let conv = conv
+        .ok_or_else(|| CmdError::api(ErrorCode::NoSuchGroup, format!("no group named {name}")))?;
+    if groups::membership(&shared, conv.id, auth.id)
+        .await?
+        .is_some()
+    {
         return Err(ErrorCode::AlreadyMember.into());
     }
     if !conv.public {
@@ -39,15 +41,20 @@ pub(super) async fn invite(
     let auth = s.require_auth()?;
     let shared = s.shared.clone();
     let conv = groups::by_id(&shared, conv).await?;
-    if groups::membership(&shared, conv.id, auth.id).await?.is_none() {
+    if groups::membership(&shared, conv.id, auth.id)
+        .await?
+        .is_none()
+    {
         return Err(ErrorCode::NotMember.into());
     }
     let lookup = user.clone();
     let invitee = shared.db(move |st| st.user_by_name(&lookup)).await?;
-    let invitee = invitee.ok_or_else(|| {
-        CmdError::api(ErrorCode::NoSuchUser, format!("no user named {user}"))
-    })?;
-    if groups::membership(&shared, conv.id, invitee.id).await?.is_some() {
+    let invitee = invitee
+        .ok_or_else(|| CmdError::api(ErrorCode::NoSuchUser, format!("no user named {user}")))?;
+    if groups::membership(&shared, conv.id, invitee.id)
+        .await?
+        .is_some()
+    {
         return Err(ErrorCode::AlreadyMember.into());
     }
     groups::check_group_cap(&shared, invitee.id).await?;

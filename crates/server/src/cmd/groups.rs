@@ -68,7 +68,10 @@ pub(super) async fn check_group_cap(shared: &Shared, user: UserId) -> Result<(),
     if count >= shared.config.max_groups_per_user {
         return Err(CmdError::api(
             ErrorCode::LimitReached,
-            format!("at most {} groups per user", shared.config.max_groups_per_user),
+            format!(
+                "at most {} groups per user",
+                shared.config.max_groups_per_user
+            ),
         ));
     }
     Ok(())

@@ -3,7 +3,6 @@
 
 use natter_api::{ConversationId, ErrorCode, Response, Seq, UserInfo};
 
-use crate::convert;
 use crate::error::CmdError;
 use crate::session::Session;
 
@@ -33,7 +32,6 @@ pub(super) async fn apply(
             pending.push(info);
         }
     }
-    let _ = convert::api_conv(id);
     Ok(Response::Receipt {
         conv,
         seq,
