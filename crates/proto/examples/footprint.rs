@@ -16,7 +16,12 @@ use natter_proto::{
 
 fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: u64 = statm.split_whitespace().nth(1).expect("rss").parse().expect("number");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .expect("rss")
+        .parse()
+        .expect("number");
     pages * 4
 }
 
@@ -41,7 +46,10 @@ fn pump(a: &mut Endpoint, b: &mut Endpoint, a_addr: SocketAddr, b_addr: SocketAd
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20_000);
     let server_addr: SocketAddr = "127.0.0.1:7700".parse().expect("addr");
     let mut scfg = ServerConfig::new(StaticKeypair::generate([1; 32]), [2; 32]);
     scfg.handshakes_per_second = 1e9;
@@ -58,7 +66,9 @@ fn main() {
             clients.push((addr, Endpoint::new(EndpointConfig::client(seed))));
         }
         let (_, client) = clients.last_mut().expect("client");
-        client.connect(now, server_addr, ClientConfig::default()).expect("connect");
+        client
+            .connect(now, server_addr, ClientConfig::default())
+            .expect("connect");
         pump(client, &mut server, addr, server_addr, now);
     }
     // Let every connection go idle: acks exchanged, timers settled.
@@ -72,5 +82,8 @@ fn main() {
     println!("connections on the server: {}", server.connection_count());
     println!("size_of::<Connection>(): {} B", size_of::<Connection>());
     let per_conn = (after - before) as f64 * 1024.0 / (2 * n) as f64;
-    println!("RSS growth: {} KiB for {n} connections on each side = {per_conn:.0} B per connection (both ends in this process)", after - before);
+    println!(
+        "RSS growth: {} KiB for {n} connections on each side = {per_conn:.0} B per connection (both ends in this process)",
+        after - before
+    );
 }
