@@ -30,7 +30,12 @@ pub(super) async fn apply(
     let user = shared.db(move |st| st.user_by_name(&lookup)).await?;
     let verified = match &user {
         Some(u) => auth::verify_password(u.password_hash.clone(), password).await?,
-        None => false,
+        None => {
+            // Spend the same argon2 work as for a real account, so response
+            // time does not reveal which names exist.
+            auth::hash_password(&shared.config.argon2, password).await?;
+            false
+        }
     };
     let user = match user {
         Some(u) if verified => u,
