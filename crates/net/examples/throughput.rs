@@ -125,6 +125,9 @@ async fn natter_rate(size: usize) -> f64 {
     }
     let got = received.load(Ordering::Relaxed);
     let elapsed = start.elapsed();
+    if std::env::var_os("NATTER_BENCH_STATS").is_some() {
+        eprintln!("sender stats: {:?}", c.stats());
+    }
     reader.abort();
     got as f64 / elapsed.as_secs_f64()
 }

@@ -25,6 +25,7 @@ use crate::connection::{ConnEntry, Connection};
 use crate::faults::{FaultConfig, Faults};
 use crate::known_servers::{self, ServerKeyPolicy};
 use crate::socket::DatagramSocket;
+use crate::totals::{Tally, TransportTotals};
 
 /// Settings for [`Endpoint::bind`].
 #[derive(Debug, Clone, Default)]
@@ -47,6 +48,7 @@ pub(crate) struct State {
     accept_tx: Option<mpsc::UnboundedSender<Connection>>,
     faults: Option<Faults>,
     stopped: bool,
+    tally: Tally,
 }
 
 pub(crate) struct Shared {
@@ -109,6 +111,7 @@ impl Endpoint {
             accept_tx: Some(accept_tx),
             faults: Faults::new(config.faults),
             stopped: false,
+            tally: Tally::default(),
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -176,6 +179,14 @@ impl Endpoint {
     /// Endpoint-wide counters.
     pub fn stats(&self) -> EndpointStats {
         self.shared.lock().proto.endpoint_stats()
+    }
+
+    /// Transport counters summed over every connection this endpoint
+    /// established, the closed ones included (for metrics).
+    pub fn transport_totals(&self) -> TransportTotals {
+        let st = &mut *self.shared.lock();
+        let proto = &st.proto;
+        st.tally.totals(|h| proto.stats(h))
     }
 
     /// Datagrams dropped on purpose by fault injection.
@@ -251,10 +262,21 @@ async fn drive(shared: Arc<Shared>) {
             }
             next_wakeup(&mut st)
         };
-        let sleep = tokio::time::sleep_until(deadline.into());
+        // tokio's timers tick in milliseconds: a pacing gap of a few
+        // microseconds would become a whole millisecond. Go round again
+        // instead of sleeping when the deadline is that close.
+        let soon = Instant::now() + TIMER_RESOLUTION;
+        let sleep = tokio::time::sleep_until(
+            if deadline <= soon {
+                Instant::now()
+            } else {
+                deadline
+            }
+            .into(),
+        );
         tokio::select! {
             r = poll_fn(|cx| socket.poll_recv_from(cx, &mut rx_buf)) => match r {
-                Ok((n, from)) => on_datagram(&shared, from, &mut rx_buf[..n]),
+                Ok((n, from)) => on_datagrams(&shared, &*socket, from, n, &mut rx_buf),
                 Err(e) => tracing::debug!(error = %e, "udp receive error"),
             },
             () = shared.wake.notified() => {}
@@ -263,12 +285,32 @@ async fn drive(shared: Arc<Shared>) {
     }
 }
 
-/// Handles one datagram, then drains whatever else is already queued.
-fn on_datagram(shared: &Shared, from: SocketAddr, data: &mut [u8]) {
+/// Deadlines closer than this are not slept on (tokio's timer granularity).
+const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+
+/// Most datagrams handled per wake-up before sending what they caused.
+const RECV_BATCH: usize = 64;
+
+/// Handles one datagram, then whatever else is already queued (up to
+/// [`RECV_BATCH`]), so the ACKs and replies they cause leave in one flush.
+fn on_datagrams(
+    shared: &Shared,
+    socket: &dyn DatagramSocket,
+    from: SocketAddr,
+    len: usize,
+    buf: &mut [u8],
+) {
     let mut st = shared.lock();
     let now = Instant::now();
-    if !st.faults.as_mut().is_some_and(Faults::drop_incoming) {
-        st.proto.handle(now, from, data);
+    let (mut from, mut len) = (from, len);
+    for _ in 0..RECV_BATCH {
+        if !st.faults.as_mut().is_some_and(Faults::drop_incoming) {
+            st.proto.handle(now, from, &mut buf[..len]);
+        }
+        match socket.try_recv_from(buf) {
+            Ok((n, f)) => (len, from) = (n, f),
+            Err(_) => break,
+        }
     }
 }
 
@@ -337,6 +379,7 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle, event: Ev
 }
 
 fn on_connected(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle) {
+    st.tally.opened(h);
     if let Some(tx) = st.connecting.remove(&h) {
         let _ = tx.send(Ok(()));
         return;
@@ -349,6 +392,8 @@ fn on_connected(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle) {
 }
 
 fn on_closed(st: &mut State, h: ConnectionHandle, reason: CloseReason) {
+    let last = st.proto.stats(h);
+    st.tally.closed(h, last);
     if let Some(tx) = st.connecting.remove(&h) {
         let _ = tx.send(Err(reason.clone()));
     }

@@ -16,6 +16,7 @@ mod endpoint;
 mod faults;
 pub mod known_servers;
 mod socket;
+mod totals;
 
 use std::net::SocketAddr;
 
@@ -28,6 +29,7 @@ pub use natter_proto::{
     TransportConfig,
 };
 pub use socket::{DatagramSocket, MemoryNetwork, MemorySocket};
+pub use totals::TransportTotals;
 
 /// Why `connect` failed.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,8 @@ pub trait DatagramSocket: Send + Sync + 'static {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>>;
+    /// Receives one datagram if one is queued, else `WouldBlock`.
+    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
     /// Sends one datagram without waiting; `WouldBlock` counts as a loss.
     fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
     /// The bound address.
@@ -37,6 +39,10 @@ impl DatagramSocket for UdpSocket {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        Self::try_recv_from(self, buf)
     }
 
     fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
@@ -102,6 +108,18 @@ impl DatagramSocket for MemorySocket {
             }
             Poll::Ready(None) => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
             Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let mut rx = self.rx.lock().expect("lock");
+        match rx.try_recv() {
+            Ok((from, data)) => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                Ok((n, from))
+            }
+            Err(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 

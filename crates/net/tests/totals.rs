@@ -1,0 +1,73 @@
+//! `Endpoint::transport_totals`: counters over live and closed connections,
+//! on real loopback UDP with injected loss.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use natter_net::{Endpoint, FaultConfig, NetConfig, ServerConfig, ServerKeyPolicy, StaticKeypair};
+
+const GUARD: Duration = Duration::from_secs(60);
+
+fn config(server: bool, loss: f64, seed: u8) -> NetConfig {
+    NetConfig {
+        server: server.then(|| ServerConfig::new(StaticKeypair::generate([1; 32]), [2; 32])),
+        faults: FaultConfig::loss(loss, u64::from(seed)),
+        seed: Some([seed; 32]),
+        ..NetConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totals_count_live_and_closed_connections() {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let server = Endpoint::bind(any, config(true, 0.2, 5))
+        .await
+        .expect("bind");
+    let client = Endpoint::bind(any, config(false, 0.2, 6))
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+    assert_eq!(server.transport_totals(), Default::default());
+
+    let c = client
+        .connect(addr, ServerKeyPolicy::AcceptAny)
+        .await
+        .expect("connect");
+    let s = tokio::time::timeout(GUARD, server.accept())
+        .await
+        .expect("accept in time")
+        .expect("accepted");
+    for i in 0..300u32 {
+        c.send_nowait(0, Bytes::from(i.to_be_bytes().to_vec()))
+            .expect("send");
+    }
+    for _ in 0..300 {
+        tokio::time::timeout(GUARD, s.recv())
+            .await
+            .expect("in time")
+            .expect("alive");
+    }
+    let live = server.transport_totals();
+    assert_eq!((live.connections_total, live.connections_open), (1, 1));
+    assert!(live.packets_received > 0, "{live:?}");
+    assert!(live.packets_sent > 0, "{live:?}");
+    let client_live = client.transport_totals();
+    assert!(
+        client_live.packets_lost > 0 && client_live.retransmits > 0,
+        "20 % loss shows: {client_live:?}"
+    );
+
+    c.close(0, "done");
+    tokio::time::timeout(GUARD, s.closed())
+        .await
+        .expect("closed in time");
+    let after = server.transport_totals();
+    assert_eq!((after.connections_total, after.connections_open), (1, 0));
+    assert!(
+        after.packets_received >= live.packets_received,
+        "closed connections keep counting: {live:?} → {after:?}"
+    );
+    let client_after = client.transport_totals();
+    assert!(client_after.retransmits >= client_live.retransmits);
+}
