@@ -252,6 +252,8 @@ async fn drive(shared: Arc<Shared>) {
             for h in shared.take_dropped() {
                 st.conns.remove(&h);
                 st.proto.close(now, h, 0, "closed");
+                // Nobody will read what is left: let the endpoint forget it.
+                while st.proto.recv(h).is_some() {}
             }
             st.proto.handle_timeout(now);
             release_held(&mut st, &*socket, now);

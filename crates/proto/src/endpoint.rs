@@ -354,6 +354,10 @@ impl Endpoint {
     /// The next complete message of a connection (see [`Event::Readable`]).
     pub fn recv(&mut self, h: ConnectionHandle) -> Option<(u64, Bytes)> {
         let msg = self.conns.get_mut(&h)?.recv();
+        if msg.is_none() && self.conns.get(&h).is_some_and(Connection::is_drained) {
+            self.conns.remove(&h); // the last unread message was read
+            return None;
+        }
         self.after_op(h);
         msg
     }
@@ -485,12 +489,18 @@ impl Endpoint {
         if !c.is_drained() {
             return false;
         }
+        let unread = c.has_unread();
         for cid in [c.local_cid(), c.initial_dcid()] {
             if self.routes.get(&cid) == Some(&h) {
                 self.routes.remove(&cid);
             }
         }
-        self.conns.remove(&h);
+        if !unread {
+            self.conns.remove(&h);
+        }
+        // Otherwise the connection stays (unreachable by the network, without
+        // timers) until `recv` hands out what it received: messages the peer
+        // saw acknowledged must reach the application.
         self.scheduled.remove(&h);
         self.handshaking.remove(&h);
         if self.dirty_set.remove(&h) {

@@ -159,6 +159,8 @@ struct PathChallenge {
     data: [u8; 8],
     /// A challenge is (re)sent while this is true.
     send: bool,
+    /// Challenges sent and lost so far.
+    attempts: u8,
 }
 
 /// Lifecycle of a connection.
@@ -210,6 +212,7 @@ pub struct Connection {
     pacer: Pacer,
     pto_count: u32,
     probes: u8,
+    ack_only_in_a_row: u32,
     tx_streams: SendStreams,
     max_data_pending: bool,
     ping_pending: bool,
@@ -275,6 +278,7 @@ impl Connection {
             pacer: Pacer::new(),
             pto_count: 0,
             probes: 0,
+            ack_only_in_a_row: 0,
             tx_streams: SendStreams::new(c.max_message_size, c.max_streams),
             max_data_pending: false,
             ping_pending: false,
@@ -390,6 +394,11 @@ impl Connection {
         )
     }
 
+    /// True while complete messages wait for `recv`.
+    pub fn has_unread(&self) -> bool {
+        self.rx_streams.has_message()
+    }
+
     /// True when every message we sent has been acknowledged.
     pub fn is_idle(&self) -> bool {
         self.tx_streams.is_idle()
@@ -493,7 +502,27 @@ impl Connection {
 
     fn apply_peer_params(&mut self, params: TransportParams) {
         self.tx_streams.set_peer_max_data(params.max_data);
+        // Never send what the peer would refuse: a too-large message or a
+        // stream it does not have becomes a local `SendError` instead of the
+        // peer closing the connection.
+        self.tx_streams
+            .limit(params.max_message_size, params.max_streams);
         self.peer_params = Some(params);
+    }
+
+    /// The idle timeout in force: the smaller of ours and the peer's.
+    fn idle_timeout(&self) -> Duration {
+        let ours = self.config.idle_timeout;
+        match self.peer_params.as_ref().map(|p| p.idle_timeout_ms) {
+            Some(ms) if ms > 0 => ours.min(Duration::from_millis(ms)),
+            _ => ours,
+        }
+    }
+
+    /// Keepalive interval: configured, but at most a third of the idle
+    /// timeout so one lost PING does not end a quiet connection.
+    fn keepalive(&self) -> Duration {
+        self.config.keepalive.min(self.idle_timeout() / 3)
     }
 
     /// The peer's max_ack_delay (what it promised), bounded to 25 ms.

@@ -10,6 +10,9 @@ use crate::frame::{self, AckFrame, Frame, MsgFrame};
 use crate::packet::ConnectionId;
 use crate::streams::FragmentRef;
 
+/// Most ranges of received packet numbers remembered (see `record_received`).
+const MAX_RX_RANGES: usize = 256;
+
 impl Connection {
     /// Client: the server answered our Initial with Noise message 2.
     pub(crate) fn handle_handshake(&mut self, now: Instant, scid: ConnectionId, payload: &[u8]) {
@@ -147,6 +150,7 @@ impl Connection {
             remote,
             data,
             send: true,
+            attempts: 0,
         });
     }
 
@@ -264,6 +268,17 @@ impl Connection {
             None => pn != 0,
         };
         self.received.insert(pn..pn + 1);
+        if self.received.len() > MAX_RX_RANGES {
+            // Forget the oldest range: those packet numbers count as
+            // duplicates from now on (their data is retransmitted in newer
+            // packets if it was ever missing). Bounds memory and ACK size
+            // against a peer that skips or reverses packet numbers.
+            let second = self.received.iter().nth(1).map(|r| r.start);
+            if let Some(start) = second {
+                self.rx_floor = start;
+                self.received.remove_below(start);
+            }
+        }
         if self.largest_rx.is_none_or(|(l, _)| pn > l) {
             self.largest_rx = Some((pn, now));
         }

@@ -20,6 +20,8 @@ const TAG_LEN: usize = 16;
 /// healed partition or heavy loss still gets a dozen tries within the idle
 /// timeout instead of eight.
 const MAX_HANDSHAKE_BACKOFF_EXP: u32 = 4;
+/// ACK-only packets in a row before one carries a PING.
+const ACK_ONLY_BEFORE_PING: u32 = 16;
 /// Most ranges one ACK frame carries.
 const MAX_ACK_RANGES: usize = 32;
 
@@ -179,16 +181,18 @@ impl Connection {
     /// The regular packet: ACK, control frames, probes, message data.
     fn transmit_data(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         let ack_due = self.ack_due(now);
-        let can_send_data = self.can_send_data(now);
-        let wants = self.probes > 0
-            || self.max_data_pending
-            || self.ping_pending
-            || (can_send_data && self.tx_streams.has_pending());
+        let can_send_data = self.tx_streams.has_pending() && self.can_send_data(now);
+        let wants = self.probes > 0 || self.max_data_pending || self.ping_pending || can_send_data;
         if !ack_due && !wants {
             return None;
         }
         let mut b = self.builder();
         self.write_ack(now, &mut b);
+        if self.ack_only_in_a_row >= ACK_ONLY_BEFORE_PING {
+            // Let the peer acknowledge our ACKs now and then, so it can stop
+            // repeating old ranges (RFC 9000 §13.2.4).
+            self.ping_pending = true;
+        }
         self.write_control(&mut b);
         if self.probes > 0 {
             self.probes -= 1;
@@ -323,14 +327,22 @@ impl Connection {
             self.last_tx_eliciting = now;
             self.cc.on_sent(size);
         }
-        let record = SentPacket {
-            time_sent: now,
-            size,
-            ack_eliciting: b.eliciting,
-            in_flight: b.eliciting,
-            payload: b.frames,
-        };
-        self.sent.on_packet_sent(pn, record);
+        if b.eliciting {
+            self.ack_only_in_a_row = 0;
+            let record = SentPacket {
+                time_sent: now,
+                size,
+                ack_eliciting: true,
+                in_flight: true,
+                payload: b.frames,
+            };
+            self.sent.on_packet_sent(pn, record);
+        } else {
+            // ACK-only packets are not retransmitted and not tracked: a peer
+            // that never acknowledges them cannot grow our memory.
+            self.ack_only_in_a_row += 1;
+            self.sent.on_untracked_sent(pn);
+        }
         self.count_sent(size);
         Transmit {
             destination: to,

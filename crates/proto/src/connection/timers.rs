@@ -28,6 +28,12 @@ pub(crate) enum Timer {
     Linger,
 }
 
+/// Consecutive probe timeouts without any acknowledgement before giving up
+/// (with ×1.5 backoff capped at 8 s, about two minutes).
+const MAX_PTOS: u32 = 20;
+/// PATH_CHALLENGE sends to a new address before giving up on it.
+const MAX_PATH_CHALLENGES: u8 = 3;
+
 impl Connection {
     /// The earliest instant at which `handle_timeout` must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -48,7 +54,7 @@ impl Connection {
             (self.loss_or_probe_deadline(), Timer::Probe),
             (self.pacing_deadline, Timer::Pacing),
             (self.keepalive_deadline(), Timer::Keepalive),
-            (Some(self.last_rx + self.config.idle_timeout), Timer::Idle),
+            (Some(self.last_rx + self.idle_timeout()), Timer::Idle),
         ];
         candidates
             .into_iter()
@@ -70,7 +76,7 @@ impl Connection {
         if !self.is_established() {
             return None;
         }
-        Some(self.last_tx_eliciting.max(self.last_rx) + self.config.keepalive)
+        Some(self.last_tx_eliciting.max(self.last_rx) + self.keepalive())
     }
 
     /// Fires every timer whose deadline is at or before `now`.
@@ -112,7 +118,7 @@ impl Connection {
     }
 
     fn on_handshake_timer(&mut self, now: Instant) {
-        if now >= self.last_rx + self.config.idle_timeout {
+        if now >= self.last_rx + self.idle_timeout() {
             self.on_idle(now);
         }
         // Otherwise poll_transmit sees the passed deadline and resends.
@@ -133,6 +139,13 @@ impl Connection {
         }
         self.pto_count += 1;
         self.stats.ptos += 1;
+        if self.pto_count > MAX_PTOS {
+            // The peer keeps talking (so the idle timer never fires) but has
+            // not acknowledged anything for minutes: it is broken or hostile.
+            return self.drop_now(CloseReason::ProtocolViolation(
+                "peer stopped acknowledging".into(),
+            ));
+        }
         self.probes = 2;
     }
 
@@ -156,7 +169,11 @@ impl Connection {
         if frames.path_challenge
             && let Some(p) = &mut self.path_challenge
         {
-            p.send = true;
+            p.attempts += 1;
+            p.send = p.attempts < MAX_PATH_CHALLENGES;
+            if !p.send {
+                self.path_challenge = None; // the new address never answered
+            }
         }
     }
 }

@@ -209,6 +209,13 @@ impl<F> SentPackets<F> {
         }
     }
 
+    /// Notes a packet that is not tracked (ACK-only): acknowledging it later
+    /// is legal, and nothing needs to happen when it is.
+    pub(crate) fn on_untracked_sent(&mut self, pn: u64) {
+        debug_assert!(self.largest_sent.is_none_or(|largest| pn > largest));
+        self.largest_sent = Some(pn);
+    }
+
     /// Records a sent packet. Packet numbers must be strictly increasing.
     pub(crate) fn on_packet_sent(&mut self, pn: u64, packet: SentPacket<F>) {
         debug_assert!(self.largest_sent.is_none_or(|largest| pn > largest));

@@ -80,7 +80,17 @@ pub(crate) enum StreamError {
         /// End of the claimed range.
         end: u64,
     },
+    /// A message or the credit claims arrived in too many disjoint pieces:
+    /// legitimate loss and reordering never come close, and tracking
+    /// arbitrarily many pieces would cost quadratic time.
+    #[error("too many disjoint fragments ({0} ranges)")]
+    TooFragmented(usize),
 }
+
+/// Most disjoint received ranges one message being reassembled may have.
+const MAX_MESSAGE_RANGES: usize = 1024;
+/// Most disjoint flow-control claims above the fully claimed floor.
+const MAX_CLAIM_RANGES: usize = 4096;
 
 /// `(stream, msg_id)`.
 type MsgKey = (u64, u64);
@@ -229,10 +239,16 @@ impl RecvStreams {
     }
 
     /// A new cumulative credit to send in MAX_DATA (consumed + window), when
-    /// it exceeds the advertised one by at least half a window.
+    /// it exceeds the advertised one by at least half a window — or by less
+    /// when a largest message would otherwise wait forever: a sender blocked
+    /// on a message of charge `c` has `max_data − consumed < c`, so the update
+    /// is due once the gain reaches `window − c`.
     pub(crate) fn poll_max_data_update(&mut self) -> Option<u64> {
         let target = self.consumed.saturating_add(self.window);
-        let threshold = (self.window / 2).max(1);
+        let largest = charge(self.max_message_size);
+        let threshold = (self.window / 2)
+            .min(self.window.saturating_sub(largest))
+            .max(1);
         if target.saturating_sub(self.max_data) < threshold {
             return None;
         }
@@ -288,6 +304,9 @@ impl RecvStreams {
             return Err(StreamError::OverlappingClaim { start, end });
         }
         self.claimed.insert(range);
+        if self.claimed.len() > MAX_CLAIM_RANGES {
+            return Err(StreamError::TooFragmented(self.claimed.len()));
+        }
         if self.claimed.min() == Some(self.claimed_floor) {
             self.claimed_floor = self.claimed.first_gap_after(self.claimed_floor);
             self.claimed.remove_below(self.claimed_floor);
@@ -305,6 +324,9 @@ impl RecvStreams {
         }
         let was_complete = msg.complete && !is_new;
         let added = msg.write(f.offset, f.data);
+        if msg.received.len() > MAX_MESSAGE_RANGES {
+            return Err(StreamError::TooFragmented(msg.received.len()));
+        }
         if !added && !is_new {
             self.duplicates += 1;
         }

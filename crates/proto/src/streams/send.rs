@@ -272,6 +272,12 @@ impl SendStreams {
     }
 
     /// Raises the peer's cumulative credit (smaller values are ignored).
+    /// Lowers the limits to what the peer accepts (never raises them).
+    pub(crate) fn limit(&mut self, max_message_size: u64, max_streams: u64) {
+        self.max_message_size = self.max_message_size.min(max_message_size);
+        self.max_streams = self.max_streams.min(max_streams);
+    }
+
     pub(crate) fn set_peer_max_data(&mut self, max_data: u64) {
         self.peer_max_data = self.peer_max_data.max(max_data);
     }

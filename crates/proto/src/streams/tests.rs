@@ -302,7 +302,8 @@ fn credit_flows_from_receiver_to_sender() {
 
 #[test]
 fn max_data_update_waits_for_half_a_window() {
-    let mut r = RecvStreams::new(1000, 1000, 4);
+    // Largest message 300 (charge 364): half a window (500) is the threshold.
+    let mut r = RecvStreams::new(1000, 300, 4);
     r.on_frame(frame(0, 0, 0, 100, 0, &[0; 100])).unwrap();
     r.poll_message().unwrap();
     assert_eq!(r.poll_max_data_update(), None, "164 consumed < 500");
@@ -310,6 +311,32 @@ fn max_data_update_waits_for_half_a_window() {
     r.poll_message().unwrap();
     assert_eq!(r.poll_max_data_update(), Some(1528));
     assert_eq!((r.max_data(), r.poll_max_data_update()), (1528, None));
+}
+
+#[test]
+fn max_data_update_comes_early_enough_for_the_largest_message() {
+    // Window 1000, largest message 700 (charge 764): once 236 are consumed a
+    // blocked 700-byte message needs credit, so the update must not wait for 500.
+    let mut r = RecvStreams::new(1000, 700, 4);
+    r.on_frame(frame(0, 0, 0, 200, 0, &[0; 200])).unwrap();
+    r.poll_message().unwrap();
+    assert_eq!(r.poll_max_data_update(), Some(1264));
+}
+
+#[test]
+fn reassembly_refuses_too_many_disjoint_fragments() {
+    let mut r = RecvStreams::new(1 << 22, 1 << 20, 4);
+    let total = 1 << 20;
+    let mut result = Ok(());
+    // One-byte fragments at descending even offsets: each one a new range.
+    for i in 0..2000u64 {
+        let offset = total - 2 - 2 * i;
+        result = r.on_frame(frame(0, 0, 0, total, offset, &[1]));
+        if result.is_err() {
+            break;
+        }
+    }
+    assert!(matches!(result, Err(StreamError::TooFragmented(_))), "{result:?}");
 }
 
 #[test]
