@@ -22,6 +22,10 @@ pub(crate) struct ServeArgs {
     /// UDP address to listen on. [default: 127.0.0.1:7700]
     #[arg(long, env = "NATTER_UDP", value_name = "ADDR")]
     pub(crate) udp: Option<SocketAddr>,
+    /// HTTP address for the WebSocket API (/ws), /healthz and /metrics,
+    /// or `off`. [default: 127.0.0.1:7780]
+    #[arg(long, env = "NATTER_HTTP", value_name = "ADDR|off", value_parser = parse_http)]
+    pub(crate) http: Option<HttpListen>,
     /// Close a connection after this long without hearing from the peer,
     /// e.g. 3s, 500ms, 2m. [default: 15s]
     #[arg(long, env = "NATTER_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
@@ -34,7 +38,7 @@ pub(crate) struct ServeArgs {
     /// such as `info,natter_server=debug`. [default: info]
     #[arg(long, env = "NATTER_LOG_LEVEL", value_name = "FILTER")]
     pub(crate) log_level: Option<String>,
-    /// TOML file with the same keys (data, udp, idle-timeout, loss,
+    /// TOML file with the same keys (data, udp, http, idle-timeout, loss,
     /// log-level) and an optional [server] table of server tunables
     /// (max_body, commit_batch, …).
     #[arg(long, env = "NATTER_CONFIG", value_name = "FILE")]
@@ -47,6 +51,7 @@ pub(crate) struct ServeArgs {
 struct FileConfig {
     data: Option<PathBuf>,
     udp: Option<SocketAddr>,
+    http: Option<String>,
     idle_timeout: Option<String>,
     loss: Option<f64>,
     log_level: Option<String>,
@@ -58,6 +63,8 @@ struct FileConfig {
 pub(crate) struct ServeSettings {
     pub(crate) data: PathBuf,
     pub(crate) udp: SocketAddr,
+    /// `None`: no HTTP listener.
+    pub(crate) http: Option<SocketAddr>,
     pub(crate) idle_timeout: Duration,
     pub(crate) loss: f64,
     pub(crate) log_level: String,
@@ -67,6 +74,7 @@ pub(crate) struct ServeSettings {
 impl ServeSettings {
     const DEFAULT_DATA: &str = "./natter-data";
     const DEFAULT_UDP: &str = "127.0.0.1:7700";
+    const DEFAULT_HTTP: &str = "127.0.0.1:7780";
     const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
     const DEFAULT_LOG_LEVEL: &str = "info";
 
@@ -80,12 +88,16 @@ impl ServeSettings {
         let file_idle = file_idle.context("config file: idle-timeout")?;
         let file_loss = file.loss.map(check_loss).transpose();
         let file_loss = file_loss.context("config file: loss")?;
+        let file_http = file.http.as_deref().map(parse_http).transpose();
+        let file_http = file_http.context("config file: http")?;
+        let http = args.http.or(file_http).unwrap_or_else(default_http);
         Ok(Self {
             data: args
                 .data
                 .or(file.data)
                 .unwrap_or_else(|| Self::DEFAULT_DATA.into()),
             udp: args.udp.or(file.udp).unwrap_or_else(default_udp),
+            http: http.addr(),
             idle_timeout: args
                 .idle_timeout
                 .or(file_idle)
@@ -104,6 +116,40 @@ fn default_udp() -> SocketAddr {
     ServeSettings::DEFAULT_UDP
         .parse()
         .expect("the default address parses")
+}
+
+fn default_http() -> HttpListen {
+    parse_http(ServeSettings::DEFAULT_HTTP).expect("the default address parses")
+}
+
+/// Where the HTTP listener goes, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HttpListen {
+    /// No HTTP listener.
+    Off,
+    /// Listen here.
+    At(SocketAddr),
+}
+
+impl HttpListen {
+    fn addr(self) -> Option<SocketAddr> {
+        match self {
+            Self::Off => None,
+            Self::At(addr) => Some(addr),
+        }
+    }
+}
+
+/// Parses an HTTP listen address, or `off`.
+pub(crate) fn parse_http(text: &str) -> anyhow::Result<HttpListen> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(HttpListen::Off);
+    }
+    let addr = text
+        .parse()
+        .with_context(|| format!("`{text}` is neither an address like 127.0.0.1:7780 nor `off`"))?;
+    Ok(HttpListen::At(addr))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -192,6 +238,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn http_is_an_address_or_off_from_flag_or_file() {
+        assert_eq!(parse_http(" OFF ").unwrap(), HttpListen::Off);
+        let at = "127.0.0.1:9100".parse().unwrap();
+        assert_eq!(parse_http("127.0.0.1:9100").unwrap(), HttpListen::At(at));
+        assert!(parse_http("localhost").is_err());
+        let (_dir, path) = write_config("http = \"off\"\n");
+        let from_file = |http| {
+            let args = ServeArgs {
+                http,
+                config: Some(path.clone()),
+                ..ServeArgs::default()
+            };
+            ServeSettings::resolve(args).unwrap().http
+        };
+        assert_eq!(from_file(None), None, "file says off");
+        assert_eq!(from_file(Some(HttpListen::At(at))), Some(at), "flag wins");
+    }
+
     fn write_config(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("natter.toml");
@@ -215,6 +280,7 @@ mod tests {
         assert_eq!(s.loss, 0.1);
         assert_eq!(s.server.max_body, 100);
         assert_eq!(s.data, PathBuf::from("./natter-data"), "default");
+        assert_eq!(s.http, Some("127.0.0.1:7780".parse().unwrap()), "default");
         assert_eq!(s.log_level, "info");
     }
 
@@ -225,6 +291,7 @@ mod tests {
             "udp-port = 7700",
             "loss = 3.0",
             "idle-timeout = \"soon\"",
+            "http = \"nowhere\"",
         ] {
             let (_dir, path) = write_config(text);
             let args = ServeArgs {

@@ -1,9 +1,17 @@
 //! `natter`: the Natter server and client in one binary.
 //!
 //! Each subcommand lives in its own module; this file only parses the
-//! command line and reports errors.
+//! command line, runs the subcommand and turns its error into an exit code
+//! (see [`exit`]). To add a subcommand: one `mod` line, one `Command`
+//! variant, one arm in [`run`]. A client subcommand flattens
+//! [`client_cli::common::ClientArgs`] and connects with
+//! [`client_cli::common::open`].
 
+mod bench;
+mod chat;
+mod client_cli;
 mod config;
+mod exit;
 mod serve;
 
 use std::process::ExitCode;
@@ -24,19 +32,48 @@ struct Cli {
 enum Command {
     /// Run the chat server.
     Serve(config::ServeArgs),
+    /// Create an account (-u NAME; the password is asked, or read from
+    /// NATTER_PASSWORD / --password-file).
+    Register(client_cli::RegisterArgs),
+    /// List every user: online, or offline and when last seen.
+    Users(client_cli::ListArgs),
+    /// Send a message; exits once the server stored it (✓).
+    Send(client_cli::SendArgs),
+    /// Show a page of a conversation's history.
+    History(client_cli::HistoryArgs),
+    /// Print what was missed, then messages and events as they come.
+    Listen(client_cli::ListArgs),
+    /// Create, join, leave a group, invite to it, list its members.
+    Group(client_cli::GroupArgs),
+    /// List my groups and the public groups.
+    Groups(client_cli::ListArgs),
+    /// Load test a server (or a spawned one) and check nothing is lost.
+    Bench(natter_bench::BenchArgs),
+    /// The interactive client: a terminal UI, or a line-mode REPL with --plain.
+    Chat(chat::ChatArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(args) => serve::serve(args),
-    };
-    match result {
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("natter: error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(fail) => fail.report(),
+    }
+}
+
+/// Runs one subcommand. Exit codes: see [`exit`].
+fn run(command: Command) -> Result<(), exit::Fail> {
+    match command {
+        Command::Serve(args) => Ok(serve::serve(args)?),
+        Command::Register(args) => client_cli::register(args),
+        Command::Users(args) => client_cli::users(args),
+        Command::Send(args) => client_cli::send(args),
+        Command::History(args) => client_cli::history(args),
+        Command::Listen(args) => client_cli::listen(args),
+        Command::Group(args) => client_cli::group(args),
+        Command::Groups(args) => client_cli::groups(args),
+        Command::Bench(args) => Ok(bench::bench(args)?),
+        Command::Chat(args) => chat::chat(args),
     }
 }
 

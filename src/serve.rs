@@ -1,5 +1,6 @@
-//! `natter serve`: open the data directory, bind the UDP socket, print where
-//! we listen and our key's fingerprint, serve until SIGINT/SIGTERM.
+//! `natter serve`: open the data directory, bind the UDP socket and the HTTP
+//! listener (WebSocket API, health, metrics), print where we listen and our
+//! key's fingerprint, serve until SIGINT/SIGTERM.
 
 use std::fs;
 use std::io::Write;
@@ -8,8 +9,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use natter_net::{Endpoint, FaultConfig, NetConfig, ServerConfig, StaticKeypair, TransportConfig};
+use natter_server::Server;
 use natter_store::{SqliteStore, Store};
 use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::{ServeArgs, ServeSettings};
 
@@ -40,11 +44,47 @@ async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     let endpoint = Endpoint::bind(settings.udp, net_config(&settings, keypair, token_secret))
         .await
         .with_context(|| format!("cannot listen on udp {}", settings.udp))?;
-    let udp = announce(&endpoint)?;
+    let http = bind_http(settings.http).await?;
+    let udp = announce(&endpoint, http.as_ref())?;
     tracing::info!(%udp, data = %settings.data.display(), loss = settings.loss, "natter serving");
-    natter_server::run(endpoint, store, settings.server, shutdown_signal()).await;
+    let server = Server::new(store, settings.server);
+    let (stop, stopping) = watch::channel(false);
+    let http = http.map(|listener| {
+        let serve = natter_server::serve_http(
+            listener,
+            server.clone(),
+            Some(endpoint.clone()),
+            stopped(stopping),
+        );
+        tokio::spawn(serve)
+    });
+    let shutdown = async move {
+        shutdown_signal().await;
+        stop.send_replace(true);
+    };
+    natter_server::run_server(endpoint, server, shutdown).await;
+    if let Some(task) = http {
+        let drained = tokio::time::timeout(natter_server::run::DRAIN_TIMEOUT, task).await;
+        if !matches!(drained, Ok(Ok(Ok(())))) {
+            tracing::warn!("http listener did not stop cleanly");
+        }
+    }
     tracing::info!("natter stopped");
     Ok(())
+}
+
+/// Binds the HTTP listener unless it is off.
+async fn bind_http(addr: Option<std::net::SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = addr else { return Ok(None) };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on http {addr} (use --http ADDR or --http off)"))?;
+    Ok(Some(listener))
+}
+
+/// Resolves once `stopping` turns true (or its sender is gone).
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
 }
 
 fn net_config(
@@ -66,8 +106,12 @@ fn net_config(
     }
 }
 
-/// Prints the two start-up lines scripts and tests parse; returns the bound address.
-fn announce(endpoint: &Endpoint) -> anyhow::Result<std::net::SocketAddr> {
+/// Prints the start-up lines scripts and tests parse (udp, key, then http
+/// when it is on); returns the bound UDP address.
+fn announce(
+    endpoint: &Endpoint,
+    http: Option<&TcpListener>,
+) -> anyhow::Result<std::net::SocketAddr> {
     let addr = endpoint
         .local_addr()
         .context("cannot read the bound address")?;
@@ -77,6 +121,12 @@ fn announce(endpoint: &Endpoint) -> anyhow::Result<std::net::SocketAddr> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "natter: listening on udp {addr}")?;
     writeln!(out, "natter: server key {key}")?;
+    if let Some(listener) = http {
+        let http = listener
+            .local_addr()
+            .context("cannot read the http address")?;
+        writeln!(out, "natter: listening on http {http}")?;
+    }
     out.flush()?;
     Ok(addr)
 }

@@ -1,5 +1,5 @@
 //! The real `natter serve` binary: kill -9 mid-stream and restart on the same
-//! data directory, SIGTERM, and a bad config file.
+//! data directory, SIGTERM, a bad config file, and the HTTP door.
 //!
 //! The server runs as a child process on a free loopback port; clients use
 //! the client library over UDP and pin the server key in a known-servers
@@ -30,12 +30,14 @@ struct ServerProcess {
     child: Option<Child>,
     addr: SocketAddr,
     fingerprint: String,
+    /// The HTTP listener (`/ws`, `/healthz`, `/metrics`).
+    http: SocketAddr,
     log: PathBuf,
 }
 
 impl ServerProcess {
-    /// Starts `natter serve` on `data` listening on `udp`, and waits for its
-    /// two start-up lines. Logs go to `log`.
+    /// Starts `natter serve` on `data` listening on `udp` (and HTTP on a free
+    /// port), and waits for its three start-up lines. Logs go to `log`.
     fn start(data: &Path, udp: &str, log: &Path) -> Self {
         let log_file = std::fs::File::create(log).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
@@ -47,6 +49,8 @@ impl ServerProcess {
                 "3s",
                 "--log-level",
                 "info",
+                "--http",
+                "127.0.0.1:0",
             ])
             .arg("--data")
             .arg(data)
@@ -68,10 +72,14 @@ impl ServerProcess {
             .parse()
             .expect("address");
         let fingerprint = field(&next(), "natter: server key ").to_owned();
+        let http = field(&next(), "natter: listening on http ")
+            .parse()
+            .expect("http address");
         Self {
             child: Some(child),
             addr,
             fingerprint,
+            http,
             log: log.to_owned(),
         }
     }
@@ -355,6 +363,43 @@ async fn sigterm_closes_sessions_and_exits_zero() {
     assert!(!reason.is_empty());
     let status = server.wait();
     assert_eq!(status.code(), Some(0), "clean exit on SIGTERM");
+}
+
+/// A minimal HTTP/1.1 GET; returns the status code and the body.
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = String::new();
+    guard(stream.read_to_string(&mut raw)).await.expect("read");
+    let status = raw.split(' ').nth(1).and_then(|s| s.parse().ok());
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status.expect("status line"), body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_door_serves_health_and_metrics_with_transport_counters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, known) = (dir.path().join("data"), dir.path().join("known_servers"));
+    let server = ServerProcess::start(&data, "127.0.0.1:0", &dir.path().join("run.log"));
+    assert_eq!(http_get(server.http, "/healthz").await, (200, "ok".into()));
+    let (alice, _events) = user(server.addr, &known, "alice").await;
+    alice
+        .send(Target::Lobby, "counted")
+        .await
+        .stored()
+        .await
+        .expect("stored");
+    let (status, metrics) = http_get(server.http, "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "natter_messages_stored_total 1",
+        "natter_transport_connections_open 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.contains("natter_transport_retransmits_total "));
 }
 
 #[test]

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use natter_api::{
     ClientMsgId, ConversationId, ConversationInfo, GroupInfo, HistoryQuery, MemberInfo, Message,
-    PROTOCOL_VERSION, Presence, Request, Response, Sent, Seq, SyncRequest, Target, UserInfo,
+    PROTOCOL_VERSION, Presence, Request, Response, Sent, Seq, SessionToken, SyncRequest, Target,
+    UserInfo,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -13,6 +14,8 @@ use crate::driver::{Cmd, Driver};
 use crate::error::{ClientError, ConnectError};
 use crate::events::{EventReceiver, OutgoingState};
 use crate::options::ClientOptions;
+use crate::outbox::Entry;
+use crate::outbox_dir::OutboxDir;
 
 /// Handle to a connected client. Cheap to clone; the connection stays up
 /// (reconnecting as needed) until every clone is dropped.
@@ -20,6 +23,7 @@ use crate::options::ClientOptions;
 pub struct Client {
     cmds: mpsc::Sender<Cmd>,
     options: Arc<ClientOptions>,
+    token: watch::Receiver<Option<SessionToken>>,
 }
 
 /// An outgoing message: its client id and its ⏳/✓ state.
@@ -76,11 +80,13 @@ impl Client {
             .map_err(|_| ConnectError::Timeout(timeout))??;
         let (cmds, cmd_rx) = mpsc::channel(256);
         let (events, event_rx) = mpsc::unbounded_channel();
-        let driver = Driver::new(dialer, options.clone(), link, cmd_rx, events);
+        let (token_tx, token) = watch::channel(None);
+        let driver = Driver::new(dialer, options.clone(), link, cmd_rx, events, token_tx);
         tokio::spawn(driver.run());
         let client = Self {
             cmds,
             options: Arc::new(options),
+            token,
         };
         Ok((client, EventReceiver(event_rx)))
     }
@@ -123,6 +129,58 @@ impl Client {
             Response::LoggedIn { user, .. } => Ok(user),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Resumes a session with a token saved from an earlier login (see
+    /// [`Client::session_token`]), instead of sending the password again.
+    /// The offline sync follows as after [`Client::login`]. A server error
+    /// `bad_credentials` means the token is unknown or expired: log in.
+    pub async fn resume(&self, token: SessionToken) -> Result<UserInfo, ClientError> {
+        let request = Request::Resume {
+            version: PROTOCOL_VERSION,
+            token,
+            sync: SyncRequest::default(), // the driver fills in its cursors
+        };
+        match self.request(request).await? {
+            Response::Resumed { user } => Ok(user),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The current session token (after a login or resume), to save for
+    /// [`Client::resume`] by a later process. `None` when logged out.
+    pub fn session_token(&self) -> Option<SessionToken> {
+        self.token.borrow().clone()
+    }
+
+    /// Makes the outbox persistent in `dir`: every message queued from now
+    /// on is written there until the server stores or rejects it, and the
+    /// messages a previous process left there are queued again (same client
+    /// ids, so never stored twice). Returns their handles, oldest first.
+    /// Call it before logging in so the restored messages go out first.
+    pub async fn attach_outbox(&self, dir: OutboxDir) -> std::io::Result<Vec<OutgoingHandle>> {
+        let mut restored = Vec::new();
+        let mut handles = Vec::new();
+        for msg in dir.load()? {
+            let (state, rx) = watch::channel(OutgoingState::Pending);
+            let client_id = msg.client_id;
+            restored.push(Entry::new(msg, state));
+            handles.push(OutgoingHandle {
+                client_id,
+                state: rx,
+            });
+        }
+        let cmd = Cmd::AttachOutbox { dir, restored };
+        self.cmds.send(cmd).await.map_err(std::io::Error::other)?;
+        Ok(handles)
+    }
+
+    /// Turns delivery acknowledgements on (the default) or off. Off suits a
+    /// one-shot command that receives the offline sync without showing it:
+    /// the messages stay undelivered (no ✓✓ for their senders) and are
+    /// synced again to the next client.
+    pub async fn set_delivery_acks(&self, on: bool) {
+        let _ = self.cmds.send(Cmd::DeliveryAcks(on)).await;
     }
 
     /// Queues a message (⏳) and returns at once. It is sent now if logged in,

@@ -23,6 +23,7 @@ use crate::error::ClientError;
 use crate::events::{ClientEvent, ConnectionState, OutgoingState};
 use crate::options::ClientOptions;
 use crate::outbox::{Entry, Outbox};
+use crate::outbox_dir::{OutboxDir, QueuedMessage};
 
 /// Answer channel of one call.
 pub(crate) type ReplyTx = oneshot::Sender<Result<Response, ClientError>>;
@@ -38,6 +39,13 @@ pub(crate) enum Cmd {
         body: String,
         state: watch::Sender<OutgoingState>,
     },
+    /// Persist the outbox in `dir`; `restored` were read from it.
+    AttachOutbox {
+        dir: OutboxDir,
+        restored: Vec<Entry>,
+    },
+    /// Turn delivery acks (✓✓ for senders) on or off.
+    DeliveryAcks(bool),
 }
 
 /// Who waits for the answer of an in-flight request.
@@ -53,6 +61,7 @@ enum Pending {
 enum Kind {
     Plain,
     Login,
+    Resume,
     Logout,
 }
 
@@ -65,6 +74,10 @@ pub(crate) struct Driver {
     /// Logged in (or resumed) on the current link.
     authed: bool,
     token: Option<SessionToken>,
+    /// Mirrors `token` for [`crate::Client::session_token`].
+    token_tx: watch::Sender<Option<SessionToken>>,
+    /// Acknowledge delivery of received messages (on by default).
+    ack_delivery: bool,
     attempt: u32,
     retry_at: Instant,
     next_id: u64,
@@ -91,6 +104,7 @@ impl Driver {
         link: ClientLink,
         cmds: mpsc::Receiver<Cmd>,
         events: mpsc::UnboundedSender<ClientEvent>,
+        token_tx: watch::Sender<Option<SessionToken>>,
     ) -> Self {
         Self {
             dialer,
@@ -100,6 +114,8 @@ impl Driver {
             link: Some(link),
             authed: false,
             token: None,
+            token_tx,
+            ack_delivery: true,
             attempt: 0,
             retry_at: Instant::now(),
             next_id: 1,
@@ -137,6 +153,11 @@ impl Driver {
         }
     }
 
+    fn set_token(&mut self, token: Option<SessionToken>) {
+        self.token_tx.send_replace(token.clone());
+        self.token = token;
+    }
+
     fn emit(&self, event: ClientEvent) {
         let _ = self.events.send(event);
     }
@@ -150,16 +171,15 @@ impl Driver {
                 body,
                 state,
             } => {
-                let in_flight = false;
-                self.outbox.push(Entry {
-                    client_id,
-                    target,
-                    body,
-                    in_flight,
-                    state,
-                });
+                let msg = QueuedMessage::new(client_id, target, body);
+                self.outbox.push(Entry::new(msg, state));
                 self.flush_outbox().await;
             }
+            Cmd::AttachOutbox { dir, restored } => {
+                self.outbox.attach(dir, restored);
+                self.flush_outbox().await;
+            }
+            Cmd::DeliveryAcks(on) => self.ack_delivery = on,
         }
     }
 
@@ -172,6 +192,11 @@ impl Driver {
             Request::Login { sync, .. } => {
                 *sync = self.sync_request();
                 Kind::Login
+            }
+            Request::Resume { sync, token, .. } => {
+                *sync = self.sync_request();
+                self.set_token(Some(token.clone()));
+                Kind::Resume
             }
             Request::Logout => Kind::Logout,
             _ => Kind::Plain,
@@ -233,7 +258,7 @@ impl Driver {
             Event::ServerClosing { reason } => self.emit(ClientEvent::ServerClosing { reason }),
             Event::SessionEnded { reason } => {
                 self.authed = false;
-                self.token = None;
+                self.set_token(None);
                 self.emit(ClientEvent::SessionEnded { reason });
             }
             Event::Delivered { conv, seq } => self.on_delivered(conv, seq),
@@ -299,12 +324,16 @@ impl Driver {
     async fn on_call_answer(&mut self, kind: Kind, result: &Result<Response, ApiError>) {
         match (kind, result) {
             (Kind::Login, Ok(Response::LoggedIn { token, .. })) => {
-                self.token = Some(token.clone());
+                self.set_token(Some(token.clone()));
                 self.authed = true;
                 self.flush_outbox().await;
             }
-            (Kind::Logout, Ok(_)) => {
-                self.token = None;
+            (Kind::Resume, Ok(_)) => {
+                self.authed = true;
+                self.flush_outbox().await;
+            }
+            (Kind::Resume, Err(_)) | (Kind::Logout, Ok(_)) => {
+                self.set_token(None);
                 self.authed = false;
             }
             _ => {}
@@ -319,7 +348,7 @@ impl Driver {
                 self.flush_outbox().await;
             }
             Err(e) if e.code == ErrorCode::BadCredentials => {
-                self.token = None;
+                self.set_token(None);
                 self.emit(ClientEvent::SessionEnded { reason: e.message });
             }
             Err(e) => {
@@ -389,7 +418,7 @@ impl Driver {
     }
 
     async fn flush_acks(&mut self) {
-        if !self.authed {
+        if !self.authed || !self.ack_delivery {
             return;
         }
         let acks: Vec<_> = self.acks.drain().collect();

@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod options;
 mod outbox;
+mod outbox_dir;
 mod udp;
 
 pub use client::{Client, OutgoingHandle};
@@ -24,4 +25,5 @@ pub use dialer::{BoxFuture, ClientLink, DialError, Dialer};
 pub use error::{ClientError, ConnectError};
 pub use events::{ClientEvent, ConnectionState, EventReceiver, OutgoingState};
 pub use options::{Backoff, ClientOptions};
+pub use outbox_dir::{OutboxDir, QueuedMessage};
 pub use udp::UdpDialer;

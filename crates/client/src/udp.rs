@@ -45,6 +45,16 @@ impl UdpDialer {
         })
     }
 
+    /// Dials `server` through an existing endpoint, so many clients can share
+    /// one local socket (the bench opens thousands of clients this way).
+    pub fn with_endpoint(endpoint: Endpoint, server: SocketAddr, policy: ServerKeyPolicy) -> Self {
+        Self {
+            endpoint,
+            server,
+            policy,
+        }
+    }
+
     /// The local endpoint (for stats).
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint

@@ -4,7 +4,8 @@
 //! Transports ("gateways") hand the server a [`Link`] per connection: a
 //! reliable, ordered pipe of byte messages, each one postcard-encoded
 //! `natter_api::ClientFrame` (in) or `ServerFrame` (out). See
-//! [`gateway`] for the in-memory gateway used by tests.
+//! [`gateway`] for the gateways (in-memory for tests, UDP, WebSocket) and
+//! [`http`] for the HTTP front door (`/ws`, `/healthz`, `/metrics`).
 #![warn(missing_docs)]
 
 mod auth;
@@ -14,6 +15,7 @@ mod convert;
 mod ctx;
 mod error;
 pub mod gateway;
+pub mod http;
 mod hub;
 mod limits;
 mod membership;
@@ -30,5 +32,6 @@ mod writer;
 
 pub use config::{Argon2Config, RateConfig, ServerConfig, ThrottleConfig};
 pub use gateway::Link;
-pub use run::run;
+pub use http::serve_http;
+pub use run::{run, run_server};
 pub use server::Server;

@@ -37,7 +37,12 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let server = Server::new(store, config);
+    run_server(endpoint, Server::new(store, config), shutdown).await;
+}
+
+/// [`run`] with a server built by the caller, e.g. to share it with the
+/// HTTP gateway ([`crate::serve_http`]). Shuts `server` down at the end.
+pub async fn run_server(endpoint: Endpoint, server: Server, shutdown: impl Future<Output = ()>) {
     let mut open: Vec<Connection> = Vec::new();
     tokio::pin!(shutdown);
     loop {

@@ -1,9 +1,10 @@
 //! Gateways turn a transport's connections into [`Link`]s for
-//! [`crate::Server::accept_link`]. `memory` serves tests; the UDP and
-//! WebSocket gateways live next to it.
+//! [`crate::Server::accept_link`]. `memory` serves tests, `udp` the natter
+//! transport, `ws` the WebSocket JSON API (served by [`crate::http`]).
 
 pub mod memory;
 pub mod udp;
+pub mod ws;
 
 use std::net::SocketAddr;
 
@@ -22,6 +23,6 @@ pub struct Link {
     pub from_client: mpsc::Receiver<Bytes>,
     /// The client's address (throttling, logs).
     pub remote: SocketAddr,
-    /// Which gateway made it, for logs (`"memory"`, `"udp"`, …).
+    /// Which gateway made it, for logs (`"memory"`, `"udp"`, `"ws"`).
     pub gateway: &'static str,
 }

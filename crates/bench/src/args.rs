@@ -1,0 +1,116 @@
+//! Command-line flags of `natter bench`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Flags of `natter bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Connected clients.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Number of groups.
+    #[arg(long, default_value_t = 4)]
+    pub groups: usize,
+    /// Members per group (clients are assigned round robin).
+    #[arg(long, default_value_t = 4)]
+    pub members: usize,
+    /// Messages per second in total; 0 = as fast as the window allows.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Unacknowledged (not yet ✓) messages per client.
+    #[arg(long, default_value_t = 32)]
+    pub window: usize,
+    /// How long clients send, like `5s` or `500ms`.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Injected datagram loss on every client and the server (`0.2` = 20 %).
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Use the running server at this UDP address.
+    #[arg(long, conflicts_with = "spawn")]
+    pub server: Option<SocketAddr>,
+    /// With --server: its key fingerprint (`natter1:…`); without, any key is accepted.
+    #[arg(long)]
+    pub server_key: Option<String>,
+    /// Start a fresh `natter serve` child on a temporary data directory.
+    #[arg(long)]
+    pub spawn: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also measure a reference in the same run.
+    #[arg(long, value_enum)]
+    pub reference: Option<Reference>,
+    /// Clients sharing one local UDP socket.
+    #[arg(long, default_value_t = 64)]
+    pub clients_per_socket: usize,
+    /// Connections set up at once.
+    #[arg(long, default_value_t = 32)]
+    pub connect_parallel: usize,
+    /// With `--reference tcp`: use the relay at this address (see `--relay`).
+    #[arg(long)]
+    pub tcp_relay: Option<SocketAddr>,
+    /// Run only the reference TCP relay on this address, until killed.
+    #[arg(long, conflicts_with_all = ["server", "spawn"])]
+    pub relay: Option<SocketAddr>,
+}
+
+/// What to measure next to Natter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reference {
+    /// Plain UDP datagrams through `sendmmsg`, fanned out by a relay socket.
+    Raw,
+    /// A minimal TCP relay.
+    Tcp,
+    /// A plain SQLite batched-insert loop (compared with ✓ messages/s).
+    Sqlite,
+}
+
+/// Parses `500ms`, `3s`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("`{text}` needs a unit: ms, s, m or h"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration"))?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit `{unit}`: use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|e| e.to_string())
+}
+
+/// Writes a duration like the flags take it: `5s`, `1500ms`.
+pub fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert_eq!(format_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+}

@@ -1,0 +1,317 @@
+//! How events from outside change the app.
+
+use natter_api::{ClientMsgId, ConversationId, ConversationInfo, ConversationKind, Message, Seq};
+
+use crate::app::{App, HISTORY_PAGE};
+use crate::io::{Action, AppEvent, Outgoing};
+use crate::model::{ChatLine, ConvKind, Conversation, Link, Tick, same_name};
+use crate::text::{member_list, user_list};
+
+impl App {
+    /// Applies one event; returns follow-up actions (mark read, load the
+    /// newest page of a new conversation, refresh the conversation list).
+    pub fn apply(&mut self, event: AppEvent) -> Vec<Action> {
+        match event {
+            AppEvent::Connection(link) => self.on_link(link),
+            AppEvent::Conversations(list) => return self.on_conversations(list),
+            AppEvent::MessageArrived(msg) => return self.on_message(msg),
+            AppEvent::History { conv, messages } => self.on_history(conv, messages),
+            AppEvent::Ticks { client_id, state } => self.on_tick(client_id, state),
+            AppEvent::Delivered { conv, seq } => self.on_delivered(conv, seq),
+            AppEvent::Read { conv, seq } => self.on_read(conv, seq),
+            AppEvent::Presence(list) => self.on_presence(list, true),
+            AppEvent::Users(list) => {
+                self.notice(user_list(&list));
+                self.on_presence(list, false);
+            }
+            AppEvent::Members { conv, members } => self.on_members(conv, &members),
+            AppEvent::Group(info) => return self.on_group(info.id, info.name),
+            AppEvent::Left(conv) => self.on_left(conv),
+            AppEvent::Notice(text) => self.notice(text),
+            AppEvent::Error(text) => self.notice(format!("error: {text}")),
+        }
+        Vec::new()
+    }
+
+    fn on_link(&mut self, link: Link) {
+        if link != self.link {
+            self.link = link;
+            self.notice(link.to_string());
+        }
+    }
+
+    fn on_conversations(&mut self, list: Vec<ConversationInfo>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for info in list {
+            self.refreshing.remove(&info.id);
+            let index = self.adopt(&info);
+            let conv = &mut self.convs[index];
+            conv.read = conv.read.max(info.read);
+            if conv.seen.is_empty() && info.last_seq > 0 && !conv.loading {
+                actions.push(self.request_page(index, Seq::MAX));
+            }
+        }
+        actions
+    }
+
+    /// The index of the conversation `info` describes, created if new.
+    fn adopt(&mut self, info: &ConversationInfo) -> usize {
+        let kind = match &info.kind {
+            ConversationKind::Lobby => ConvKind::Lobby,
+            ConversationKind::Direct { peer } => ConvKind::Direct(peer.name.clone()),
+            ConversationKind::Group { name, .. } => ConvKind::Group(name.clone()),
+        };
+        let index = self.conv_index(info.id).or_else(|| self.unnamed(&kind));
+        let index = index.unwrap_or_else(|| self.push_conv(Conversation::new(None, kind.clone())));
+        self.convs[index].id = Some(info.id);
+        self.convs[index].kind = kind;
+        index
+    }
+
+    /// A conversation of this kind still without an id (lobby, new direct).
+    fn unnamed(&self, kind: &ConvKind) -> Option<usize> {
+        let same = |c: &Conversation| match (&c.kind, kind) {
+            (ConvKind::Direct(a), ConvKind::Direct(b)) => same_name(a, b),
+            (a, b) => a == b,
+        };
+        self.convs.iter().position(|c| c.id.is_none() && same(c))
+    }
+
+    pub(crate) fn conv_index(&self, id: ConversationId) -> Option<usize> {
+        self.convs.iter().position(|c| c.id == Some(id))
+    }
+
+    fn request_page(&mut self, index: usize, before: Seq) -> Action {
+        let conv = &mut self.convs[index];
+        conv.loading = true;
+        let conv = conv.id.unwrap_or(ConversationId(0));
+        Action::LoadHistory {
+            conv,
+            before,
+            limit: HISTORY_PAGE,
+        }
+    }
+
+    /// Asks for the page of history older than what conversation `index` shows.
+    pub(crate) fn request_older(&mut self, index: usize) -> Option<Action> {
+        let conv = &self.convs[index];
+        if conv.history_done || conv.loading || conv.id.is_none() {
+            return None;
+        }
+        let before = conv.first_seq().unwrap_or(Seq::MAX);
+        Some(self.request_page(index, before))
+    }
+
+    fn on_message(&mut self, msg: Message) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let index = self.index_for(msg.conv, msg.client_id, &mut actions);
+        if !self.insert_message(index, msg) {
+            return actions;
+        }
+        if index == self.active {
+            actions.extend(self.mark_read(index));
+        }
+        actions
+    }
+
+    /// The conversation a message belongs to: by id, else the one holding
+    /// my pending message with this client id, else a new placeholder (and
+    /// a request for the conversation list).
+    fn index_for(
+        &mut self,
+        id: ConversationId,
+        client_id: ClientMsgId,
+        actions: &mut Vec<Action>,
+    ) -> usize {
+        if let Some(index) = self.conv_index(id) {
+            return index;
+        }
+        if let Some((index, _)) = self.find_pending(client_id) {
+            self.convs[index].id = Some(id);
+            return index;
+        }
+        if self.refreshing.insert(id) {
+            actions.push(Action::RefreshConversations);
+        }
+        self.push_conv(Conversation::new(Some(id), ConvKind::Unknown))
+    }
+
+    fn find_pending(&self, client_id: ClientMsgId) -> Option<(usize, usize)> {
+        self.convs.iter().enumerate().find_map(|(i, c)| {
+            let pos = c
+                .lines
+                .iter()
+                .position(|l| l.client_id == Some(client_id))?;
+            Some((i, pos))
+        })
+    }
+
+    /// Inserts a stored message in seq order (or completes my pending line).
+    /// Returns false for a duplicate.
+    fn insert_message(&mut self, index: usize, msg: Message) -> bool {
+        let own = msg
+            .sender
+            .as_ref()
+            .is_some_and(|s| same_name(&s.name, &self.me));
+        if !self.convs[index].seen.insert(msg.seq) {
+            return false;
+        }
+        if own && self.complete_pending(msg.client_id, msg.seq, msg.ts_ms) {
+            return true;
+        }
+        let tick = own.then(|| self.stored_tick(index, msg.seq, Tick::Stored));
+        let line = ChatLine {
+            seq: Some(msg.seq),
+            ts_ms: Some(msg.ts_ms),
+            sender: msg.sender.map(|s| s.name),
+            body: msg.body,
+            client_id: Some(msg.client_id),
+            tick,
+        };
+        self.record(index, &line);
+        let lines = &mut self.convs[index].lines;
+        let pos = lines
+            .iter()
+            .position(|l| l.seq.is_some_and(|s| s > msg.seq));
+        lines.insert(pos.unwrap_or(lines.len()), line);
+        true
+    }
+
+    /// ✓ or ✓✓ for my stored message `seq` of conversation `index`, never below `at_least`.
+    fn stored_tick(&self, index: usize, seq: Seq, at_least: Tick) -> Tick {
+        let delivered = seq <= self.convs[index].delivered;
+        at_least.max(if delivered {
+            Tick::Delivered
+        } else {
+            Tick::Stored
+        })
+    }
+
+    /// Gives my pending line its seq and time; true if there was one.
+    fn complete_pending(&mut self, client_id: ClientMsgId, seq: Seq, ts_ms: u64) -> bool {
+        self.raise_tick(client_id, seq, ts_ms, Tick::Stored)
+    }
+
+    /// Sets seq/time of my line with `client_id` and raises its tick (never
+    /// lowers it); records a changed tick. True if the line exists.
+    fn raise_tick(&mut self, client_id: ClientMsgId, seq: Seq, ts_ms: u64, tick: Tick) -> bool {
+        let Some((index, pos)) = self.find_pending(client_id) else {
+            return false;
+        };
+        let tick = self.stored_tick(index, seq, tick);
+        self.convs[index].seen.insert(seq);
+        let line = &mut self.convs[index].lines[pos];
+        line.seq = Some(seq);
+        line.ts_ms = Some(ts_ms);
+        let old = line
+            .tick
+            .replace(tick.max(line.tick.unwrap_or(Tick::Pending)));
+        if old != line.tick {
+            let line = line.clone();
+            self.record(index, &line);
+        }
+        true
+    }
+
+    fn on_tick(&mut self, client_id: ClientMsgId, state: Outgoing) {
+        let (conv, seq, ts_ms, tick) = match state {
+            Outgoing::Stored { conv, seq, ts_ms } => (conv, seq, ts_ms, Tick::Stored),
+            Outgoing::Delivered { conv, seq, ts_ms } => (conv, seq, ts_ms, Tick::Delivered),
+            Outgoing::Failed(reason) => return self.on_failed(client_id, reason),
+        };
+        if let Some((index, _)) = self.find_pending(client_id) {
+            let id = self.convs[index].id.get_or_insert(conv);
+            if *id == conv {
+                self.raise_tick(client_id, seq, ts_ms, tick);
+            }
+        }
+    }
+
+    fn on_failed(&mut self, client_id: ClientMsgId, reason: String) {
+        if let Some((index, pos)) = self.find_pending(client_id) {
+            self.convs[index].lines[pos].tick = Some(Tick::Failed);
+            let line = ChatLine::notice(format!("not sent: {reason}"));
+            self.push_line(index, line);
+        }
+    }
+
+    fn on_delivered(&mut self, conv: ConversationId, seq: Seq) {
+        let Some(index) = self.conv_index(conv) else {
+            return;
+        };
+        self.convs[index].delivered = self.convs[index].delivered.max(seq);
+        let mine: Vec<usize> = (0..self.convs[index].lines.len())
+            .filter(|&pos| {
+                let line = &self.convs[index].lines[pos];
+                line.tick == Some(Tick::Stored) && line.seq.is_some_and(|s| s <= seq)
+            })
+            .collect();
+        for pos in mine {
+            self.convs[index].lines[pos].tick = Some(Tick::Delivered);
+            let line = self.convs[index].lines[pos].clone();
+            self.record(index, &line);
+        }
+    }
+
+    fn on_read(&mut self, conv: ConversationId, seq: Seq) {
+        if let Some(index) = self.conv_index(conv) {
+            self.convs[index].read = self.convs[index].read.max(seq);
+        }
+    }
+
+    fn on_history(&mut self, conv: ConversationId, mut messages: Vec<Message>) {
+        let Some(index) = self.conv_index(conv) else {
+            return;
+        };
+        let done = messages.len() < HISTORY_PAGE as usize;
+        self.convs[index].loading = false;
+        self.convs[index].history_done |= done;
+        messages.sort_by_key(|m| m.seq);
+        let transcript = self.transcript.take();
+        for msg in messages {
+            self.insert_message(index, msg);
+        }
+        self.transcript = transcript; // history is not news: keep it off the transcript
+    }
+
+    fn on_presence(&mut self, list: Vec<natter_api::Presence>, announce: bool) {
+        for p in list {
+            let key = p.user.name.to_ascii_lowercase();
+            let old = self.users.insert(key, (p.user.name.clone(), p.online));
+            let changed = old.is_some_and(|(_, was)| was != p.online);
+            if announce && changed && !same_name(&p.user.name, &self.me) {
+                let state = if p.online { "online" } else { "offline" };
+                self.notice(format!("{} is {state}", p.user.name));
+            }
+        }
+    }
+
+    fn on_members(&mut self, conv: ConversationId, members: &[natter_api::MemberInfo]) {
+        let label = self.conv_index(conv).map(|i| self.convs[i].label());
+        let label = label.unwrap_or_else(|| format!("#{}", conv.0));
+        self.notice(format!("members of {label}: {}", member_list(members)));
+    }
+
+    fn on_group(&mut self, id: ConversationId, name: String) -> Vec<Action> {
+        let index = match self.conv_index(id) {
+            Some(index) => index,
+            None => self.push_conv(Conversation::new(Some(id), ConvKind::Group(name))),
+        };
+        let mut actions = self.select(index);
+        let label = self.convs[index].label();
+        self.notice(format!("you are in {label}"));
+        if self.convs[index].seen.is_empty() && !self.convs[index].loading {
+            actions.push(self.request_page(index, Seq::MAX));
+        }
+        actions
+    }
+
+    fn on_left(&mut self, conv: ConversationId) {
+        if let Some(index) = self.conv_index(conv) {
+            let label = self.convs.remove(index).label();
+            self.active = 0;
+            self.scroll = 0;
+            self.notice(format!("you left {label}"));
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Natter's terminal UI as a library with no networking.
+//!
+//! [`App`] holds everything `natter chat` shows: conversations with unread
+//! counts, users online (●) and offline (○), messages with time, sender and
+//! ticks (⏳ ✓ ✓✓), the input line and the connection status. The program
+//! feeds it key presses ([`App::on_key`]), typed lines ([`App::submit_line`],
+//! also used by `--plain`) and [`AppEvent`]s from the client library
+//! ([`App::apply`]); each call returns the [`Action`]s to carry out, whose
+//! outcomes come back as events. [`draw`] renders the state with ratatui,
+//! so tests render into a `TestBackend` and compare screens.
+#![warn(missing_docs)]
+
+mod app;
+mod apply;
+mod command;
+mod io;
+mod keys;
+mod model;
+mod render;
+mod text;
+
+pub use app::{App, HISTORY_PAGE};
+pub use command::{COMMANDS, Command, Input, ParseError, parse};
+pub use io::{Action, AppEvent, Outgoing};
+pub use model::{ChatLine, ConvKind, Conversation, Link, Tick};
+pub use render::draw;
+pub use text::{clock, message_text, transcript_line};
+
+/// Re-exported so programs build key events with the same crossterm version.
+pub use crossterm;

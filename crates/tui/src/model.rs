@@ -1,0 +1,177 @@
+//! What the screen shows: conversations, their lines, ticks, users, link state.
+
+use std::collections::BTreeSet;
+
+use natter_api::{ClientMsgId, ConversationId, Seq};
+
+/// Delivery state of one of my messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tick {
+    /// ⏳ not stored yet (queued, resent after reconnects).
+    Pending,
+    /// ✓ durably stored by the server.
+    Stored,
+    /// ✓✓ delivered to every other member.
+    Delivered,
+    /// ✗ rejected by the server; not retried.
+    Failed,
+}
+
+impl Tick {
+    /// The glyph shown after the message.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Self::Pending => "⏳",
+            Self::Stored => "✓",
+            Self::Delivered => "✓✓",
+            Self::Failed => "✗",
+        }
+    }
+}
+
+/// The connection as the status line shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Before the first connection.
+    Connecting,
+    /// Connected and logged in.
+    Connected,
+    /// Lost; reconnect attempt `n` is scheduled.
+    Reconnecting(u32),
+    /// Reconnected, session resumed.
+    Resumed,
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connecting => f.write_str("connecting…"),
+            Self::Connected => f.write_str("connected"),
+            Self::Reconnecting(n) => write!(f, "reconnecting (attempt {n})"),
+            Self::Resumed => f.write_str("resumed"),
+        }
+    }
+}
+
+/// What a conversation is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConvKind {
+    /// Everyone.
+    Lobby,
+    /// A named group.
+    Group(String),
+    /// A direct conversation with this user.
+    Direct(String),
+    /// Known only by id until the conversation list arrives.
+    Unknown,
+}
+
+/// One line of a conversation: a message (mine or someone's) or a notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    /// Seq once stored.
+    pub seq: Option<Seq>,
+    /// Server time (ms since the Unix epoch) once stored.
+    pub ts_ms: Option<u64>,
+    /// Sender's name; `None` for a notice from natter itself.
+    pub sender: Option<String>,
+    /// Text.
+    pub body: String,
+    /// Client id of a message (`None` for notices).
+    pub client_id: Option<ClientMsgId>,
+    /// Tick, for my own messages only.
+    pub tick: Option<Tick>,
+}
+
+impl ChatLine {
+    /// A notice (help, errors, command results).
+    pub fn notice(body: impl Into<String>) -> Self {
+        Self {
+            seq: None,
+            ts_ms: None,
+            sender: None,
+            body: body.into(),
+            client_id: None,
+            tick: None,
+        }
+    }
+}
+
+/// One conversation in the left panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// Server id; `None` for a direct conversation whose first message is not stored yet.
+    pub id: Option<ConversationId>,
+    /// What it is.
+    pub kind: ConvKind,
+    /// Lines in display order (older history is inserted at the front).
+    pub lines: Vec<ChatLine>,
+    /// Seqs present in `lines` (for de-duplication).
+    pub seen: BTreeSet<Seq>,
+    /// My read cursor.
+    pub read: Seq,
+    /// ✓✓ watermark: my messages with a seq ≤ this reached every other member.
+    pub delivered: Seq,
+    /// No older history on the server.
+    pub history_done: bool,
+    /// An older page was requested and has not arrived yet.
+    pub loading: bool,
+}
+
+impl Conversation {
+    /// An empty conversation.
+    pub fn new(id: Option<ConversationId>, kind: ConvKind) -> Self {
+        Self {
+            id,
+            kind,
+            lines: Vec::new(),
+            seen: BTreeSet::new(),
+            read: 0,
+            delivered: 0,
+            history_done: false,
+            loading: false,
+        }
+    }
+
+    /// Its label in the panel and the status line: `#lobby`, `#group`, `@user`.
+    pub fn label(&self) -> String {
+        match (&self.kind, self.id) {
+            (ConvKind::Lobby, _) => "#lobby".to_owned(),
+            (ConvKind::Group(name), _) => format!("#{name}"),
+            (ConvKind::Direct(peer), _) => format!("@{peer}"),
+            (ConvKind::Unknown, Some(id)) => format!("#{}", id.0),
+            (ConvKind::Unknown, None) => "#?".to_owned(),
+        }
+    }
+
+    /// Messages from others above my read cursor.
+    pub fn unread(&self, me: &str) -> usize {
+        let from_other = |l: &&ChatLine| l.sender.as_deref().is_some_and(|s| !same_name(s, me));
+        self.lines
+            .iter()
+            .filter(from_other)
+            .filter(|l| l.seq.is_some_and(|s| s > self.read))
+            .count()
+    }
+
+    /// Highest stored seq loaded.
+    pub fn last_seq(&self) -> Seq {
+        self.seen.last().copied().unwrap_or(0)
+    }
+
+    /// Lowest stored seq loaded.
+    pub fn first_seq(&self) -> Option<Seq> {
+        self.seen.first().copied()
+    }
+
+    /// Whether this conversation is the one named `name` (`#x`, `x`, `@x`).
+    pub fn answers_to(&self, name: &str) -> bool {
+        let label = self.label();
+        same_name(&label, name) || same_name(&label[1..], name)
+    }
+}
+
+/// User names and group names compare case-insensitively.
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}

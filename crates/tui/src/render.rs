@@ -1,0 +1,139 @@
+//! Drawing the app with ratatui.
+//!
+//! ```text
+//! ┌Conversations───┐┌#lobby──────────────────────┐
+//! │> #lobby        ││12:01 alice: hi ✓✓           │
+//! │  @bob (2)      ││                             │
+//! └────────────────┘│                             │
+//! ┌Users───────────┐│                             │
+//! │● alice         ││                             │
+//! │○ bob           ││                             │
+//! └────────────────┘└─────────────────────────────┘
+//!  connected │ alice │ #lobby
+//! > input
+//! ```
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use crate::app::App;
+use crate::model::Tick;
+use crate::text::message_text;
+
+/// Width of the left panel (conversations and users).
+const SIDE_WIDTH: u16 = 20;
+
+/// Draws the whole screen; remembers the message view's size for scrolling.
+pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
+    let [main, status, input] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    let [side, messages] =
+        Layout::horizontal([Constraint::Length(SIDE_WIDTH), Constraint::Min(10)]).areas(main);
+    draw_side(frame, app, side);
+    draw_messages(frame, app, messages);
+    draw_status(frame, app, status);
+    draw_input(frame, app, input);
+}
+
+fn draw_side(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let wanted = app.convs.len() as u16 + 2;
+    let [convs, users] = Layout::vertical([
+        Constraint::Length(wanted.min(area.height.saturating_sub(3)).max(3)),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    frame.render_widget(conversation_list(app), convs);
+    frame.render_widget(user_list(app), users);
+}
+
+fn conversation_list(app: &App) -> Paragraph<'static> {
+    let lines: Vec<Line<'static>> = app
+        .convs
+        .iter()
+        .enumerate()
+        .map(|(i, conv)| {
+            let marker = if i == app.active { "> " } else { "  " };
+            let unread = conv.unread(&app.me);
+            let count = if unread > 0 {
+                format!(" ({unread})")
+            } else {
+                String::new()
+            };
+            let style = if i == app.active {
+                Style::new().add_modifier(Modifier::BOLD)
+            } else {
+                Style::new()
+            };
+            Line::styled(format!("{marker}{}{count}", conv.label()), style)
+        })
+        .collect();
+    Paragraph::new(lines).block(Block::bordered().title("Conversations"))
+}
+
+fn user_list(app: &App) -> Paragraph<'static> {
+    let mut users: Vec<(&str, bool)> = app.users().collect();
+    users.sort_by_key(|&(name, online)| (!online, name.to_lowercase()));
+    let lines: Vec<Line<'static>> = users
+        .into_iter()
+        .map(|(name, online)| {
+            let dot = if online { "● " } else { "○ " };
+            Line::raw(format!("{dot}{name}"))
+        })
+        .collect();
+    Paragraph::new(lines).block(Block::bordered().title("Users"))
+}
+
+fn draw_messages(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let conv = &app.convs[app.active];
+    let lines: Vec<Line<'static>> = conv.lines.iter().map(message_line).collect();
+    let block = Block::bordered().title(conv.label());
+    let inner = block.inner(area);
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let total = paragraph.line_count(inner.width);
+    let total = u16::try_from(total).unwrap_or(u16::MAX);
+    app.page = inner.height.saturating_sub(1).max(1);
+    app.max_scroll = total.saturating_sub(inner.height);
+    app.scroll = app.scroll.min(app.max_scroll);
+    let top = app.max_scroll - app.scroll;
+    frame.render_widget(paragraph.block(block).scroll((top, 0)), area);
+}
+
+fn message_line(line: &crate::model::ChatLine) -> Line<'static> {
+    let style = match (&line.sender, line.tick) {
+        (None, _) => Style::new().add_modifier(Modifier::DIM),
+        (_, Some(Tick::Pending | Tick::Failed)) => Style::new().add_modifier(Modifier::ITALIC),
+        _ => Style::new(),
+    };
+    Line::from(Span::styled(message_text(line), style))
+}
+
+fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let mut parts = vec![app.link.to_string(), app.me.clone(), app.active().label()];
+    let pending = app.pending();
+    if pending > 0 {
+        parts.push(format!("{pending} ⏳"));
+    }
+    if app.scroll > 0 {
+        parts.push(format!("↑{}", app.scroll));
+    }
+    parts.extend(app.hint.clone());
+    let text = format!(" {}", parts.join(" │ "));
+    let style = Style::new().add_modifier(Modifier::REVERSED);
+    frame.render_widget(Paragraph::new(text).style(style), area);
+}
+
+fn draw_input(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let room = usize::from(area.width.saturating_sub(3)).max(1);
+    let skip = app.cursor.saturating_sub(room);
+    let shown: String = app.input.chars().skip(skip).collect();
+    frame.render_widget(Paragraph::new(format!("> {shown}")), area);
+    let x = area.x + 2 + (app.cursor - skip) as u16;
+    frame.set_cursor_position(Position::new(x.min(area.right().saturating_sub(1)), area.y));
+}

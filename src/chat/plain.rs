@@ -1,0 +1,99 @@
+//! `natter chat --plain`: read lines, print the app's transcript.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use natter_tui::{App, AppEvent};
+use tokio::sync::mpsc;
+
+use super::Bridge;
+use crate::exit::Fail;
+
+/// How long to wait, after the end of input, for queued messages to be stored.
+const DRAIN: Duration = Duration::from_secs(15);
+
+/// Runs the REPL until `/quit`, Ctrl-C, or the end of input (after the
+/// messages typed so far are stored, or [`DRAIN`] passed).
+pub(super) async fn run(
+    bridge: Bridge,
+    mut events: mpsc::UnboundedReceiver<AppEvent>,
+    mut app: App,
+) -> Result<(), Fail> {
+    app.keep_transcript();
+    let out = Output::new();
+    let mut lines = read_stdin();
+    let mut input_open = true;
+    let drain = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(drain);
+    out.prompt(&app);
+    loop {
+        let actions = tokio::select! {
+            line = lines.recv(), if input_open => match line {
+                Some(line) => app.submit_line(&line),
+                None => {
+                    input_open = false;
+                    drain.as_mut().reset(tokio::time::Instant::now() + DRAIN);
+                    Vec::new()
+                }
+            },
+            Some(event) = events.recv() => app.apply(event),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = &mut drain => return Ok(()),
+        };
+        out.print(&app.take_transcript());
+        if app.should_quit() || !bridge.execute(actions).await {
+            return Ok(());
+        }
+        if !input_open && app.pending() == 0 {
+            return Ok(());
+        }
+        out.prompt(&app);
+    }
+}
+
+/// Prints above the prompt on a terminal; plain lines otherwise.
+struct Output {
+    tty: bool,
+}
+
+impl Output {
+    fn new() -> Self {
+        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        Self { tty }
+    }
+
+    fn print(&self, lines: &[String]) {
+        if lines.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        for line in lines {
+            let clear = if self.tty { "\r\x1b[2K" } else { "" };
+            let _ = writeln!(out, "{clear}{line}");
+        }
+        let _ = out.flush();
+    }
+
+    fn prompt(&self, app: &App) {
+        if self.tty {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "{}> ", app.active().label());
+            let _ = out.flush();
+        }
+    }
+}
+
+/// Reads stdin's lines on a thread of its own; the channel closes at the
+/// end of input (or on a read error).
+fn read_stdin() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}

@@ -1,0 +1,355 @@
+//! What every client subcommand shares — and `natter chat` reuses:
+//!
+//! - [`ClientArgs`]: `-s/--server`, `-u/--user`, `--password-file`, `--timeout`
+//!   (flatten it into a subcommand's clap struct);
+//! - [`Home`]: the client's files under `NATTER_HOME` (known server keys,
+//!   session tokens, the persistent outbox);
+//! - [`connect`] → [`authenticate`] (resume a saved session, else log in with
+//!   the password from `--password-file`, `NATTER_PASSWORD` or a prompt), or
+//!   [`open`] doing both plus attaching the persistent outbox;
+//! - [`client_fail`]: a [`ClientError`] as an exit code and a sentence.
+//!
+//! Passwords and tokens are never printed nor logged.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use natter_api::{ErrorCode, SessionToken, UserInfo};
+use natter_client::{
+    Backoff, Client, ClientError, ClientOptions, ConnectError, EventReceiver, OutboxDir,
+    OutgoingHandle, UdpDialer,
+};
+use natter_net::{NetConfig, ServerKeyPolicy};
+
+use crate::exit::{AUTH, Fail, NOT_FOUND, OTHER, UNREACHABLE, USAGE};
+
+/// Options common to every client subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ClientArgs {
+    /// Server address, HOST:PORT.
+    #[arg(short, long, env = "NATTER_SERVER", default_value = "127.0.0.1:7700")]
+    pub(crate) server: String,
+    /// Account name.
+    #[arg(short, long, env = "NATTER_USER", value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    /// Read the password from the first line of FILE (else the environment
+    /// variable NATTER_PASSWORD, else a prompt on the terminal).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Give up after this long without the server (connecting, answers,
+    /// confirmations), e.g. 15s, 500ms, 2m.
+    #[arg(long, default_value = "15s", value_parser = crate::config::parse_duration)]
+    pub(crate) timeout: Duration,
+}
+
+impl ClientArgs {
+    /// The user name, or a usage error.
+    pub(crate) fn user(&self) -> Result<&str, Fail> {
+        self.user
+            .as_deref()
+            .ok_or_else(|| Fail::new(USAGE, "no user name: pass -u NAME or set NATTER_USER"))
+    }
+
+    /// The server's address (the first one HOST resolves to).
+    pub(crate) fn server_addr(&self) -> Result<SocketAddr, Fail> {
+        let unresolved =
+            |why: String| Fail::new(UNREACHABLE, format!("server `{}`: {why}", self.server));
+        let mut addrs = self
+            .server
+            .to_socket_addrs()
+            .map_err(|e| unresolved(e.to_string()))?;
+        addrs
+            .next()
+            .ok_or_else(|| unresolved("no address found".into()))
+    }
+
+    /// Client options: every wait is bounded by `--timeout`.
+    pub(crate) fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            connect_timeout: self.timeout,
+            request_timeout: self.timeout,
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(2),
+                factor: 2,
+            },
+        }
+    }
+}
+
+/// The client's directory (`NATTER_HOME`, default the platform's data dir
+/// plus `natter`, e.g. `~/.local/share/natter`):
+///
+/// ```text
+/// known_servers                 pinned server keys (ADDRESS FINGERPRINT per line)
+/// sessions/USER@ADDRESS         session token, mode 0600
+/// outbox/USER@ADDRESS/ID.json   one unsent message each
+/// ```
+#[derive(Debug, Clone)]
+pub(crate) struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// `NATTER_HOME`, else the platform default.
+    pub(crate) fn from_env() -> Result<Self, Fail> {
+        if let Some(root) = std::env::var_os("NATTER_HOME").filter(|v| !v.is_empty()) {
+            return Ok(Self { root: root.into() });
+        }
+        let data = dirs::data_dir()
+            .ok_or_else(|| Fail::new(OTHER, "no data directory found: set NATTER_HOME"))?;
+        Ok(Self {
+            root: data.join("natter"),
+        })
+    }
+
+    /// The known-servers file (server key pinning, trust on first use).
+    pub(crate) fn known_servers(&self) -> PathBuf {
+        self.root.join("known_servers")
+    }
+
+    /// Where the session token of `user` on `server` is kept.
+    pub(crate) fn session_file(&self, server: SocketAddr, user: &str) -> PathBuf {
+        self.root.join("sessions").join(account_key(server, user))
+    }
+
+    /// The persistent outbox of `user` on `server`.
+    pub(crate) fn outbox(&self, server: SocketAddr, user: &str) -> OutboxDir {
+        OutboxDir::new(self.root.join("outbox").join(account_key(server, user)))
+    }
+}
+
+/// `user@address`, lowercased, safe as a file name.
+fn account_key(server: SocketAddr, user: &str) -> String {
+    let key = format!("{}@{server}", user.to_lowercase());
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@._-".contains(c);
+    key.chars().map(|c| if safe(c) { c } else { '_' }).collect()
+}
+
+/// A connected client (not logged in yet).
+pub(crate) struct Connection {
+    pub(crate) client: Client,
+    pub(crate) events: EventReceiver,
+    pub(crate) server: SocketAddr,
+}
+
+/// Connects to the server within `--timeout`, pinning its key in the
+/// known-servers file (a changed key is refused with an explanation).
+pub(crate) async fn connect(args: &ClientArgs, home: &Home) -> Result<Connection, Fail> {
+    let server = args.server_addr()?;
+    let policy = ServerKeyPolicy::KnownServers(home.known_servers());
+    let dialer = UdpDialer::new(server, policy, NetConfig::default()).await?;
+    let connected = Client::connect(Arc::new(dialer), args.client_options()).await;
+    let (client, events) = connected.map_err(|e| connect_fail(server, e))?;
+    Ok(Connection {
+        client,
+        events,
+        server,
+    })
+}
+
+fn connect_fail(server: SocketAddr, e: ConnectError) -> Fail {
+    match e {
+        ConnectError::Timeout(t) => Fail::new(
+            UNREACHABLE,
+            format!("cannot reach the server at {server}: no answer within {t:?}"),
+        ),
+        ConnectError::Dial(natter_client::DialError::Other(why)) => Fail::new(OTHER, why),
+        ConnectError::Dial(e) => Fail::new(
+            UNREACHABLE,
+            format!("cannot reach the server at {server}: {e}"),
+        ),
+    }
+}
+
+/// A logged-in client with its persistent outbox attached.
+pub(crate) struct Session {
+    pub(crate) client: Client,
+    pub(crate) events: EventReceiver,
+    pub(crate) server: SocketAddr,
+    pub(crate) user: UserInfo,
+    /// Messages a previous process left in the outbox, being sent now.
+    pub(crate) restored: Vec<OutgoingHandle>,
+}
+
+/// Connects, attaches the outbox of `-u` (so earlier unsent messages go
+/// out first) and authenticates. `ack_delivery`: acknowledge the messages
+/// received (true for a client that shows them, like `listen` and `chat`;
+/// false leaves them undelivered for the next one).
+pub(crate) async fn open(
+    args: &ClientArgs,
+    home: &Home,
+    ack_delivery: bool,
+) -> Result<Session, Fail> {
+    let name = args.user()?;
+    let Connection {
+        client,
+        events,
+        server,
+    } = connect(args, home).await?;
+    client.set_delivery_acks(ack_delivery).await;
+    let restored = client.attach_outbox(home.outbox(server, name)).await?;
+    let user = authenticate(&client, args, home, server).await?;
+    Ok(Session {
+        client,
+        events,
+        server,
+        user,
+        restored,
+    })
+}
+
+/// Resumes the session saved for `-u` on this server, else logs in with
+/// the password and saves the new session token.
+pub(crate) async fn authenticate(
+    client: &Client,
+    args: &ClientArgs,
+    home: &Home,
+    server: SocketAddr,
+) -> Result<UserInfo, Fail> {
+    let name = args.user()?;
+    let file = home.session_file(server, name);
+    if let Some(token) = read_token(&file) {
+        match client.resume(token).await {
+            Ok(user) => return Ok(user),
+            Err(e) if e.code() == Some(ErrorCode::BadCredentials) => forget_token(&file),
+            Err(e) => return Err(client_fail(server, "cannot resume the session", e)),
+        }
+    }
+    let password = password(args, name, false).await?;
+    let user = client.login(name, &password).await;
+    let user = user.map_err(|e| client_fail(server, &format!("cannot log in as {name}"), e))?;
+    if let Some(token) = client.session_token()
+        && let Err(e) = write_private(&file, token.0.as_bytes())
+    {
+        let file = file.display();
+        eprintln!("natter: warning: cannot save the session in {file}: {e}");
+    }
+    Ok(user)
+}
+
+fn read_token(file: &Path) -> Option<SessionToken> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let token = text.trim();
+    (!token.is_empty()).then(|| SessionToken(token.to_owned()))
+}
+
+fn forget_token(file: &Path) {
+    let _ = std::fs::remove_file(file);
+}
+
+/// Writes `bytes` to `file` readable by the owner only (mode 0600),
+/// replacing it atomically.
+pub(crate) fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&tmp)?.write_all(bytes)?;
+    std::fs::rename(&tmp, file)
+}
+
+/// The password of `name`: the first line of `--password-file`, else
+/// `NATTER_PASSWORD`, else a prompt when stdin is a terminal (asked twice
+/// when `confirm`). Never a command-line value.
+pub(crate) async fn password(args: &ClientArgs, name: &str, confirm: bool) -> Result<String, Fail> {
+    if let Some(file) = &args.password_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Fail::new(USAGE, format!("--password-file {}: {e}", file.display())))?;
+        return Ok(text.lines().next().unwrap_or_default().to_owned());
+    }
+    if let Some(pw) = std::env::var_os("NATTER_PASSWORD") {
+        return pw
+            .into_string()
+            .map_err(|_| Fail::new(USAGE, "NATTER_PASSWORD is not valid UTF-8"));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let hint =
+            "no password: set NATTER_PASSWORD, pass --password-file FILE, or run on a terminal";
+        return Err(Fail::new(USAGE, hint));
+    }
+    let prompt = format!("Password for {name}@{}: ", args.server);
+    tokio::task::spawn_blocking(move || prompt_password(&prompt, confirm))
+        .await
+        .map_err(|e| Fail::new(OTHER, e.to_string()))?
+}
+
+fn prompt_password(prompt: &str, confirm: bool) -> Result<String, Fail> {
+    let first = rpassword::prompt_password(prompt)?;
+    if confirm && rpassword::prompt_password("Repeat the password: ")? != first {
+        return Err(Fail::new(USAGE, "the passwords differ"));
+    }
+    Ok(first)
+}
+
+/// A failed request as an exit code and a sentence starting with `what`.
+pub(crate) fn client_fail(server: SocketAddr, what: &str, e: ClientError) -> Fail {
+    match e {
+        ClientError::Api(api) => {
+            Fail::new(api_exit_code(api.code), format!("{what}: {}", api.message))
+        }
+        ClientError::Disconnected => Fail::new(
+            UNREACHABLE,
+            format!("{what}: lost the connection to the server at {server}"),
+        ),
+        ClientError::Timeout(t) => Fail::new(
+            UNREACHABLE,
+            format!("{what}: no answer from the server at {server} within {t:?}"),
+        ),
+        other => Fail::new(OTHER, format!("{what}: {other}")),
+    }
+}
+
+/// The exit code for a server error code.
+pub(crate) fn api_exit_code(code: ErrorCode) -> u8 {
+    match code {
+        ErrorCode::BadCredentials
+        | ErrorCode::TooManyAttempts { .. }
+        | ErrorCode::Unauthenticated => AUTH,
+        ErrorCode::NoSuchUser
+        | ErrorCode::NoSuchConversation
+        | ErrorCode::NotMember
+        | ErrorCode::NoSuchGroup
+        | ErrorCode::InviteOnly
+        | ErrorCode::LimitReached => NOT_FOUND,
+        _ => OTHER,
+    }
+}
+
+/// Runs `f` on a multi-threaded tokio runtime (client subcommands are
+/// synchronous at the top, like `natter serve`), logging warnings to
+/// stderr (the environment variable NATTER_LOG_LEVEL overrides).
+pub(crate) fn block_on<F: Future<Output = Result<(), Fail>>>(f: F) -> Result<(), Fail> {
+    let filter = std::env::var("NATTER_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .map_err(|e| Fail::new(USAGE, format!("NATTER_LOG_LEVEL `{filter}`: {e}")))?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_keys_are_file_names() {
+        let v6: SocketAddr = "[::1]:7700".parse().expect("addr");
+        assert_eq!(account_key(v6, "Alice"), "alice@___1__7700");
+        let v4: SocketAddr = "127.0.0.1:7700".parse().expect("addr");
+        assert_eq!(account_key(v4, "bob"), "bob@127.0.0.1_7700");
+    }
+}

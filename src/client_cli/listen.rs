@@ -1,0 +1,133 @@
+//! `natter listen`: prints what was missed (the offline sync), then every
+//! event as it comes, until Ctrl-C. Messages are acknowledged as delivered.
+//!
+//! `--json` prints one object per line with a `type`: `message`, `synced`
+//! (the offline sync is complete), `delivered` (✓✓ watermark), `presence`,
+//! `connection`, `outgoing` (a queued message from an earlier run was
+//! stored or rejected).
+
+use natter_client::{ClientEvent, ConnectionState, OutgoingState};
+use serde_json::{Value, json};
+
+use super::ListArgs;
+use super::common::{self, Home, Session, block_on};
+use super::output::{Labels, message_json, message_line, print_json};
+use crate::exit::{AUTH, Fail, OTHER};
+
+/// Runs `natter listen`.
+pub(crate) fn listen(args: ListArgs) -> Result<(), Fail> {
+    block_on(async move {
+        let home = Home::from_env()?;
+        let mut session = common::open(&args.common, &home, true).await?;
+        eprintln!(
+            "natter: listening as {} on {} (Ctrl-C to stop)",
+            session.user.name, session.server
+        );
+        let mut printer = Printer {
+            json: args.json,
+            labels: Labels::default(),
+        };
+        loop {
+            let event = tokio::select! {
+                event = session.events.recv() => event,
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            };
+            let Some(event) = event else {
+                return Err(Fail::new(OTHER, "the client stopped"));
+            };
+            printer.print(&session, event).await?;
+        }
+    })
+}
+
+struct Printer {
+    json: bool,
+    labels: Labels,
+}
+
+impl Printer {
+    async fn print(&mut self, session: &Session, event: ClientEvent) -> Result<(), Fail> {
+        let client = &session.client;
+        let (value, line) = match event {
+            ClientEvent::Message(m) => {
+                let conv = self.labels.get(client, m.conv).await;
+                (message_json(&conv, &m), message_line(&conv, &m))
+            }
+            ClientEvent::Conversations(list) => {
+                self.labels.set(&list);
+                (json!({"type": "synced"}), "-- up to date --".to_owned())
+            }
+            ClientEvent::Delivered { conv, seq } => {
+                let name = self.labels.get(client, conv).await;
+                let v =
+                    json!({"type": "delivered", "conversation": name, "conv": conv.0, "seq": seq});
+                (v, format!("✓✓ {name} up to #{seq}"))
+            }
+            ClientEvent::Presence(list) => {
+                let users: Vec<_> = list
+                    .iter()
+                    .map(|p| json!({"name": p.user.name, "online": p.online}))
+                    .collect();
+                let text: Vec<_> = list
+                    .iter()
+                    .map(|p| format!("{} is {}", p.user.name, online(p.online)))
+                    .collect();
+                (json!({"type": "presence", "users": users}), text.join(", "))
+            }
+            ClientEvent::Connection(state) => connection(state),
+            ClientEvent::Outgoing { client_id, state } => outgoing(client_id, &state),
+            ClientEvent::SessionEnded { reason } => {
+                return Err(Fail::new(
+                    AUTH,
+                    format!("the server ended the session: {reason}"),
+                ));
+            }
+            ClientEvent::ServerClosing { .. } | ClientEvent::Read { .. } => return Ok(()),
+        };
+        self.emit(value, &line);
+        Ok(())
+    }
+
+    fn emit(&self, mut value: Value, line: &str) {
+        if !self.json {
+            println!("{line}");
+            return;
+        }
+        if value.get("type").is_none() {
+            value["type"] = json!("message");
+        }
+        print_json(&value);
+    }
+}
+
+fn online(on: bool) -> &'static str {
+    if on { "online" } else { "offline" }
+}
+
+fn connection(state: ConnectionState) -> (Value, String) {
+    match state {
+        ConnectionState::Connected => (
+            json!({"type": "connection", "state": "connected"}),
+            "-- connected --".into(),
+        ),
+        ConnectionState::Resumed => (
+            json!({"type": "connection", "state": "resumed"}),
+            "-- resumed --".into(),
+        ),
+        ConnectionState::Reconnecting { attempt } => (
+            json!({"type": "connection", "state": "reconnecting", "attempt": attempt}),
+            format!("-- reconnecting (attempt {attempt}) --"),
+        ),
+    }
+}
+
+fn outgoing(client_id: uuid::Uuid, state: &OutgoingState) -> (Value, String) {
+    let (name, text) = match state {
+        OutgoingState::Pending => ("pending", "⏳".to_owned()),
+        OutgoingState::Stored(s) => ("stored", format!("✓ #{}", s.seq)),
+        OutgoingState::Delivered(s) => ("delivered", format!("✓✓ #{}", s.seq)),
+        OutgoingState::Failed(e) => ("failed", format!("failed: {}", e.message)),
+    };
+    let value = json!({"type": "outgoing", "client_id": client_id, "state": name});
+    (value, format!("queued message {client_id}: {text}"))
+}

@@ -1,0 +1,102 @@
+//! How the client subcommands print: human lines, or JSON (`--json`: one
+//! object per command, one object per line for streams).
+//!
+//! Conversations are named `lobby`, `@USER` (a direct conversation) or
+//! `#GROUP`; times are UTC.
+
+use std::collections::HashMap;
+
+use natter_api::{ConversationId, ConversationInfo, ConversationKind, Message};
+use natter_client::Client;
+use serde_json::{Value, json};
+
+/// Prints one JSON value on its own line.
+pub(crate) fn print_json(value: &Value) {
+    println!("{value}");
+}
+
+/// A conversation's display name.
+pub(crate) fn label(info: &ConversationInfo) -> String {
+    match &info.kind {
+        ConversationKind::Lobby => "lobby".to_owned(),
+        ConversationKind::Direct { peer } => format!("@{}", peer.name),
+        ConversationKind::Group { name, .. } => format!("#{name}"),
+    }
+}
+
+/// Display names of the user's conversations, refreshed on demand.
+#[derive(Debug, Default)]
+pub(crate) struct Labels(HashMap<ConversationId, String>);
+
+impl Labels {
+    /// Replaces the names with those of `list`.
+    pub(crate) fn set(&mut self, list: &[ConversationInfo]) {
+        self.0 = list.iter().map(|c| (c.id, label(c))).collect();
+    }
+
+    /// The name of `conv`, asking the server once when it is unknown.
+    pub(crate) async fn get(&mut self, client: &Client, conv: ConversationId) -> String {
+        if !self.0.contains_key(&conv)
+            && let Ok(list) = client.conversations().await
+        {
+            self.set(&list);
+        }
+        let fallback = || format!("conversation {}", conv.0);
+        self.0.get(&conv).cloned().unwrap_or_else(fallback)
+    }
+}
+
+/// A message as JSON.
+pub(crate) fn message_json(conversation: &str, m: &Message) -> Value {
+    json!({
+        "conversation": conversation,
+        "conv": m.conv.0,
+        "seq": m.seq,
+        "ts_ms": m.ts_ms,
+        "from": m.sender.as_ref().map(|u| u.name.as_str()),
+        "client_id": m.client_id,
+        "body": m.body,
+    })
+}
+
+/// A message as one human line: `TIME CONVERSATION #SEQ SENDER: TEXT`.
+pub(crate) fn message_line(conversation: &str, m: &Message) -> String {
+    let from = m.sender.as_ref().map_or("*", |u| u.name.as_str());
+    let time = utc(m.ts_ms);
+    format!("{time} {conversation} #{} {from}: {}", m.seq, m.body)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a time in ms since the Unix epoch.
+pub(crate) fn utc(ts_ms: u64) -> String {
+    let secs = ts_ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
+}
+
+/// Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(utc(1_700_000_000_123), "2023-11-14 22:13:20");
+    }
+}

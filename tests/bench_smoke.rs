@@ -1,0 +1,43 @@
+//! CI smoke of `natter bench`: a few seconds under 20 % injected loss must
+//! lose and duplicate nothing. Correctness only; no timing is asserted.
+
+use std::process::Command;
+
+#[test]
+fn bench_under_loss_loses_and_duplicates_nothing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args([
+            "bench",
+            "--spawn",
+            "--clients",
+            "4",
+            "--groups",
+            "2",
+            "--members",
+            "3",
+        ])
+        .args(["--duration", "3s", "--loss", "0.2", "--json"])
+        .output()
+        .expect("run natter bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "natter bench failed: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let n = |key: &str| {
+        report[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} in {report}"))
+    };
+    assert!(n("sent") > 0, "{report}");
+    assert_eq!(n("stored"), n("sent"), "every message is ✓: {report}");
+    assert_eq!(n("lost"), 0, "{report}");
+    assert_eq!(n("duplicates"), 0, "{report}");
+    assert_eq!(n("deliveries"), n("expected_deliveries"), "{report}");
+    assert_eq!(
+        n("deliveries"),
+        2 * n("stored"),
+        "two other members each: {report}"
+    );
+    for q in ["p50", "p90", "p99", "max"] {
+        assert!(report["latency_ms"][q].is_number(), "{q}: {report}");
+    }
+}

@@ -1,0 +1,269 @@
+//! The one-shot client subcommands, run as the real `natter` binary against
+//! a real `natter serve` child process on a loopback port: register, send a
+//! DM and a group message, read them back, listen live, exit codes, the
+//! session token, the persistent outbox and the known-servers pin.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{GUARD, Output, ServerProcess, natter, read_lines, run};
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse";
+
+/// A server with its data directory and one client home directory.
+struct World {
+    dir: tempfile::TempDir,
+    server: ServerProcess,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = ServerProcess::start(
+            &dir.path().join("data"),
+            "127.0.0.1:0",
+            &dir.path().join("serve.log"),
+        );
+        Self { dir, server }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// `natter ARGS` as `user` with the right password.
+    fn cmd(&self, user: &str, args: &[&str]) -> Command {
+        self.cmd_with(user, PASSWORD, &self.home(), args)
+    }
+
+    fn cmd_with(&self, user: &str, password: &str, home: &Path, args: &[&str]) -> Command {
+        let mut cmd = natter();
+        cmd.args(args)
+            .env("NATTER_HOME", home)
+            .env("NATTER_SERVER", self.server.addr.to_string())
+            .env("NATTER_USER", user)
+            .env("NATTER_PASSWORD", password);
+        cmd
+    }
+
+    /// Runs `natter ARGS` as `user` and expects exit code 0.
+    fn ok(&self, user: &str, args: &[&str]) -> Output {
+        let out = run(self.cmd(user, args));
+        assert_eq!(
+            out.code,
+            Some(0),
+            "natter {args:?} as {user} failed: {out:?}"
+        );
+        out
+    }
+
+    /// Runs `natter ARGS --json` as `user` and parses the one object printed.
+    fn json(&self, user: &str, args: &[&str]) -> Value {
+        let args: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+        let out = self.ok(user, &args);
+        serde_json::from_str(out.stdout.trim()).expect("one JSON object")
+    }
+
+    fn register(&self, users: &[&str]) {
+        for user in users {
+            self.ok(user, &["register"]);
+        }
+    }
+}
+
+/// The bodies of a `history --json` answer, in order.
+fn bodies(history: &Value) -> Vec<String> {
+    let messages = history["messages"].as_array().expect("messages");
+    messages
+        .iter()
+        .map(|m| m["body"].as_str().expect("body").to_owned())
+        .collect()
+}
+
+#[test]
+fn register_send_a_dm_and_a_group_message_and_read_them_back() {
+    let w = World::new();
+    w.register(&["alice", "bob"]);
+    let out = w.ok("alice", &["send", "--to", "bob", "hello", "bob"]);
+    assert_eq!(out.stdout.trim(), "✓ @bob #1");
+    w.ok("alice", &["group", "create", "team", "--members", "bob"]);
+    let sent = w.json("alice", &["send", "--group", "team", "hi team"]);
+    assert_eq!(
+        (sent["state"].as_str(), sent["conversation"].as_str()),
+        (Some("stored"), Some("#team"))
+    );
+
+    let dm = w.json("bob", &["history", "--with", "alice"]);
+    assert_eq!(bodies(&dm), ["hello bob"]);
+    assert_eq!(dm["messages"][0]["from"], "alice");
+    assert_eq!(dm["conversation"], "@alice");
+    let group = w.json("bob", &["history", "--group", "team"]);
+    let last = group["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .expect("a message");
+    assert_eq!(
+        (&last["body"], &last["from"], &last["seq"]),
+        (&"hi team".into(), &"alice".into(), &sent["seq"])
+    );
+
+    let groups = w.json("bob", &["groups"]);
+    assert_eq!(groups["groups"][0]["name"], "team");
+    assert_eq!(groups["groups"][0]["member"], true);
+    let members = w.json("bob", &["group", "members", "team"]);
+    let names: Vec<_> = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["name"].clone())
+        .collect();
+    assert_eq!(names.len(), 2, "{members}");
+    let users = w.json("alice", &["users"]);
+    assert_eq!(users["users"].as_array().map(Vec::len), Some(2), "{users}");
+}
+
+#[test]
+fn listen_prints_a_live_message_and_send_waits_for_delivery() {
+    let w = World::new();
+    w.register(&["alice", "bob"]);
+    let mut listen = w.cmd("bob", &["listen", "--json"]);
+    let mut child = listen
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("listen");
+    let lines = read_lines(child.stdout.take().expect("stdout"));
+    let next = || -> Value {
+        let line = lines.recv_timeout(GUARD).expect("a line from listen");
+        serde_json::from_str(&line).expect("JSON line")
+    };
+    while next()["type"] != "synced" {}
+
+    let out = w.ok(
+        "alice",
+        &["send", "--to", "bob", "--wait-delivered", "live!"],
+    );
+    assert_eq!(out.stdout.trim(), "✓✓ @bob #1");
+    let message = std::iter::repeat_with(next)
+        .find(|v| v["type"] == "message")
+        .expect("message");
+    assert_eq!(
+        (message["body"].as_str(), message["from"].as_str()),
+        (Some("live!"), Some("alice"))
+    );
+    assert_eq!(message["conversation"], "@alice");
+    child.kill().expect("stop listen");
+    child.wait().expect("reaped");
+}
+
+#[test]
+fn exit_codes_for_bad_password_unknown_user_unreachable_server_and_usage() {
+    let w = World::new();
+    w.register(&["alice"]);
+    let fresh = w.dir.path().join("fresh-home");
+    let bad = run(w.cmd_with("alice", "wrong password", &fresh, &["users"]));
+    assert_eq!(bad.code, Some(3), "{bad:?}");
+    let nobody = run(w.cmd_with("nobody", PASSWORD, &fresh, &["users"]));
+    assert_eq!(nobody.code, Some(3), "{nobody:?}");
+
+    let dm = run(w.cmd("alice", &["send", "--to", "ghost", "boo"]));
+    assert_eq!(dm.code, Some(4), "{dm:?}");
+    assert!(dm.stderr.contains("ghost"), "{dm:?}");
+    let history = run(w.cmd("alice", &["history", "--with", "ghost"]));
+    assert_eq!(history.code, Some(4), "{history:?}");
+    let group = run(w.cmd("alice", &["group", "leave", "nowhere"]));
+    assert_eq!(group.code, Some(4), "{group:?}");
+
+    // A socket that never answers: nothing listens behind it.
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr").to_string();
+    let started = Instant::now();
+    let mut cmd = w.cmd("alice", &["users", "--timeout", "500ms", "--server", &addr]);
+    let down = run(cmd.env_remove("NATTER_SERVER"));
+    assert_eq!(down.code, Some(5), "{down:?}");
+    assert!(down.stderr.contains(&addr), "{down:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let usage = run(w.cmd("alice", &["send", "hello"]));
+    assert_eq!(usage.code, Some(2), "{usage:?}");
+    let mut no_user = w.cmd("alice", &["users"]);
+    let no_user = run(no_user.env_remove("NATTER_USER"));
+    assert_eq!(no_user.code, Some(2), "{no_user:?}");
+}
+
+#[test]
+fn the_session_token_is_private_and_resumes_without_the_password() {
+    let w = World::new();
+    w.register(&["alice"]);
+    w.ok("alice", &["users"]);
+    let port = w.server.addr.port();
+    let token = w
+        .home()
+        .join("sessions")
+        .join(format!("alice@127.0.0.1_{port}"));
+    let meta = std::fs::metadata(&token).expect("session file");
+    #[cfg(unix)]
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    let resumed = run(w.cmd_with("alice", "not the password", &w.home(), &["users"]));
+    assert_eq!(resumed.code, Some(0), "{resumed:?}");
+}
+
+#[test]
+fn a_message_sent_while_the_server_is_down_is_sent_once_after_restart() {
+    let mut w = World::new();
+    w.register(&["alice", "bob"]);
+    w.ok("alice", &["send", "--to", "bob", "before"]);
+    let addr: SocketAddr = w.server.addr;
+    w.server.kill_9();
+
+    let down = run(w.cmd(
+        "alice",
+        &["send", "--to", "bob", "--timeout", "1s", "while down"],
+    ));
+    assert_eq!(down.code, Some(5), "{down:?}");
+    assert!(
+        down.stdout.contains('⏳') && down.stderr.contains("queued"),
+        "{down:?}"
+    );
+
+    let data = w.dir.path().join("data");
+    w.server = ServerProcess::start(&data, &addr.to_string(), &w.dir.path().join("serve2.log"));
+    let out = w.ok("alice", &["send", "--to", "bob", "after"]);
+    assert!(out.stderr.contains("sent queued message"), "{out:?}");
+    w.ok("alice", &["send", "--to", "bob", "later"]);
+    let history = w.json("bob", &["history", "--with", "alice"]);
+    assert_eq!(bodies(&history), ["before", "while down", "after", "later"]);
+    let outbox = w
+        .home()
+        .join("outbox")
+        .join(format!("alice@127.0.0.1_{}", addr.port()));
+    let left = std::fs::read_dir(&outbox).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "outbox not empty");
+}
+
+#[test]
+fn a_changed_server_key_is_refused_with_an_explanation() {
+    let mut w = World::new();
+    w.register(&["alice"]);
+    let addr = w.server.addr.to_string();
+    w.server.kill_9();
+    let other = w.dir.path().join("other-data");
+    w.server = ServerProcess::start(&other, &addr, &w.dir.path().join("serve2.log"));
+    let out = run(w.cmd("alice", &["register"]));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let known = w.home().join("known_servers");
+    assert!(out.stderr.contains("not the key pinned"), "{out:?}");
+    assert!(out.stderr.contains(&known.display().to_string()), "{out:?}");
+}

@@ -1,0 +1,141 @@
+//! Helpers for tests that run the real `natter` binary: a `natter serve`
+//! child process on a loopback port, and client subcommands run to
+//! completion with a guard against hangs.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Failure guard for anything a test waits for (never synchronization).
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// The `natter` binary under test.
+pub fn natter() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_natter"));
+    for var in [
+        "NATTER_CONFIG",
+        "NATTER_SERVER",
+        "NATTER_USER",
+        "NATTER_PASSWORD",
+        "NATTER_HOME",
+        "NATTER_LOG_LEVEL",
+        "NATTER_HTTP",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// A running `natter serve` child process, killed on drop.
+pub struct ServerProcess {
+    child: Child,
+    /// The UDP address it listens on.
+    pub addr: SocketAddr,
+    /// Its stderr (the log).
+    pub log: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `natter serve --data DATA --udp UDP` and waits until it
+    /// prints its address and key. Logs go to `log`.
+    pub fn start(data: &Path, udp: &str, log: &Path) -> Self {
+        let log_file = std::fs::File::create(log).expect("log file");
+        let mut child = natter()
+            .args([
+                "serve",
+                "--udp",
+                udp,
+                "--http",
+                "off",
+                "--idle-timeout",
+                "3s",
+            ])
+            .arg("--data")
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn natter serve");
+        let lines = read_lines(child.stdout.take().expect("stdout"));
+        let mut addr = None;
+        while addr.is_none() {
+            let line = lines.recv_timeout(GUARD).unwrap_or_else(|_| {
+                panic!(
+                    "no start-up line; log:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                )
+            });
+            addr = line
+                .strip_prefix("natter: listening on udp ")
+                .map(|a| a.parse().expect("address"));
+        }
+        Self {
+            child,
+            addr: addr.expect("address"),
+            log: log.to_owned(),
+        }
+    }
+
+    /// kill -9, and reap it.
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Forwards stdout lines over a channel (a thread, so reads can time out).
+pub fn read_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// What a finished command printed and how it exited.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` (a `Command` or `&mut Command`) to completion (stdin
+/// closed), failing the test after [`GUARD`].
+pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
+    let child = cmd
+        .borrow_mut()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn natter");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let out = rx
+        .recv_timeout(GUARD)
+        .expect("natter did not finish in time");
+    let out = out.expect("wait for natter");
+    Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
