@@ -46,7 +46,7 @@ down() {
 }
 
 case "${1:-}" in
-    up) up "${2:?loss percent}" ;;
+    up) trap 'down' ERR; up "${2:?loss percent}" ;;
     down) down ;;
     run)
         p="${2:?loss percent}"; shift 2
