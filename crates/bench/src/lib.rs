@@ -25,5 +25,5 @@ mod stats;
 mod tcp;
 
 pub use args::{BenchArgs, Reference, format_duration, parse_duration};
-pub use report::{LatencyMs, Report, ReferenceReport};
+pub use report::{LatencyMs, ReferenceReport, Report};
 pub use run::main;

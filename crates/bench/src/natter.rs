@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use natter_api::{ClientMsgId, ConversationId, Seq, Target};
-use natter_client::{
-    Client, ClientEvent, ClientOptions, EventReceiver, OutgoingState, UdpDialer,
-};
+use natter_client::{Client, ClientEvent, ClientOptions, EventReceiver, OutgoingState, UdpDialer};
 use natter_net::{Endpoint, FaultConfig, NetConfig, ServerKeyPolicy};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -99,7 +97,11 @@ async fn endpoints(t: &Dial, n: usize) -> anyhow::Result<Vec<Endpoint>> {
             faults: FaultConfig::loss(t.loss, 0xbe5c_0000 + i as u64),
             ..NetConfig::default()
         };
-        out.push(Endpoint::bind(local, config).await.context("bind a client socket")?);
+        out.push(
+            Endpoint::bind(local, config)
+                .await
+                .context("bind a client socket")?,
+        );
     }
     Ok(out)
 }
@@ -204,7 +206,13 @@ pub(crate) fn start(fleet: Fleet, plan: &Plan, load: Load) -> Running {
         };
         receivers.spawn(rx.run(events, finish_rx.clone()));
         if !convs.is_empty() {
-            let s = Sender { shared, client, convs, spacing, size: load.size };
+            let s = Sender {
+                shared,
+                client,
+                convs,
+                spacing,
+                size: load.size,
+            };
             senders.spawn(s.run(sending_rx.clone()));
         }
     }
@@ -214,7 +222,14 @@ pub(crate) fn start(fleet: Fleet, plan: &Plan, load: Load) -> Running {
         let _keep = endpoints;
         (usize::MAX, Seen::default())
     });
-    Running { counters, sending, finish, receivers, senders, start }
+    Running {
+        counters,
+        sending,
+        finish,
+        receivers,
+        senders,
+        start,
+    }
 }
 
 impl Running {
@@ -290,7 +305,10 @@ impl Sender {
         let s = &self.shared;
         let id = uuid::Uuid::new_v4();
         let text = body(s.me, s.start.elapsed(), self.size);
-        s.pending.lock().expect("pending lock").insert(id, Instant::now());
+        s.pending
+            .lock()
+            .expect("pending lock")
+            .insert(id, Instant::now());
         s.counters.sent.fetch_add(1, Relaxed);
         let _handle = self
             .client
@@ -347,7 +365,9 @@ impl Receiver {
         let c = &self.shared.counters;
         c.deliveries.fetch_add(1, Relaxed);
         c.last_delivery_ns.fetch_max(now, Relaxed);
-        self.seen.e2e.record(Duration::from_nanos(now).saturating_sub(sent_at));
+        self.seen
+            .e2e
+            .record(Duration::from_nanos(now).saturating_sub(sent_at));
     }
 
     fn on_outgoing(&mut self, id: ClientMsgId, state: OutgoingState) {
@@ -370,7 +390,9 @@ impl Receiver {
         let others = s.sizes.get(&sent.conv).map_or(0, |m| m.saturating_sub(1));
         s.counters.expected.fetch_add(others, Relaxed);
         s.counters.stored.fetch_add(1, Relaxed);
-        s.counters.last_stored_ns.fetch_max(s.since_start_ns(), Relaxed);
+        s.counters
+            .last_stored_ns
+            .fetch_max(s.since_start_ns(), Relaxed);
     }
 }
 

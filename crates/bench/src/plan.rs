@@ -28,7 +28,9 @@ impl Plan {
 
     /// Clients that are in at least one group (they send).
     pub(crate) fn senders(&self, clients: usize) -> usize {
-        (0..clients).filter(|&c| !self.groups_of(c).is_empty()).count()
+        (0..clients)
+            .filter(|&c| !self.groups_of(c).is_empty())
+            .count()
     }
 }
 

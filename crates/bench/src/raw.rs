@@ -55,7 +55,10 @@ pub(crate) async fn run(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Referen
     let relay = UdpSocket::bind("127.0.0.1:0").context("bind the relay")?;
     let relay_addr = v4(relay.local_addr()?)?;
     let stop_relay = Arc::new(AtomicBool::new(false));
-    let fanout = Fanout { plan: plan.clone(), addrs };
+    let fanout = Fanout {
+        plan: plan.clone(),
+        addrs,
+    };
     let relay_thread = {
         let stop = stop_relay.clone();
         std::thread::spawn(move || fanout.run(&relay, &stop))
@@ -142,7 +145,9 @@ async fn receive(
             continue;
         };
         let now = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        latency.record(Duration::from_nanos(now.saturating_sub(u64::from_le_bytes(sent))));
+        latency.record(Duration::from_nanos(
+            now.saturating_sub(u64::from_le_bytes(sent)),
+        ));
         totals.deliveries.fetch_add(1, Relaxed);
         totals.last_delivery_ns.fetch_max(now, Relaxed);
     }

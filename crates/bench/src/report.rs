@@ -104,14 +104,34 @@ impl Report {
             self.loss
         );
         row(&mut t, "sent", &self.sent.to_string());
-        row(&mut t, "stored (✓)", &format!("{} ({} failed)", self.stored, self.failed));
+        row(
+            &mut t,
+            "stored (✓)",
+            &format!("{} ({} failed)", self.stored, self.failed),
+        );
         let dl = format!("{} of {}", self.deliveries, self.expected_deliveries);
         row(&mut t, "deliveries", &dl);
-        row(&mut t, "deliveries/s", &format!("{:.0}", self.deliveries_per_s));
+        row(
+            &mut t,
+            "deliveries/s",
+            &format!("{:.0}", self.deliveries_per_s),
+        );
         row(&mut t, "✓/s", &format!("{:.0}", self.stored_per_s));
-        row(&mut t, "latency send→delivery", &latency_text(&self.latency_ms));
-        row(&mut t, "latency send→✓", &latency_text(&self.stored_latency_ms));
-        row(&mut t, "lost / duplicated", &format!("{} / {}", self.lost, self.duplicates));
+        row(
+            &mut t,
+            "latency send→delivery",
+            &latency_text(&self.latency_ms),
+        );
+        row(
+            &mut t,
+            "latency send→✓",
+            &latency_text(&self.stored_latency_ms),
+        );
+        row(
+            &mut t,
+            "lost / duplicated",
+            &format!("{} / {}", self.lost, self.duplicates),
+        );
         self.server_rows(&mut t);
         if let Some(r) = &self.reference {
             reference_rows(&mut t, r);
@@ -124,10 +144,18 @@ impl Report {
             row(t, "server CPU", &format!("{cpu:.2} s"));
         }
         if let Some(peak) = self.server_peak_rss_bytes {
-            row(t, "server peak RSS", &format!("{:.1} MiB", peak as f64 / 1048576.0));
+            row(
+                t,
+                "server peak RSS",
+                &format!("{:.1} MiB", peak as f64 / 1048576.0),
+            );
         }
         if let Some(per) = self.server_rss_per_client_bytes {
-            row(t, "server RSS per client", &format!("{:.1} KiB", per / 1024.0));
+            row(
+                t,
+                "server RSS per client",
+                &format!("{:.1} KiB", per / 1024.0),
+            );
         }
         row(t, "setup", &format!("{:.1} s", self.setup_s));
     }
@@ -141,7 +169,11 @@ fn reference_rows(t: &mut String, r: &ReferenceReport) {
         return;
     }
     row(t, "sent", &r.sent.to_string());
-    row(t, "deliveries", &format!("{} ({} lost)", r.deliveries, r.lost));
+    row(
+        t,
+        "deliveries",
+        &format!("{} ({} lost)", r.deliveries, r.lost),
+    );
     row(t, "deliveries/s", &format!("{:.0}", r.deliveries_per_s));
     row(t, "latency send→delivery", &latency_text(&r.latency_ms));
     let what = if r.kind == "tcp" {
@@ -182,7 +214,14 @@ mod tests {
             ..Report::default()
         };
         let json = serde_json::to_value(&report).unwrap();
-        for key in ["sent", "stored", "deliveries", "deliveries_per_s", "lost", "duplicates"] {
+        for key in [
+            "sent",
+            "stored",
+            "deliveries",
+            "deliveries_per_s",
+            "lost",
+            "duplicates",
+        ] {
             assert!(json.get(key).is_some(), "{key}");
         }
         for q in ["p50", "p90", "p99", "max"] {

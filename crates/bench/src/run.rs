@@ -68,8 +68,14 @@ async fn run(args: &BenchArgs, server: Option<&ServerChild>) -> anyhow::Result<R
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     running.stop_sending().await;
-    drain(&c, |c| c.stored.load(Relaxed) + c.failed.load(Relaxed) >= c.sent.load(Relaxed)).await;
-    drain(&c, |c| c.deliveries.load(Relaxed) >= c.expected.load(Relaxed)).await;
+    drain(&c, |c| {
+        c.stored.load(Relaxed) + c.failed.load(Relaxed) >= c.sent.load(Relaxed)
+    })
+    .await;
+    drain(&c, |c| {
+        c.deliveries.load(Relaxed) >= c.expected.load(Relaxed)
+    })
+    .await;
     bar.finish_and_clear();
     let seen = running.finish().await;
     let mut report = summarize(args, &c, &seen, &plan, &convs);

@@ -45,7 +45,15 @@ impl ServerChild {
         let config = dir.path().join("natter.toml");
         std::fs::write(&config, CONFIG).context("write the server config")?;
         let mut child = Command::new(exe)
-            .args(["serve", "--udp", "127.0.0.1:0", "--log-level", "warn", "--http", "off"])
+            .args([
+                "serve",
+                "--udp",
+                "127.0.0.1:0",
+                "--log-level",
+                "warn",
+                "--http",
+                "off",
+            ])
             .args(["--loss", &loss.to_string()])
             .arg("--config")
             .arg(&config)

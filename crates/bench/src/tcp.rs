@@ -64,7 +64,11 @@ async fn relay_conn(stream: TcpStream, groups: Groups) -> std::io::Result<()> {
         let targets: Vec<_> = {
             let map = groups.lock().expect("groups lock");
             let members = map.get(&group).map_or(&[][..], |v| v.as_slice());
-            members.iter().filter(|(m, _)| *m != me).map(|(_, t)| t.clone()).collect()
+            members
+                .iter()
+                .filter(|(m, _)| *m != me)
+                .map(|(_, t)| t.clone())
+                .collect()
         };
         for t in targets {
             let _ = t.send(frame.clone()).await;
@@ -134,14 +138,31 @@ pub(crate) async fn run(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Referen
     let (mut senders, mut readers) = (JoinSet::new(), JoinSet::new());
     for me in 0..args.clients {
         let groups = plan.groups_of(me);
-        let stream = TcpStream::connect(addr).await.context("connect to the relay")?;
+        let stream = TcpStream::connect(addr)
+            .await
+            .context("connect to the relay")?;
         stream.set_nodelay(true)?;
         let (rd, mut wr) = stream.into_split();
         hello(&mut wr, me, &groups).await?;
-        readers.spawn(read_deliveries(rd, totals.clone(), start, finish_rx.clone()));
+        readers.spawn(read_deliveries(
+            rd,
+            totals.clone(),
+            start,
+            finish_rx.clone(),
+        ));
         if !groups.is_empty() {
-            let sizes: Vec<u64> = groups.iter().map(|&g| plan.groups[g].len() as u64).collect();
-            let job = SendJob { me, groups, sizes, size: args.size, spacing, start };
+            let sizes: Vec<u64> = groups
+                .iter()
+                .map(|&g| plan.groups[g].len() as u64)
+                .collect();
+            let job = SendJob {
+                me,
+                groups,
+                sizes,
+                size: args.size,
+                spacing,
+                start,
+            };
             senders.spawn(job.run(wr, totals.clone(), stop_rx.clone()));
         }
     }
@@ -149,7 +170,9 @@ pub(crate) async fn run(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Referen
     let _ = stop.send(true);
     while senders.join_next().await.is_some() {}
     let give_up = Instant::now() + Duration::from_secs(30);
-    while totals.deliveries.load(Relaxed) < totals.expected.load(Relaxed) && Instant::now() < give_up {
+    while totals.deliveries.load(Relaxed) < totals.expected.load(Relaxed)
+        && Instant::now() < give_up
+    {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let _ = finish.send(true);
@@ -209,14 +232,19 @@ impl SendJob {
                 t.tick().await;
             }
             let i = n % self.groups.len();
-            if write_frame(&mut wr, &self.frame(self.groups[i])).await.is_err() {
+            if write_frame(&mut wr, &self.frame(self.groups[i]))
+                .await
+                .is_err()
+            {
                 break;
             }
             if ticker.is_some() && wr.flush().await.is_err() {
                 break;
             }
             totals.sent.fetch_add(1, Relaxed);
-            totals.expected.fetch_add(self.sizes[i].saturating_sub(1), Relaxed);
+            totals
+                .expected
+                .fetch_add(self.sizes[i].saturating_sub(1), Relaxed);
         }
         let _ = wr.flush().await;
     }

@@ -8,7 +8,12 @@ use bytes::Bytes;
 use natter_proto::{Event, SendError, TransportConfig};
 use sim::Sim;
 
-fn recv_n(sim: &mut Sim, s: natter_proto::ConnectionHandle, n: usize, limit: Duration) -> Vec<Bytes> {
+fn recv_n(
+    sim: &mut Sim,
+    s: natter_proto::ConnectionHandle,
+    n: usize,
+    limit: Duration,
+) -> Vec<Bytes> {
     let mut got = Vec::new();
     sim.run_until(limit, |sim| {
         got.extend(sim.server_recv_all(s).into_iter().map(|(_, m)| m));
@@ -37,16 +42,23 @@ fn largest_message_after_a_large_one_is_not_starved() {
 fn acknowledged_message_survives_close_until_read() {
     let mut sim = Sim::new(22);
     let (c, s) = sim.establish();
-    sim.client.send(c, 0, Bytes::from_static(b"last words")).expect("send");
+    sim.client
+        .send(c, 0, Bytes::from_static(b"last words"))
+        .expect("send");
     let acked = sim.run_until(Duration::from_secs(5), |sim| {
-        sim.client_events.iter().any(|(_, e)| matches!(e, Event::Acked { .. }))
+        sim.client_events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Acked { .. }))
     });
     assert!(acked);
     sim.client.close(sim.now, c, 0, "bye");
     // Long past the close linger: both sides are drained.
     sim.advance(Duration::from_secs(5));
     assert!(sim.server_closed(s).is_some());
-    assert_eq!(sim.server_recv_all(s), vec![(0, Bytes::from_static(b"last words"))]);
+    assert_eq!(
+        sim.server_recv_all(s),
+        vec![(0, Bytes::from_static(b"last words"))]
+    );
     assert_eq!(sim.server.connection_count(), 0, "forgotten once read");
 }
 
@@ -63,9 +75,14 @@ fn peer_max_message_size_is_enforced_on_send() {
     // Both sides use the small limit here; check the server side refuses
     // to send more than the client accepts, and the connection lives on.
     let (c, s) = sim.establish();
-    let err = sim.server.send(s, 0, Bytes::from(vec![0u8; 1001])).expect_err("too large");
+    let err = sim
+        .server
+        .send(s, 0, Bytes::from(vec![0u8; 1001]))
+        .expect_err("too large");
     assert!(matches!(err, SendError::TooLarge { .. }), "{err:?}");
-    sim.server.send(s, 0, Bytes::from(vec![0u8; 1000])).expect("fits");
+    sim.server
+        .send(s, 0, Bytes::from(vec![0u8; 1000]))
+        .expect("fits");
     let mut got = Vec::new();
     sim.run_until(Duration::from_secs(5), |sim| {
         got.extend(sim.client_recv_all(c));

@@ -336,7 +336,10 @@ fn reassembly_refuses_too_many_disjoint_fragments() {
             break;
         }
     }
-    assert!(matches!(result, Err(StreamError::TooFragmented(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(StreamError::TooFragmented(_))),
+        "{result:?}"
+    );
 }
 
 #[test]
