@@ -2,10 +2,9 @@
 //! [`ClientLink`].
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use bytes::Bytes;
 use natter_net::{ConnectError, Connection, Endpoint, NetConfig, ServerKeyPolicy};
-use tokio::sync::mpsc;
 
 use crate::dialer::{BoxFuture, ClientLink, DialError, Dialer};
 
@@ -79,24 +78,9 @@ impl Dialer for UdpDialer {
 }
 
 fn bridge(conn: Connection) -> ClientLink {
-    let (tx, mut outgoing) = mpsc::channel::<Bytes>(BUFFER);
-    let (incoming, rx) = mpsc::channel::<Bytes>(BUFFER);
-    let reader = conn.clone();
-    tokio::spawn(async move {
-        while let Some((_, frame)) = reader.recv().await {
-            if incoming.send(frame).await.is_err() {
-                break;
-            }
-        }
-    });
-    tokio::spawn(async move {
-        while let Some(frame) = outgoing.recv().await {
-            if conn.send_nowait(CHAT_STREAM, frame).is_err() {
-                return;
-            }
-        }
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.flushed()).await;
-        conn.close(0, "client closed");
-    });
-    ClientLink { tx, rx }
+    let pipe = conn.into_pipe(CHAT_STREAM, BUFFER, Duration::from_secs(2), "client closed");
+    ClientLink {
+        tx: pipe.tx,
+        rx: pipe.rx,
+    }
 }

@@ -15,6 +15,7 @@ mod connection;
 mod endpoint;
 mod faults;
 pub mod known_servers;
+mod pipe;
 mod socket;
 mod totals;
 
@@ -28,6 +29,7 @@ pub use natter_proto::{
     CloseReason, ConnectionStats, EndpointStats, RetryPolicy, ServerConfig, StaticKeypair,
     TransportConfig,
 };
+pub use pipe::Pipe;
 pub use socket::{DatagramSocket, MemoryNetwork, MemorySocket};
 pub use totals::TransportTotals;
 
