@@ -45,7 +45,7 @@ pub(crate) struct State {
     pub(crate) proto: natter_proto::Endpoint,
     pub(crate) conns: HashMap<ConnectionHandle, ConnEntry>,
     connecting: HashMap<ConnectionHandle, oneshot::Sender<Result<(), CloseReason>>>,
-    accept_tx: Option<mpsc::UnboundedSender<Connection>>,
+    accept_tx: Option<mpsc::Sender<Connection>>,
     faults: Option<Faults>,
     stopped: bool,
     tally: Tally,
@@ -85,7 +85,7 @@ impl Shared {
 #[derive(Clone)]
 pub struct Endpoint {
     shared: Arc<Shared>,
-    accept_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Connection>>>,
+    accept_rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Connection>>>,
 }
 
 impl Endpoint {
@@ -103,7 +103,7 @@ impl Endpoint {
             transport: config.transport,
             server: config.server,
         });
-        let (accept_tx, accept_rx) = mpsc::unbounded_channel();
+        let (accept_tx, accept_rx) = mpsc::channel(ACCEPT_QUEUE);
         let state = State {
             proto,
             conns: HashMap::new(),
@@ -239,6 +239,9 @@ fn random_seed() -> [u8; 32] {
     rand::rng().fill_bytes(&mut seed);
     seed
 }
+
+/// Connections waiting for `accept`; more are refused ("server busy").
+const ACCEPT_QUEUE: usize = 1024;
 
 /// The driver: receive, time out, send, dispatch events, sleep, repeat.
 async fn drive(shared: Arc<Shared>) {
@@ -388,8 +391,19 @@ fn on_connected(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle) {
     }
     // A server-side connection: hand it to `accept`.
     let conn = Connection::register(st, shared.clone(), h);
-    if let Some(tx) = &st.accept_tx {
-        let _ = tx.send(conn);
+    let accepted = st
+        .accept_tx
+        .as_ref()
+        .is_some_and(|tx| tx.try_send(conn).is_ok());
+    if !accepted {
+        // Nobody is accepting (shutdown) or the application is this far
+        // behind: refuse instead of queueing without bound.
+        st.proto.close(
+            Instant::now(),
+            h,
+            natter_proto::close_code::SHUTDOWN,
+            "server busy",
+        );
     }
 }
 
