@@ -136,6 +136,7 @@ pub(crate) async fn run(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Referen
     let (finish, finish_rx) = watch::channel(false);
     let spacing = pace(args.rate, plan.senders(args.clients));
     let (mut senders, mut readers) = (JoinSet::new(), JoinSet::new());
+    let mut jobs = Vec::new();
     for me in 0..args.clients {
         let groups = plan.groups_of(me);
         let stream = TcpStream::connect(addr)
@@ -163,8 +164,13 @@ pub(crate) async fn run(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Referen
                 spacing,
                 start,
             };
-            senders.spawn(job.run(wr, totals.clone(), stop_rx.clone()));
+            jobs.push((job, wr));
         }
+    }
+    // Everyone is connected before anyone sends (connecting over a lossy
+    // link can take seconds).
+    for (job, wr) in jobs {
+        senders.spawn(job.run(wr, totals.clone(), stop_rx.clone()));
     }
     tokio::time::sleep(args.duration).await;
     let _ = stop.send(true);
