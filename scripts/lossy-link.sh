@@ -13,6 +13,13 @@
 set -euo pipefail
 A=nat-a B=nat-b
 
+for tool in ip nft; do
+    command -v "$tool" >/dev/null || {
+        echo "lossy-link.sh: '$tool' is missing (Debian: apt-get install iproute2 nftables)" >&2
+        exit 1
+    }
+done
+
 up() {
     local p="$1"
     down 2>/dev/null || true
