@@ -39,8 +39,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "NATTER_LOG_LEVEL", value_name = "FILTER")]
     pub(crate) log_level: Option<String>,
     /// TOML file with the same keys (data, udp, http, idle-timeout, loss,
-    /// log-level) and an optional [server] table of server tunables
-    /// (max_body, commit_batch, …).
+    /// log-level), an optional [server] table of server tunables
+    /// (max_body, commit_batch, …) and an optional [transport] table
+    /// (handshakes_per_second, handshake_burst, retry_policy).
     #[arg(long, env = "NATTER_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 }
@@ -56,6 +57,60 @@ struct FileConfig {
     loss: Option<f64>,
     log_level: Option<String>,
     server: Option<natter_server::ServerConfig>,
+    transport: Option<TransportFile>,
+}
+
+/// The `[transport]` table: the handshake guard of the UDP transport.
+/// Unset keys keep the transport's defaults (50/s, burst 200, `under_load`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransportFile {
+    /// Per source IP: handshakes allowed per second, sustained.
+    pub(crate) handshakes_per_second: Option<f64>,
+    /// Per source IP: handshakes allowed at once.
+    pub(crate) handshake_burst: Option<f64>,
+    /// When a new client must first echo a retry token.
+    pub(crate) retry_policy: Option<RetryPolicyName>,
+}
+
+/// `retry_policy` values, as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RetryPolicyName {
+    Always,
+    UnderLoad,
+    Never,
+}
+
+impl TransportFile {
+    /// Refuses rates that are not positive finite numbers.
+    fn checked(self) -> anyhow::Result<Self> {
+        let positive = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v > 0.0);
+        if !positive(self.handshakes_per_second) {
+            bail!("handshakes_per_second must be a positive number");
+        }
+        if !positive(self.handshake_burst) {
+            bail!("handshake_burst must be a positive number");
+        }
+        Ok(self)
+    }
+
+    /// Overrides the transport defaults in `server` with the keys that are set.
+    pub(crate) fn apply(&self, server: &mut natter_net::ServerConfig) {
+        if let Some(rate) = self.handshakes_per_second {
+            server.handshakes_per_second = rate;
+        }
+        if let Some(burst) = self.handshake_burst {
+            server.handshake_burst = burst;
+        }
+        if let Some(policy) = self.retry_policy {
+            server.retry_policy = match policy {
+                RetryPolicyName::Always => natter_net::RetryPolicy::Always,
+                RetryPolicyName::UnderLoad => natter_net::RetryPolicy::UnderLoad,
+                RetryPolicyName::Never => natter_net::RetryPolicy::Never,
+            };
+        }
+    }
 }
 
 /// Fully resolved settings of `natter serve`.
@@ -69,6 +124,8 @@ pub(crate) struct ServeSettings {
     pub(crate) loss: f64,
     pub(crate) log_level: String,
     pub(crate) server: natter_server::ServerConfig,
+    /// Handshake guard overrides (file only).
+    pub(crate) transport: TransportFile,
 }
 
 impl ServeSettings {
@@ -91,6 +148,8 @@ impl ServeSettings {
         let file_http = file.http.as_deref().map(parse_http).transpose();
         let file_http = file_http.context("config file: http")?;
         let http = args.http.or(file_http).unwrap_or_else(default_http);
+        let transport = file.transport.map(TransportFile::checked).transpose();
+        let transport = transport.context("config file: [transport]")?;
         Ok(Self {
             data: args
                 .data
@@ -108,6 +167,7 @@ impl ServeSettings {
                 .or(file.log_level)
                 .unwrap_or_else(|| Self::DEFAULT_LOG_LEVEL.into()),
             server: file.server.unwrap_or_default(),
+            transport: transport.unwrap_or_default(),
         })
     }
 }
@@ -285,6 +345,42 @@ mod tests {
     }
 
     #[test]
+    fn transport_table_overrides_only_the_keys_it_sets() {
+        let defaults = natter_net::ServerConfig::new(
+            natter_net::StaticKeypair::from_private([3; 32]),
+            [1; 32],
+        );
+        let resolve = |text: &str| {
+            let (_dir, path) = write_config(text);
+            let args = ServeArgs {
+                config: Some(path),
+                ..ServeArgs::default()
+            };
+            let mut server = defaults.clone();
+            ServeSettings::resolve(args)
+                .unwrap()
+                .transport
+                .apply(&mut server);
+            server
+        };
+        let set = resolve(
+            "[transport]\nhandshakes_per_second = 1e6\nhandshake_burst = 5000\nretry_policy = \"never\"\n",
+        );
+        assert_eq!(set.handshakes_per_second, 1e6);
+        assert_eq!(set.handshake_burst, 5000.0);
+        assert_eq!(set.retry_policy, natter_net::RetryPolicy::Never);
+        let partial = resolve("[transport]\nhandshake_burst = 7\n");
+        assert_eq!(partial.handshake_burst, 7.0);
+        assert_eq!(
+            partial.handshakes_per_second,
+            defaults.handshakes_per_second
+        );
+        assert_eq!(partial.retry_policy, defaults.retry_policy);
+        let none = resolve("loss = 0.0\n");
+        assert_eq!(none.handshake_burst, defaults.handshake_burst);
+    }
+
+    #[test]
     fn garbage_or_misspelled_config_is_an_error_naming_the_file() {
         for text in [
             "this is = = not toml",
@@ -292,6 +388,10 @@ mod tests {
             "loss = 3.0",
             "idle-timeout = \"soon\"",
             "http = \"nowhere\"",
+            "[transport]\nhandshakes_per_second = 0",
+            "[transport]\nhandshake_burst = -5.0",
+            "[transport]\nretry_policy = \"sometimes\"",
+            "[transport]\nburst = 5",
         ] {
             let (_dir, path) = write_config(text);
             let args = ServeArgs {

@@ -98,9 +98,11 @@ fn net_config(
         keepalive: defaults.keepalive.min(settings.idle_timeout / 3),
         ..defaults
     };
+    let mut server = ServerConfig::new(keypair, token_secret);
+    settings.transport.apply(&mut server);
     NetConfig {
         transport,
-        server: Some(ServerConfig::new(keypair, token_secret)),
+        server: Some(server),
         faults: FaultConfig::loss(settings.loss, rand::rng().next_u64()),
         seed: None,
     }

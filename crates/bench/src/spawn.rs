@@ -25,6 +25,9 @@ burst = 1e9
 memory_kib = 64
 iterations = 1
 parallelism = 1
+[transport]
+handshakes_per_second = 1e6
+handshake_burst = 1e6
 "#;
 
 /// A running `natter serve` child; killed when dropped.

@@ -456,6 +456,8 @@ async fn authorization_matrix() {
         code(history(&dave, ghost).await),
         Some(ErrorCode::NoSuchConversation)
     );
+    let mut h = dave.send(Target::Conversation(ghost), "anyone?").await;
+    assert_eq!(code(h.stored().await), Some(ErrorCode::NoSuchConversation));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,7 +42,16 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     next_session: AtomicU64,
     names: Mutex<HashMap<UserId, api::UserInfo>>,
-    members: Mutex<HashMap<ConvId, Arc<[UserId]>>>,
+    members: Mutex<MemberCache>,
+}
+
+/// Current member lists of non-lobby conversations, sorted by user id.
+#[derive(Default)]
+struct MemberCache {
+    lists: HashMap<ConvId, Arc<[UserId]>>,
+    /// Bumped by every [`Shared::forget_members`]: a list read from the
+    /// store before a bump may be stale and is not cached.
+    epoch: u64,
 }
 
 impl Shared {
@@ -106,13 +115,31 @@ impl Shared {
     /// Current members of a non-lobby conversation (cached; directs never change.
     /// Whoever changes a group's membership must call [`Self::forget_members`]).
     pub(crate) async fn members(&self, conv: ConvId) -> Result<Arc<[UserId]>, CmdError> {
-        if let Some(m) = self.members_lock().get(&conv) {
-            return Ok(m.clone());
-        }
+        let epoch = {
+            let cache = self.members_lock();
+            if let Some(m) = cache.lists.get(&conv) {
+                return Ok(m.clone());
+            }
+            cache.epoch
+        };
         let members = self.db(move |s| s.members(conv)).await?;
         let ids: Arc<[UserId]> = members.iter().map(|m| m.user).collect();
-        self.members_lock().insert(conv, ids.clone());
+        let mut cache = self.members_lock();
+        // An empty list may be a conversation not created yet: not cached.
+        if cache.epoch == epoch && !ids.is_empty() {
+            cache.lists.insert(conv, ids.clone());
+        }
         Ok(ids)
+    }
+
+    /// True if `user` is a current member of `conv`. Served from the member
+    /// cache, except for the lobby (joined at registration, not cached).
+    pub(crate) async fn is_member(&self, conv: ConvId, user: UserId) -> Result<bool, CmdError> {
+        if conv == self.lobby {
+            let member = self.db(move |s| s.member(conv, user)).await?;
+            return Ok(member.is_some_and(|m| m.is_current()));
+        }
+        Ok(self.members(conv).await?.binary_search(&user).is_ok())
     }
 
     /// Reports that `user` came online or went offline.
@@ -140,7 +167,9 @@ impl Shared {
     /// Drops the cached member list of `conv`. Only the writer changes group
     /// membership (and only it fans out), so its view is always current.
     pub(crate) fn forget_members(&self, conv: ConvId) {
-        self.members_lock().remove(&conv);
+        let mut cache = self.members_lock();
+        cache.lists.remove(&conv);
+        cache.epoch += 1;
     }
 
     /// The conversation `conv` as listed to `me`.
@@ -199,7 +228,7 @@ impl Shared {
         self.names.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn members_lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConvId, Arc<[UserId]>>> {
+    fn members_lock(&self) -> std::sync::MutexGuard<'_, MemberCache> {
         self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -8,6 +8,7 @@
 //! [`http`] for the HTTP front door (`/ws`, `/healthz`, `/metrics`).
 #![warn(missing_docs)]
 
+mod acks;
 mod auth;
 mod cmd;
 mod config;

@@ -48,7 +48,17 @@ pub(crate) async fn update(shared: &Shared, conv: ConvId) -> Result<(), CmdError
         return Ok(());
     }
     let cursors = shared.db(move |s| s.delivered_cursors(conv)).await?;
-    for (user, mark) in watermarks(&cursors) {
+    publish(shared, conv, &cursors)
+}
+
+/// Pushes the watermarks of `conv` computed from its delivered `cursors`
+/// (current members) that rose since last pushed.
+pub(crate) fn publish(
+    shared: &Shared,
+    conv: ConvId,
+    cursors: &[(UserId, u64)],
+) -> Result<(), CmdError> {
+    for (user, mark) in watermarks(cursors) {
         if raise(shared, conv, user, mark) {
             shared
                 .hub

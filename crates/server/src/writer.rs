@@ -15,6 +15,7 @@ use natter_store::{Appended, NewMessage};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::acks::{self, AckJob};
 use crate::ctx::Shared;
 use crate::error::CmdError;
 use crate::hub::Push;
@@ -32,6 +33,8 @@ pub(crate) enum WriteJob {
         message: NewMessage,
         reply: oneshot::Sender<Result<api::Sent, ApiError>>,
     },
+    /// A delivered-cursor ack, committed with the others of its batch.
+    Ack(AckJob),
     /// A join or leave: applied between message batches, so every message
     /// is fanned out to exactly the members at its commit.
     Membership(membership::Change),
@@ -53,17 +56,20 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> (mpsc::Sender<WriteJob>, tokio::task
 async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
     while let Some(first) = rx.recv().await {
         let jobs = collect(&shared, &mut rx, first).await;
-        let mut run = Vec::new();
+        let (mut run, mut acks) = (Vec::new(), Vec::new());
         for job in jobs {
             match job {
                 WriteJob::Message { message, reply } => run.push(MessageJob { message, reply }),
+                WriteJob::Ack(ack) => acks.push(ack),
                 WriteJob::Membership(change) => {
                     commit(&shared, std::mem::take(&mut run)).await;
+                    acks::commit(&shared, std::mem::take(&mut acks)).await;
                     membership::apply(&shared, change).await;
                 }
             }
         }
         commit(&shared, run).await;
+        acks::commit(&shared, acks).await;
     }
     tracing::debug!("writer stopped");
 }

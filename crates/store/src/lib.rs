@@ -176,6 +176,15 @@ pub trait Cursors {
     /// conversation does not exist. Membership is the caller's job.
     fn set_delivered(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64>;
 
+    /// [`Cursors::set_delivered`] for each `(user, conv, seq)` in order;
+    /// returns the resulting values in order. SQLite commits them as one
+    /// transaction (all or none); the default applies them one by one and
+    /// stops at the first error (harmless: cursors only ever rise).
+    fn set_delivered_many(&self, cursors: &[(UserId, ConvId, u64)]) -> Result<Vec<u64>> {
+        let raise = |&(user, conv, seq)| self.set_delivered(user, conv, seq);
+        cursors.iter().map(raise).collect()
+    }
+
     /// Raises the read cursor like [`Cursors::set_delivered`]; independent of it.
     fn set_read(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64>;
 

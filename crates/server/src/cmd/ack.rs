@@ -15,11 +15,9 @@ pub(super) async fn apply(
     let conv = convert::store_conv(conv).ok_or(ErrorCode::NoSuchConversation)?;
     let seq = seq.min(i64::MAX as u64);
     let shared = s.shared.clone();
-    let member = shared.db(move |st| st.member(conv, me)).await?;
-    if !member.is_some_and(|m| m.is_current()) {
+    if !shared.is_member(conv, me).await? {
         return Err(ErrorCode::NotMember.into());
     }
-    shared.db(move |st| st.set_delivered(me, conv, seq)).await?;
-    crate::receipts::update(&shared, conv).await?;
+    crate::acks::submit(&shared, me, conv, seq).await?;
     Ok(Response::Done)
 }

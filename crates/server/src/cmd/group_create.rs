@@ -38,6 +38,7 @@ pub(super) async fn apply(
         Err(CmdError::Store(StoreError::NameTaken)) => return Err(ErrorCode::NameTaken.into()),
         other => other?,
     };
+    shared.forget_members(conv.id);
     let text = format!("{} created the group", auth.user.name);
     super::send::append_system(&shared, opening(conv.id, text)).await?;
     ids.push(auth.id);

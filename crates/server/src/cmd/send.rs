@@ -65,14 +65,13 @@ async fn resolve(s: &Session, me: UserId, target: Target) -> Result<ConvId, CmdE
         Target::User(name) => direct_with(s, me, name).await,
         Target::Conversation(id) => {
             let conv = convert::store_conv(id).ok_or(ErrorCode::NoSuchConversation)?;
-            let exists = shared.db(move |st| st.conversation(conv)).await?.is_some();
-            if !exists {
-                return Err(ErrorCode::NoSuchConversation.into());
+            if shared.is_member(conv, me).await? {
+                return Ok(conv);
             }
-            let member = shared.db(move |st| st.member(conv, me)).await?;
-            match member {
-                Some(m) if m.is_current() => Ok(conv),
-                _ => Err(ErrorCode::NotMember.into()),
+            let exists = shared.db(move |st| st.conversation(conv)).await?.is_some();
+            match exists {
+                true => Err(ErrorCode::NotMember.into()),
+                false => Err(ErrorCode::NoSuchConversation.into()),
             }
         }
     }

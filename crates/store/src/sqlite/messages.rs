@@ -86,20 +86,29 @@ fn append_one(tx: &Transaction<'_>, new: &NewMessage) -> Result<Appended> {
 impl SqliteStore {
     /// Raises the cursor `column` ("delivered" or "read") to `seq`, clamped to the log.
     fn raise_cursor(&self, column: &str, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
-        let sql = format!(
-            "INSERT INTO cursors (user_id, conv_id, {column}) VALUES (?1, ?2, ?3)
-             ON CONFLICT (user_id, conv_id) DO UPDATE SET {column} = max({column}, excluded.{column})
-             RETURNING {column}"
-        );
-        self.write(|tx| {
-            require_user(tx, user)?;
-            require_conv(tx, conv)?;
-            let seq = seq.min(last_seq(tx, conv)?);
-            Ok(tx
-                .prepare_cached(&sql)?
-                .query_row((user.0, conv.0, sql_seq(seq)), |r| get_seq(r, 0))?)
-        })
+        self.write(|tx| raise_in(tx, column, user, conv, seq))
     }
+}
+
+/// [`SqliteStore::raise_cursor`] inside transaction `tx`.
+fn raise_in(
+    tx: &Transaction<'_>,
+    column: &str,
+    user: UserId,
+    conv: ConvId,
+    seq: u64,
+) -> Result<u64> {
+    let sql = format!(
+        "INSERT INTO cursors (user_id, conv_id, {column}) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_id, conv_id) DO UPDATE SET {column} = max({column}, excluded.{column})
+         RETURNING {column}"
+    );
+    require_user(tx, user)?;
+    require_conv(tx, conv)?;
+    let seq = seq.min(last_seq(tx, conv)?);
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_row((user.0, conv.0, sql_seq(seq)), |r| get_seq(r, 0))?)
 }
 
 impl Messages for SqliteStore {
@@ -134,6 +143,13 @@ impl Messages for SqliteStore {
 impl Cursors for SqliteStore {
     fn set_delivered(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
         self.raise_cursor("delivered", user, conv, seq)
+    }
+
+    fn set_delivered_many(&self, cursors: &[(UserId, ConvId, u64)]) -> Result<Vec<u64>> {
+        self.write(|tx| {
+            let raise = |&(user, conv, seq)| raise_in(tx, "delivered", user, conv, seq);
+            cursors.iter().map(raise).collect()
+        })
     }
 
     fn set_read(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
