@@ -24,7 +24,7 @@ use crate::ConnectError;
 use crate::connection::{ConnEntry, Connection};
 use crate::faults::{FaultConfig, Faults};
 use crate::known_servers::{self, ServerKeyPolicy};
-use crate::socket::DatagramSocket;
+use crate::socket::{DatagramSocket, SendBatch};
 use crate::totals::{Tally, TransportTotals};
 
 /// Settings for [`Endpoint::bind`].
@@ -202,13 +202,15 @@ impl Endpoint {
     /// Closes every connection with `reason`, sends the CLOSE frames, and
     /// stops the driver. Pending accepts return `None`.
     pub async fn shutdown(&self, code: u64, reason: &str) {
+        let mut out = Outbox::default();
         {
             let mut st = self.shared.lock();
             st.proto.close_all(Instant::now(), code, reason);
-            flush(&self.shared, &mut st, &mut Vec::new());
+            flush(&self.shared, &mut st, &mut out);
             st.stopped = true;
             st.accept_tx = None;
         }
+        out.send(&*self.shared.socket);
         self.shared.wake.notify_one();
         let mut stopped = self.shared.stopped.subscribe();
         let _ = stopped.wait_for(|s| *s).await;
@@ -246,10 +248,10 @@ const ACCEPT_QUEUE: usize = 1024;
 /// The driver: receive, time out, send, dispatch events, sleep, repeat.
 async fn drive(shared: Arc<Shared>) {
     let socket = shared.socket.clone();
-    let mut rx_buf = vec![0u8; 65_536];
-    let mut tx_buf = Vec::with_capacity(1500);
+    let mut rx = Inbox::default();
+    let mut out = Outbox::default();
     loop {
-        let deadline = {
+        let (deadline, stopped) = {
             let mut st = shared.lock();
             let now = Instant::now();
             for h in shared.take_dropped() {
@@ -259,14 +261,15 @@ async fn drive(shared: Arc<Shared>) {
                 while st.proto.recv(h).is_some() {}
             }
             st.proto.handle_timeout(now);
-            release_held(&mut st, &*socket, now);
-            flush(&shared, &mut st, &mut tx_buf);
-            if st.stopped {
-                shared.stopped.send_replace(true);
-                return;
-            }
-            next_wakeup(&mut st)
+            release_held(&mut st, &mut out.batch, now);
+            flush(&shared, &mut st, &mut out);
+            (next_wakeup(&mut st), st.stopped)
         };
+        out.send(&*socket);
+        if stopped {
+            shared.stopped.send_replace(true);
+            return;
+        }
         // tokio's timers tick in milliseconds: a pacing gap of a few
         // microseconds would become a whole millisecond. Go round again
         // instead of sleeping when the deadline is that close.
@@ -280,8 +283,8 @@ async fn drive(shared: Arc<Shared>) {
             .into(),
         );
         tokio::select! {
-            r = poll_fn(|cx| socket.poll_recv_from(cx, &mut rx_buf)) => match r {
-                Ok((n, from)) => on_datagrams(&shared, &*socket, from, n, &mut rx_buf),
+            r = poll_fn(|cx| socket.poll_recv_from(cx, &mut rx.buf)) => match r {
+                Ok((n, from)) => on_datagrams(&shared, &*socket, from, n, &mut rx),
                 Err(e) => tracing::debug!(error = %e, "udp receive error"),
             },
             () = shared.wake.notified() => {}
@@ -296,26 +299,63 @@ const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 /// Most datagrams handled per wake-up before sending what they caused.
 const RECV_BATCH: usize = 64;
 
+/// Size of one slot of a batched receive. Natter's datagrams are at most
+/// `max_datagram_size` (1 200 B by default); a longer one received in a
+/// batch is dropped. The first datagram of a wake-up may use the whole
+/// buffer.
+const RECV_SLOT: usize = 2048;
+
+/// The driver's receive buffer: one 64 KiB datagram, or
+/// `64 KiB / RECV_SLOT` slots for a batched receive.
+struct Inbox {
+    buf: Vec<u8>,
+    got: Vec<(usize, usize, SocketAddr)>,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Self {
+            buf: vec![0; 65_536],
+            got: Vec::new(),
+        }
+    }
+}
+
 /// Handles one datagram, then whatever else is already queued (up to
-/// [`RECV_BATCH`]), so the ACKs and replies they cause leave in one flush.
+/// [`RECV_BATCH`], read in batches), so the ACKs and replies they cause
+/// leave in one flush.
 fn on_datagrams(
     shared: &Shared,
     socket: &dyn DatagramSocket,
     from: SocketAddr,
     len: usize,
-    buf: &mut [u8],
+    rx: &mut Inbox,
 ) {
     let mut st = shared.lock();
     let now = Instant::now();
-    let (mut from, mut len) = (from, len);
-    for _ in 0..RECV_BATCH {
-        if !st.faults.as_mut().is_some_and(Faults::drop_incoming) {
-            st.proto.handle(now, from, &mut buf[..len]);
+    handle_one(&mut st, now, from, &mut rx.buf[..len]);
+    let mut handled = 1;
+    while handled < RECV_BATCH {
+        rx.got.clear();
+        if socket
+            .try_recv_batch(&mut rx.buf, RECV_SLOT, &mut rx.got)
+            .is_err()
+        {
+            break;
         }
-        match socket.try_recv_from(buf) {
-            Ok((n, f)) => (len, from) = (n, f),
-            Err(_) => break,
+        for &(slot, len, from) in &rx.got {
+            handle_one(&mut st, now, from, &mut rx.buf[slot * RECV_SLOT..][..len]);
         }
+        handled += rx.got.len().max(1);
+        if rx.got.len() < rx.buf.len() / RECV_SLOT {
+            break; // the queue is empty
+        }
+    }
+}
+
+fn handle_one(st: &mut State, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+    if !st.faults.as_mut().is_some_and(Faults::drop_incoming) {
+        st.proto.handle(now, from, datagram);
     }
 }
 
@@ -326,34 +366,52 @@ fn next_wakeup(st: &mut State) -> Instant {
     [proto, held].into_iter().flatten().min().unwrap_or(idle)
 }
 
-fn release_held(st: &mut State, socket: &dyn DatagramSocket, now: Instant) {
+fn release_held(st: &mut State, batch: &mut SendBatch, now: Instant) {
     let Some(f) = st.faults.as_mut() else { return };
     for (to, data) in f.release(now) {
-        let _ = socket.try_send_to(&data, to);
+        batch.push(to, &data);
     }
 }
 
-/// Sends every due datagram and dispatches every event.
-pub(crate) fn flush(shared: &Arc<Shared>, st: &mut State, buf: &mut Vec<u8>) {
+/// Scratch space for sending: the datagram being built and the batch of
+/// datagrams that leave together after the state's lock is released.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    buf: Vec<u8>,
+    batch: SendBatch,
+}
+
+impl Outbox {
+    /// Sends the batch (a few system calls at most) and empties it.
+    fn send(&mut self, socket: &dyn DatagramSocket) {
+        if !self.batch.is_empty() {
+            socket.try_send_batch(&self.batch);
+            self.batch.clear();
+        }
+    }
+}
+
+/// Queues every due datagram into `out` and dispatches every event; the
+/// caller sends `out` once it has released the lock.
+pub(crate) fn flush(shared: &Arc<Shared>, st: &mut State, out: &mut Outbox) {
     let now = Instant::now();
-    while let Some(t) = st.proto.poll_transmit(now, buf) {
-        send(st, &*shared.socket, now, t.destination, &buf[..t.size]);
+    while let Some(t) = st.proto.poll_transmit(now, &mut out.buf) {
+        queue(st, &mut out.batch, now, t.destination, &out.buf[..t.size]);
     }
     while let Some((h, event)) = st.proto.poll_event() {
         dispatch(shared, st, h, event);
     }
 }
 
-fn send(st: &mut State, socket: &dyn DatagramSocket, now: Instant, to: SocketAddr, data: &[u8]) {
-    let copies = match st.faults.as_mut() {
-        Some(f) => f.outgoing(now, to, data),
-        None => {
-            let _ = socket.try_send_to(data, to);
-            return;
+/// Queues one datagram, through fault injection when it is on.
+fn queue(st: &mut State, batch: &mut SendBatch, now: Instant, to: SocketAddr, data: &[u8]) {
+    match st.faults.as_mut() {
+        Some(f) => {
+            for (to, data) in f.outgoing(now, to, data) {
+                batch.push(to, &data);
+            }
         }
-    };
-    for (to, data) in copies {
-        let _ = socket.try_send_to(&data, to);
+        None => batch.push(to, data),
     }
 }
 

@@ -15,6 +15,8 @@ mod connection;
 mod endpoint;
 mod faults;
 pub mod known_servers;
+#[cfg(target_os = "linux")]
+mod mmsg;
 mod pipe;
 mod socket;
 mod totals;
@@ -30,7 +32,7 @@ pub use natter_proto::{
     TransportConfig,
 };
 pub use pipe::Pipe;
-pub use socket::{DatagramSocket, MemoryNetwork, MemorySocket};
+pub use socket::{DatagramSocket, MemoryNetwork, MemorySocket, SendBatch};
 pub use totals::TransportTotals;
 
 /// Why `connect` failed.

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -25,6 +26,77 @@ pub trait DatagramSocket: Send + Sync + 'static {
     fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
     /// The bound address.
     fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Sends every datagram of `batch` in order without waiting and returns
+    /// how many left; the others count as lost. The default calls
+    /// [`try_send_to`](Self::try_send_to) once per datagram.
+    fn try_send_batch(&self, batch: &SendBatch) -> usize {
+        batch
+            .iter()
+            .filter(|(to, data)| self.try_send_to(data, *to).is_ok())
+            .count()
+    }
+
+    /// Receives the datagrams already queued, at most `buf.len() / slot`,
+    /// without waiting: datagram `i` lands in `buf[i * slot..]`, and
+    /// `(slot index, length, source)` is appended to `out` for each one
+    /// kept (a datagram longer than `slot` is dropped or cut short, so it
+    /// fails to authenticate). `WouldBlock` when none is queued. The
+    /// default calls [`try_recv_from`](Self::try_recv_from) once per slot.
+    fn try_recv_batch(
+        &self,
+        buf: &mut [u8],
+        slot: usize,
+        out: &mut Vec<(usize, usize, SocketAddr)>,
+    ) -> io::Result<()> {
+        for (i, chunk) in buf.chunks_exact_mut(slot).enumerate() {
+            match self.try_recv_from(chunk) {
+                Ok((n, from)) => out.push((i, n, from)),
+                Err(e) if i == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Datagrams to send in one go, their bytes back to back.
+#[derive(Debug, Default)]
+pub struct SendBatch {
+    data: Vec<u8>,
+    items: Vec<(SocketAddr, Range<usize>)>,
+}
+
+impl SendBatch {
+    /// Appends one datagram for `to`.
+    pub fn push(&mut self, to: SocketAddr, datagram: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(datagram);
+        self.items.push((to, start..self.data.len()));
+    }
+
+    /// The datagrams in the order they were pushed.
+    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.items
+            .iter()
+            .map(|(to, r)| (*to, &self.data[r.clone()]))
+    }
+
+    /// Number of datagrams.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// No datagram queued.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Forgets every datagram (keeps the memory).
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.items.clear();
+    }
 }
 
 impl DatagramSocket for UdpSocket {
@@ -51,6 +123,21 @@ impl DatagramSocket for UdpSocket {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Self::local_addr(self)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn try_send_batch(&self, batch: &SendBatch) -> usize {
+        crate::mmsg::send_batch(self, batch)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn try_recv_batch(
+        &self,
+        buf: &mut [u8],
+        slot: usize,
+        out: &mut Vec<(usize, usize, SocketAddr)>,
+    ) -> io::Result<()> {
+        crate::mmsg::recv_batch(self, buf, slot, out)
     }
 }
 

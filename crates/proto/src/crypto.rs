@@ -363,9 +363,14 @@ fn split(
 // ---------------------------------------------------------------------------
 
 /// ChaCha20-Poly1305 keys for one connection: one per direction.
+///
+/// Only the 32-byte secrets are kept; the cipher key is set up for each
+/// packet (for ChaCha20 that is a copy of the secret), because ring's key
+/// type is sized for AES-GCM's tables and would cost about 1 KiB per idle
+/// connection.
 pub struct PacketKeys {
-    send: LessSafeKey,
-    recv: LessSafeKey,
+    send: [u8; 32],
+    recv: [u8; 32],
 }
 
 impl fmt::Debug for PacketKeys {
@@ -390,16 +395,13 @@ impl PacketKeys {
     /// Keys from raw secrets: `send` seals outgoing packets, `recv` opens
     /// incoming ones. (The handshake calls this; tests may too.)
     pub fn from_secrets(send: [u8; 32], recv: [u8; 32]) -> Self {
-        Self {
-            send: aead_key(&send),
-            recv: aead_key(&recv),
-        }
+        Self { send, recv }
     }
 
     /// Encrypts `payload` in place and appends the 16-byte tag. `pn` must
     /// never repeat with these keys.
     pub fn seal(&self, pn: u64, header: &[u8], payload: &mut Vec<u8>) {
-        self.send
+        aead_key(&self.send)
             .seal_in_place_append_tag(nonce(pn), Aad::from(header), payload)
             .expect("packet far below ChaCha20-Poly1305's 256 GiB limit");
     }
@@ -409,8 +411,7 @@ impl PacketKeys {
     /// is appended.
     pub fn seal_packet(&self, pn: u64, packet: &mut Vec<u8>, header_len: usize) {
         let (header, body) = packet.split_at_mut(header_len);
-        let tag = self
-            .send
+        let tag = aead_key(&self.send)
             .seal_in_place_separate_tag(nonce(pn), Aad::from(&*header), body)
             .expect("packet far below ChaCha20-Poly1305's 256 GiB limit");
         packet.extend_from_slice(tag.as_ref());
@@ -424,8 +425,7 @@ impl PacketKeys {
         header: &[u8],
         ciphertext: &'a mut [u8],
     ) -> Result<&'a [u8], CryptoError> {
-        let plain = self
-            .recv
+        let plain = aead_key(&self.recv)
             .open_in_place(nonce(pn), Aad::from(header), ciphertext)
             .map_err(|_| CryptoError::Decrypt)?;
         Ok(plain)

@@ -59,7 +59,9 @@ pub struct Endpoint {
     transport: Arc<TransportConfig>,
     guard: Option<Guard>,
     rng: ChaCha20Rng,
-    conns: HashMap<ConnectionHandle, Connection>,
+    /// Boxed: the map's spare capacity then costs a pointer per slot, not
+    /// a whole connection.
+    conns: HashMap<ConnectionHandle, Box<Connection>>,
     routes: HashMap<ConnectionId, ConnectionHandle>,
     next_handle: u64,
     dirty: VecDeque<ConnectionHandle>,
@@ -354,7 +356,7 @@ impl Endpoint {
     /// The next complete message of a connection (see [`Event::Readable`]).
     pub fn recv(&mut self, h: ConnectionHandle) -> Option<(u64, Bytes)> {
         let msg = self.conns.get_mut(&h)?.recv();
-        if msg.is_none() && self.conns.get(&h).is_some_and(Connection::is_drained) {
+        if msg.is_none() && self.conns.get(&h).is_some_and(|c| c.is_drained()) {
             self.conns.remove(&h); // the last unread message was read
             return None;
         }
@@ -380,12 +382,12 @@ impl Endpoint {
 
     /// A connection, to read its address, key, state or stats.
     pub fn connection(&self, h: ConnectionHandle) -> Option<&Connection> {
-        self.conns.get(&h)
+        self.conns.get(&h).map(|c| &**c)
     }
 
     /// Statistics of one connection.
     pub fn stats(&self, h: ConnectionHandle) -> Option<ConnectionStats> {
-        self.conns.get(&h).map(Connection::stats)
+        self.conns.get(&h).map(|c| c.stats())
     }
 
     /// Endpoint-wide counters.
@@ -445,7 +447,7 @@ impl Endpoint {
         let h = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
         self.routes.insert(conn.local_cid(), h);
-        self.conns.insert(h, conn);
+        self.conns.insert(h, Box::new(conn));
         self.after_op(h);
         h
     }
@@ -510,7 +512,7 @@ impl Endpoint {
     }
 
     fn reschedule(&mut self, h: ConnectionHandle) {
-        let Some(at) = self.conns.get(&h).and_then(Connection::poll_timeout) else {
+        let Some(at) = self.conns.get(&h).and_then(|c| c.poll_timeout()) else {
             self.scheduled.remove(&h);
             return;
         };

@@ -402,6 +402,10 @@ impl<F> SentPackets<F> {
 
     fn remove(&mut self, pn: u64) -> Option<(u64, SentPacket<F>)> {
         let packet = self.packets.remove(&pn)?;
+        if self.packets.is_empty() {
+            // An emptied map keeps its root node (about 1 KiB): free it.
+            self.packets = BTreeMap::new();
+        }
         if packet.in_flight {
             self.bytes_in_flight -= packet.size;
         }

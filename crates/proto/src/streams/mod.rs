@@ -103,6 +103,14 @@ impl StreamCounters {
     }
 }
 
+/// Frees the root node an emptied map keeps (std's `BTreeMap` does not
+/// free it on the last removal).
+fn release_map<K, V>(map: &mut BTreeMap<K, V>) {
+    if map.is_empty() {
+        *map = BTreeMap::new();
+    }
+}
+
 /// Frees the buffer of an empty queue.
 fn release<T>(queue: &mut VecDeque<T>) {
     if queue.is_empty() && queue.capacity() > 0 {

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::{StreamCounters, charge, release};
+use super::{StreamCounters, charge, release, release_map};
 use crate::range_set::RangeSet;
 
 /// A received MSG frame, borrowing its data from the decrypted packet.
@@ -229,6 +229,7 @@ impl RecvStreams {
         let stream = self.ready.pop_front()?;
         let msg_id = self.next_expected.get(stream);
         let msg = self.partial.remove(&(stream, msg_id))?;
+        release_map(&mut self.partial);
         self.next_expected.increment(stream);
         self.consumed += charge(msg.total_len());
         if self.is_complete(&(stream, msg_id + 1)) {

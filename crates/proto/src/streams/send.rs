@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::{StreamCounters, charge, msg_header_len, release};
+use super::{StreamCounters, charge, msg_header_len, release, release_map};
 use crate::range_set::RangeSet;
 
 /// One MSG frame's worth of a message, ready to be encoded into a packet.
@@ -317,6 +317,7 @@ impl SendStreams {
             return None;
         }
         self.in_flight.remove(&key);
+        release_map(&mut self.in_flight);
         self.retransmit.retain(|k| *k != key);
         release(&mut self.retransmit);
         Some(key)
@@ -502,6 +503,7 @@ impl SendStreams {
         }
         if queue.is_empty() {
             self.queues.remove(&stream);
+            release_map(&mut self.queues);
             release(&mut self.round_robin);
         } else {
             self.round_robin.push_back(stream);
