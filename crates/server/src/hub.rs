@@ -1,11 +1,11 @@
 //! Registry of authenticated sessions, for fan-out.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use crate::inbox::Inbox;
 use bytes::Bytes;
 use natter_store::{ConvId, TokenHash, UserId};
-use tokio::sync::mpsc;
 
 /// Identifies one connection's session inside this server process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,7 +33,7 @@ pub(crate) enum Push {
 struct Entry {
     key: SessionKey,
     token: TokenHash,
-    tx: mpsc::UnboundedSender<Push>,
+    inbox: Arc<Inbox>,
 }
 
 /// Online sessions by user. Delivery is best effort: a session whose task is
@@ -48,18 +48,18 @@ impl Hub {
         self.users.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts delivering pushes for `user` to `tx`; true if this is the
+    /// Starts delivering pushes for `user` to `inbox`; true if this is the
     /// user's first session (they just came online).
     pub(crate) fn register(
         &self,
         user: UserId,
         key: SessionKey,
         token: TokenHash,
-        tx: mpsc::UnboundedSender<Push>,
+        inbox: Arc<Inbox>,
     ) -> bool {
         let mut users = self.lock();
         let entries = users.entry(user).or_default();
-        entries.push(Entry { key, token, tx });
+        entries.push(Entry { key, token, inbox });
         entries.len() == 1
     }
 
@@ -106,7 +106,7 @@ impl Hub {
         entries.retain(|e| {
             let end = Some(e.token) != keep;
             if end {
-                let _ = e.tx.send(Push::End {
+                e.inbox.push(Push::End {
                     reason: reason.to_owned(),
                 });
             }
@@ -129,7 +129,7 @@ impl Hub {
 fn send_each<'a>(entries: impl Iterator<Item = &'a Entry>, push: &Push) -> usize {
     let mut n = 0;
     for entry in entries {
-        let _ = entry.tx.send(push.clone());
+        entry.inbox.push(push.clone());
         n += 1;
     }
     n

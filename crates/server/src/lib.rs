@@ -18,6 +18,7 @@ mod error;
 pub mod gateway;
 pub mod http;
 mod hub;
+mod inbox;
 mod limits;
 mod membership;
 mod metrics;

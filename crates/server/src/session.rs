@@ -14,6 +14,7 @@ use crate::cmd::{self, Reply};
 use crate::ctx::Shared;
 use crate::error::CmdError;
 use crate::hub::{Push, SessionKey};
+use crate::inbox::Inbox;
 use crate::limits::{AddrSlot, TokenBucket};
 use crate::metrics::Metrics;
 use crate::tracker::TaskGuard;
@@ -39,7 +40,7 @@ pub(crate) struct Session {
     pub(crate) gateway: &'static str,
     out: mpsc::Sender<Bytes>,
     pub(crate) auth: Option<Auth>,
-    pushes: Option<mpsc::UnboundedReceiver<Push>>,
+    pushes: Option<Arc<Inbox>>,
     /// Highest seq already sent per conversation (sync/live de-duplication).
     pub(crate) sent_upto: HashMap<ConvId, u64>,
     /// Write rate limit of this connection.
@@ -80,14 +81,16 @@ impl Session {
             tokio::select! {
                 biased;
                 () = stopping(&mut shutdown) => break self.close_for_shutdown().await,
-                push = next_push(&mut self.pushes) => {
+                push = next_push(self.pushes.clone()) => {
                     if let Err(reason) = self.on_push(push).await {
                         break reason;
                     }
                 }
                 frame = from_client.recv() => match frame {
                     Some(bytes) => {
-                        if self.on_frame(&bytes).await.is_err() {
+                        // Boxed: a request's state is on the heap only
+                        // while it runs, so an idle session's task is small.
+                        if Box::pin(self.on_frame(&bytes)).await.is_err() {
                             break "link closed";
                         }
                     }
@@ -127,7 +130,7 @@ impl Session {
                 Err("session ended")
             }
             Push::Frame(frame) => self.out.send(frame).await.map_err(|_| "link closed"),
-            Push::Sync { conv, from } => crate::sync::resync(self, conv, from)
+            Push::Sync { conv, from } => Box::pin(crate::sync::resync(self, conv, from))
                 .await
                 .map_err(|_| "link closed"),
         }
@@ -152,7 +155,7 @@ impl Session {
                 let ok = result.is_ok();
                 self.respond(id, result).await?;
                 if ok {
-                    crate::sync::run(self, sync).await
+                    Box::pin(crate::sync::run(self, sync)).await
                 } else {
                     Ok(())
                 }
@@ -201,12 +204,16 @@ impl Session {
     /// Marks the session logged in and starts live delivery for the user.
     pub(crate) fn authenticate(&mut self, auth: Auth) {
         self.deauthenticate();
-        let (tx, rx) = mpsc::unbounded_channel();
-        if self.shared.hub.register(auth.id, self.key, auth.token, tx) {
+        let inbox = Arc::new(Inbox::default());
+        if self
+            .shared
+            .hub
+            .register(auth.id, self.key, auth.token, inbox.clone())
+        {
             self.shared.presence_changed(auth.id, true);
         }
         Metrics::inc(&self.shared.metrics.logins);
-        self.pushes = Some(rx);
+        self.pushes = Some(inbox);
         self.auth = Some(auth);
     }
 
@@ -244,13 +251,10 @@ async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// The next push, or never when there is no (live) push channel.
-async fn next_push(pushes: &mut Option<mpsc::UnboundedReceiver<Push>>) -> Push {
-    if let Some(rx) = pushes {
-        if let Some(push) = rx.recv().await {
-            return push;
-        }
-        *pushes = None;
+/// The next push, or never when the session has no inbox (not logged in).
+async fn next_push(inbox: Option<Arc<Inbox>>) -> Push {
+    match inbox {
+        Some(inbox) => inbox.pop().await,
+        None => std::future::pending().await,
     }
-    std::future::pending().await
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use natter_api::{self as api, ApiError, ErrorCode, Event, ServerFrame};
-use natter_store::{Appended, NewMessage};
+use natter_store::{Appended, NewMessage, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -62,14 +62,12 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
                 WriteJob::Message { message, reply } => run.push(MessageJob { message, reply }),
                 WriteJob::Ack(ack) => acks.push(ack),
                 WriteJob::Membership(change) => {
-                    commit(&shared, std::mem::take(&mut run)).await;
-                    acks::commit(&shared, std::mem::take(&mut acks)).await;
+                    flush(&shared, std::mem::take(&mut run), std::mem::take(&mut acks)).await;
                     membership::apply(&shared, change).await;
                 }
             }
         }
-        commit(&shared, run).await;
-        acks::commit(&shared, acks).await;
+        flush(&shared, run, acks).await;
     }
     tracing::debug!("writer stopped");
 }
@@ -96,41 +94,57 @@ async fn collect(
     batch
 }
 
+/// Stores a batch's messages, then answers and fans them out, then commits
+/// the batch's acks. Messages go first on their own: their ✓ and fan-out
+/// do not wait for the acks' transaction. A ✓ is only sent after `COMMIT`.
+async fn flush(shared: &Shared, batch: Vec<MessageJob>, acks: Vec<AckJob>) {
+    commit(shared, batch).await;
+    acks::commit(shared, acks).await;
+}
+
 async fn commit(shared: &Shared, batch: Vec<MessageJob>) {
     if batch.is_empty() {
         return;
     }
-    let messages: Vec<NewMessage> = batch.iter().map(|j| j.message.clone()).collect();
-    let count = messages.len();
+    let (messages, replies): (Vec<NewMessage>, Vec<Reply>) =
+        batch.into_iter().map(|j| (j.message, j.reply)).unzip();
     let started = std::time::Instant::now();
-    let result = shared.db(move |s| s.append(&messages)).await;
+    let appended = shared.db(move |s| s.append(&messages)).await;
     shared.metrics.commit(started.elapsed());
-    match result {
-        Ok(appended) if appended.len() == count => {
-            tracing::trace!(count, "batch committed");
-            for (job, stored) in batch.into_iter().zip(appended) {
-                deliver(shared, job, stored).await;
+    answer(shared, replies, appended).await;
+}
+
+/// Answers each stored message's ✓ (fanning it out first), or fails them all.
+async fn answer(shared: &Shared, replies: Vec<Reply>, appended: Result<Vec<Appended>, CmdError>) {
+    match appended {
+        Ok(appended) if appended.len() == replies.len() => {
+            tracing::trace!(count = replies.len(), "batch committed");
+            for (reply, stored) in replies.into_iter().zip(appended) {
+                deliver(shared, reply, stored).await;
             }
         }
         Ok(_) => fail_all(
-            batch,
-            CmdError::Store(natter_store::StoreError::Corrupt(
+            replies,
+            CmdError::Store(StoreError::Corrupt(
                 "append returned a different count".into(),
             )),
         ),
-        Err(e) => fail_all(batch, e),
+        Err(e) => fail_all(replies, e),
     }
 }
 
-fn fail_all(batch: Vec<MessageJob>, error: CmdError) {
+/// Where a message's ✓ (or error) goes.
+type Reply = oneshot::Sender<Result<api::Sent, ApiError>>;
+
+fn fail_all(replies: Vec<Reply>, error: CmdError) {
     let error = error.into_api();
-    for job in batch {
-        let _ = job.reply.send(Err(error.clone()));
+    for reply in replies {
+        let _ = reply.send(Err(error.clone()));
     }
 }
 
 /// Answers ✓ and, for a new message, pushes it to the members' sessions.
-async fn deliver(shared: &Shared, job: MessageJob, stored: Appended) {
+async fn deliver(shared: &Shared, reply: Reply, stored: Appended) {
     let m = &stored.message;
     let sent = api::Sent {
         conv: crate::convert::api_conv(m.conv),
@@ -143,7 +157,7 @@ async fn deliver(shared: &Shared, job: MessageJob, stored: Appended) {
             tracing::error!(error = %e, "fan-out failed");
         }
     }
-    let _ = job.reply.send(Ok(sent));
+    let _ = reply.send(Ok(sent));
 }
 
 /// Pushes a committed message to the sessions of its conversation's members.

@@ -42,6 +42,25 @@ pub(crate) async fn dispatch(s: &mut Session, request: Request) -> Reply {
         return Reply::Now(Err(e));
     }
     match request {
+        Request::Send {
+            target,
+            client_id,
+            body,
+        } => match send::apply(s, target, client_id, body).await {
+            Ok(rx) => Reply::Later(rx),
+            Err(e) => Reply::Now(Err(e)),
+        },
+        Request::AckDelivered { conv, seq } => Reply::Now(ack::apply(s, conv, seq).await),
+        Request::Ping => Reply::Now(Ok(Response::Done)),
+        // Boxed: the larger commands' state is on the heap only while they
+        // run, so the hot commands and an idle session's task stay small.
+        other => Box::pin(dispatch_rest(s, other)).await,
+    }
+}
+
+/// Everything but the per-message commands.
+async fn dispatch_rest(s: &mut Session, request: Request) -> Reply {
+    match request {
         Request::Register { name, password } => {
             Reply::Now(register::apply(s, name, password).await)
         }
@@ -61,19 +80,9 @@ pub(crate) async fn dispatch(s: &mut Session, request: Request) -> Reply {
             old_password,
             new_password,
         } => Reply::Now(change_password::apply(s, old_password, new_password).await),
-        Request::Send {
-            target,
-            client_id,
-            body,
-        } => match send::apply(s, target, client_id, body).await {
-            Ok(rx) => Reply::Later(rx),
-            Err(e) => Reply::Now(Err(e)),
-        },
         Request::History(query) => Reply::Now(history::apply(s, query).await),
-        Request::AckDelivered { conv, seq } => Reply::Now(ack::apply(s, conv, seq).await),
         Request::Conversations => Reply::Now(conversations::apply(s).await),
         Request::Users => Reply::Now(users::apply(s).await),
-        Request::Ping => Reply::Now(Ok(Response::Done)),
         other => Reply::Now(dispatch_groups(s, other).await),
     }
 }
