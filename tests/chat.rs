@@ -1,8 +1,8 @@
 //! `natter chat`: a message typed in one chat appears in another, and the
 //! sender sees it go ⏳ → ✓ → ✓✓. Runs the real binaries: `natter serve` on
-//! a free loopback port and two `natter chat --plain` over pipes. A tmux
-//! variant of the same session (full-screen UI) is `#[ignore]`d: run it
-//! with `cargo test --test chat -- --ignored` where tmux is installed.
+//! a free loopback port and two `natter chat --plain` over pipes, and the same
+//! session in the full-screen UI driven through tmux (`.ci/run` installs
+//! tmux when it is missing).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -40,6 +40,8 @@ impl World {
                 "serve",
                 "--udp",
                 "127.0.0.1:0",
+                "--http",
+                "off",
                 "--log-level",
                 "warn",
                 "--data",
@@ -197,7 +199,6 @@ fn a_message_typed_in_one_chat_appears_in_the_other_with_two_ticks() {
 
 /// The same session in the full-screen UI, driven through tmux.
 #[test]
-#[ignore = "needs tmux; run with --ignored"]
 fn the_full_screen_ui_in_tmux_shows_a_message_with_two_ticks() {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("skipped: tmux is not installed");
