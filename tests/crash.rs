@@ -13,16 +13,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{GUARD, ServerProcess};
 use natter_api::{Anchor, ClientMsgId, ConversationId, HistoryQuery, Order, Seq, Target};
-use natter_client::{
-    Backoff, Client, ClientEvent, ClientOptions, ConnectionState, EventReceiver, OutgoingHandle,
-    UdpDialer,
-};
-use natter_net::{NetConfig, ServerKeyPolicy, TransportConfig};
+use natter_client::{Client, ClientEvent, ConnectionState, EventReceiver, OutgoingHandle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
@@ -47,31 +42,7 @@ async fn guard<T>(f: impl Future<Output = T>) -> T {
 
 /// A client that notices a dead server within ~2 s and retries fast.
 async fn member(addr: SocketAddr, known: &Path, name: &str) -> Member {
-    let transport = TransportConfig {
-        idle_timeout: Duration::from_secs(2),
-        keepalive: Duration::from_millis(500),
-        ..TransportConfig::default()
-    };
-    let net = NetConfig {
-        transport,
-        ..NetConfig::default()
-    };
-    let policy = ServerKeyPolicy::KnownServers(known.to_owned());
-    let dialer = UdpDialer::new(addr, policy, net)
-        .await
-        .expect("client socket");
-    let options = ClientOptions {
-        connect_timeout: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(20),
-        backoff: Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_millis(500),
-            factor: 2,
-        },
-    };
-    let (client, mut events) = Client::connect(Arc::new(dialer), options)
-        .await
-        .expect("connect");
+    let (client, mut events) = common::fast_reconnecting_client(addr, known).await;
     client.register(name, PASSWORD).await.expect("register");
     client.login(name, PASSWORD).await.expect("login");
     guard(async {

@@ -5,20 +5,20 @@
 //! the client library over UDP and pin the server key in a known-servers
 //! file, so a restart with another key would fail their reconnect.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use natter_api::{Anchor, ClientMsgId, ConversationId, HistoryQuery, Order, Target};
 use natter_client::{
-    Backoff, Client, ClientEvent, ClientOptions, ConnectionState, EventReceiver, OutgoingHandle,
-    OutgoingState, UdpDialer,
+    Client, ClientEvent, ConnectionState, EventReceiver, OutgoingHandle, OutgoingState,
 };
-use natter_net::{NetConfig, ServerKeyPolicy, TransportConfig};
 
 /// Failure guard for anything a test waits for (never synchronization).
 const GUARD: Duration = Duration::from_secs(60);
@@ -144,31 +144,7 @@ fn field<'a>(line: &'a str, prefix: &str) -> &'a str {
 
 /// A client over UDP that notices a dead server within ~2 s and retries fast.
 async fn connect(addr: SocketAddr, known: &Path) -> (Client, EventReceiver) {
-    let transport = TransportConfig {
-        idle_timeout: Duration::from_secs(2),
-        keepalive: Duration::from_millis(500),
-        ..TransportConfig::default()
-    };
-    let net = NetConfig {
-        transport,
-        ..NetConfig::default()
-    };
-    let policy = ServerKeyPolicy::KnownServers(known.to_owned());
-    let dialer = UdpDialer::new(addr, policy, net)
-        .await
-        .expect("client socket");
-    let options = ClientOptions {
-        connect_timeout: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(20),
-        backoff: Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_millis(500),
-            factor: 2,
-        },
-    };
-    Client::connect(Arc::new(dialer), options)
-        .await
-        .expect("connect")
+    common::fast_reconnecting_client(addr, known).await
 }
 
 /// Registers and logs in `name`, waiting for the end of its sync.

@@ -139,3 +139,38 @@ pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// A client over UDP that notices a dead server within ~2 s (short idle
+/// timeout and keepalive) and reconnects fast; it pins the server key in
+/// `known` (a known-servers file).
+pub async fn fast_reconnecting_client(
+    addr: SocketAddr,
+    known: &Path,
+) -> (natter_client::Client, natter_client::EventReceiver) {
+    use natter_net::{NetConfig, ServerKeyPolicy, TransportConfig};
+    let transport = TransportConfig {
+        idle_timeout: Duration::from_secs(2),
+        keepalive: Duration::from_millis(500),
+        ..TransportConfig::default()
+    };
+    let net = NetConfig {
+        transport,
+        ..NetConfig::default()
+    };
+    let policy = ServerKeyPolicy::KnownServers(known.to_owned());
+    let dialer = natter_client::UdpDialer::new(addr, policy, net)
+        .await
+        .expect("client socket");
+    let options = natter_client::ClientOptions {
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(20),
+        backoff: natter_client::Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(500),
+            factor: 2,
+        },
+    };
+    natter_client::Client::connect(std::sync::Arc::new(dialer), options)
+        .await
+        .expect("connect")
+}
