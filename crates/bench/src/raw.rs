@@ -12,7 +12,7 @@ use std::io::IoSlice;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -24,18 +24,10 @@ use tokio::task::JoinSet;
 use crate::args::BenchArgs;
 use crate::plan::{Plan, pace};
 use crate::report::ReferenceReport;
-use crate::stats::Latency;
+use crate::stats::{Latency, Totals};
 
 /// Datagrams per `sendmmsg` call.
 const BATCH: usize = 64;
-
-#[derive(Default)]
-struct Totals {
-    sent: AtomicU64,
-    expected: AtomicU64,
-    deliveries: AtomicU64,
-    last_delivery_ns: AtomicU64,
-}
 
 /// Runs the raw reference for the same plan, rate, window and duration.
 pub(crate) async fn run(args: &BenchArgs, plan: &Plan) -> anyhow::Result<ReferenceReport> {
@@ -77,7 +69,7 @@ pub(crate) async fn run(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Referen
     while let Some(done) = receivers.join_next().await {
         latency.merge(&done?);
     }
-    Ok(report(&totals, &latency))
+    Ok(totals.report("raw", &latency))
 }
 
 /// Waits until every expected delivery arrived or nothing moved for 200 ms.
@@ -91,20 +83,6 @@ async fn settle(t: &Totals) {
         } else if last.1.elapsed() > Duration::from_millis(200) {
             return;
         }
-    }
-}
-
-fn report(t: &Totals, latency: &Latency) -> ReferenceReport {
-    let deliveries = t.deliveries.load(Relaxed);
-    let secs = t.last_delivery_ns.load(Relaxed).max(1) as f64 / 1e9;
-    ReferenceReport {
-        kind: "raw".to_owned(),
-        sent: t.sent.load(Relaxed),
-        deliveries,
-        deliveries_per_s: deliveries as f64 / secs,
-        lost: t.expected.load(Relaxed).saturating_sub(deliveries),
-        latency_ms: latency.summary(),
-        ratio: 0.0,
     }
 }
 

@@ -1,10 +1,11 @@
 //! Latency histograms (HDR, microsecond resolution).
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::report::LatencyMs;
+use crate::report::{LatencyMs, ReferenceReport};
 
 /// Latencies from 1 µs to 10 minutes with 3 significant digits.
 #[derive(Debug, Clone)]
@@ -44,6 +45,32 @@ impl Latency {
             p90: ms(self.0.value_at_quantile(0.90)),
             p99: ms(self.0.value_at_quantile(0.99)),
             max: ms(self.0.max()),
+        }
+    }
+}
+
+/// Counters a reference baseline (raw UDP, TCP) keeps while it runs.
+#[derive(Default)]
+pub(crate) struct Totals {
+    pub(crate) sent: AtomicU64,
+    pub(crate) expected: AtomicU64,
+    pub(crate) deliveries: AtomicU64,
+    pub(crate) last_delivery_ns: AtomicU64,
+}
+
+impl Totals {
+    /// The reference's report; `ratio` is filled in by the caller.
+    pub(crate) fn report(&self, kind: &str, latency: &Latency) -> ReferenceReport {
+        let deliveries = self.deliveries.load(Relaxed);
+        let secs = self.last_delivery_ns.load(Relaxed).max(1) as f64 / 1e9;
+        ReferenceReport {
+            kind: kind.to_owned(),
+            sent: self.sent.load(Relaxed),
+            deliveries,
+            deliveries_per_s: deliveries as f64 / secs,
+            lost: self.expected.load(Relaxed).saturating_sub(deliveries),
+            latency_ms: latency.summary(),
+            ratio: 0.0,
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use crate::args::BenchArgs;
 use crate::plan::{Plan, pace};
 use crate::report::ReferenceReport;
-use crate::stats::Latency;
+use crate::stats::{Latency, Totals};
 
 /// Largest frame the relay accepts.
 const MAX_FRAME: usize = 1 << 20;
@@ -111,14 +111,6 @@ async fn write_frame(wr: &mut BufWriter<OwnedWriteHalf>, frame: &[u8]) -> std::i
     wr.write_all(frame).await
 }
 
-#[derive(Default)]
-struct Totals {
-    sent: AtomicU64,
-    expected: AtomicU64,
-    deliveries: AtomicU64,
-    last_delivery_ns: AtomicU64,
-}
-
 /// Runs the workload through a relay (in-process, or `--tcp-relay`).
 pub(crate) async fn run(args: &BenchArgs, plan: &Plan) -> anyhow::Result<ReferenceReport> {
     let addr = match args.tcp_relay {
@@ -188,21 +180,7 @@ pub(crate) async fn run(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Referen
             latency.merge(&l);
         }
     }
-    Ok(report(&totals, &latency))
-}
-
-fn report(t: &Totals, latency: &Latency) -> ReferenceReport {
-    let deliveries = t.deliveries.load(Relaxed);
-    let secs = t.last_delivery_ns.load(Relaxed).max(1) as f64 / 1e9;
-    ReferenceReport {
-        kind: "tcp".to_owned(),
-        sent: t.sent.load(Relaxed),
-        deliveries,
-        deliveries_per_s: deliveries as f64 / secs,
-        lost: t.expected.load(Relaxed).saturating_sub(deliveries),
-        latency_ms: latency.summary(),
-        ratio: 0.0,
-    }
+    Ok(totals.report("tcp", &latency))
 }
 
 async fn hello(wr: &mut OwnedWriteHalf, me: usize, groups: &[usize]) -> anyhow::Result<()> {
