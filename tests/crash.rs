@@ -42,16 +42,7 @@ async fn guard<T>(f: impl Future<Output = T>) -> T {
 
 /// A client that notices a dead server within ~2 s and retries fast.
 async fn member(addr: SocketAddr, known: &Path, name: &str) -> Member {
-    let (client, mut events) = common::fast_reconnecting_client(addr, known).await;
-    client.register(name, PASSWORD).await.expect("register");
-    client.login(name, PASSWORD).await.expect("login");
-    guard(async {
-        while !matches!(
-            events.recv().await,
-            Some(ClientEvent::Conversations(_)) | None
-        ) {}
-    })
-    .await;
+    let (client, events) = common::logged_in_client(addr, known, name, PASSWORD).await;
     let (seen_tx, seen) = watch::channel(Vec::new());
     let (resumed_tx, resumed) = watch::channel(0);
     tokio::spawn(collect(events, seen_tx, resumed_tx));

@@ -142,24 +142,9 @@ fn field<'a>(line: &'a str, prefix: &str) -> &'a str {
         .unwrap_or_else(|| panic!("expected `{prefix}…`, got `{line}`"))
 }
 
-/// A client over UDP that notices a dead server within ~2 s and retries fast.
-async fn connect(addr: SocketAddr, known: &Path) -> (Client, EventReceiver) {
-    common::fast_reconnecting_client(addr, known).await
-}
-
 /// Registers and logs in `name`, waiting for the end of its sync.
 async fn user(addr: SocketAddr, known: &Path, name: &str) -> (Client, EventReceiver) {
-    let (client, mut events) = connect(addr, known).await;
-    client.register(name, PASSWORD).await.expect("register");
-    client.login(name, PASSWORD).await.expect("login");
-    guard(async {
-        while !matches!(
-            events.recv().await,
-            Some(ClientEvent::Conversations(_)) | None
-        ) {}
-    })
-    .await;
-    (client, events)
+    common::logged_in_client(addr, known, name, PASSWORD).await
 }
 
 async fn guard<T>(f: impl Future<Output = T>) -> T {

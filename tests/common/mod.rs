@@ -174,3 +174,26 @@ pub async fn fast_reconnecting_client(
         .await
         .expect("connect")
 }
+
+/// A [`fast_reconnecting_client`] registered and logged in as `name`,
+/// returned once its first sync ended (the conversation list arrived).
+pub async fn logged_in_client(
+    addr: SocketAddr,
+    known: &Path,
+    name: &str,
+    password: &str,
+) -> (natter_client::Client, natter_client::EventReceiver) {
+    let (client, mut events) = fast_reconnecting_client(addr, known).await;
+    client.register(name, password).await.expect("register");
+    client.login(name, password).await.expect("login");
+    let synced = async {
+        while !matches!(
+            events.recv().await,
+            Some(natter_client::ClientEvent::Conversations(_)) | None
+        ) {}
+    };
+    tokio::time::timeout(GUARD, synced)
+        .await
+        .expect("sync within the guard");
+    (client, events)
+}
