@@ -36,6 +36,8 @@ pub struct ServerProcess {
     child: Child,
     /// The UDP address it listens on.
     pub addr: SocketAddr,
+    /// The HTTP address (WebSocket API, /healthz, /metrics), when enabled.
+    pub http: Option<SocketAddr>,
     /// Its stderr (the log).
     pub log: PathBuf,
 }
@@ -44,17 +46,17 @@ impl ServerProcess {
     /// Starts `natter serve --data DATA --udp UDP` and waits until it
     /// prints its address and key. Logs go to `log`.
     pub fn start(data: &Path, udp: &str, log: &Path) -> Self {
+        Self::start_with(data, &["--udp", udp, "--http", "off"], log)
+    }
+
+    /// Starts `natter serve --data DATA --idle-timeout 3s ARGS…` and waits
+    /// for its start-up lines (the HTTP one too when `--http` is not `off`).
+    /// Later flags win, so `args` may override the idle timeout.
+    pub fn start_with(data: &Path, args: &[&str], log: &Path) -> Self {
         let log_file = std::fs::File::create(log).expect("log file");
         let mut child = natter()
-            .args([
-                "serve",
-                "--udp",
-                udp,
-                "--http",
-                "off",
-                "--idle-timeout",
-                "3s",
-            ])
+            .args(["serve", "--idle-timeout", "3s"])
+            .args(args)
             .arg("--data")
             .arg(data)
             .stdout(Stdio::piped())
@@ -62,23 +64,33 @@ impl ServerProcess {
             .spawn()
             .expect("spawn natter serve");
         let lines = read_lines(child.stdout.take().expect("stdout"));
-        let mut addr = None;
-        while addr.is_none() {
+        let want_http = !args.windows(2).any(|w| w == ["--http", "off"]);
+        let (mut addr, mut http) = (None, None);
+        while addr.is_none() || (want_http && http.is_none()) {
             let line = lines.recv_timeout(GUARD).unwrap_or_else(|_| {
                 panic!(
                     "no start-up line; log:\n{}",
                     std::fs::read_to_string(log).unwrap_or_default()
                 )
             });
-            addr = line
-                .strip_prefix("natter: listening on udp ")
-                .map(|a| a.parse().expect("address"));
+            if let Some(a) = line.strip_prefix("natter: listening on udp ") {
+                addr = Some(a.parse().expect("udp address"));
+            }
+            if let Some(a) = line.strip_prefix("natter: listening on http ") {
+                http = Some(a.parse().expect("http address"));
+            }
         }
         Self {
             child,
             addr: addr.expect("address"),
+            http,
             log: log.to_owned(),
         }
+    }
+
+    /// The process id (for reading its RSS from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// kill -9, and reap it.
@@ -196,4 +208,14 @@ pub async fn logged_in_client(
         .await
         .expect("sync within the guard");
     (client, events)
+}
+
+/// Resident set size of process `pid` in KiB (from /proc), for memory bounds.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS line")
 }

@@ -1,0 +1,1 @@
+//! Hostile-load tests: auth (see main.rs).

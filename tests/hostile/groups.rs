@@ -1,0 +1,1 @@
+//! Hostile-load tests: groups (see main.rs).

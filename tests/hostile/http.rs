@@ -1,0 +1,1 @@
+//! Hostile-load tests: http (see main.rs).

@@ -1,0 +1,14 @@
+//! The adversarial suite (issue 9): each module starts a real `natter serve`
+//! on loopback, reproduces one family of attacks with bounded load, and
+//! asserts the fixed behaviour. Figures (RSS, latencies) are printed, never
+//! asserted against wall-clock time.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod auth;
+mod groups;
+mod http;
+mod output;
+mod queues;
+mod sessions;

@@ -1,0 +1,1 @@
+//! Hostile-load tests: output (see main.rs).

@@ -1,0 +1,1 @@
+//! Hostile-load tests: queues (see main.rs).

@@ -1,0 +1,1 @@
+//! Hostile-load tests: sessions (see main.rs).
