@@ -24,6 +24,7 @@ mod membership;
 mod metrics;
 mod presence;
 mod receipts;
+mod redact;
 pub mod run;
 mod server;
 mod session;

@@ -22,7 +22,7 @@ pub(super) async fn apply(
     let keys = [Key::Account(name_key(&name)), Key::Addr(s.remote.ip())];
     let shared = s.shared.clone();
     if let Err(wait) = shared.throttle.check(&keys, Instant::now()) {
-        tracing::info!(session = s.key.0, user = %name, "login throttled");
+        tracing::info!(session = s.key.0, user = %crate::redact::user_text(&name), "login throttled");
         let retry_after_ms = wait.as_millis().try_into().unwrap_or(u64::MAX);
         return Err(ErrorCode::TooManyAttempts { retry_after_ms }.into());
     }
@@ -41,7 +41,7 @@ pub(super) async fn apply(
         Some(u) if verified => u,
         _ => {
             shared.throttle.fail(&keys, Instant::now());
-            tracing::info!(session = s.key.0, user = %name, remote = %s.remote, "login failed");
+            tracing::info!(session = s.key.0, user = %crate::redact::user_text(&name), remote = %s.remote, "login failed");
             return Err(ErrorCode::BadCredentials.into());
         }
     };
