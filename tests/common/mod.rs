@@ -14,9 +14,12 @@ use std::time::Duration;
 /// Failure guard for anything a test waits for (never synchronization).
 pub const GUARD: Duration = Duration::from_secs(60);
 
-/// The `natter` binary under test.
+/// The `natter` binary under test: this build's, or the one named by
+/// `NATTER_BIN_UNDER_TEST` (hand-run measurements of an older build).
 pub fn natter() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_natter"));
+    let bin = std::env::var_os("NATTER_BIN_UNDER_TEST")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_natter").into());
+    let mut cmd = Command::new(bin);
     for var in [
         "NATTER_CONFIG",
         "NATTER_SERVER",

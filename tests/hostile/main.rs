@@ -9,6 +9,7 @@ mod common;
 mod auth;
 mod groups;
 mod http;
+mod measure;
 mod output;
 mod queues;
 mod sessions;

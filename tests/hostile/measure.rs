@@ -1,0 +1,1 @@
+//! Hostile-load measurements (ignored; run by hand, see BENCHMARKS.md).
