@@ -40,9 +40,12 @@ impl Fail {
         Self { code, message }
     }
 
-    /// Prints the message to stderr and returns the exit code.
+    /// Prints the message to stderr and returns the exit code. The message
+    /// may echo server or user text: controls are made visible and further
+    /// lines indented (see [`natter_api::text`]).
     pub(crate) fn report(&self) -> ExitCode {
-        eprintln!("natter: error: {}", self.message);
+        let message = natter_api::text::printable(&self.message).replace('\n', "\n    ");
+        eprintln!("natter: error: {message}");
         ExitCode::from(self.code)
     }
 }

@@ -30,7 +30,9 @@ struct Cli {
 /// One variant per subcommand.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the chat server.
+    /// Run the chat server. A flag given twice: the last one wins (so a
+    /// wrapper script or test can override what it passed first).
+    #[command(args_override_self = true)]
     Serve(config::ServeArgs),
     /// Create an account (-u NAME; the password is asked, or read from
     /// NATTER_PASSWORD / --password-file).
@@ -47,6 +49,8 @@ enum Command {
     Group(client_cli::GroupArgs),
     /// List my groups and the public groups.
     Groups(client_cli::ListArgs),
+    /// List my login sessions, or end one: `natter sessions revoke ID`.
+    Sessions(client_cli::SessionsArgs),
     /// Load test a server (or a spawned one) and check nothing is lost.
     Bench(natter_bench::BenchArgs),
     /// The interactive client: a terminal UI, or a line-mode REPL with --plain.
@@ -72,6 +76,7 @@ fn run(command: Command) -> Result<(), exit::Fail> {
         Command::Listen(args) => client_cli::listen(args),
         Command::Group(args) => client_cli::group(args),
         Command::Groups(args) => client_cli::groups(args),
+        Command::Sessions(args) => client_cli::sessions(args),
         Command::Bench(args) => Ok(bench::bench(args)?),
         Command::Chat(args) => chat::chat(args),
     }
@@ -82,9 +87,12 @@ fn run(command: Command) -> Result<(), exit::Fail> {
 fn init_logging(filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("invalid log level `{filter}`"))?;
+    // Colours only on a terminal: a log file must hold no escape sequences.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
     Ok(())
 }

@@ -41,13 +41,16 @@ async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&db).with_context(|| format!("cannot open database {}", db.display()))?,
     );
+    tighten_permissions(&settings.data)?;
     let endpoint = Endpoint::bind(settings.udp, net_config(&settings, keypair, token_secret))
         .await
         .with_context(|| format!("cannot listen on udp {}", settings.udp))?;
     let http = bind_http(settings.http).await?;
     let udp = announce(&endpoint, http.as_ref())?;
     tracing::info!(%udp, data = %settings.data.display(), loss = settings.loss, "natter serving");
-    let server = Server::new(store, settings.server);
+    let mut config = settings.server;
+    fit_descriptor_limit(&mut config.http);
+    let server = Server::new(store, config);
     let (stop, stopping) = watch::channel(false);
     let http = http.map(|listener| {
         let serve = natter_server::serve_http(
@@ -80,6 +83,33 @@ async fn bind_http(addr: Option<std::net::SocketAddr>) -> anyhow::Result<Option<
         .await
         .with_context(|| format!("cannot listen on http {addr} (use --http ADDR or --http off)"))?;
     Ok(Some(listener))
+}
+
+/// Raises the soft open-file limit to the hard one (where allowed) and
+/// lowers the HTTP connection cap to fit under it with room to spare, so a
+/// flood of connections is refused before the process runs out of
+/// descriptors. Logs what was chosen.
+fn fit_descriptor_limit(http: &mut natter_server::http::HttpConfig) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok(limits) => limits,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open-file limit");
+            return;
+        }
+    };
+    let raised = soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok();
+    let descriptors = if raised { hard } else { soft };
+    let configured = http.max_connections;
+    let cap = http.fit_descriptors(descriptors);
+    tracing::info!(
+        descriptors,
+        raised,
+        http_max_connections = cap,
+        configured,
+        per_addr = http.max_connections_per_addr,
+        "http connection limits"
+    );
 }
 
 /// Resolves once `stopping` turns true (or its sender is gone).
@@ -159,6 +189,40 @@ fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {}", dir.display()))
 }
 
+/// Files in the data directory readable by the owner only.
+const PRIVATE_FILES: [&str; 5] = [
+    DB_FILE,
+    "natter.db-wal",
+    "natter.db-shm",
+    KEY_FILE,
+    TOKEN_FILE,
+];
+
+/// Makes an existing data directory 0700 and its files 0600 (a directory or
+/// database made by an older version, or by hand, may be readable by others).
+/// New files are created with these modes; nothing is ever widened. Runs
+/// once the database was accepted, so a refused file is left as it was.
+fn tighten_permissions(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let restrict = |path: &Path, mode: u32| -> anyhow::Result<()> {
+        let meta = match fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        if meta.permissions().mode() & 0o777 & !mode != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).with_context(|| {
+                format!("cannot restrict the permissions of {}", path.display())
+            })?;
+        }
+        Ok(())
+    };
+    restrict(dir, 0o700)?;
+    PRIVATE_FILES
+        .iter()
+        .try_for_each(|name| restrict(&dir.join(name), 0o600))
+}
+
 /// Reads a 32-byte secret stored as hex, or creates it (random, mode 0600,
 /// written to a temporary file and renamed so a crash never leaves half a key).
 fn load_or_create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
@@ -212,6 +276,22 @@ mod tests {
         assert_eq!(load_or_create_secret(&path).unwrap(), first);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn an_existing_data_dir_and_its_files_are_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        fs::create_dir(&data).unwrap();
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+        let db = data.join(DB_FILE);
+        fs::write(&db, b"x").unwrap();
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o644)).unwrap();
+        tighten_permissions(&data).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&db), 0o600);
     }
 
     #[test]

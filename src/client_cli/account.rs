@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::common::{self, Home, block_on, client_fail};
-use super::output::{print_json, utc};
+use super::output::{print_json, safe, utc};
 use super::{ListArgs, RegisterArgs};
 use crate::exit::Fail;
 
@@ -20,7 +20,7 @@ pub(crate) fn register(args: RegisterArgs) -> Result<(), Fail> {
         if args.json {
             print_json(&json!({ "user": user.name, "id": user.id.0, "server": conn.server }));
         } else {
-            println!("registered {} on {}", user.name, conn.server);
+            println!("registered {} on {}", safe(&user.name), conn.server);
         }
         Ok(())
     })
@@ -48,7 +48,7 @@ pub(crate) fn users(args: ListArgs) -> Result<(), Fail> {
                 (false, None) => "offline, never seen".to_owned(),
             };
             let dot = if p.online { '●' } else { '○' };
-            println!("{dot} {:<20} {status}", p.user.name);
+            println!("{dot} {:<20} {status}", safe(&p.user.name));
         }
         Ok(())
     })

@@ -21,7 +21,7 @@ use natter_client::{
     Backoff, Client, ClientError, ClientOptions, ConnectError, EventReceiver, OutboxDir,
     OutgoingHandle, UdpDialer,
 };
-use natter_net::{NetConfig, ServerKeyPolicy};
+use natter_net::{NetConfig, ServerKeyPolicy, private_files};
 
 use crate::exit::{AUTH, Fail, NOT_FOUND, OTHER, UNREACHABLE, USAGE};
 
@@ -84,25 +84,45 @@ impl ClientArgs {
 ///
 /// ```text
 /// known_servers                 pinned server keys (ADDRESS FINGERPRINT per line)
-/// sessions/USER@ADDRESS         session token, mode 0600
+/// sessions/USER@ADDRESS         session token
 /// outbox/USER@ADDRESS/ID.json   one unsent message each
 /// ```
+///
+/// Every directory is mode 0700 and every file 0600: created so, and
+/// tightened when a command starts (see [`Home::from_env`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Home {
     root: PathBuf,
 }
 
 impl Home {
-    /// `NATTER_HOME`, else the platform default.
+    /// `NATTER_HOME`, else the platform default; its files made private
+    /// (an older version created them readable by others).
     pub(crate) fn from_env() -> Result<Self, Fail> {
-        if let Some(root) = std::env::var_os("NATTER_HOME").filter(|v| !v.is_empty()) {
-            return Ok(Self { root: root.into() });
+        let root = match std::env::var_os("NATTER_HOME").filter(|v| !v.is_empty()) {
+            Some(root) => root.into(),
+            None => dirs::data_dir()
+                .ok_or_else(|| Fail::new(OTHER, "no data directory found: set NATTER_HOME"))?
+                .join("natter"),
+        };
+        let home = Self { root };
+        if let Err(e) = home.restrict() {
+            let root = home.root.display();
+            eprintln!("natter: warning: cannot make {root} private: {e}");
         }
-        let data = dirs::data_dir()
-            .ok_or_else(|| Fail::new(OTHER, "no data directory found: set NATTER_HOME"))?;
-        Ok(Self {
-            root: data.join("natter"),
-        })
+        Ok(home)
+    }
+
+    /// Restricts the directories and files Natter keeps here (only those:
+    /// `NATTER_HOME` may be a directory shared with other things).
+    fn restrict(&self) -> std::io::Result<()> {
+        private_files::restrict(&self.root)?;
+        private_files::restrict(&self.known_servers())?;
+        private_files::restrict_tree(&self.root.join("sessions"), 1)?;
+        match private_files::restrict_tree(&self.root.join("outbox"), 2) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 
     /// The known-servers file (server key pinning, trust on first use).
@@ -143,6 +163,7 @@ pub(crate) async fn connect(args: &ClientArgs, home: &Home) -> Result<Connection
     let dialer = UdpDialer::new(server, policy, NetConfig::default()).await?;
     let connected = Client::connect(Arc::new(dialer), args.client_options()).await;
     let (client, events) = connected.map_err(|e| connect_fail(server, e))?;
+    remember_open(&client);
     Ok(Connection {
         client,
         events,
@@ -240,20 +261,10 @@ fn forget_token(file: &Path) {
     let _ = std::fs::remove_file(file);
 }
 
-/// Writes `bytes` to `file` readable by the owner only (mode 0600),
-/// replacing it atomically.
+/// Writes `bytes` to `file` readable by the owner only (mode 0600, in
+/// directories of mode 0700), replacing it atomically.
 pub(crate) fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = file.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(&tmp)?.write_all(bytes)?;
-    std::fs::rename(&tmp, file)
+    private_files::write_atomic(file, bytes)
 }
 
 /// The password of `name`: the first line of `--password-file`, else
@@ -318,14 +329,39 @@ pub(crate) fn api_exit_code(code: ErrorCode) -> u8 {
         | ErrorCode::NotMember
         | ErrorCode::NoSuchGroup
         | ErrorCode::InviteOnly
+        | ErrorCode::NoSuchSession
         | ErrorCode::LimitReached => NOT_FOUND,
         _ => OTHER,
     }
 }
 
+/// Clients [`connect`] opened in this process, closed by [`block_on`] when
+/// the command is done (successful or not).
+static OPEN_CLIENTS: std::sync::Mutex<Vec<Client>> = std::sync::Mutex::new(Vec::new());
+
+fn remember_open(client: &Client) {
+    if let Ok(mut open) = OPEN_CLIENTS.lock() {
+        open.push(client.clone());
+    }
+}
+
+/// Closes every client [`connect`] opened: the server sees each connection
+/// end at once, instead of retransmitting to a gone process until its idle
+/// timeout.
+async fn close_open_clients() {
+    let open = OPEN_CLIENTS
+        .lock()
+        .map(|mut open| std::mem::take(&mut *open))
+        .unwrap_or_default();
+    for client in open {
+        client.close().await;
+    }
+}
+
 /// Runs `f` on a multi-threaded tokio runtime (client subcommands are
 /// synchronous at the top, like `natter serve`), logging warnings to
-/// stderr (the environment variable NATTER_LOG_LEVEL overrides).
+/// stderr (the environment variable NATTER_LOG_LEVEL overrides). The
+/// connections `f` opened are closed cleanly before it returns.
 pub(crate) fn block_on<F: Future<Output = Result<(), Fail>>>(f: F) -> Result<(), Fail> {
     let filter = std::env::var("NATTER_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
@@ -338,7 +374,11 @@ pub(crate) fn block_on<F: Future<Output = Result<(), Fail>>>(f: F) -> Result<(),
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(f)
+    runtime.block_on(async move {
+        let result = f.await;
+        close_open_clients().await;
+        result
+    })
 }
 
 #[cfg(test)]

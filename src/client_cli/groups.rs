@@ -7,7 +7,7 @@ use natter_client::Client;
 use serde_json::{Value, json};
 
 use super::common::{self, Home, Session, block_on, client_fail};
-use super::output::print_json;
+use super::output::{print_json, safe};
 use super::{GroupArgs, GroupCommand, ListArgs};
 use crate::exit::{Fail, NOT_FOUND};
 
@@ -29,7 +29,7 @@ pub(crate) fn group(args: GroupArgs) -> Result<(), Fail> {
                 })?;
                 println!(
                     "created #{} ({}, {} members)",
-                    g.name,
+                    safe(&g.name),
                     visibility(&g),
                     g.members
                 );
@@ -39,14 +39,14 @@ pub(crate) fn group(args: GroupArgs) -> Result<(), Fail> {
                 let g = s.client.join_group(&name).await;
                 let g =
                     g.map_err(|e| client_fail(s.server, &format!("cannot join group {name}"), e))?;
-                println!("joined #{} ({} members)", g.name, g.members);
+                println!("joined #{} ({} members)", safe(&g.name), g.members);
             }
             GroupCommand::Leave { common, name } => {
                 let s = session(&common).await?;
                 let g = my_group(&s.client, s.server, &name).await?;
                 let left = s.client.leave_group(g.id).await;
                 left.map_err(|e| client_fail(s.server, &format!("cannot leave group {name}"), e))?;
-                println!("left #{}", g.name);
+                println!("left #{}", safe(&g.name));
             }
             GroupCommand::Invite { common, name, user } => {
                 let s = session(&common).await?;
@@ -55,7 +55,7 @@ pub(crate) fn group(args: GroupArgs) -> Result<(), Fail> {
                 done.map_err(|e| {
                     client_fail(s.server, &format!("cannot invite {user} to {name}"), e)
                 })?;
-                println!("added {user} to #{}", g.name);
+                println!("added {} to #{}", safe(&user), safe(&g.name));
             }
             GroupCommand::Members { common, name, json } => members(&common, &name, json).await?,
         }
@@ -101,7 +101,7 @@ async fn members(args: &common::ClientArgs, name: &str, json: bool) -> Result<()
     }
     for m in &list {
         let dot = if m.presence.online { '●' } else { '○' };
-        println!("{dot} {:<20} {}", m.presence.user.name, role(m.role));
+        println!("{dot} {:<20} {}", safe(&m.presence.user.name), role(m.role));
     }
     Ok(())
 }
@@ -138,7 +138,7 @@ pub(crate) fn groups(args: ListArgs) -> Result<(), Fail> {
                 let mark = if *member { "member" } else { "" };
                 println!(
                     "#{:<20} {:<11} {:>4} members  {mark}",
-                    g.name,
+                    safe(&g.name),
                     visibility(g),
                     g.members
                 );

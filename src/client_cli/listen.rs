@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::ListArgs;
 use super::common::{self, Home, Session, block_on};
-use super::output::{Labels, message_json, message_line, print_json};
+use super::output::{Labels, message_json, message_line, print_json, safe};
 use crate::exit::{AUTH, Fail, OTHER};
 
 /// Runs `natter listen`.
@@ -21,7 +21,8 @@ pub(crate) fn listen(args: ListArgs) -> Result<(), Fail> {
         let mut session = common::open(&args.common, &home, true).await?;
         eprintln!(
             "natter: listening as {} on {} (Ctrl-C to stop)",
-            session.user.name, session.server
+            safe(&session.user.name),
+            session.server
         );
         let mut printer = Printer {
             json: args.json,
@@ -70,7 +71,7 @@ impl Printer {
                     .collect();
                 let text: Vec<_> = list
                     .iter()
-                    .map(|p| format!("{} is {}", p.user.name, online(p.online)))
+                    .map(|p| format!("{} is {}", safe(&p.user.name), online(p.online)))
                     .collect();
                 (json!({"type": "presence", "users": users}), text.join(", "))
             }
@@ -90,7 +91,8 @@ impl Printer {
 
     fn emit(&self, mut value: Value, line: &str) {
         if !self.json {
-            println!("{line}");
+            // Every part is already safe; this is the last line of defence.
+            println!("{}", natter_api::text::printable(line));
             return;
         }
         if value.get("type").is_none() {
@@ -126,7 +128,7 @@ fn outgoing(client_id: uuid::Uuid, state: &OutgoingState) -> (Value, String) {
         OutgoingState::Pending => ("pending", "⏳".to_owned()),
         OutgoingState::Stored(s) => ("stored", format!("✓ #{}", s.seq)),
         OutgoingState::Delivered(s) => ("delivered", format!("✓✓ #{}", s.seq)),
-        OutgoingState::Failed(e) => ("failed", format!("failed: {}", e.message)),
+        OutgoingState::Failed(e) => ("failed", format!("failed: {}", safe(&e.message))),
     };
     let value = json!({"type": "outgoing", "client_id": client_id, "state": name});
     (value, format!("queued message {client_id}: {text}"))

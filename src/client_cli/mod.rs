@@ -10,6 +10,7 @@ mod history;
 mod listen;
 pub(crate) mod output;
 mod send;
+mod sessions;
 
 use natter_api::{ConversationInfo, ConversationKind};
 use natter_client::Client;
@@ -22,6 +23,7 @@ pub(crate) use self::groups::{group, groups};
 pub(crate) use self::history::history;
 pub(crate) use self::listen::listen;
 pub(crate) use self::send::send;
+pub(crate) use self::sessions::{SessionsArgs, sessions};
 
 /// `natter register`.
 #[derive(Debug, clap::Args)]
@@ -217,11 +219,11 @@ impl Dest {
         }
     }
 
-    /// How it is written in output: `lobby`, `@USER`, `#GROUP`.
+    /// How it is written in output: `lobby`, `@USER`, `#GROUP` (terminal-safe).
     pub(crate) fn label(&self) -> String {
         match self {
-            Self::User(u) => format!("@{u}"),
-            Self::Group(g) => format!("#{g}"),
+            Self::User(u) => format!("@{}", output::safe(u)),
+            Self::Group(g) => format!("#{}", output::safe(g)),
             Self::Lobby => "lobby".to_owned(),
         }
     }

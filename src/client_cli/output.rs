@@ -3,24 +3,70 @@
 //!
 //! Conversations are named `lobby`, `@USER` (a direct conversation) or
 //! `#GROUP`; times are UTC.
+//!
+//! Text from other users never reaches the terminal raw: human output goes
+//! through [`natter_api::text`] ([`safe`] for one-line values such as names,
+//! [`message_line`] for bodies, whose continuation lines are indented so a
+//! body cannot forge a line of its own), and JSON output escapes the
+//! characters serde_json leaves raw (DEL, C1 controls, bidi and invisible
+//! format characters) as `\uXXXX`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use natter_api::text::{is_unsafe, printable, printable_line};
 use natter_api::{ConversationId, ConversationInfo, ConversationKind, Message};
 use natter_client::Client;
 use serde_json::{Value, json};
 
-/// Prints one JSON value on its own line.
+/// Starts every continuation line of a multi-line message body.
+pub(crate) const CONTINUATION: &str = "    │ ";
+
+/// Prints one JSON value on its own line, terminal-safe.
 pub(crate) fn print_json(value: &Value) {
-    println!("{value}");
+    println!("{}", json_text(value));
 }
 
-/// A conversation's display name.
+/// `value` as JSON text with no character a terminal would act on: serde_json
+/// escapes C0 controls; DEL, C1 controls, bidi and invisible format characters
+/// are escaped here (they only occur inside strings, so the JSON means the
+/// same).
+pub(crate) fn json_text(value: &Value) -> String {
+    let text = value.to_string();
+    if !text.chars().any(is_unsafe) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A one-line value from the server (a name, a reason) safe to print.
+pub(crate) fn safe(text: &str) -> Cow<'_, str> {
+    printable_line(text)
+}
+
+/// A message body safe to print after a line's prefix: controls made
+/// visible, continuation lines starting with [`CONTINUATION`].
+pub(crate) fn body_text(body: &str) -> String {
+    printable(body).replace('\n', &format!("\n{CONTINUATION}"))
+}
+
+/// A conversation's display name (terminal-safe).
 pub(crate) fn label(info: &ConversationInfo) -> String {
     match &info.kind {
         ConversationKind::Lobby => "lobby".to_owned(),
-        ConversationKind::Direct { peer } => format!("@{}", peer.name),
-        ConversationKind::Group { name, .. } => format!("#{name}"),
+        ConversationKind::Direct { peer } => format!("@{}", safe(&peer.name)),
+        ConversationKind::Group { name, .. } => format!("#{}", safe(name)),
     }
 }
 
@@ -59,11 +105,14 @@ pub(crate) fn message_json(conversation: &str, m: &Message) -> Value {
     })
 }
 
-/// A message as one human line: `TIME CONVERSATION #SEQ SENDER: TEXT`.
+/// A message as a human line: `TIME CONVERSATION #SEQ SENDER: TEXT`; a
+/// multi-line body continues on lines starting with [`CONTINUATION`].
+/// `conversation` must already be terminal-safe (see [`label`]).
 pub(crate) fn message_line(conversation: &str, m: &Message) -> String {
     let from = m.sender.as_ref().map_or("*", |u| u.name.as_str());
+    let (from, body) = (safe(from), body_text(&m.body));
     let time = utc(m.ts_ms);
-    format!("{time} {conversation} #{} {from}: {}", m.seq, m.body)
+    format!("{time} {conversation} #{} {from}: {body}", m.seq)
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a time in ms since the Unix epoch.
@@ -98,5 +147,21 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(utc(1_700_000_000_123), "2023-11-14 22:13:20");
+    }
+
+    #[test]
+    fn bodies_cannot_forge_lines_or_reach_the_terminal_raw() {
+        let body = "hi\u{1b}]0;pwned\u{7}\r\nbob: forged\u{202e}";
+        assert_eq!(
+            body_text(body),
+            "hi^[]0;pwned^G^M\n    │ bob: forged\u{fffd}"
+        );
+        let value = json!({"body": "a\u{1b}\u{7f}\u{9b}\u{202e}\u{e0041}"});
+        assert_eq!(
+            json_text(&value),
+            r#"{"body":"a\u001b\u007f\u009b\u202e\udb40\udc41"}"#
+        );
+        let back: Value = serde_json::from_str(&json_text(&value)).expect("json");
+        assert_eq!(back, value);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::time::{Instant, timeout_at};
 
 use super::common::{self, Home, Session, block_on, client_fail};
-use super::output::{Labels, print_json};
+use super::output::{Labels, print_json, safe};
 use super::{Dest, SendArgs, find_conversation};
 use crate::exit::{Fail, OTHER, UNREACHABLE};
 
@@ -77,7 +77,8 @@ async fn wait_stored(
             format!(
                 "no confirmation from the server at {} in time: the message stays queued (⏳) \
                  and the next `natter send`, `listen` or `chat` as {} sends it",
-                session.server, session.user.name
+                session.server,
+                safe(&session.user.name)
             ),
         )),
     }
@@ -130,7 +131,10 @@ async fn report_restored(session: &Session, deadline: Instant) {
                 let conv = labels.get(&session.client, sent.conv).await;
                 eprintln!("natter: sent queued message {id}: ✓ {conv} #{}", sent.seq);
             }
-            Ok(Err(e)) => eprintln!("natter: queued message {id} was not sent: {e}"),
+            Ok(Err(e)) => {
+                let why = safe(&e.to_string()).into_owned();
+                eprintln!("natter: queued message {id} was not sent: {why}");
+            }
             Err(_) => return,
         }
     }

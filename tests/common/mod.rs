@@ -54,11 +54,17 @@ impl ServerProcess {
 
     /// Starts `natter serve --data DATA --idle-timeout 3s ARGS…` and waits
     /// for its start-up lines (the HTTP one too when `--http` is not `off`).
-    /// Later flags win, so `args` may override the idle timeout.
+    /// An `--idle-timeout` in `args` replaces the 3 s (clap refuses a flag
+    /// given twice).
     pub fn start_with(data: &Path, args: &[&str], log: &Path) -> Self {
         let log_file = std::fs::File::create(log).expect("log file");
+        let idle: &[&str] = match args.contains(&"--idle-timeout") {
+            true => &[],
+            false => &["--idle-timeout", "3s"],
+        };
         let mut child = natter()
-            .args(["serve", "--idle-timeout", "3s"])
+            .arg("serve")
+            .args(idle)
             .args(args)
             .arg("--data")
             .arg(data)

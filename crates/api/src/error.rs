@@ -77,6 +77,12 @@ pub enum ErrorCode {
     /// connections per address); the text says which.
     #[error("limit reached")]
     LimitReached,
+    /// The new password is longer than [`crate::MAX_PASSWORD_LEN`] bytes.
+    #[error("password too long (at most 1024 bytes)")]
+    PasswordTooLong,
+    /// No login session of yours with that id.
+    #[error("no such session")]
+    NoSuchSession,
 }
 
 /// An error answer: a code plus human text.

@@ -17,21 +17,25 @@ mod error;
 mod frame;
 mod request;
 mod response;
+pub mod text;
 mod types;
 mod validate;
 
 pub use codec::{CodecError, decode, decode_json, encode, encode_json};
 pub use error::{ApiError, ErrorCode};
 pub use frame::{ClientFrame, ServerFrame};
-pub use request::{Anchor, HistoryQuery, Order, Request, SyncRequest, Target};
+pub use request::{
+    Anchor, HistoryQuery, MAX_CONVERSATION_PAGE, Order, RateClass, Request, SyncRequest, Target,
+};
 pub use response::{Event, Response, Sent};
 pub use types::{
     ClientMsgId, ConversationId, ConversationInfo, ConversationKind, Cursor, GroupInfo, MemberInfo,
-    Message, Presence, Role, Seq, SessionToken, UserId, UserInfo,
+    Message, Presence, Role, Seq, SessionInfo, SessionToken, UserId, UserInfo,
 };
 pub use validate::{
-    MAX_GROUP_NAME_LEN, MAX_HISTORY_LIMIT, MAX_NAME_LEN, MIN_PASSWORD_LEN, validate_group_name,
+    MAX_GROUP_NAME_LEN, MAX_HISTORY_LIMIT, MAX_NAME_LEN, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, validate_group_name,
     validate_name, validate_password,
+    GroupNameError, normalize_group_name,
 };
 
 /// Version of this protocol; a client sends it at login and resume, and the

@@ -36,9 +36,11 @@ pub enum Request {
         /// Where the offline sync starts.
         sync: SyncRequest,
     },
-    /// End this session (its token stops working). → `Done`.
+    /// End this session: its token stops working and every other connection
+    /// that resumed with it gets `session_ended` at once. → `Done`.
     Logout,
-    /// Change the password; every other session of the account ends. → `Done`.
+    /// Change the password; every other session and connection of the account
+    /// ends, and this one gets a fresh token. → `PasswordChanged`.
     ChangePassword {
         /// Current password.
         old_password: String,
@@ -64,25 +66,33 @@ pub enum Request {
         /// Highest seq delivered.
         seq: Seq,
     },
-    /// List my conversations. → `Conversations`.
+    /// List my conversations. → `Conversations`: at most one page (see
+    /// [`Request::ConversationsPage`]; a longer list is cut after it).
     Conversations,
     /// List every user. → `Users`.
     Users,
     /// Liveness check. → `Done`.
     Ping,
     /// Create a group; the caller becomes its owner, `members` (names, any
-    /// case) plain members. → `Group`. Errors: `invalid_name` (not 1–64
-    /// characters), `name_taken`, `no_such_user`, `limit_reached`.
+    /// case) plain members. → `Group`. Errors: `invalid_name` (see
+    /// [`crate::normalize_group_name`]), `name_taken` (a group's name looks
+    /// the same: case, NFKC and confusables are ignored), `no_such_user`,
+    /// `limit_reached` (the caller or a listed user is already in the most
+    /// groups allowed — nothing is created, the text names the user — or
+    /// too many members).
     CreateGroup {
-        /// 1–64 characters, unique case-insensitively among groups.
+        /// 1–64 characters after NFKC, no invisible or bidi-control
+        /// characters; stored in NFKC form.
         name: String,
         /// Anyone may join (else invite-only).
         public: bool,
         /// Initial members besides the caller.
         members: Vec<String>,
     },
-    /// Join a public group by name. → `Group`. Errors: `no_such_group`,
-    /// `already_member`, `invite_only`, `limit_reached`.
+    /// Join a public group by name. → `Group`. Errors: `no_such_group`
+    /// (also for an invite-only group the caller is not in: its existence
+    /// is not revealed), `already_member`, `limit_reached` (the caller is in
+    /// the most groups allowed, or the group is full).
     JoinGroup {
         /// Group name, any case.
         name: String,
@@ -95,7 +105,8 @@ pub enum Request {
     },
     /// Add a user to a group the caller is a member of. → `Done`.
     /// Errors: `no_such_group`, `not_member`, `no_such_user`,
-    /// `already_member`, `limit_reached`.
+    /// `already_member`, `limit_reached` (the user is already in the most
+    /// groups allowed, named in the text; or the group is full).
     Invite {
         /// The group.
         conv: ConversationId,
@@ -104,7 +115,8 @@ pub enum Request {
     },
     /// Groups I am a member of. → `Groups`.
     MyGroups,
-    /// Every public group. → `Groups`.
+    /// Public groups (never invite-only ones), oldest first, at most
+    /// [`MAX_CONVERSATION_PAGE`]. → `Groups`.
     PublicGroups,
     /// Current members of a conversation I am a member of, with role and
     /// status. → `Members`. Errors: `no_such_conversation`, `not_member`.
@@ -130,6 +142,64 @@ pub enum Request {
     },
     /// Every user with their status ("who is online"). → `Presence`.
     Presence,
+    /// My login sessions (expired ones are pruned first). → `Sessions`.
+    Sessions,
+    /// End one of my login sessions: its token stops working and every
+    /// connection using it gets `session_ended` at once. → `Done`.
+    /// Errors: `no_such_session` (unknown id, or not mine).
+    RevokeSession {
+        /// [`crate::SessionInfo::id`].
+        id: u64,
+    },
+    /// One page of my conversations, ordered by id: those with an id above
+    /// `after` (`None`: from the first), at most `limit` (the server caps it
+    /// at [`MAX_CONVERSATION_PAGE`] and at its configured page size).
+    /// → `ConversationsPage`. Replaces [`Request::Conversations`], which
+    /// answers only the first page.
+    ConversationsPage {
+        /// The last id of the previous page, or `None` for the first page.
+        after: Option<ConversationId>,
+        /// Most entries wanted.
+        limit: u32,
+    },
+}
+
+/// Largest page of the conversation list: 500 entries of at most ~1 KB each
+/// (64-character group names, JSON-escaped) stay well below the transport's
+/// and the WebSocket's 1 MiB message limit.
+pub const MAX_CONVERSATION_PAGE: u32 = 500;
+
+/// Which per-connection rate limit a request passes (see [`Request::rate_class`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateClass {
+    /// Changes shared state others see (send, group membership): the
+    /// server's write bucket.
+    Write,
+    /// Everything else a client asks for, logged in or not: the larger
+    /// read bucket.
+    Read,
+    /// Delivery acks: paced by what the server pushes, so not limited.
+    Unlimited,
+}
+
+impl Request {
+    /// The rate limit this request passes.
+    pub fn rate_class(&self) -> RateClass {
+        match self {
+            Self::Send { .. }
+            | Self::CreateGroup { .. }
+            | Self::JoinGroup { .. }
+            | Self::LeaveGroup { .. }
+            | Self::Invite { .. } => RateClass::Write,
+            Self::AckDelivered { .. } => RateClass::Unlimited,
+            _ => RateClass::Read,
+        }
+    }
+
+    /// True for requests that pass the write rate limit.
+    pub fn is_write(&self) -> bool {
+        self.rate_class() == RateClass::Write
+    }
 }
 
 /// Where a message goes.

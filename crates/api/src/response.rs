@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    ConversationId, ConversationInfo, GroupInfo, MemberInfo, Message, Presence, Seq, SessionToken,
-    UserInfo,
+    ConversationId, ConversationInfo, GroupInfo, MemberInfo, Message, Presence, Seq, SessionInfo,
+    SessionToken, UserInfo,
 };
 
 /// Successful answer to a [`crate::Request`].
@@ -62,6 +62,21 @@ pub enum Response {
     },
     /// Users with their status.
     Presence(Vec<Presence>),
+    /// My login sessions, most recently used first.
+    Sessions(Vec<SessionInfo>),
+    /// The password was changed; every other session ended. The old token
+    /// no longer resumes: keep this one instead.
+    PasswordChanged {
+        /// The fresh token of this session.
+        token: SessionToken,
+    },
+    /// One page of my conversations, ordered by id.
+    ConversationsPage {
+        /// The entries.
+        list: Vec<ConversationInfo>,
+        /// More follow: ask again with `after` = the last id of `list`.
+        more: bool,
+    },
 }
 
 /// The ✓ of a sent message.
@@ -81,8 +96,9 @@ pub struct Sent {
 pub enum Event {
     /// A message, from sync or live; per conversation in seq order, once.
     Message(Message),
-    /// The conversation list; after login/resume it marks the end of the
-    /// offline sync (live events follow).
+    /// The conversation list (its last part, when [`Event::ConversationsPart`]
+    /// came first); after login/resume it marks the end of the offline sync
+    /// (live events follow).
     Conversations(Vec<ConversationInfo>),
     /// The server is shutting down; the connection closes next.
     ServerClosing {
@@ -116,4 +132,22 @@ pub enum Event {
     /// Status changes of users sharing a direct or group with the receiver
     /// (coalesced: one event per batching window).
     Presence(Vec<Presence>),
+    /// Slow consumer: more was queued for this connection than the server's
+    /// per-session budget, so it dropped the queued live events (messages
+    /// are durable) and sends nothing live on this connection any more.
+    /// Everything before this event was delivered in order. The client
+    /// re-syncs by resuming on a new connection with its cursors; the
+    /// server closes this one if it is still open after its grace period
+    /// (then this event comes again with `closing: true`, when it fits).
+    Behind {
+        /// Why, for display.
+        reason: String,
+        /// True when the server closes the connection next.
+        closing: bool,
+    },
+    /// A leading part of the conversation list, sent when the list is
+    /// longer than one page: the parts and then [`Event::Conversations`]
+    /// (the last part) together make the whole list, in id order. A client
+    /// that does not know this event sees only the last part.
+    ConversationsPart(Vec<ConversationInfo>),
 }

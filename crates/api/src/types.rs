@@ -147,3 +147,18 @@ pub struct MemberInfo {
     /// The user and their status.
     pub presence: Presence,
 }
+
+/// One login session of the user, as `sessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Public id, for `revoke_session` (not the token, nor derived from it).
+    pub id: u64,
+    /// When it was created (login), ms since the Unix epoch.
+    pub created_ms: u64,
+    /// Its last login or resume, ms since the Unix epoch.
+    pub last_used_ms: u64,
+    /// The address of its last login or resume, if known.
+    pub last_addr: Option<String>,
+    /// True for the session making the request.
+    pub current: bool,
+}

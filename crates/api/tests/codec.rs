@@ -102,6 +102,8 @@ fn requests() -> Vec<Request> {
             seq: 9,
         },
         Request::Presence,
+        Request::Sessions,
+        Request::RevokeSession { id: u64::MAX },
     ]
 }
 
@@ -166,6 +168,20 @@ fn server_frames() -> Vec<ServerFrame> {
             pending: vec![],
         }),
         ok(Response::Presence(vec![presence()])),
+        ok(Response::Sessions(vec![natter_api::SessionInfo {
+            id: 3,
+            created_ms: 1,
+            last_used_ms: 2,
+            last_addr: Some("127.0.0.1".into()),
+            current: true,
+        }])),
+        ok(Response::PasswordChanged {
+            token: SessionToken("ab".repeat(32)),
+        }),
+        ServerFrame::Response {
+            id: 8,
+            result: Err(ErrorCode::NoSuchSession.into()),
+        },
         ServerFrame::Response {
             id: 7,
             result: Err(ErrorCode::RateLimited { retry_after_ms: 50 }.into()),

@@ -12,15 +12,27 @@ use anyhow::{Context, bail};
 use natter_proto::crypto::{Fingerprint, parse_fingerprint};
 
 /// Server settings for a benchmark: no rate limits, cheap password hashing
-/// (the bench registers thousands of users), room for every client.
+/// (the bench registers thousands of users), room for every client, and
+/// outgoing budgets no bench client (the instrument) can exceed.
 const CONFIG: &str = r#"
 [server]
 max_connections_per_addr = 1000000
 max_group_members = 1000000
 max_groups_per_user = 100000
+hash_queue = 1000000
+max_queued_frames = 1000000
+max_queued_bytes = 1073741824
 [server.rate]
 per_second = 1e9
 burst = 1e9
+[server.read_rate]
+per_second = 1e9
+burst = 1e9
+[server.throttle]
+register_per_minute = 1e9
+register_burst = 1e9
+login_per_minute = 1e9
+login_burst = 1e9
 [server.argon2]
 memory_kib = 64
 iterations = 1

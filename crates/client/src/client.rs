@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use natter_api::{
     ClientMsgId, ConversationId, ConversationInfo, GroupInfo, HistoryQuery, MemberInfo, Message,
-    PROTOCOL_VERSION, Presence, Request, Response, Sent, Seq, SessionToken, SyncRequest, Target,
-    UserInfo,
+    PROTOCOL_VERSION, Presence, Request, Response, Sent, Seq, SessionInfo, SessionToken, SyncRequest,
+    Target, UserInfo,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -222,11 +222,25 @@ impl Client {
         }
     }
 
-    /// My conversations.
+    /// My conversations, in id order: every page of the list, asked for one
+    /// after the other (each answer stays far below the message size limit).
     pub async fn conversations(&self) -> Result<Vec<ConversationInfo>, ClientError> {
-        match self.request(Request::Conversations).await? {
-            Response::Conversations(list) => Ok(list),
-            other => Err(unexpected(other)),
+        let mut list = Vec::new();
+        let mut after = None;
+        loop {
+            let request = Request::ConversationsPage {
+                after,
+                limit: natter_api::MAX_CONVERSATION_PAGE,
+            };
+            let (page, more) = match self.request(request).await? {
+                Response::ConversationsPage { list, more } => (list, more),
+                other => return Err(unexpected(other)),
+            };
+            after = page.last().map(|c| c.id);
+            list.extend(page);
+            if !more || after.is_none() {
+                return Ok(list);
+            }
         }
     }
 
@@ -330,18 +344,51 @@ impl Client {
         }
     }
 
-    /// Changes the password; the account's other sessions end.
+    /// Changes the password; the account's other sessions end. This session
+    /// gets a fresh token, which [`Client::session_token`] returns from now
+    /// on (save it again: the old one no longer resumes).
     pub async fn change_password(&self, old: &str, new: &str) -> Result<(), ClientError> {
         let request = Request::ChangePassword {
             old_password: old.to_owned(),
             new_password: new.to_owned(),
         };
-        self.request(request).await.map(drop)
+        match self.request(request).await? {
+            Response::PasswordChanged { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// My login sessions, most recently used first (`current` marks this one).
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, ClientError> {
+        match self.request(Request::Sessions).await? {
+            Response::Sessions(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Ends my session `id` (from [`Client::sessions`]): its token stops
+    /// working and its connections end at once. Revoking the current session
+    /// ends this connection too, after the answer.
+    pub async fn revoke_session(&self, id: u64) -> Result<(), ClientError> {
+        self.request(Request::RevokeSession { id }).await.map(drop)
     }
 
     /// Ends the session; the token is forgotten (no more resume).
     pub async fn logout(&self) -> Result<(), ClientError> {
         self.request(Request::Logout).await.map(drop)
+    }
+
+    /// Closes the connection cleanly (the session stays valid: it can be
+    /// resumed later): what was sent is flushed, the transport's CLOSE is
+    /// sent so the server ends this connection at once instead of after
+    /// its idle timeout, and the dialer is shut down. Waits a few seconds
+    /// at most. Afterwards every call of every clone fails with
+    /// [`ClientError::Closed`]. Call it before a short-lived program exits.
+    pub async fn close(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Close(done)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 

@@ -25,6 +25,13 @@ pub struct ClientLink {
 pub trait Dialer: Send + Sync + 'static {
     /// Opens a new connection.
     fn dial(&self) -> BoxFuture<'static, Result<ClientLink, DialError>>;
+
+    /// Called once by [`crate::Client::close`] after the last link was
+    /// given up: release what the dialer holds (e.g. its own UDP endpoint,
+    /// making sure the transport's CLOSE left). Default: nothing.
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Why a dial failed.

@@ -25,6 +25,10 @@ use crate::options::ClientOptions;
 use crate::outbox::{Entry, Outbox};
 use crate::outbox_dir::{OutboxDir, QueuedMessage};
 
+/// Longest [`Driver::close`] waits for the link to close, and then for the
+/// dialer to shut down (the link's own linger for unacknowledged data is 2 s).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Answer channel of one call.
 pub(crate) type ReplyTx = oneshot::Sender<Result<Response, ClientError>>;
 
@@ -46,6 +50,8 @@ pub(crate) enum Cmd {
     },
     /// Turn delivery acks (✓✓ for senders) on or off.
     DeliveryAcks(bool),
+    /// Close the connection for good (see [`Driver::close`]), then answer.
+    Close(oneshot::Sender<()>),
 }
 
 /// Who waits for the answer of an in-flight request.
@@ -95,6 +101,8 @@ pub(crate) struct Driver {
     flush_at: Option<Instant>,
     /// The lobby (no ✓✓ there, so its messages are not tracked).
     lobby: Option<ConversationId>,
+    /// Leading parts of a conversation list being received in pages.
+    list_parts: Vec<api::ConversationInfo>,
 }
 
 impl Driver {
@@ -127,6 +135,7 @@ impl Driver {
             delivered: HashMap::new(),
             flush_at: None,
             lobby: None,
+            list_parts: Vec::new(),
         }
     }
 
@@ -137,6 +146,7 @@ impl Driver {
             let disconnected = self.link.is_none();
             tokio::select! {
                 cmd = self.cmds.recv() => match cmd {
+                    Some(Cmd::Close(done)) => return self.close(done).await,
                     Some(cmd) => self.on_cmd(cmd).await,
                     None => return,
                 },
@@ -180,7 +190,25 @@ impl Driver {
                 self.flush_outbox().await;
             }
             Cmd::DeliveryAcks(on) => self.ack_delivery = on,
+            // `run` takes Close before it gets here (it must stop the loop).
+            Cmd::Close(done) => self.close(done).await,
         }
+    }
+
+    /// Gives the link up for good: what was sent is flushed (within the
+    /// link's linger), the transport's CLOSE goes out so the server ends
+    /// the session at once, and the dialer is shut down. Bounded by
+    /// [`CLOSE_WAIT`]. Pending calls fail; no reconnect follows.
+    async fn close(&mut self, done: oneshot::Sender<()>) {
+        if let Some(ClientLink { tx, mut rx }) = self.link.take() {
+            drop(tx);
+            // The receive side ends once the connection is closed.
+            let drained = async { while rx.recv().await.is_some() {} };
+            let _ = tokio::time::timeout(CLOSE_WAIT, drained).await;
+        }
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.dialer.shutdown()).await;
+        self.pending.clear();
+        let _ = done.send(());
     }
 
     async fn call(&mut self, mut request: Request, reply: ReplyTx) {
@@ -250,7 +278,10 @@ impl Driver {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Message(m) => self.on_message(m),
-            Event::Conversations(list) => {
+            Event::ConversationsPart(part) => self.list_parts.extend(part),
+            Event::Conversations(last) => {
+                let mut list = std::mem::take(&mut self.list_parts);
+                list.extend(last);
                 let lobby = list.iter().find(|c| c.kind == api::ConversationKind::Lobby);
                 self.lobby = lobby.map(|c| c.id).or(self.lobby);
                 self.emit(ClientEvent::Conversations(list));
@@ -264,7 +295,18 @@ impl Driver {
             Event::Delivered { conv, seq } => self.on_delivered(conv, seq),
             Event::Read { conv, seq } => self.emit(ClientEvent::Read { conv, seq }),
             Event::Presence(list) => self.emit(ClientEvent::Presence(list)),
+            Event::Behind { closing, .. } => self.on_behind(closing),
         }
+    }
+
+    /// The server dropped live events for this connection (we read too
+    /// slowly): give the link up and resume on a new one right away. The
+    /// resume re-syncs from `received`, so nothing is lost, and the
+    /// de-duplication by seq keeps every message once.
+    fn on_behind(&mut self, closing: bool) {
+        tracing::info!(closing, "server says this client fell behind; re-syncing");
+        self.on_link_lost();
+        self.retry_at = Instant::now();
     }
 
     /// A ✓✓ watermark: tracked messages at or below it become Delivered.
@@ -336,6 +378,8 @@ impl Driver {
                 self.set_token(None);
                 self.authed = false;
             }
+            // The old token no longer resumes: keep the fresh one.
+            (_, Ok(Response::PasswordChanged { token })) => self.set_token(Some(token.clone())),
             _ => {}
         }
     }
@@ -430,6 +474,7 @@ impl Driver {
 
     /// The link is gone: fail calls, keep the outbox, schedule a reconnect.
     fn on_link_lost(&mut self) {
+        self.list_parts.clear();
         self.link = None;
         self.authed = false;
         for (_, pending) in self.pending.drain() {

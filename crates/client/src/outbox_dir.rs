@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use natter_api::{ClientMsgId, Target};
+use natter_net::private_files;
 use serde::{Deserialize, Serialize};
 
 /// One message waiting in the outbox.
@@ -64,13 +65,12 @@ impl OutboxDir {
         self.path.join(format!("{id}.json"))
     }
 
-    /// Writes `msg` atomically (a temporary file renamed into place).
+    /// Writes `msg` atomically (a temporary file renamed into place), private
+    /// to the user: the file mode 0600 in a directory of mode 0700 (it holds
+    /// the message body).
     pub fn save(&self, msg: &QueuedMessage) -> io::Result<()> {
-        fs::create_dir_all(&self.path)?;
         let json = serde_json::to_vec(msg).map_err(io::Error::other)?;
-        let tmp = self.path.join(format!(".{}.tmp", msg.client_id));
-        fs::write(&tmp, json)?;
-        fs::rename(&tmp, self.file(msg.client_id))
+        private_files::write_atomic(&self.file(msg.client_id), &json)
     }
 
     /// Forgets the message with this id (no error if it is already gone).
@@ -131,6 +131,13 @@ mod tests {
             outbox.load().expect("load"),
             [first.clone(), second.clone()]
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode(outbox.path()), 0o700);
+            assert_eq!(mode(&outbox.file(first.client_id)), 0o600);
+        }
         outbox.remove(first.client_id).expect("remove");
         outbox.remove(first.client_id).expect("remove twice");
         assert_eq!(outbox.load().expect("load"), [second]);

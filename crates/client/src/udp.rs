@@ -20,6 +20,9 @@ pub struct UdpDialer {
     endpoint: Endpoint,
     server: SocketAddr,
     policy: ServerKeyPolicy,
+    /// The endpoint was bound by [`UdpDialer::new`] (not shared), so
+    /// [`Dialer::shutdown`] stops it.
+    owned: bool,
 }
 
 impl UdpDialer {
@@ -41,6 +44,7 @@ impl UdpDialer {
             endpoint,
             server,
             policy,
+            owned: true,
         })
     }
 
@@ -51,6 +55,7 @@ impl UdpDialer {
             endpoint,
             server,
             policy,
+            owned: false,
         }
     }
 
@@ -73,6 +78,17 @@ impl Dialer for UdpDialer {
                     other => DialError::Other(other.to_string()),
                 })?;
             Ok(bridge(conn))
+        })
+    }
+
+    /// Stops an endpoint this dialer bound itself: every connection's CLOSE
+    /// is sent before it returns (a shared endpoint is left running).
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        let endpoint = self.owned.then(|| self.endpoint.clone());
+        Box::pin(async move {
+            if let Some(endpoint) = endpoint {
+                endpoint.shutdown(0, "client closed").await;
+            }
         })
     }
 }

@@ -182,11 +182,12 @@ impl Endpoint {
     }
 
     /// Transport counters summed over every connection this endpoint
-    /// established, the closed ones included (for metrics).
+    /// had, the closed ones included, and the endpoint's drop counters
+    /// (for metrics).
     pub fn transport_totals(&self) -> TransportTotals {
-        let st = &mut *self.shared.lock();
-        let proto = &st.proto;
-        st.tally.totals(|h| proto.stats(h))
+        let st = self.shared.lock();
+        st.tally
+            .totals(st.proto.total_stats(), st.proto.endpoint_stats())
     }
 
     /// Datagrams dropped on purpose by fault injection.
@@ -456,6 +457,7 @@ fn on_connected(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle) {
     if !accepted {
         // Nobody is accepting (shutdown) or the application is this far
         // behind: refuse instead of queueing without bound.
+        st.tally.refused_busy();
         st.proto.close(
             Instant::now(),
             h,
@@ -466,8 +468,7 @@ fn on_connected(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle) {
 }
 
 fn on_closed(st: &mut State, h: ConnectionHandle, reason: CloseReason) {
-    let last = st.proto.stats(h);
-    st.tally.closed(h, last);
+    st.tally.closed(h);
     if let Some(tx) = st.connecting.remove(&h) {
         let _ = tx.send(Err(reason.clone()));
     }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use natter_proto::crypto::{Fingerprint, fingerprint, parse_fingerprint};
 
+use crate::private_files;
+
 /// How a client decides whether to trust the server's static key.
 #[derive(Debug, Clone)]
 pub enum ServerKeyPolicy {
@@ -48,15 +50,17 @@ pub fn lookup(file: &Path, addr: SocketAddr) -> io::Result<Option<Fingerprint>> 
     Ok(None)
 }
 
-/// Pins `key` for `addr` by appending a line to the file.
+/// Pins `key` for `addr` by appending a line to the file (created mode
+/// 0600, in a directory created 0700; see [`crate::private_files`]).
 pub fn remember(file: &Path, addr: SocketAddr, key: &[u8; 32]) -> io::Result<()> {
-    if let Some(dir) = file.parent() {
-        fs::create_dir_all(dir)?;
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_files::create_dir(dir)?;
     }
-    let mut f = fs::OpenOptions::new()
+    let mut f = private_files::options()
         .create(true)
         .append(true)
         .open(file)?;
+    private_files::restrict(file)?;
     writeln!(f, "{addr} {}", fingerprint(key))
 }
 
@@ -93,5 +97,11 @@ mod tests {
         assert!(!fp.matches(&[6u8; 32]));
         let other: SocketAddr = "127.0.0.1:7701".parse().expect("addr");
         assert_eq!(lookup(&file, other).expect("read"), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&file).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 }

@@ -18,6 +18,7 @@ pub mod known_servers;
 #[cfg(target_os = "linux")]
 mod mmsg;
 mod pipe;
+pub mod private_files;
 mod socket;
 mod totals;
 
@@ -31,7 +32,7 @@ pub use natter_proto::{
     CloseReason, ConnectionStats, EndpointStats, RetryPolicy, ServerConfig, StaticKeypair,
     TransportConfig,
 };
-pub use pipe::Pipe;
+pub use pipe::{DEFAULT_MAX_QUEUED_BYTES, Pipe, PipeOptions};
 pub use socket::{DatagramSocket, MemoryNetwork, MemorySocket, SendBatch};
 pub use totals::TransportTotals;
 

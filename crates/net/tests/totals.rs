@@ -71,3 +71,58 @@ async fn totals_count_live_and_closed_connections() {
     let client_after = client.transport_totals();
     assert!(client_after.retransmits >= client_live.retransmits);
 }
+
+/// Issue 9: a connection that opens, talks and closes between two reads of
+/// the totals is counted in full (its packets were lost from the sums when
+/// natter-proto forgot it before anyone read its counters).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_between_two_reads_is_counted_in_full() {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let server = Endpoint::bind(any, config(true, 0.0, 7))
+        .await
+        .expect("bind");
+    let client = Endpoint::bind(any, config(false, 0.0, 8))
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let before = server.transport_totals();
+    let c = client
+        .connect(addr, ServerKeyPolicy::AcceptAny)
+        .await
+        .expect("connect");
+    let s = tokio::time::timeout(GUARD, server.accept())
+        .await
+        .expect("accept in time")
+        .expect("accepted");
+    for i in 0..50u32 {
+        c.send_nowait(0, Bytes::from(i.to_be_bytes().to_vec()))
+            .expect("send");
+    }
+    for _ in 0..50 {
+        tokio::time::timeout(GUARD, s.recv())
+            .await
+            .expect("in time")
+            .expect("alive");
+    }
+    c.close(0, "done");
+    tokio::time::timeout(GUARD, s.closed())
+        .await
+        .expect("closed in time");
+    drop(s);
+    let gone = async {
+        // Polls a state no event announces; the guard is the failure bound.
+        while server.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(GUARD, gone)
+        .await
+        .expect("forgotten in time");
+    let after = server.transport_totals();
+    println!("before {before:?}\nafter {after:?}");
+    assert_eq!((after.connections_total, after.connections_open), (1, 0));
+    let sent = client.transport_totals().packets_sent;
+    assert!(after.packets_received > 0 && after.packets_sent > 0, "{after:?}");
+    assert!(after.packets_received <= sent, "{after:?}, client sent {sent}");
+    assert_eq!(after.endpoint.handshakes, 1);
+}

@@ -29,30 +29,15 @@ use rand_chacha::ChaCha20Rng;
 use crate::config::{ClientConfig, EndpointConfig, TransportConfig};
 use crate::connection::{Connection, ConnectionInit, ConnectionStats, Event, Side, Transmit};
 use crate::crypto::{self, ClientHandshake, CryptoError};
-use crate::guard::{Guard, InitialVerdict};
+use crate::guard::{Guard, InitialVerdict, Refusal};
 use crate::packet::{self, ConnectionId, Packet};
+pub use crate::stats::EndpointStats;
+use crate::stats::add_counters;
 use crate::streams::SendError;
 
 /// Names one connection of an endpoint. Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionHandle(pub u64);
-
-/// Endpoint-wide counters (datagrams that never reached a connection).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EndpointStats {
-    /// Datagrams that failed to decode.
-    pub malformed: u64,
-    /// Data packets for no known connection.
-    pub unknown_connection: u64,
-    /// Version-negotiation replies sent.
-    pub version_negotiations: u64,
-    /// Retry (cookie) replies sent.
-    pub retries: u64,
-    /// Initials dropped: too small, bad token, replayed, rate-limited, full.
-    pub initials_dropped: u64,
-    /// Handshakes answered (Diffie-Hellman work done).
-    pub handshakes: u64,
-}
 
 /// An endpoint: routes datagrams to connections and owns them.
 pub struct Endpoint {
@@ -72,6 +57,9 @@ pub struct Endpoint {
     stateless: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<(ConnectionHandle, Event)>,
     stats: EndpointStats,
+    /// Counters of every connection already forgotten, summed when each
+    /// was removed: with the live ones, [`Self::total_stats`].
+    retired: ConnectionStats,
 }
 
 impl Endpoint {
@@ -92,6 +80,7 @@ impl Endpoint {
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
+            retired: ConnectionStats::default(),
         }
     }
 
@@ -114,7 +103,14 @@ impl Endpoint {
     /// Feeds one received datagram. Bad input is dropped and counted.
     pub fn handle(&mut self, now: Instant, remote: SocketAddr, datagram: &mut [u8]) {
         let Ok(packet) = packet::decode(datagram) else {
-            self.stats.malformed += 1;
+            if datagram.first() == Some(&packet::TYPE_INITIAL)
+                && datagram.len() < packet::MIN_INITIAL_SIZE
+            {
+                // Refused before parsing: an answer could amplify.
+                self.refused(Refusal::TooSmall);
+            } else {
+                self.stats.malformed += 1;
+            }
             return;
         };
         match packet {
@@ -192,7 +188,9 @@ impl Endpoint {
         });
         if let Some(useful) = repeated {
             // A replay, or a copy from another address: nothing to do.
-            self.stats.initials_dropped += u64::from(!useful);
+            if !useful {
+                self.refused(Refusal::Replayed);
+            }
             return;
         }
         let Some(guard) = &mut self.guard else {
@@ -210,12 +208,17 @@ impl Endpoint {
             full,
         );
         match verdict {
-            InitialVerdict::Drop => self.stats.initials_dropped += 1,
+            InitialVerdict::Drop(why) => self.refused(why),
             InitialVerdict::Retry(token) => self.send_retry(remote, scid, token),
             InitialVerdict::Accept { validated } => {
                 self.accept(now, remote, len, dcid, scid, payload, validated);
             }
         }
+    }
+
+    /// Counts one dropped Initial under its reason.
+    fn refused(&mut self, why: Refusal) {
+        self.stats.refused(why);
     }
 
     fn send_retry(&mut self, remote: SocketAddr, client_cid: ConnectionId, token: Vec<u8>) {
@@ -241,7 +244,7 @@ impl Endpoint {
         let seed = self.seed();
         let Some(guard) = &self.guard else { return };
         let Ok((msg2, out)) = crypto::server_respond(guard.keypair(), seed, msg1, &params) else {
-            self.stats.initials_dropped += 1;
+            self.refused(Refusal::BadHandshake);
             return;
         };
         self.stats.handshakes += 1;
@@ -264,8 +267,12 @@ impl Endpoint {
         dcid: ConnectionId,
         scid: ConnectionId,
     ) {
-        if self.guard.is_none() || len < packet::MIN_INITIAL_SIZE {
+        if self.guard.is_none() {
             self.stats.initials_dropped += 1;
+            return;
+        }
+        if len < packet::MIN_INITIAL_SIZE {
+            self.refused(Refusal::TooSmall);
             return;
         }
         let mut out = Vec::new();
@@ -357,7 +364,7 @@ impl Endpoint {
     pub fn recv(&mut self, h: ConnectionHandle) -> Option<(u64, Bytes)> {
         let msg = self.conns.get_mut(&h)?.recv();
         if msg.is_none() && self.conns.get(&h).is_some_and(|c| c.is_drained()) {
-            self.conns.remove(&h); // the last unread message was read
+            self.forget(h); // the last unread message was read
             return None;
         }
         self.after_op(h);
@@ -393,6 +400,24 @@ impl Endpoint {
     /// Endpoint-wide counters.
     pub fn endpoint_stats(&self) -> EndpointStats {
         self.stats
+    }
+
+    /// Counters summed over every connection this endpoint ever had: the
+    /// live ones and those already forgotten (RTT, window and bytes in
+    /// flight are left at zero).
+    pub fn total_stats(&self) -> ConnectionStats {
+        let mut sum = self.retired;
+        for c in self.conns.values() {
+            add_counters(&mut sum, &c.stats());
+        }
+        sum
+    }
+
+    /// Forgets connection `h`, keeping its counters in [`Self::retired`].
+    fn forget(&mut self, h: ConnectionHandle) {
+        if let Some(c) = self.conns.remove(&h) {
+            add_counters(&mut self.retired, &c.stats());
+        }
     }
 
     /// Number of live connections.
@@ -498,7 +523,7 @@ impl Endpoint {
             }
         }
         if !unread {
-            self.conns.remove(&h);
+            self.forget(h);
         }
         // Otherwise the connection stays (unreachable by the network, without
         // timers) until `recv` hands out what it received: messages the peer

@@ -8,7 +8,9 @@
 //! - Under load (or always, by policy) the client must first echo a
 //!   stateless retry token that proves it receives at its address.
 //! - The client's ephemeral key is remembered for two token windows: a
-//!   replayed Initial is ignored instead of costing another DH.
+//!   replayed Initial is ignored instead of costing another DH. Replays are
+//!   recognised *before* the source's bucket is charged, so replaying a
+//!   victim's Initial from the victim's address cannot use up its allowance.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -23,11 +25,28 @@ const MAX_SOURCES: usize = 65_536;
 /// Most ephemeral keys remembered against replays.
 const MAX_REPLAY_ENTRIES: usize = 262_144;
 
+/// Why an Initial was dropped (each reason has its own counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Smaller than [`MIN_INITIAL_SIZE`]: answering could amplify a spoofed flood.
+    TooSmall,
+    /// The handshake message is too short to hold an ephemeral key.
+    BadHandshake,
+    /// The retry token does not validate for this address and connection ID.
+    BadToken,
+    /// The source address used up its handshake allowance.
+    RateLimited,
+    /// The server holds its maximum number of connections.
+    Full,
+    /// The client's ephemeral key was seen recently.
+    Replayed,
+}
+
 /// What to do with an Initial that opens a new connection.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum InitialVerdict {
-    /// Ignore it (and count it).
-    Drop,
+    /// Ignore it (and count it under its reason).
+    Drop(Refusal),
     /// Answer with a Retry carrying this token.
     Retry(Vec<u8>),
     /// Do the handshake; `validated` if a valid token proved the address.
@@ -74,27 +93,32 @@ impl Guard {
         handshaking: usize,
         full: bool,
     ) -> InitialVerdict {
-        if len < MIN_INITIAL_SIZE || msg1.len() < 32 || full {
-            return InitialVerdict::Drop;
+        if len < MIN_INITIAL_SIZE {
+            return InitialVerdict::Drop(Refusal::TooSmall);
+        }
+        let Some(ephemeral) = msg1.first_chunk::<32>() else {
+            return InitialVerdict::Drop(Refusal::BadHandshake);
+        };
+        if full {
+            return InitialVerdict::Drop(Refusal::Full);
         }
         let window = self.window(now);
         let validated = !token.is_empty();
         if validated && !self.tokens.validate(window, &remote, &dcid, token) {
-            return InitialVerdict::Drop;
+            return InitialVerdict::Drop(Refusal::BadToken);
         }
         if !validated && self.needs_token(handshaking) {
             return InitialVerdict::Retry(self.tokens.issue(window, &remote, &dcid));
         }
+        // Replays first: they must not cost the source its allowance.
+        if self.replay.contains(now, ephemeral) {
+            return InitialVerdict::Drop(Refusal::Replayed);
+        }
         if !self.allow_source(now, remote.ip()) {
-            return InitialVerdict::Drop;
+            return InitialVerdict::Drop(Refusal::RateLimited);
         }
-        let ephemeral: [u8; 32] = msg1[..32].try_into().expect("length checked");
-        if !self
-            .replay
-            .insert(now, ephemeral, 2 * self.config.token_window)
-        {
-            return InitialVerdict::Drop;
-        }
+        self.replay
+            .insert(now, *ephemeral, 2 * self.config.token_window);
         InitialVerdict::Accept { validated }
     }
 
@@ -176,12 +200,16 @@ struct ReplayCache {
 }
 
 impl ReplayCache {
-    /// Remembers `key` until `now + ttl`; false if it was already there.
-    fn insert(&mut self, now: Instant, key: [u8; 32], ttl: Duration) -> bool {
+    /// Whether `key` was seen and has not expired at `now`.
+    fn contains(&mut self, now: Instant, key: &[u8; 32]) -> bool {
         self.expire(now);
-        if self.seen.contains_key(&key) {
-            return false;
-        }
+        self.seen.contains_key(key)
+    }
+
+    /// Remembers `key` (not already there, see [`Self::contains`]) until
+    /// `now + ttl`.
+    fn insert(&mut self, now: Instant, key: [u8; 32], ttl: Duration) {
+        self.expire(now);
         if self.order.len() >= MAX_REPLAY_ENTRIES
             && let Some((old, _)) = self.order.pop_front()
         {
@@ -189,7 +217,6 @@ impl ReplayCache {
         }
         self.seen.insert(key, now + ttl);
         self.order.push_back((key, now + ttl));
-        true
     }
 
     fn expire(&mut self, now: Instant) {
@@ -235,7 +262,7 @@ mod tests {
     fn small_initial_is_dropped() {
         let mut g = guard(RetryPolicy::Never);
         let v = g.check_initial(start(), addr(1), 1199, DCID, &[], &msg1(1), 0, false);
-        assert_eq!(v, InitialVerdict::Drop);
+        assert_eq!(v, InitialVerdict::Drop(Refusal::TooSmall));
     }
 
     #[test]
@@ -245,7 +272,7 @@ mod tests {
         let first = g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(1), 0, false);
         assert_eq!(first, InitialVerdict::Accept { validated: false });
         let again = g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(1), 0, false);
-        assert_eq!(again, InitialVerdict::Drop);
+        assert_eq!(again, InitialVerdict::Drop(Refusal::Replayed));
     }
 
     #[test]
@@ -258,7 +285,11 @@ mod tests {
             panic!("expected a retry")
         };
         let other = g.check_initial(t, addr(2), 1200, DCID, &token, &msg1(1), 0, false);
-        assert_eq!(other, InitialVerdict::Drop, "token bound to the address");
+        assert_eq!(
+            other,
+            InitialVerdict::Drop(Refusal::BadToken),
+            "token bound to the address"
+        );
         let ok = g.check_initial(t, addr(1), 1200, DCID, &token, &msg1(1), 0, false);
         assert_eq!(ok, InitialVerdict::Accept { validated: true });
     }
@@ -274,7 +305,7 @@ mod tests {
         };
         let late = t + 2 * g.config.token_window + Duration::from_millis(1);
         let v = g.check_initial(late, addr(1), 1200, DCID, &token, &msg1(1), 0, false);
-        assert_eq!(v, InitialVerdict::Drop);
+        assert_eq!(v, InitialVerdict::Drop(Refusal::BadToken));
     }
 
     #[test]
@@ -304,5 +335,39 @@ mod tests {
         let elsewhere = SocketAddr::from(([127, 0, 0, 2], 1));
         let other = g.check_initial(t, elsewhere, 1200, DCID, &[], &msg1(8), 0, false);
         assert!(matches!(other, InitialVerdict::Accept { .. }));
+    }
+
+    #[test]
+    fn replays_do_not_charge_the_sources_bucket() {
+        let mut g = guard(RetryPolicy::Never);
+        let t = start();
+        let first = g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(1), 0, false);
+        assert_eq!(first, InitialVerdict::Accept { validated: false });
+        for _ in 0..100 {
+            let v = g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(1), 0, false);
+            assert_eq!(v, InitialVerdict::Drop(Refusal::Replayed));
+        }
+        // The burst of 3 still has 2 handshakes left for fresh keys.
+        for n in 2..4 {
+            let v = g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(n), 0, false);
+            assert_eq!(v, InitialVerdict::Accept { validated: false });
+        }
+        let v = g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(4), 0, false);
+        assert_eq!(v, InitialVerdict::Drop(Refusal::RateLimited));
+    }
+
+    #[test]
+    fn a_rate_limited_initial_may_be_sent_again_later() {
+        let mut g = guard(RetryPolicy::Never);
+        let t = start();
+        for n in 0..3 {
+            g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(n), 0, false);
+        }
+        let refused = g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(9), 0, false);
+        assert_eq!(refused, InitialVerdict::Drop(Refusal::RateLimited));
+        // Not remembered as seen: the client's retransmission is answered.
+        let later = t + Duration::from_secs(1);
+        let v = g.check_initial(later, addr(1), 1200, DCID, &[], &msg1(9), 0, false);
+        assert_eq!(v, InitialVerdict::Accept { validated: false });
     }
 }

@@ -14,6 +14,7 @@ pub mod frame;
 mod guard;
 pub mod packet;
 pub mod range_set;
+mod stats;
 pub(crate) mod recovery;
 pub(crate) mod streams;
 pub mod varint;

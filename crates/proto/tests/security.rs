@@ -193,7 +193,9 @@ fn short_initial_gets_no_answer() {
     sim.inject(spoofed(), SERVER, initial);
     sim.advance(Duration::from_secs(1));
     assert!(sim.server_sent.is_empty());
-    assert_eq!(sim.server.endpoint_stats().handshakes, 0);
+    let stats = sim.server.endpoint_stats();
+    assert_eq!(stats.handshakes, 0);
+    assert_eq!(stats.initials_too_small, 1, "counted by reason: {stats:?}");
 }
 
 #[test]

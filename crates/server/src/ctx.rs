@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::ServerConfig;
 use crate::convert;
 use crate::error::CmdError;
+use crate::hasher::HashGate;
 use crate::hub::{Hub, SessionKey};
 use crate::limits::AddrCounter;
 use crate::metrics::Metrics;
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) hub: Hub,
     pub(crate) throttle: Throttle,
+    /// Bounds password hashing (concurrency and queue).
+    pub(crate) hashes: HashGate,
     pub(crate) lobby: ConvId,
     /// Sessions and reply tasks; shutdown waits for them.
     pub(crate) tasks: Arc<Tracker>,
@@ -56,9 +59,11 @@ struct MemberCache {
 
 impl Shared {
     pub(crate) fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        let metrics = Metrics::default();
         Self {
             lobby: store.lobby(),
             throttle: Throttle::new(config.throttle.clone()),
+            hashes: HashGate::new(&config, metrics.hashes_in_flight.clone()),
             store,
             config,
             hub: Hub::default(),
@@ -69,7 +74,7 @@ impl Shared {
             presence: Mutex::new(None),
             receipts: Mutex::default(),
             addrs: Arc::default(),
-            metrics: Metrics::default(),
+            metrics,
             next_session: AtomicU64::new(1),
             names: Mutex::default(),
             members: Mutex::default(),
@@ -202,26 +207,6 @@ impl Shared {
             delivered,
             read,
         })
-    }
-
-    /// Every conversation of `me`, with last seq and stored delivered cursor.
-    pub(crate) async fn conversation_list(
-        &self,
-        me: UserId,
-    ) -> Result<Vec<api::ConversationInfo>, CmdError> {
-        let (convs, cursors) = self
-            .db(move |s| Ok((s.conversations_of(me)?, s.cursors_of(me)?)))
-            .await?;
-        let cursors: HashMap<ConvId, (u64, u64)> = cursors
-            .iter()
-            .map(|c| (c.conv, (c.delivered, c.read)))
-            .collect();
-        let mut list = Vec::with_capacity(convs.len());
-        for conv in convs {
-            let c = cursors.get(&conv.id).copied().unwrap_or_default();
-            list.push(self.conversation_info(conv, me, c).await?);
-        }
-        Ok(list)
     }
 
     fn names_lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, api::UserInfo>> {

@@ -1,8 +1,15 @@
 //! The HTTP front door: `/ws` (the WebSocket JSON API, see
 //! [`crate::gateway::ws`]), `/healthz` and Prometheus `/metrics`.
+//!
+//! Its limits ([`HttpConfig`]): a header-read timeout, an idle timeout for
+//! upgraded WebSockets, and caps on concurrent connections per source
+//! address and in total; a connection over a cap is closed at once.
+
+mod accept;
+mod limits;
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRef, State};
@@ -13,13 +20,19 @@ use natter_net::{Endpoint, TransportTotals};
 
 use crate::Server;
 use crate::gateway::ws;
-use crate::metrics::write_metric;
+use crate::metrics::{write_labelled, write_metric};
+
+pub(crate) use accept::Held;
+use limits::Admission;
+pub(crate) use limits::bump;
+pub use limits::{HttpConfig, RESERVED_DESCRIPTORS};
 
 /// What the handlers share.
 #[derive(Clone)]
 struct App {
     server: Server,
     transport: Option<Endpoint>,
+    admission: Arc<Admission>,
 }
 
 impl FromRef<App> for Server {
@@ -31,22 +44,25 @@ impl FromRef<App> for Server {
 /// Serves HTTP on `listener` for `server` until `shutdown` resolves, then
 /// stops accepting and waits for open HTTP requests (upgraded WebSockets are
 /// closed by [`Server::shutdown`], not here). `transport`, when given, adds
-/// its UDP counters to `/metrics`.
+/// its UDP counters to `/metrics`. The limits are `server.config().http`.
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
     server: Server,
     transport: Option<Endpoint>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let config = server.config().http.clone();
+    let admission = Admission::new(&config);
     let app = Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(App { server, transport });
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_state(App {
+            server,
+            transport,
+            admission: admission.clone(),
+        });
+    accept::serve(listener, app, admission, &config, shutdown).await
 }
 
 async fn healthz() -> &'static str {
@@ -55,6 +71,7 @@ async fn healthz() -> &'static str {
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
     let mut text = app.server.metrics_text();
+    text.push_str(&app.admission.render());
     if let Some(endpoint) = &app.transport {
         text.push_str(&transport_text(&endpoint.transport_totals()));
     }
@@ -64,6 +81,7 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
 
 /// The natter-net counters in the Prometheus text format.
 fn transport_text(t: &TransportTotals) -> String {
+    let e = &t.endpoint;
     let rows = [
         (
             "natter_transport_connections_total",
@@ -76,6 +94,12 @@ fn transport_text(t: &TransportTotals) -> String {
             "gauge",
             "UDP connections open now.",
             t.connections_open,
+        ),
+        (
+            "natter_transport_connections_refused_busy_total",
+            "counter",
+            "UDP connections closed at once: the server was not accepting fast enough.",
+            t.connections_refused_busy,
         ),
         (
             "natter_transport_packets_sent_total",
@@ -101,10 +125,53 @@ fn transport_text(t: &TransportTotals) -> String {
             "Message fragments sent again.",
             t.retransmits,
         ),
+        (
+            "natter_transport_handshakes_total",
+            "counter",
+            "Handshakes answered (Diffie-Hellman work done).",
+            e.handshakes,
+        ),
+        (
+            "natter_transport_handshakes_refused_total",
+            "counter",
+            "Initials dropped without a handshake (by reason: natter_transport_datagrams_dropped_total).",
+            e.initials_dropped,
+        ),
+        (
+            "natter_transport_retries_sent_total",
+            "counter",
+            "Retry replies sent (the client must prove its address).",
+            e.retries,
+        ),
+        (
+            "natter_transport_version_negotiations_total",
+            "counter",
+            "Version-negotiation replies sent to clients of another version.",
+            e.version_negotiations,
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, value) in rows {
         write_metric(&mut out, name, kind, help, value);
     }
+    let dropped = [
+        ("malformed", e.malformed),
+        ("unauthenticated", t.dropped_unauthenticated),
+        ("unknown_connection", e.unknown_connection),
+        ("amplification_limit", e.initials_too_small),
+        ("undecryptable_handshake", e.initials_undecryptable),
+        ("bad_retry_token", e.initials_bad_token),
+        ("handshake_rate_limited", e.initials_rate_limited),
+        ("server_full", e.initials_server_full),
+        ("replayed", e.initials_replayed),
+    ];
+    write_labelled(
+        &mut out,
+        "natter_transport_datagrams_dropped_total",
+        "counter",
+        "UDP datagrams dropped before reaching a connection's application, by reason.",
+        "reason",
+        &dropped,
+    );
     out
 }

@@ -20,13 +20,26 @@ pub(crate) enum Push {
         seq: u64,
         frame: Bytes,
     },
-    /// The session was ended elsewhere (password change): tell the client, close.
+    /// The session was ended elsewhere (logout, revocation, password change,
+    /// eviction): tell the client, close.
     End { reason: String },
     /// An encoded `ServerFrame` to forward as is (receipts, presence, read).
     Frame(Bytes),
     /// The user's membership of `conv` changed: sync it from `from` (when
     /// joined) and send the conversation list.
     Sync { conv: ConvId, from: Option<u64> },
+    /// Queued by the session's [`Inbox`] itself when it went over its
+    /// budget: `dropped` pushes were discarded; tell the client to re-sync.
+    Behind { dropped: u64 },
+}
+
+impl Push {
+    /// Pushes a slow consumer may lose: messages are durable and re-synced,
+    /// receipts, read cursors and membership changes come again with the
+    /// sync, presence with the next change.
+    pub(crate) fn is_droppable(&self) -> bool {
+        matches!(self, Self::Message { .. } | Self::Frame(_) | Self::Sync { .. })
+    }
 }
 
 #[derive(Debug)]
@@ -96,25 +109,56 @@ impl Hub {
         send_each(users.values().flatten(), push)
     }
 
-    /// Ends every session of `user` except the one holding token `keep`.
-    /// Returns true if the user has no session left (went offline).
-    pub(crate) fn end_sessions(&self, user: UserId, keep: Option<TokenHash>, reason: &str) -> bool {
+    /// Ends every connection of `user` except `keep` (password change):
+    /// each gets [`Push::End`] and is unregistered. Returns true if the user
+    /// has no connection left (went offline).
+    pub(crate) fn end_sessions(&self, user: UserId, keep: Option<SessionKey>, reason: &str) -> bool {
+        self.end_where(user, reason, |e| Some(e.key) != keep)
+    }
+
+    /// Ends every connection of `user` that logged in or resumed with
+    /// `token`, except `keep` (logout, revocation, eviction), like
+    /// [`Hub::end_sessions`]. Returns true if the user went offline.
+    pub(crate) fn end_token(
+        &self,
+        user: UserId,
+        token: TokenHash,
+        keep: Option<SessionKey>,
+        reason: &str,
+    ) -> bool {
+        self.end_where(user, reason, |e| e.token == token && Some(e.key) != keep)
+    }
+
+    /// Records that connection `key` of `user` now holds `token` (its
+    /// session got a fresh token).
+    pub(crate) fn set_token(&self, user: UserId, key: SessionKey, token: TokenHash) {
+        let mut users = self.lock();
+        let entries = users.get_mut(&user).into_iter().flatten();
+        for entry in entries.filter(|e| e.key == key) {
+            entry.token = token;
+        }
+    }
+
+    /// Pushes [`Push::End`] to, and unregisters, the connections of `user`
+    /// matching `end`; true if none is left.
+    fn end_where(&self, user: UserId, reason: &str, end: impl Fn(&Entry) -> bool) -> bool {
         let mut users = self.lock();
         let Some(entries) = users.get_mut(&user) else {
             return false;
         };
+        let before = entries.len();
         entries.retain(|e| {
-            let end = Some(e.token) != keep;
-            if end {
+            if end(e) {
                 e.inbox.push(Push::End {
                     reason: reason.to_owned(),
                 });
+                return false;
             }
-            !end
+            true
         });
         if entries.is_empty() {
             users.remove(&user);
-            return true;
+            return before > 0;
         }
         false
     }

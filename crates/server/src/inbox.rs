@@ -1,12 +1,23 @@
-//! A session's queue of pushes from the hub.
+//! A session's queue of pushes from the hub, and its outgoing budget.
 //!
-//! Unbounded and in push order, like an unbounded channel, but an idle
-//! session's inbox allocates nothing (a channel allocates its first block of
-//! slots up front) and the buffer is returned after a burst.
+//! In push order, like a channel, but an idle session's inbox allocates
+//! nothing (a channel allocates its first block of slots up front) and the
+//! buffer is returned after a burst.
+//!
+//! The budget counts every pushed frame from the moment the hub queues it
+//! until its last copy is freed: in this queue, in the link channel, in the
+//! gateway, or (UDP) in the transport until the client acknowledged it. A
+//! push that would take the session over its budget (frames or bytes) makes
+//! it a slow consumer: the queued droppable pushes are discarded, one
+//! [`Push::Behind`] marker is queued instead, and every later droppable
+//! push is discarded too (the session never catches up in place: the client
+//! re-syncs on a new connection). [`Push::End`] is never dropped.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::hub::Push;
@@ -14,18 +25,66 @@ use crate::hub::Push;
 /// Capacity kept when the queue drains; a larger buffer is freed.
 const KEEP: usize = 64;
 
+/// A session's outgoing budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// Most pushes held (queued here or frames not yet freed downstream).
+    pub(crate) frames: usize,
+    /// Most bytes of pushed frames held.
+    pub(crate) bytes: usize,
+}
+
 /// Pushes waiting for one session. Shared by the hub (producer) and the
 /// session (the only consumer).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Inbox {
-    queue: Mutex<VecDeque<Push>>,
+    state: Mutex<State>,
     ready: Notify,
+    budget: Budget,
+    /// Pushed frames not yet freed, and their bytes.
+    held_frames: AtomicUsize,
+    held_bytes: AtomicUsize,
+    /// The server's gauge of bytes held towards every client.
+    gauge: Arc<AtomicU64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Push>,
+    behind: bool,
 }
 
 impl Inbox {
-    /// Queues `push` and wakes the session.
-    pub(crate) fn push(&self, push: Push) {
-        self.lock().push_back(push);
+    /// An empty inbox with `budget`, adding its held bytes to `gauge`.
+    pub(crate) fn new(budget: Budget, gauge: Arc<AtomicU64>) -> Self {
+        Self {
+            state: Mutex::default(),
+            ready: Notify::new(),
+            budget,
+            held_frames: AtomicUsize::new(0),
+            held_bytes: AtomicUsize::new(0),
+            gauge,
+        }
+    }
+
+    /// Queues `push` and wakes the session, unless the session is (or this
+    /// push makes it) behind and the push may be dropped.
+    pub(crate) fn push(self: &Arc<Self>, push: Push) {
+        let mut state = self.lock();
+        let droppable = push.is_droppable();
+        if state.behind && droppable {
+            return;
+        }
+        if !state.behind && self.over_budget(state.queue.len(), &push) {
+            fall_behind(&mut state, droppable);
+            if droppable {
+                drop(state);
+                self.ready.notify_one();
+                return;
+            }
+        }
+        state.queue.push_back(self.track(push));
+        drop(state);
         self.ready.notify_one();
     }
 
@@ -40,28 +99,123 @@ impl Inbox {
         }
     }
 
+    /// Pushed frames and bytes held now (queued or not yet freed downstream).
+    pub(crate) fn held(&self) -> (usize, usize) {
+        let frames = self.held_frames.load(Ordering::Relaxed);
+        (frames, self.held_bytes.load(Ordering::Relaxed))
+    }
+
     fn try_pop(&self) -> Option<Push> {
-        let mut queue = self.lock();
-        let push = queue.pop_front();
-        if queue.is_empty() && queue.capacity() > KEEP {
-            queue.shrink_to(0);
+        let mut state = self.lock();
+        let push = state.queue.pop_front();
+        if state.queue.is_empty() && state.queue.capacity() > KEEP {
+            state.queue.shrink_to(0);
         }
         push
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Push>> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    /// Whether queueing `push` behind `queued` pushes exceeds the budget.
+    /// A frame is always admitted when nothing is held, however large.
+    fn over_budget(&self, queued: usize, push: &Push) -> bool {
+        let (frames, bytes) = self.held();
+        let size = frame_of(push).map_or(0, Bytes::len);
+        queued.max(frames) + 1 > self.budget.frames.max(1)
+            || (bytes > 0 && bytes.saturating_add(size) > self.budget.bytes)
+    }
+
+    /// `push` with its frame counted against the budget until freed.
+    fn track(self: &Arc<Self>, push: Push) -> Push {
+        match push {
+            Push::Message { conv, seq, frame } => Push::Message {
+                conv,
+                seq,
+                frame: self.count(frame),
+            },
+            Push::Frame(frame) => Push::Frame(self.count(frame)),
+            other => other,
+        }
+    }
+
+    fn count(self: &Arc<Self>, frame: Bytes) -> Bytes {
+        self.held_frames.fetch_add(1, Ordering::Relaxed);
+        self.held_bytes.fetch_add(frame.len(), Ordering::Relaxed);
+        self.gauge.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        Bytes::from_owner(Held {
+            frame,
+            inbox: self.clone(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Discards the queued droppable pushes and queues the marker.
+fn fall_behind(state: &mut State, also_dropping_one: bool) {
+    let before = state.queue.len();
+    state.queue.retain(|p| !p.is_droppable());
+    let dropped = before - state.queue.len() + usize::from(also_dropping_one);
+    state.behind = true;
+    state.queue.push_back(Push::Behind {
+        dropped: dropped as u64,
+    });
+}
+
+fn frame_of(push: &Push) -> Option<&Bytes> {
+    match push {
+        Push::Message { frame, .. } | Push::Frame(frame) => Some(frame),
+        _ => None,
+    }
+}
+
+/// A pushed frame; dropping its last copy returns its share of the budget.
+struct Held {
+    frame: Bytes,
+    inbox: Arc<Inbox>,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.frame
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let len = self.frame.len();
+        self.inbox.held_frames.fetch_sub(1, Ordering::Relaxed);
+        self.inbox.held_bytes.fetch_sub(len, Ordering::Relaxed);
+        self.inbox.gauge.fetch_sub(len as u64, Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
+    use natter_store::ConvId;
 
     use super::*;
 
+    const ROOMY: Budget = Budget {
+        frames: 10_000,
+        bytes: 1 << 20,
+    };
+
+    fn inbox(budget: Budget) -> (Arc<Inbox>, Arc<AtomicU64>) {
+        let gauge = Arc::new(AtomicU64::new(0));
+        (Arc::new(Inbox::new(budget, gauge.clone())), gauge)
+    }
+
     fn frame(n: u8) -> Push {
         Push::Frame(Bytes::from(vec![n]))
+    }
+
+    fn message(seq: u64, len: usize) -> Push {
+        Push::Message {
+            conv: ConvId(1),
+            seq,
+            frame: Bytes::from(vec![0; len]),
+        }
     }
 
     fn byte(push: Push) -> u8 {
@@ -71,16 +225,20 @@ mod tests {
         }
     }
 
+    fn drain(inbox: &Inbox) -> Vec<Push> {
+        std::iter::from_fn(|| inbox.try_pop()).collect()
+    }
+
     #[tokio::test]
     async fn pops_in_push_order_and_waits_for_the_next() {
-        let inbox = std::sync::Arc::new(Inbox::default());
+        let (inbox, _) = inbox(ROOMY);
         for n in 0..200 {
             inbox.push(frame(n));
         }
         for n in 0..200 {
             assert_eq!(byte(inbox.pop().await), n);
         }
-        assert!(inbox.lock().capacity() <= KEEP, "burst buffer freed");
+        assert!(inbox.lock().queue.capacity() <= KEEP, "burst buffer freed");
         let waiter = tokio::spawn({
             let inbox = inbox.clone();
             async move { byte(inbox.pop().await) }
@@ -92,10 +250,119 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_pop_loses_nothing() {
-        let inbox = Inbox::default();
+        let (inbox, _) = inbox(ROOMY);
         let pending = tokio::time::timeout(std::time::Duration::ZERO, inbox.pop()).await;
         assert!(pending.is_err());
         inbox.push(frame(1));
         assert_eq!(byte(inbox.pop().await), 1);
+    }
+
+    #[test]
+    fn frames_are_held_until_their_last_copy_is_freed() {
+        let (inbox, gauge) = inbox(ROOMY);
+        inbox.push(message(1, 100));
+        inbox.push(frame(2));
+        assert_eq!(inbox.held(), (2, 101));
+        assert_eq!(gauge.load(Ordering::Relaxed), 101);
+        let popped = drain(&inbox);
+        assert_eq!(
+            inbox.held(),
+            (2, 101),
+            "popped frames are still on their way"
+        );
+        let copy = match &popped[0] {
+            Push::Message { frame, .. } => frame.clone(),
+            other => panic!("unexpected {other:?}"),
+        };
+        drop(popped);
+        assert_eq!(
+            inbox.held(),
+            (1, 100),
+            "a copy (the transport's) still holds it"
+        );
+        drop(copy);
+        assert_eq!(inbox.held(), (0, 0));
+        assert_eq!(gauge.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn over_the_frame_budget_the_queue_becomes_one_marker() {
+        let (inbox, _) = inbox(Budget {
+            frames: 4,
+            bytes: 1 << 20,
+        });
+        for seq in 1..=4 {
+            inbox.push(message(seq, 10));
+        }
+        assert_eq!(inbox.held(), (4, 40));
+        inbox.push(message(5, 10));
+        assert_eq!(inbox.held(), (0, 0), "queued pushes dropped");
+        inbox.push(message(6, 10));
+        inbox.push(frame(9));
+        let left = drain(&inbox);
+        assert!(
+            matches!(left[..], [Push::Behind { dropped: 5 }]),
+            "{left:?}"
+        );
+        assert_eq!(inbox.held(), (0, 0), "nothing live is queued while behind");
+    }
+
+    #[test]
+    fn over_the_byte_budget_with_frames_already_downstream() {
+        let (inbox, _) = inbox(Budget {
+            frames: 100,
+            bytes: 1000,
+        });
+        inbox.push(message(1, 600));
+        let downstream = drain(&inbox); // in the link channel, say
+        inbox.push(message(2, 300));
+        assert_eq!(inbox.held(), (2, 900));
+        inbox.push(message(3, 200));
+        let left = drain(&inbox);
+        assert!(
+            matches!(left[..], [Push::Behind { dropped: 2 }]),
+            "{left:?}"
+        );
+        assert_eq!(
+            inbox.held(),
+            (1, 600),
+            "what left the inbox is not recalled"
+        );
+        drop(downstream);
+        assert_eq!(inbox.held(), (0, 0));
+    }
+
+    #[test]
+    fn a_large_frame_is_admitted_when_nothing_is_held() {
+        let (inbox, _) = inbox(Budget {
+            frames: 100,
+            bytes: 1000,
+        });
+        inbox.push(message(1, 5000));
+        assert_eq!(drain(&inbox).len(), 1);
+    }
+
+    #[test]
+    fn end_survives_and_the_queue_stays_bounded_while_behind() {
+        let (inbox, _) = inbox(Budget {
+            frames: 2,
+            bytes: 1 << 20,
+        });
+        for seq in 1..=1000 {
+            inbox.push(message(seq, 10));
+            inbox.push(Push::Sync {
+                conv: ConvId(2),
+                from: None,
+            });
+        }
+        inbox.push(Push::End {
+            reason: "bye".into(),
+        });
+        assert!(inbox.lock().queue.len() <= 3);
+        let left = drain(&inbox);
+        assert!(
+            matches!(left[..], [Push::Behind { .. }, Push::End { .. }]),
+            "{left:?}"
+        );
     }
 }

@@ -16,6 +16,7 @@ mod convert;
 mod ctx;
 mod error;
 pub mod gateway;
+mod hasher;
 pub mod http;
 mod hub;
 mod inbox;
@@ -30,6 +31,7 @@ mod server;
 mod session;
 mod sync;
 mod throttle;
+mod tracked;
 mod tracker;
 mod writer;
 

@@ -6,9 +6,18 @@
 //! readable or pushed). Then a system message recording the change is
 //! appended — it gets its own seq — and fanned out to the members, and the
 //! user's sessions are told to re-sync the conversation list.
+//!
+//! Group creation runs here too, so every change of group membership is
+//! serialised by the writer and the caps hold under concurrency: a user in
+//! `max_groups_per_user` groups is added to no further group (by joining,
+//! being invited, or being listed as an initial member: the whole request
+//! fails with `limit_reached` naming the user), and a group holds at most
+//! `max_group_members`.
 
 use natter_api::{ApiError, ErrorCode};
-use natter_store::{ConvId, MsgKind, NewMessage, Role, StoreError, UserId};
+use natter_store::{
+    ConvId, Conversation, MsgKind, NewGroup, NewMessage, Role, Store, StoreError, UserId,
+};
 use tokio::sync::oneshot;
 
 use crate::ctx::{Shared, now_ms};
@@ -23,30 +32,113 @@ pub(crate) enum Kind {
     Leave,
 }
 
+/// Work for the writer that changes group membership.
+#[derive(Debug)]
+pub(crate) enum Change {
+    /// A join or leave.
+    Member(MemberChange),
+    /// A new group with its initial members.
+    Create(CreateGroup),
+}
+
 /// One membership change and where to answer (the system message's seq).
 #[derive(Debug)]
-pub(crate) struct Change {
+pub(crate) struct MemberChange {
     pub(crate) conv: ConvId,
     pub(crate) user: UserId,
+    /// Who asked (the user, or the inviter).
+    pub(crate) by: UserId,
     pub(crate) kind: Kind,
     /// Body of the system message.
     pub(crate) text: String,
     pub(crate) reply: oneshot::Sender<Result<u64, ApiError>>,
 }
 
-/// Applies `change` and answers it.
-pub(crate) async fn apply(shared: &Shared, change: Change) {
-    let result = apply_change(shared, &change).await;
-    let _ = change.reply.send(result.map_err(CmdError::into_api));
+/// A group to create and where to answer.
+#[derive(Debug)]
+pub(crate) struct CreateGroup {
+    pub(crate) group: NewGroup,
+    pub(crate) reply: oneshot::Sender<Result<Conversation, ApiError>>,
 }
 
-async fn apply_change(shared: &Shared, c: &Change) -> Result<u64, CmdError> {
+/// Applies `change` and answers it.
+pub(crate) async fn apply(shared: &Shared, change: Change) {
+    match change {
+        Change::Member(c) => {
+            let result = apply_change(shared, &c).await;
+            let _ = c.reply.send(result.map_err(CmdError::into_api));
+        }
+        Change::Create(c) => {
+            let result = create(shared, c.group).await;
+            let _ = c.reply.send(result.map_err(CmdError::into_api));
+        }
+    }
+}
+
+/// Creates the group if no listed user is at the group cap.
+async fn create(shared: &Shared, group: NewGroup) -> Result<Conversation, CmdError> {
+    let max = shared.config.max_groups_per_user;
+    let owner = group.owner;
+    let mut users = vec![owner];
+    users.extend(group.members.iter().copied());
+    let full = shared
+        .db(move |st| {
+            for user in users {
+                if st.group_count(user)? >= max {
+                    return Ok(Err(user));
+                }
+            }
+            st.create_group(group, now_ms()).map(Ok)
+        })
+        .await
+        .map_err(|e| match e {
+            CmdError::Store(StoreError::NameTaken) => ErrorCode::NameTaken.into(),
+            e => e,
+        })?;
+    match full {
+        Ok(conv) => {
+            shared.forget_members(conv.id);
+            Ok(conv)
+        }
+        Err(user) => Err(group_cap_error(shared, user, owner).await),
+    }
+}
+
+/// `limit_reached` naming who is in too many groups.
+async fn group_cap_error(shared: &Shared, user: UserId, me: UserId) -> CmdError {
+    let max = shared.config.max_groups_per_user;
+    let who = if user == me {
+        "you are".to_owned()
+    } else {
+        match shared.user_info(user).await {
+            Ok(info) => format!("{} is", info.name),
+            Err(e) => return e,
+        }
+    };
+    let text = format!("{who} already in {max} groups, the most allowed");
+    CmdError::api(ErrorCode::LimitReached, text)
+}
+
+/// Why a join cannot happen, checked by the writer before it.
+enum Refusal {
+    UserFull,
+    GroupFull,
+}
+
+async fn apply_change(shared: &Shared, c: &MemberChange) -> Result<u64, CmdError> {
     let (conv, user, kind) = (c.conv, c.user, c.kind);
+    let caps = (
+        shared.config.max_groups_per_user,
+        shared.config.max_group_members,
+    );
     let last = shared
         .db(move |s| {
             let last = s.last_seq(conv)?;
             match kind {
                 Kind::Join(role) => {
+                    if let Some(refusal) = join_refusal(s, conv, user, caps)? {
+                        return Ok(Err(refusal));
+                    }
                     s.add_member(conv, user, role, last + 1)?;
                     s.set_delivered(user, conv, last)?;
                 }
@@ -54,10 +146,18 @@ async fn apply_change(shared: &Shared, c: &Change) -> Result<u64, CmdError> {
                     s.remove_member(conv, user, last)?;
                 }
             }
-            Ok(last)
+            Ok(Ok(last))
         })
         .await
         .map_err(|e| store_error(e, kind))?;
+    let last = match last {
+        Ok(last) => last,
+        Err(Refusal::UserFull) => return Err(group_cap_error(shared, user, c.by).await),
+        Err(Refusal::GroupFull) => {
+            let text = format!("at most {} members per group", caps.1);
+            return Err(CmdError::api(ErrorCode::LimitReached, text));
+        }
+    };
     shared.forget_members(conv);
     let seq = system_message(shared, conv, c.text.clone()).await?;
     let from = matches!(kind, Kind::Join(_)).then_some(last);
@@ -91,6 +191,26 @@ pub(crate) async fn system_message(
     Ok(seq)
 }
 
+/// Whether `user` may not join `conv`: already a member is left to the
+/// store (`already_member`), the caps are checked here.
+fn join_refusal(
+    s: &dyn Store,
+    conv: ConvId,
+    user: UserId,
+    (max_groups, max_members): (usize, usize),
+) -> Result<Option<Refusal>, StoreError> {
+    if s.member(conv, user)?.is_some_and(|m| m.is_current()) {
+        return Ok(None);
+    }
+    if s.group_count(user)? >= max_groups {
+        return Ok(Some(Refusal::UserFull));
+    }
+    if s.members(conv)?.len() >= max_members {
+        return Ok(Some(Refusal::GroupFull));
+    }
+    Ok(None)
+}
+
 fn store_error(e: CmdError, kind: Kind) -> CmdError {
     match (e, kind) {
         (CmdError::Store(StoreError::Conflict(_)), Kind::Join(_)) => {
@@ -101,22 +221,48 @@ fn store_error(e: CmdError, kind: Kind) -> CmdError {
     }
 }
 
-/// Queues `change` on the writer and waits for it.
+/// Who is changed and by whom (the same user for a join or leave, the
+/// inviter for an invite: error texts say "you" or name the user).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Who {
+    pub(crate) user: UserId,
+    pub(crate) by: UserId,
+}
+
+/// Queues a join or leave on the writer and waits for it.
 pub(crate) async fn submit(
     shared: &Shared,
     conv: ConvId,
-    user: UserId,
+    who: Who,
     kind: Kind,
     text: String,
 ) -> Result<u64, CmdError> {
     let (reply, rx) = oneshot::channel();
-    let change = Change {
+    let change = MemberChange {
         conv,
-        user,
+        user: who.user,
+        by: who.by,
         kind,
         text,
         reply,
     };
+    queue(shared, Change::Member(change), rx).await
+}
+
+/// Queues a group creation on the writer and waits for it.
+pub(crate) async fn submit_create(
+    shared: &Shared,
+    group: NewGroup,
+) -> Result<Conversation, CmdError> {
+    let (reply, rx) = oneshot::channel();
+    queue(shared, Change::Create(CreateGroup { group, reply }), rx).await
+}
+
+async fn queue<T>(
+    shared: &Shared,
+    change: Change,
+    rx: oneshot::Receiver<Result<T, ApiError>>,
+) -> Result<T, CmdError> {
     shared
         .writer()?
         .send(writer::WriteJob::Membership(change))

@@ -14,6 +14,24 @@ pub(crate) struct Metrics {
     pub(crate) deliveries: AtomicU64,
     pub(crate) commits: AtomicU64,
     commit_micros: AtomicU64,
+    /// Password hashes running now (shared with the hash gate).
+    pub(crate) hashes_in_flight: std::sync::Arc<AtomicU64>,
+    /// Hash requests refused because the hash queue was full.
+    pub(crate) hash_refused: AtomicU64,
+    /// Register and login attempts refused by a rate limit or the
+    /// failed-login throttle.
+    pub(crate) auth_rate_limited: AtomicU64,
+    /// Sessions marked behind (slow consumers sent `Event::Behind`).
+    pub(crate) slow_behind: AtomicU64,
+    /// Slow consumers disconnected after their grace period.
+    pub(crate) slow_disconnected: AtomicU64,
+    /// Bytes of pushed frames held towards clients now (gauge; shared with
+    /// every session's inbox).
+    pub(crate) queued_bytes: std::sync::Arc<AtomicU64>,
+    /// Requests answered `rate_limited` by the read bucket.
+    pub(crate) rate_limited_reads: AtomicU64,
+    /// Requests answered `rate_limited` by the write bucket.
+    pub(crate) rate_limited_writes: AtomicU64,
 }
 
 impl Metrics {
@@ -80,7 +98,78 @@ impl Metrics {
         for (name, kind, help, value) in rows {
             write_metric(&mut out, name, kind, help, value);
         }
+        self.render_auth(&mut out);
+        self.render_queues(&mut out);
         out
+    }
+}
+
+impl Metrics {
+    /// Password hashing and authentication limits.
+    fn render_auth(&self, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let rows = [
+            (
+                "natter_hashes_in_flight",
+                "gauge",
+                "Password hashes running now.",
+                get(&self.hashes_in_flight),
+            ),
+            (
+                "natter_hash_refused_total",
+                "counter",
+                "Password hash requests refused: the hash queue was full.",
+                get(&self.hash_refused),
+            ),
+            (
+                "natter_auth_rate_limited_total",
+                "counter",
+                "Register and login attempts refused by a rate limit or the failed-login throttle.",
+                get(&self.auth_rate_limited),
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            write_metric(out, name, kind, help, value);
+        }
+    }
+}
+
+impl Metrics {
+    /// Slow consumers, queued bytes and request rate limits.
+    fn render_queues(&self, out: &mut String) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let rows = [
+            (
+                "natter_slow_consumers_behind_total",
+                "counter",
+                "Sessions marked behind (sent the re-sync marker).",
+                get(&self.slow_behind),
+            ),
+            (
+                "natter_slow_consumers_disconnected_total",
+                "counter",
+                "Slow consumers disconnected after their grace period.",
+                get(&self.slow_disconnected),
+            ),
+            (
+                "natter_queued_bytes",
+                "gauge",
+                "Bytes of pushed frames held towards clients.",
+                get(&self.queued_bytes),
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            write_metric(out, name, kind, help, value);
+        }
+        let name = "natter_rate_limited_requests_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Requests answered rate_limited, by bucket.\n# TYPE {name} counter"
+        );
+        let reads = get(&self.rate_limited_reads);
+        let writes = get(&self.rate_limited_writes);
+        let _ = writeln!(out, "{name}{{kind=\"read\"}} {reads}");
+        let _ = writeln!(out, "{name}{{kind=\"write\"}} {writes}");
     }
 }
 
@@ -96,4 +185,20 @@ pub(crate) fn write_metric(
         out,
         "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
     );
+}
+
+/// Appends one metric family with a label (help and type once, then one
+/// `name{label="value"} count` line per row) in the Prometheus text format.
+pub(crate) fn write_labelled(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    rows: &[(&str, u64)],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (value, count) in rows {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
+    }
 }

@@ -67,7 +67,7 @@ fn accept(server: &Server, conn: Connection, open: &mut Vec<Connection>) {
     open.retain(|c| c.close_reason().is_none());
     tracing::debug!(remote = %conn.remote_addr(), "udp connection");
     open.push(conn.clone());
-    server.accept_link(bridge(conn, server.config().link_buffer.max(1)));
+    server.accept_link(bridge(conn, server.config()));
 }
 
 /// Waits (bounded) until every connection closed after delivering its last frames.

@@ -32,6 +32,7 @@ impl Server {
     /// runtime). Nothing listens yet: gateways call [`Server::accept_link`].
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let shared = Arc::new(Shared::new(store, config));
+        crate::cmd::prune_at_start(&shared);
         let (tx, task) = writer::spawn(shared.clone());
         *shared.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
         let (presence_tx, presence_task) = presence::spawn(shared.clone());

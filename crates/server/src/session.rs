@@ -9,12 +9,13 @@ use bytes::Bytes;
 use natter_api::{self as api, ClientFrame, ErrorCode, Event, ServerFrame};
 use natter_store::{ConvId, TokenHash, UserId};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::cmd::{self, Reply};
 use crate::ctx::Shared;
 use crate::error::CmdError;
 use crate::hub::{Push, SessionKey};
-use crate::inbox::Inbox;
+use crate::inbox::{Budget, Inbox};
 use crate::limits::{AddrSlot, TokenBucket};
 use crate::metrics::Metrics;
 use crate::tracker::TaskGuard;
@@ -45,6 +46,11 @@ pub(crate) struct Session {
     pub(crate) sent_upto: HashMap<ConvId, u64>,
     /// Write rate limit of this connection.
     pub(crate) bucket: TokenBucket,
+    /// Read rate limit of this connection.
+    pub(crate) read_bucket: TokenBucket,
+    /// Marked behind (slow consumer): disconnected at this time unless the
+    /// client closed the connection first.
+    behind_until: Option<Instant>,
     /// This connection's slot in the per-address count.
     _slot: Option<AddrSlot>,
 }
@@ -60,7 +66,9 @@ impl Session {
         Metrics::inc(&shared.metrics.connections_total);
         Metrics::inc(&shared.metrics.connections_open);
         Self {
-            bucket: TokenBucket::new(shared.config.rate.clone(), tokio::time::Instant::now()),
+            bucket: TokenBucket::new(shared.config.rate.clone(), Instant::now()),
+            read_bucket: TokenBucket::new(shared.config.read_rate.clone(), Instant::now()),
+            behind_until: None,
             _slot: slot,
             key: shared.new_session_key(),
             shared,
@@ -77,10 +85,11 @@ impl Session {
     pub(crate) async fn run(mut self, mut from_client: mpsc::Receiver<Bytes>, _guard: TaskGuard) {
         let mut shutdown = self.shared.shutdown.subscribe();
         tracing::info!(session = self.key.0, remote = %self.remote, gateway = self.gateway, "connected");
-        let reason = loop {
+        let mut reason = loop {
             tokio::select! {
                 biased;
                 () = stopping(&mut shutdown) => break self.close_for_shutdown().await,
+                () = sleep_until_some(self.behind_until) => break "slow consumer",
                 push = next_push(self.pushes.clone()) => {
                     if let Err(reason) = self.on_push(push).await {
                         break reason;
@@ -98,6 +107,9 @@ impl Session {
                 },
             }
         };
+        if self.behind_until.is_some_and(|at| Instant::now() >= at) {
+            reason = self.close_slow();
+        }
         self.deauthenticate();
         let open = &self.shared.metrics.connections_open;
         open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -112,16 +124,59 @@ impl Session {
         "server shutdown"
     }
 
+    /// Marked behind past the grace period: a last marker if it fits,
+    /// then the session ends (the gateway closes the connection).
+    fn close_slow(&mut self) -> &'static str {
+        Metrics::inc(&self.shared.metrics.slow_disconnected);
+        tracing::info!(session = self.key.0, remote = %self.remote, "slow consumer disconnected");
+        let event = Event::Behind {
+            reason: "this connection fell behind and is closed: reconnect to re-sync".into(),
+            closing: true,
+        };
+        if let Ok(bytes) = api::encode(&ServerFrame::Event(event)) {
+            let _ = self.out.try_send(Bytes::from(bytes));
+        }
+        "slow consumer"
+    }
+
+    /// The inbox went over budget and dropped `dropped` pushes: tell the
+    /// client to re-sync, and start the grace period.
+    async fn on_behind(&mut self, dropped: u64) -> Result<(), &'static str> {
+        Metrics::inc(&self.shared.metrics.slow_behind);
+        self.behind_until = Some(Instant::now() + self.shared.config.slow_consumer_grace());
+        let (frames, bytes) = self.pushes.as_ref().map_or((0, 0), |i| i.held());
+        tracing::info!(
+            session = self.key.0,
+            remote = %self.remote,
+            dropped,
+            held_frames = frames,
+            held_bytes = bytes,
+            "slow consumer marked behind"
+        );
+        let reason = format!(
+            "this connection fell behind ({dropped} live events dropped): \
+             resume on a new connection to re-sync"
+        );
+        let event = Event::Behind {
+            reason,
+            closing: false,
+        };
+        self.send(&ServerFrame::Event(event))
+            .await
+            .map_err(|_| "link closed")
+    }
+
     async fn on_push(&mut self, push: Push) -> Result<(), &'static str> {
         match push {
             Push::Message { conv, seq, frame } => {
                 let upto = self.sent_upto.entry(conv).or_default();
                 if seq > *upto {
                     *upto = seq;
-                    self.out.send(frame).await.map_err(|_| "link closed")?;
+                    self.deliver(frame).await.map_err(|_| "link closed")?;
                 }
                 Ok(())
             }
+            Push::Behind { dropped } => self.on_behind(dropped).await,
             Push::End { reason } => {
                 self.auth = None; // the hub already dropped us
                 let _ = self
@@ -129,7 +184,7 @@ impl Session {
                     .await;
                 Err("session ended")
             }
-            Push::Frame(frame) => self.out.send(frame).await.map_err(|_| "link closed"),
+            Push::Frame(frame) => self.deliver(frame).await.map_err(|_| "link closed"),
             Push::Sync { conv, from } => Box::pin(crate::sync::resync(self, conv, from))
                 .await
                 .map_err(|_| "link closed"),
@@ -193,18 +248,43 @@ impl Session {
 
     /// Queues one already encoded frame towards the client.
     pub(crate) async fn send_bytes(&self, frame: Bytes) -> Result<(), LinkClosed> {
-        self.out.send(frame).await.map_err(|_| LinkClosed)
+        self.deliver(frame).await
     }
 
     /// Encodes and queues one frame towards the client.
     pub(crate) async fn send(&self, frame: &ServerFrame) -> Result<(), LinkClosed> {
-        send_on(&self.out, frame).await
+        match api::encode(frame) {
+            Ok(bytes) => self.deliver(Bytes::from(bytes)).await,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode frame");
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues `frame` on the link, waiting while the link is full; once the
+    /// session is behind, waiting past the grace period counts as a lost link.
+    async fn deliver(&self, frame: Bytes) -> Result<(), LinkClosed> {
+        let send = self.out.send(frame);
+        match self.behind_until {
+            None => send.await.map_err(|_| LinkClosed),
+            Some(at) => match tokio::time::timeout_at(at, send).await {
+                Ok(sent) => sent.map_err(|_| LinkClosed),
+                Err(_) => Err(LinkClosed),
+            },
+        }
     }
 
     /// Marks the session logged in and starts live delivery for the user.
     pub(crate) fn authenticate(&mut self, auth: Auth) {
         self.deauthenticate();
-        let inbox = Arc::new(Inbox::default());
+        let config = &self.shared.config;
+        let budget = Budget {
+            frames: config.max_queued_frames,
+            bytes: config.max_queued_bytes,
+        };
+        let gauge = self.shared.metrics.queued_bytes.clone();
+        let inbox = Arc::new(Inbox::new(budget, gauge));
         if self
             .shared
             .hub
@@ -249,6 +329,14 @@ async fn send_on(out: &mpsc::Sender<Bytes>, frame: &ServerFrame) -> Result<(), L
 /// Resolves once shutdown has started.
 async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next push, or never when the session has no inbox (not logged in).

@@ -11,14 +11,16 @@
 
 use std::collections::HashMap;
 
-use natter_api::{Event, ServerFrame, SyncRequest};
-use natter_store::{ConvId, MAX_PAGE};
+use natter_api::{ConversationInfo, Event, ServerFrame, SyncRequest};
+use natter_store::{ConvId, Conversation, MAX_PAGE, UserId};
 
+use crate::ctx::Shared;
 use crate::error::CmdError;
 use crate::session::{LinkClosed, Session};
 use crate::{convert, receipts};
 
-/// Sends the backlog of every conversation, then the conversation list.
+/// Sends the backlog of every conversation, then the conversation list
+/// (in pages, see [`send_list`]).
 /// A store failure is logged and ends the sync early (the client re-syncs
 /// from its cursors next time); only a closed link is an error.
 pub(crate) async fn run(s: &mut Session, req: SyncRequest) -> Result<(), LinkClosed> {
@@ -86,12 +88,81 @@ pub(crate) async fn resync(
     }
 }
 
+/// Sends the conversation list: pages of the configured size, every page but
+/// the last as [`Event::ConversationsPart`], the last as
+/// [`Event::Conversations`] (so a list of one page is sent as before). All
+/// pages come from one read of the membership, so they fit together.
 async fn send_list(s: &mut Session) -> Result<(), SyncError> {
     let me = s.require_auth()?.id;
-    let list = s.shared.clone().conversation_list(me).await?;
-    s.send(&ServerFrame::Event(Event::Conversations(list)))
-        .await?;
+    let shared = s.shared.clone();
+    let (convs, cursors) = snapshot(&shared, me, None).await?;
+    let mut pages = convs.chunks(shared.config.conversation_page()).peekable();
+    if pages.peek().is_none() {
+        s.send(&ServerFrame::Event(Event::Conversations(Vec::new())))
+            .await?;
+    }
+    while let Some(page) = pages.next() {
+        let list = infos(&shared, me, page.iter().cloned(), &cursors).await?;
+        let event = if pages.peek().is_some() {
+            Event::ConversationsPart(list)
+        } else {
+            Event::Conversations(list)
+        };
+        s.send(&ServerFrame::Event(event)).await?;
+    }
     Ok(())
+}
+
+/// Stored `(delivered, read)` cursors by conversation.
+type Cursors = HashMap<ConvId, (u64, u64)>;
+
+/// `me`'s current conversations with an id above `after`, in id order, and
+/// their stored cursors.
+async fn snapshot(
+    shared: &Shared,
+    me: UserId,
+    after: Option<ConvId>,
+) -> Result<(Vec<Conversation>, Cursors), CmdError> {
+    let (mut convs, cursors) = shared
+        .db(move |st| Ok((st.conversations_of(me)?, st.cursors_of(me)?)))
+        .await?;
+    if let Some(after) = after {
+        convs.retain(|c| c.id > after);
+    }
+    let cursors = cursors
+        .iter()
+        .map(|c| (c.conv, (c.delivered, c.read)))
+        .collect();
+    Ok((convs, cursors))
+}
+
+/// The listing of each of `convs` as `me` sees it.
+async fn infos(
+    shared: &Shared,
+    me: UserId,
+    convs: impl Iterator<Item = Conversation>,
+    cursors: &Cursors,
+) -> Result<Vec<ConversationInfo>, CmdError> {
+    let mut list = Vec::new();
+    for conv in convs {
+        let c = cursors.get(&conv.id).copied().unwrap_or_default();
+        list.push(shared.conversation_info(conv, me, c).await?);
+    }
+    Ok(list)
+}
+
+/// One page of `me`'s conversations: at most `limit` with an id above
+/// `after`, in id order, and whether more follow.
+pub(crate) async fn list_page(
+    shared: &Shared,
+    me: UserId,
+    after: Option<ConvId>,
+    limit: usize,
+) -> Result<(Vec<ConversationInfo>, bool), CmdError> {
+    let (convs, cursors) = snapshot(shared, me, after).await?;
+    let more = convs.len() > limit;
+    let list = infos(shared, me, convs.into_iter().take(limit), &cursors).await?;
+    Ok((list, more))
 }
 
 /// The current ✓✓ watermark of `conv` for this user, if any.

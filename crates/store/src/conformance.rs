@@ -15,10 +15,14 @@
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
 mod cases_chat;
+mod cases_groups;
 mod cases_people;
+mod cases_sessions;
 
 pub use cases_chat::*;
+pub use cases_groups::*;
 pub use cases_people::*;
+pub use cases_sessions::*;
 
 use crate::{ClientId, ConvId, Message, MsgKind, NewMessage, Store, User, UserId};
 
@@ -31,6 +35,11 @@ macro_rules! conformance_tests {
             user_crud,
             lobby_holds_every_user,
             sessions_lifecycle,
+            sessions_are_listed_most_recently_used_first,
+            touch_refreshes_last_use_and_address,
+            expired_sessions_do_not_resume_and_are_pruned,
+            sessions_are_revoked_by_id_by_their_owner_only,
+            sessions_per_user_are_capped_least_recently_used_out,
             direct_is_symmetric_and_idempotent,
             groups_and_name_taken,
             join_leave_rejoin,
@@ -44,6 +53,8 @@ macro_rules! conformance_tests {
             range_for_sync,
             cursors_are_monotonic_and_clamped,
             cursors_of_and_delivered_cursors,
+            group_names_collide_by_skeleton,
+            group_count_counts_current_groups,
         );
     };
 }

@@ -18,6 +18,10 @@ pub enum StoreError {
     /// The backend failed (I/O, SQLite error, poisoned lock, …).
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The database file exists but is not a Natter database (empty, not
+    /// SQLite, or another program's); the text says which file and why.
+    #[error("{0}")]
+    NotNatter(String),
 }
 
 /// Result of a store operation.

@@ -14,6 +14,7 @@
 mod error;
 mod memory;
 mod paging;
+mod sessions;
 mod sqlite;
 mod types;
 
@@ -22,10 +23,11 @@ pub mod conformance;
 
 pub use error::{Result, StoreError};
 pub use memory::MemoryStore;
+pub use sessions::{CreatedSession, NewSession, SessionId, SessionRecord};
 pub use sqlite::SqliteStore;
 pub use types::{
     Anchor, Appended, ClientId, ConvId, ConvKind, Conversation, Cursor, MAX_PAGE, Member, Message,
-    MsgKind, NewGroup, NewMessage, Order, Page, Role, TokenHash, User, UserId, name_key,
+    MsgKind, NewGroup, NewMessage, Order, Page, Role, TokenHash, User, UserId, group_key, name_key,
 };
 
 /// All store traits, for `use natter_store::prelude::*;` (trait methods need
@@ -60,21 +62,51 @@ pub trait Users {
     fn set_last_seen(&self, id: UserId, at_ms: i64) -> Result<()>;
 }
 
-/// Login sessions, known only by the hash of their token.
+/// Login sessions, known only by the hash of their token, each with a public
+/// [`SessionId`]. A session expires once idle (not used by a login or resume)
+/// for longer than the caller's `max_idle_ms`; the store never reads a clock.
 pub trait Sessions {
-    /// Records a session of `user`. Errors: [`StoreError::NotFound`] (no such user),
-    /// [`StoreError::Conflict`] (this token hash already exists).
-    fn create_session(&self, token_hash: TokenHash, user: UserId, now_ms: i64) -> Result<()>;
+    /// Records a new session (created and last used at `now_ms`). If the user
+    /// already has [`NewSession::max_per_user`] sessions or more, the least
+    /// recently used ones (ties: lowest id) are deleted first so that the count,
+    /// the new one included, stays within the cap; their hashes are returned.
+    ///
+    /// Errors: [`StoreError::NotFound`] (no such user), [`StoreError::Conflict`]
+    /// (this token hash already exists).
+    fn create_session(&self, new: &NewSession, now_ms: i64) -> Result<CreatedSession>;
 
-    /// The user owning the session, if it exists.
+    /// The user owning the session, if it exists (expired or not).
     fn session_user(&self, token_hash: TokenHash) -> Result<Option<UserId>>;
+
+    /// Uses a session (a resume): if it exists and is not expired (last used at
+    /// or after `now_ms - max_idle_ms`), sets its last use to `now_ms` (never
+    /// lowering it) and its address to `addr` (when given) and returns it.
+    /// An expired session is deleted and `None` returned, like an unknown one.
+    fn touch_session(
+        &self,
+        token_hash: TokenHash,
+        addr: Option<&str>,
+        now_ms: i64,
+        max_idle_ms: i64,
+    ) -> Result<Option<SessionRecord>>;
+
+    /// Every session of `user`, most recently used first (ties: highest id first).
+    fn sessions_of(&self, user: UserId) -> Result<Vec<SessionRecord>>;
 
     /// Deletes one session; returns whether it existed.
     fn delete_session(&self, token_hash: TokenHash) -> Result<bool>;
 
+    /// Deletes session `id` if `user` owns it and returns its token hash;
+    /// `None` (nothing deleted) if there is no such session of that user.
+    fn delete_session_by_id(&self, user: UserId, id: SessionId) -> Result<Option<TokenHash>>;
+
     /// Deletes every session of `user` except `except` (if given); returns how many
     /// were deleted.
     fn delete_sessions_of(&self, user: UserId, except: Option<TokenHash>) -> Result<usize>;
+
+    /// Deletes every expired session (last used before `now_ms - max_idle_ms`);
+    /// returns how many.
+    fn prune_sessions(&self, now_ms: i64, max_idle_ms: i64) -> Result<usize>;
 }
 
 /// Conversations: the lobby, directs and groups.
@@ -93,11 +125,13 @@ pub trait Conversations {
     /// Creates a group: the owner gets [`Role::Owner`], the other listed users
     /// [`Role::Member`], all with `joined_seq` 1.
     ///
-    /// Errors: [`StoreError::NameTaken`] (case-insensitive, among groups),
+    /// Errors: [`StoreError::NameTaken`] (same [`group_key`] as another group:
+    /// case-insensitive and confusable-insensitive),
     /// [`StoreError::NotFound`] if a user does not exist.
     fn create_group(&self, group: NewGroup, now_ms: i64) -> Result<Conversation>;
 
-    /// The group whose name equals `name` case-insensitively (never the lobby or a direct).
+    /// The group whose name has the same [`group_key`] as `name` (never the
+    /// lobby or a direct).
     fn group_by_name(&self, name: &str) -> Result<Option<Conversation>>;
 
     /// The conversation with this id.
@@ -108,6 +142,12 @@ pub trait Conversations {
 
     /// All public groups, ordered by id.
     fn public_groups(&self) -> Result<Vec<Conversation>>;
+
+    /// How many groups `user` is a current member of (the cap on memberships).
+    fn group_count(&self, user: UserId) -> Result<usize> {
+        let convs = self.conversations_of(user)?;
+        Ok(convs.iter().filter(|c| c.kind == ConvKind::Group).count())
+    }
 }
 
 /// Memberships: who belongs to which conversation, with role and read window.

@@ -1,5 +1,7 @@
 //! In-memory reference backend: the semantics every other backend must match.
 
+mod sessions;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
@@ -7,8 +9,8 @@ use crate::paging::{clamp_limit, ordered, page_bounds};
 use crate::types::{LOBBY, SEQ_MAX};
 use crate::{
     Anchor, Appended, ClientId, ConvId, ConvKind, Conversation, Conversations, Cursor, Cursors,
-    Member, Members, Message, Messages, NewGroup, NewMessage, Page, Result, Role, Sessions,
-    StoreError, TokenHash, User, UserId, Users, name_key,
+    Member, Members, Message, Messages, NewGroup, NewMessage, Page, Result, Role, StoreError, User,
+    UserId, Users, group_key, name_key,
 };
 
 /// In-memory reference backend: plain collections behind one mutex.
@@ -26,7 +28,7 @@ type MsgKey = (ConvId, Option<UserId>, ClientId);
 struct Inner {
     users: BTreeMap<UserId, User>,
     user_names: HashMap<String, UserId>,
-    sessions: HashMap<TokenHash, UserId>,
+    sessions: sessions::SessionTable,
     convs: BTreeMap<ConvId, Conversation>,
     group_names: HashMap<String, ConvId>,
     directs: HashMap<(UserId, UserId), ConvId>,
@@ -226,34 +228,6 @@ impl Users for MemoryStore {
     }
 }
 
-impl Sessions for MemoryStore {
-    fn create_session(&self, token_hash: TokenHash, user: UserId, _now_ms: i64) -> Result<()> {
-        let mut s = self.lock()?;
-        s.require_user(user)?;
-        if s.sessions.contains_key(&token_hash) {
-            return Err(StoreError::Conflict("session token already exists"));
-        }
-        s.sessions.insert(token_hash, user);
-        Ok(())
-    }
-
-    fn session_user(&self, token_hash: TokenHash) -> Result<Option<UserId>> {
-        Ok(self.lock()?.sessions.get(&token_hash).copied())
-    }
-
-    fn delete_session(&self, token_hash: TokenHash) -> Result<bool> {
-        Ok(self.lock()?.sessions.remove(&token_hash).is_some())
-    }
-
-    fn delete_sessions_of(&self, user: UserId, except: Option<TokenHash>) -> Result<usize> {
-        let mut s = self.lock()?;
-        let before = s.sessions.len();
-        s.sessions
-            .retain(|token, owner| *owner != user || Some(*token) == except);
-        Ok(before - s.sessions.len())
-    }
-}
-
 impl Conversations for MemoryStore {
     fn lobby(&self) -> ConvId {
         LOBBY
@@ -281,7 +255,7 @@ impl Conversations for MemoryStore {
 
     fn create_group(&self, group: NewGroup, now_ms: i64) -> Result<Conversation> {
         let mut s = self.lock()?;
-        let key = name_key(&group.name);
+        let key = group_key(&group.name);
         if s.group_names.contains_key(&key) {
             return Err(StoreError::NameTaken);
         }
@@ -300,7 +274,7 @@ impl Conversations for MemoryStore {
 
     fn group_by_name(&self, name: &str) -> Result<Option<Conversation>> {
         let s = self.lock()?;
-        let id = s.group_names.get(&name_key(name));
+        let id = s.group_names.get(&group_key(name));
         Ok(id.map(|id| s.convs[id].clone()))
     }
 

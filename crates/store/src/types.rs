@@ -19,9 +19,30 @@ pub type TokenHash = [u8; 32];
 /// Client-chosen message id (UUID/ULID bytes), the idempotency key with conv and sender.
 pub type ClientId = [u8; 16];
 
-/// The case-insensitive key of a user or group name: its Unicode lowercase form.
+/// The case-insensitive key of a user name: its Unicode lowercase form.
 pub fn name_key(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// The uniqueness key of a group name: names that look alike share it.
+///
+/// NFKC, then the UTS #39 confusable skeleton (which also drops
+/// default-ignorable characters) of the uppercase form, lowercased, then the
+/// skeleton of that, lowercased again, with runs of whitespace collapsed to
+/// one space. Uppercase first lets capitals of other scripts meet their Latin
+/// look-alikes (`Тeam`, Cyrillic `Т`), the second pass catches lowercase
+/// look-alikes (`rn` for `m`). So `team`, `TEAM`, `tеam` (Cyrillic `е`),
+/// `ｔｅａｍ`, `te\u{200b}am` and `Info`/`lnfo` share keys. Not for display.
+pub fn group_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let upper: String = name.nfkc().flat_map(char::to_uppercase).collect();
+    let lower = |s: &str| -> String {
+        unicode_security::skeleton(s)
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let key = lower(&lower(&upper));
+    key.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Id of the lobby in every backend (the first SQLite migration creates it).
@@ -74,7 +95,7 @@ pub struct Conversation {
 /// Parameters of [`crate::Conversations::create_group`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewGroup {
-    /// Group name; unique case-insensitively among groups.
+    /// Group name; unique among groups by [`group_key`] (case and look-alikes).
     pub name: String,
     /// Anyone may join (true) or invite-only (false).
     pub public: bool,

@@ -149,10 +149,18 @@ fn apply(s: &dyn Store, op: &Op) -> String {
 }
 
 fn sessions(s: &dyn Store, t: u8, u: UserId) -> String {
-    let created = s.create_session([t; 32], u, 4);
+    let new = natter_store::NewSession {
+        token_hash: [t; 32],
+        user: u,
+        addr: None,
+        max_per_user: 2,
+    };
+    let created = s.create_session(&new, 4);
     let owner = s.session_user([t; 32]);
+    let touched = s.touch_session([t; 32], Some("a"), 5, 1);
+    let listed = s.sessions_of(u);
     let deleted = t.is_multiple_of(2).then(|| s.delete_session([t; 32]));
-    format!("{created:?} {owner:?} {deleted:?}")
+    format!("{created:?} {owner:?} {touched:?} {listed:?} {deleted:?}")
 }
 
 fn lookup(s: &dyn Store, name: &str, u: UserId, c: ConvId) -> String {

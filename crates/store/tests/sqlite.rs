@@ -21,7 +21,7 @@ fn data_survives_close_and_reopen() {
     let s = SqliteStore::open(&path).unwrap();
     let a = new_user(&s, "Alice").id;
     let b = new_user(&s, "bob").id;
-    s.create_session([7; 32], a, 1).unwrap();
+    natter_store::conformance::new_session(&s, 7, a, 1);
     let dm = s.direct(a, b, 2).unwrap();
     let group = NewGroup {
         name: "Devs".into(),
@@ -121,4 +121,46 @@ fn a_store_is_usable_as_a_trait_object() {
     let s: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let a = s.create_user("a", "h", 1).unwrap();
     assert_eq!(s.conversations_of(a.id).unwrap().len(), 1);
+}
+
+/// The group-key migration (schema version 3) rekeys groups stored with
+/// lowercase keys; of two names that now collide, the older keeps the name.
+#[test]
+fn group_keys_migrate_to_skeletons() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("natter.db");
+    let (old, alike) = {
+        let s = SqliteStore::open(&path).unwrap();
+        let a = new_user(&s, "a").id;
+        let group = |name: &str| NewGroup {
+            name: name.into(),
+            public: true,
+            owner: a,
+            members: vec![],
+        };
+        let old = s.create_group(group("Team"), 1).unwrap();
+        let alike = s.create_group(group("other"), 2).unwrap();
+        (old, alike)
+    };
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let rename =
+            "UPDATE conversations SET name = 't\u{435}am', name_key = 't\u{435}am' WHERE id = ?1";
+        conn.execute(rename, [alike.id.0]).unwrap();
+        let lower = "UPDATE conversations SET name_key = 'team' WHERE id = ?1";
+        conn.execute(lower, [old.id.0]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.group_by_name("TEAM").unwrap().map(|c| c.id), Some(old.id));
+    assert_eq!(
+        s.group_by_name("t\u{435}am").unwrap().map(|c| c.id),
+        Some(old.id)
+    );
+    let kept = s.conversation(alike.id).unwrap().unwrap();
+    assert_eq!(
+        kept.name.as_deref(),
+        Some("t\u{435}am"),
+        "the younger keeps its name"
+    );
 }

@@ -24,7 +24,7 @@ pub use command::{COMMANDS, Command, Input, ParseError, parse};
 pub use io::{Action, AppEvent, Outgoing};
 pub use model::{ChatLine, ConvKind, Conversation, Link, Tick};
 pub use render::draw;
-pub use text::{clock, message_text, transcript_line};
+pub use text::{CONTINUATION, clock, message_text, safe_name, transcript_line};
 
 /// Re-exported so programs build key events with the same crossterm version.
 pub use crossterm;

@@ -137,8 +137,8 @@ impl Conversation {
     pub fn label(&self) -> String {
         match (&self.kind, self.id) {
             (ConvKind::Lobby, _) => "#lobby".to_owned(),
-            (ConvKind::Group(name), _) => format!("#{name}"),
-            (ConvKind::Direct(peer), _) => format!("@{peer}"),
+            (ConvKind::Group(name), _) => format!("#{}", crate::text::safe_name(name)),
+            (ConvKind::Direct(peer), _) => format!("@{}", crate::text::safe_name(peer)),
             (ConvKind::Unknown, Some(id)) => format!("#{}", id.0),
             (ConvKind::Unknown, None) => "#?".to_owned(),
         }

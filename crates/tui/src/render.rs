@@ -21,7 +21,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::app::App;
 use crate::model::Tick;
-use crate::text::message_text;
+use crate::text::{message_text, safe_name};
 
 /// Width of the left panel (conversations and users).
 const SIDE_WIDTH: u16 = 20;
@@ -84,7 +84,7 @@ fn user_list(app: &App) -> Paragraph<'static> {
         .into_iter()
         .map(|(name, online)| {
             let dot = if online { "● " } else { "○ " };
-            Line::raw(format!("{dot}{name}"))
+            Line::raw(format!("{dot}{}", safe_name(name)))
         })
         .collect();
     Paragraph::new(lines).block(Block::bordered().title("Users"))
@@ -92,7 +92,7 @@ fn user_list(app: &App) -> Paragraph<'static> {
 
 fn draw_messages(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
     let conv = &app.convs[app.active];
-    let lines: Vec<Line<'static>> = conv.lines.iter().map(message_line).collect();
+    let lines: Vec<Line<'static>> = conv.lines.iter().flat_map(message_lines).collect();
     let block = Block::bordered().title(conv.label());
     let inner = block.inner(area);
     let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
@@ -105,17 +105,22 @@ fn draw_messages(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
     frame.render_widget(paragraph.block(block).scroll((top, 0)), area);
 }
 
-fn message_line(line: &crate::model::ChatLine) -> Line<'static> {
+/// One screen line per line of the (terminal-safe) message text.
+fn message_lines(line: &crate::model::ChatLine) -> Vec<Line<'static>> {
     let style = match (&line.sender, line.tick) {
         (None, _) => Style::new().add_modifier(Modifier::DIM),
         (_, Some(Tick::Pending | Tick::Failed)) => Style::new().add_modifier(Modifier::ITALIC),
         _ => Style::new(),
     };
-    Line::from(Span::styled(message_text(line), style))
+    let text = message_text(line);
+    text.split('\n')
+        .map(|part| Line::from(Span::styled(part.to_owned(), style)))
+        .collect()
 }
 
 fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let mut parts = vec![app.link.to_string(), app.me.clone(), app.active().label()];
+    let me = safe_name(&app.me).into_owned();
+    let mut parts = vec![app.link.to_string(), me, app.active().label()];
     let pending = app.pending();
     if pending > 0 {
         parts.push(format!("{pending} ⏳"));
@@ -123,7 +128,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if app.scroll > 0 {
         parts.push(format!("↑{}", app.scroll));
     }
-    parts.extend(app.hint.clone());
+    parts.extend(app.hint.as_deref().map(|h| safe_name(h).into_owned()));
     let text = format!(" {}", parts.join(" │ "));
     let style = Style::new().add_modifier(Modifier::REVERSED);
     frame.render_widget(Paragraph::new(text).style(style), area);
@@ -133,6 +138,7 @@ fn draw_input(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let room = usize::from(area.width.saturating_sub(3)).max(1);
     let skip = app.cursor.saturating_sub(room);
     let shown: String = app.input.chars().skip(skip).collect();
+    let shown = safe_name(&shown);
     frame.render_widget(Paragraph::new(format!("> {shown}")), area);
     let x = area.x + 2 + (app.cursor - skip) as u16;
     frame.set_cursor_position(Position::new(x.min(area.right().saturating_sub(1)), area.y));

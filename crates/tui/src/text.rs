@@ -1,5 +1,14 @@
 //! Text shared by the screen and the `--plain` transcript.
+//!
+//! Everything from other users (bodies, names, reasons) goes through
+//! [`natter_api::text`]: ratatui writes cell contents to the terminal as
+//! they are, so an ESC in a span would reach it. A multi-line body keeps its
+//! lines, each continuation starting with [`CONTINUATION`] so that it cannot
+//! pass for a message of its own.
 
+use std::borrow::Cow;
+
+use natter_api::text::{printable, printable_line};
 use natter_api::{MemberInfo, Presence, Role};
 
 use crate::model::ChatLine;
@@ -15,15 +24,32 @@ pub fn clock(ts_ms: Option<u64>) -> String {
     }
 }
 
-/// A line without the conversation: `12:01 alice: hi ✓✓` or `      -- notice`.
+/// Starts each continuation line of a multi-line body or notice.
+pub const CONTINUATION: &str = "      │ ";
+
+/// A name (user, group, conversation label) safe to show: one line, no
+/// control, bidi or invisible format character.
+pub fn safe_name(name: &str) -> Cow<'_, str> {
+    printable_line(name)
+}
+
+/// `body` safe to show; lines after the first start with [`CONTINUATION`].
+fn body_text(body: &str) -> String {
+    printable(body).replace('\n', &format!("\n{CONTINUATION}"))
+}
+
+/// A line without the conversation: `12:01 alice: hi ✓✓` or `      -- notice`;
+/// terminal-safe, with `\n` only before a [`CONTINUATION`].
 pub fn message_text(line: &ChatLine) -> String {
+    let body = body_text(&line.body);
     match &line.sender {
         Some(sender) => {
             let tick = line.tick.map(|t| format!(" {}", t.glyph()));
             let tick = tick.unwrap_or_default();
-            format!("{} {sender}: {}{tick}", clock(line.ts_ms), line.body)
+            let sender = safe_name(sender);
+            format!("{} {sender}: {body}{tick}", clock(line.ts_ms))
         }
-        None => format!("      -- {}", line.body),
+        None => format!("      -- {body}"),
     }
 }
 
@@ -35,7 +61,7 @@ pub fn transcript_line(label: &str, line: &ChatLine) -> String {
             let (time, rest) = text.split_at(5);
             format!("[{time}] {label}{rest}")
         }
-        None => format!("-- {}", line.body),
+        None => format!("-- {}", body_text(&line.body)),
     }
 }
 
@@ -60,17 +86,18 @@ pub(crate) fn member_list(members: &[MemberInfo]) -> String {
             } else {
                 "offline"
             };
-            format!("{} ({role}{status})", m.presence.user.name)
+            format!("{} ({role}{status})", safe_name(&m.presence.user.name))
         })
         .collect();
     members.join(", ")
 }
 
 fn presence_text(p: &Presence) -> String {
+    let name = safe_name(&p.user.name);
     match (p.online, p.last_seen_ms) {
-        (true, _) => format!("{} (online)", p.user.name),
-        (false, Some(ms)) => format!("{} (offline, last seen {})", p.user.name, clock(Some(ms))),
-        (false, None) => format!("{} (offline)", p.user.name),
+        (true, _) => format!("{name} (online)"),
+        (false, Some(ms)) => format!("{name} (offline, last seen {})", clock(Some(ms))),
+        (false, None) => format!("{name} (offline)"),
     }
 }
 
@@ -96,5 +123,19 @@ mod tests {
         let notice = ChatLine::notice("connected");
         assert_eq!(transcript_line("#lobby", &notice), "-- connected");
         assert_eq!(clock(None), "--:--");
+    }
+
+    #[test]
+    fn hostile_text_is_made_visible_and_cannot_forge_a_line() {
+        let line = ChatLine {
+            seq: Some(1),
+            ts_ms: Some(0),
+            sender: Some("bo\u{1b}b".into()),
+            ..ChatLine::notice("\u{1b}[2J\u{7}hi\r\nbob: forged\u{202e}")
+        };
+        assert_eq!(
+            message_text(&line),
+            "00:00 bo^[b: ^[[2J^Ghi^M\n      │ bob: forged\u{fffd}"
+        );
     }
 }

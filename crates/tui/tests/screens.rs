@@ -4,7 +4,9 @@
 mod support;
 
 use natter_api::ConversationId;
-use natter_tui::{Action, App, AppEvent, Link, Outgoing};
+use natter_tui::{Action, App, AppEvent, Link, Outgoing, draw};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use support::*;
 
 /// Sends `text` in the shown conversation; returns its client id.
@@ -160,6 +162,41 @@ fn long_lines_wrap_and_the_view_sticks_to_the_bottom() {
         ">",
     ];
     assert_eq!(rows, expected, "\n{}", show(&rows));
+}
+
+#[test]
+fn hostile_text_reaches_no_cell_raw_and_cannot_forge_a_line() {
+    let mut app = alice();
+    let body = "\u{1b}[2J\u{1b}]0;pwned\u{7}hi\r\nbob: forged\u{202e}\u{9b}x";
+    app.apply(AppEvent::MessageArrived(message(LOBBY, 1, "mallory", body)));
+    let evil = presence("ev\u{1b}[31mil\u{2066}", true);
+    app.apply(AppEvent::Presence(vec![evil]));
+    let mut terminal = Terminal::new(TestBackend::new(60, 14)).expect("terminal");
+    terminal.draw(|f| draw(f, &mut app)).expect("draw");
+    let buffer = terminal.backend().buffer();
+    let bad =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    for cell in &buffer.content {
+        assert!(
+            !cell.symbol().chars().any(bad),
+            "raw control in a cell: {:?}",
+            cell.symbol()
+        );
+    }
+    let rows = screen(&mut app, 60, 14);
+    assert_eq!(
+        rows[2],
+        "│  @bob            ││12:01 mallory: ^[[2J^[]0;pwned^Ghi^M  │"
+    );
+    assert_eq!(
+        rows[3],
+        "└──────────────────┘│      │ bob: forged��x                │"
+    );
+    assert!(
+        rows.iter().any(|r| r.starts_with("│● ev^[[31mil� ")),
+        "\n{}",
+        show(&rows)
+    );
 }
 
 fn key(c: char) -> crossterm::event::KeyEvent {

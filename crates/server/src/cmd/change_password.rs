@@ -1,14 +1,15 @@
 //! `change_password`: verify the old password, store the new hash, end every
-//! other session of the account (their clients get `session_ended`).
+//! other session and connection of the account (their clients get
+//! `session_ended`); this connection continues under a fresh token.
 
-use natter_api::{ErrorCode, Response, validate_password};
+use natter_api::{ErrorCode, MAX_PASSWORD_LEN, Response, validate_password};
 use natter_store::StoreError;
 use tokio::time::Instant;
 
 use crate::auth;
 use crate::error::CmdError;
+use crate::metrics::Metrics;
 use crate::session::Session;
-use crate::throttle::Key;
 
 pub(super) async fn apply(s: &mut Session, old: String, new: String) -> Result<Response, CmdError> {
     let me = s.require_auth()?;
@@ -19,27 +20,23 @@ pub(super) async fn apply(s: &mut Session, old: String, new: String) -> Result<R
         .db(move |st| st.user(id))
         .await?
         .ok_or(StoreError::NotFound)?;
-    let keys = [
-        Key::Account(natter_store::name_key(&user.name)),
-        Key::Addr(s.remote.ip()),
-    ];
-    if let Err(wait) = shared.throttle.check(&keys, Instant::now()) {
-        let retry_after_ms = wait.as_millis().try_into().unwrap_or(u64::MAX);
-        return Err(ErrorCode::TooManyAttempts { retry_after_ms }.into());
+    // The same failed-login throttle as `login` (per address and account).
+    let (ip, account) = (s.remote.ip(), natter_store::name_key(&user.name));
+    if let Err(wait) = shared.throttle.check(ip, &account, Instant::now()) {
+        Metrics::inc(&shared.metrics.auth_rate_limited);
+        return Err(auth::too_many(wait));
     }
-    if !auth::verify_password(user.password_hash, old).await? {
-        shared.throttle.fail(&keys, Instant::now());
+    let slot = auth::hash_slot(&shared)?;
+    let right = old.len() <= MAX_PASSWORD_LEN
+        && auth::verify_password(&slot, user.password_hash, old).await?;
+    if !right {
+        shared.throttle.fail(ip, Some(&account), Instant::now());
+        tracing::debug!(session = s.key.0, remote = %s.remote, "change_password: wrong old password");
         return Err(ErrorCode::BadCredentials.into());
     }
-    let hash = auth::hash_password(&shared.config.argon2, new).await?;
-    let keep = me.token;
-    shared
-        .db(move |st| {
-            st.set_password_hash(id, &hash)?;
-            st.delete_sessions_of(id, Some(keep))
-        })
-        .await?;
-    shared.hub.end_sessions(id, Some(keep), "password changed");
+    let hash = auth::hash_password(&slot, &shared.config.argon2, new).await?;
+    drop(slot);
+    let token = super::sessions::set_password(s, id, hash).await?;
     tracing::info!(session = s.key.0, user = %me.user.name, "password changed");
-    Ok(Response::Done)
+    Ok(Response::PasswordChanged { token })
 }

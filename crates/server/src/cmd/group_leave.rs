@@ -12,7 +12,11 @@ pub(super) async fn apply(s: &mut Session, conv: ConversationId) -> Result<Respo
     let shared = s.shared.clone();
     let conv = super::groups::by_id(&shared, conv).await?;
     let text = format!("{} left", auth.user.name);
-    membership::submit(&shared, conv.id, auth.id, Kind::Leave, text).await?;
+    let who = membership::Who {
+        user: auth.id,
+        by: auth.id,
+    };
+    membership::submit(&shared, conv.id, who, Kind::Leave, text).await?;
     tracing::info!(session = s.key.0, group = conv.id.0, "left group");
     Ok(Response::Done)
 }

@@ -1,6 +1,6 @@
 //! `my_groups`, `public_groups`, and the group lookups other commands share.
 
-use natter_api::{ConversationId, ErrorCode, GroupInfo, Response};
+use natter_api::{ConversationId, ErrorCode, GroupInfo, MAX_CONVERSATION_PAGE, Response};
 use natter_store::{ConvId, ConvKind, Conversation, Member, UserId};
 
 use crate::convert;
@@ -16,10 +16,12 @@ pub(super) async fn mine(s: &mut Session) -> Result<Response, CmdError> {
     infos(&s.shared, groups.collect()).await
 }
 
-/// `public_groups`: every public group.
+/// `public_groups`: the oldest [`MAX_CONVERSATION_PAGE`] public groups (the
+/// answer always fits in one message; invite-only groups are never listed).
 pub(super) async fn public(s: &mut Session) -> Result<Response, CmdError> {
     s.require_auth()?;
-    let convs = s.shared.db(|st| st.public_groups()).await?;
+    let mut convs = s.shared.db(|st| st.public_groups()).await?;
+    convs.truncate(MAX_CONVERSATION_PAGE as usize);
     infos(&s.shared, convs).await
 }
 
@@ -59,39 +61,6 @@ pub(super) async fn membership(
 ) -> Result<Option<Member>, CmdError> {
     let member = shared.db(move |st| st.member(conv, user)).await?;
     Ok(member.filter(Member::is_current))
-}
-
-/// `limit_reached` if `user` is already in the maximum number of groups.
-pub(super) async fn check_group_cap(shared: &Shared, user: UserId) -> Result<(), CmdError> {
-    let convs = shared.db(move |st| st.conversations_of(user)).await?;
-    let count = convs.iter().filter(|c| c.kind == ConvKind::Group).count();
-    if count >= shared.config.max_groups_per_user {
-        return Err(CmdError::api(
-            ErrorCode::LimitReached,
-            format!(
-                "at most {} groups per user",
-                shared.config.max_groups_per_user
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// `limit_reached` if `conv` cannot take `more` members.
-pub(super) async fn check_member_cap(
-    shared: &Shared,
-    conv: ConvId,
-    more: usize,
-) -> Result<(), CmdError> {
-    let now = shared.db(move |st| st.members(conv)).await?.len();
-    let max = shared.config.max_group_members;
-    if now + more > max {
-        return Err(CmdError::api(
-            ErrorCode::LimitReached,
-            format!("at most {max} members per group"),
-        ));
-    }
-    Ok(())
 }
 
 /// The conversation `id` and the caller's current membership; errors

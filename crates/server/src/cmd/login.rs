@@ -1,15 +1,24 @@
-//! `login`: check version, throttle, password; create a session token.
+//! `login`: check version, attempt limits, password; create a session token.
 //! The caller runs the offline sync after answering.
+//!
+//! Before any lookup or hash: the address's attempt bucket, the shape of the
+//! name and password (a malformed name or a password over
+//! [`MAX_PASSWORD_LEN`] is `bad_credentials` at once) and the failed-login
+//! throttle ([`crate::throttle`]); refusals are `too_many_attempts` and are
+//! logged at debug. Failures are logged at info only within the throttle's
+//! log budget, and attacker-chosen names only through `redact::user_text`.
 
-use natter_api::{ErrorCode, Response};
-use natter_store::name_key;
+use natter_api::{ErrorCode, MAX_PASSWORD_LEN, Response, validate_name};
+use natter_store::{User, name_key};
 use tokio::time::Instant;
 
 use crate::auth;
-use crate::ctx::now_ms;
+use crate::ctx::Shared;
 use crate::error::CmdError;
+use crate::hasher::Admission;
+use crate::metrics::Metrics;
+use crate::redact::user_text;
 use crate::session::{Auth, Session};
-use crate::throttle::Key;
 
 pub(super) async fn apply(
     s: &mut Session,
@@ -19,38 +28,16 @@ pub(super) async fn apply(
 ) -> Result<Response, CmdError> {
     super::require_anonymous(s)?;
     super::check_version(version)?;
-    let keys = [Key::Account(name_key(&name)), Key::Addr(s.remote.ip())];
+    let account = admit(s, &name, &password)?;
     let shared = s.shared.clone();
-    if let Err(wait) = shared.throttle.check(&keys, Instant::now()) {
-        tracing::info!(session = s.key.0, user = %crate::redact::user_text(&name), "login throttled");
-        let retry_after_ms = wait.as_millis().try_into().unwrap_or(u64::MAX);
-        return Err(ErrorCode::TooManyAttempts { retry_after_ms }.into());
-    }
-    let lookup = name.clone();
-    let user = shared.db(move |st| st.user_by_name(&lookup)).await?;
-    let verified = match &user {
-        Some(u) => auth::verify_password(u.password_hash.clone(), password).await?,
-        None => {
-            // Spend the same argon2 work as for a real account, so response
-            // time does not reveal which names exist.
-            auth::hash_password(&shared.config.argon2, password).await?;
-            false
-        }
+    let slot = auth::hash_slot(&shared)?;
+    let Some(user) = verify(&shared, &slot, name.clone(), password).await? else {
+        return Err(failed(s, &name, Some(&account)));
     };
-    let user = match user {
-        Some(u) if verified => u,
-        _ => {
-            shared.throttle.fail(&keys, Instant::now());
-            tracing::info!(session = s.key.0, user = %crate::redact::user_text(&name), remote = %s.remote, "login failed");
-            return Err(ErrorCode::BadCredentials.into());
-        }
-    };
-    shared.throttle.clear(&keys[0]);
+    shared.throttle.succeed(s.remote.ip(), &account);
     let (token, hash) = auth::new_token();
     let id = user.id;
-    shared
-        .db(move |st| st.create_session(hash, id, now_ms()))
-        .await?;
+    let evicted = super::sessions::create(&shared, hash, id, s.remote).await?;
     let info = crate::convert::user_info(&user);
     tracing::info!(session = s.key.0, user = %info.name, remote = %s.remote, "login ok");
     s.authenticate(Auth {
@@ -58,5 +45,63 @@ pub(super) async fn apply(
         user: info.clone(),
         token: hash,
     });
+    super::sessions::end_evicted(&shared, id, evicted);
     Ok(Response::LoggedIn { user: info, token })
+}
+
+/// The attempt bucket, shape and throttle checks; the account's name key.
+fn admit(s: &Session, name: &str, password: &str) -> Result<String, CmdError> {
+    let throttle = &s.shared.throttle;
+    let (ip, now) = (s.remote.ip(), Instant::now());
+    let refuse = |why| move |wait| refused(s, name, wait, why);
+    throttle.take_login(ip, now).map_err(refuse("rate limit"))?;
+    if validate_name(name).is_err() || password.len() > MAX_PASSWORD_LEN {
+        throttle.check_addr(ip, now).map_err(refuse("address throttled"))?;
+        return Err(failed(s, name, None));
+    }
+    let account = name_key(name);
+    throttle.check(ip, &account, now).map_err(refuse("throttled"))?;
+    Ok(account)
+}
+
+/// The user named `name` if `password` is theirs. An unknown name costs the
+/// same argon2 work as a known one, so response time does not reveal which
+/// names exist.
+async fn verify(
+    shared: &Shared,
+    slot: &Admission,
+    name: String,
+    password: String,
+) -> Result<Option<User>, CmdError> {
+    let user = shared.db(move |st| st.user_by_name(&name)).await?;
+    let verified = match &user {
+        Some(u) => auth::verify_password(slot, u.password_hash.clone(), password).await?,
+        None => {
+            auth::hash_password(slot, &shared.config.argon2, password).await?;
+            false
+        }
+    };
+    Ok(user.filter(|_| verified))
+}
+
+/// A refused attempt: counted, logged at debug, `too_many_attempts`.
+fn refused(s: &Session, name: &str, wait: std::time::Duration, why: &str) -> CmdError {
+    Metrics::inc(&s.shared.metrics.auth_rate_limited);
+    let retry_after_ms = wait.as_millis();
+    tracing::debug!(session = s.key.0, user = %user_text(name), remote = %s.remote, why, retry_after_ms, "login refused");
+    auth::too_many(wait)
+}
+
+/// A failed attempt (wrong password, unknown or malformed name): recorded
+/// by the throttle, logged, `bad_credentials`.
+fn failed(s: &Session, name: &str, account: Option<&str>) -> CmdError {
+    let noted = s.shared.throttle.fail(s.remote.ip(), account, Instant::now());
+    let (user, malformed) = (user_text(name), account.is_none());
+    if noted.loud {
+        let suppressed = noted.suppressed;
+        tracing::info!(session = s.key.0, %user, remote = %s.remote, malformed, suppressed, "login failed");
+    } else {
+        tracing::debug!(session = s.key.0, %user, remote = %s.remote, malformed, "login failed");
+    }
+    ErrorCode::BadCredentials.into()
 }

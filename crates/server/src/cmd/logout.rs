@@ -1,4 +1,5 @@
-//! `logout`: end this session; its token stops working.
+//! `logout`: end this session; its token stops working, and every other
+//! connection that resumed with it gets `session_ended` at once.
 
 use natter_api::Response;
 
@@ -9,6 +10,8 @@ pub(super) async fn apply(s: &mut Session) -> Result<Response, CmdError> {
     let auth = s.require_auth()?;
     let token = auth.token;
     s.shared.db(move |st| st.delete_session(token)).await?;
+    let reason = "logged out on another connection";
+    super::sessions::end_token(&s.shared, auth.id, token, Some(s.key), reason);
     s.deauthenticate();
     tracing::info!(session = s.key.0, user = %auth.user.name, "logged out");
     Ok(Response::Done)

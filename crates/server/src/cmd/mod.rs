@@ -18,9 +18,14 @@ mod receipt;
 mod register;
 mod resume;
 mod send;
+mod sessions;
 mod users;
 
-use natter_api::{ApiError, ErrorCode, PROTOCOL_VERSION, Request, Response, Sent, SyncRequest};
+pub(crate) use sessions::prune_at_start;
+
+use natter_api::{
+    ApiError, ErrorCode, PROTOCOL_VERSION, RateClass, Request, Response, Sent, SyncRequest,
+};
 use tokio::sync::oneshot;
 
 use crate::error::CmdError;
@@ -36,7 +41,7 @@ pub(crate) enum Reply {
     ThenSync(Result<Response, CmdError>, SyncRequest),
 }
 
-/// Runs one request (writes first pass the connection's rate limit).
+/// Runs one request (each first passes its rate limit: write or read bucket).
 pub(crate) async fn dispatch(s: &mut Session, request: Request) -> Reply {
     if let Err(e) = rate_limit(s, &request) {
         return Reply::Now(Err(e));
@@ -82,6 +87,9 @@ async fn dispatch_rest(s: &mut Session, request: Request) -> Reply {
         } => Reply::Now(change_password::apply(s, old_password, new_password).await),
         Request::History(query) => Reply::Now(history::apply(s, query).await),
         Request::Conversations => Reply::Now(conversations::apply(s).await),
+        Request::ConversationsPage { after, limit } => {
+            Reply::Now(conversations::page(s, after, limit).await)
+        }
         Request::Users => Reply::Now(users::apply(s).await),
         other => Reply::Now(dispatch_groups(s, other).await),
     }
@@ -104,24 +112,23 @@ async fn dispatch_groups(s: &mut Session, request: Request) -> Result<Response, 
         Request::AckRead { conv, seq } => read::apply(s, conv, seq).await,
         Request::Receipt { conv, seq } => receipt::apply(s, conv, seq).await,
         Request::Presence => members::presence(s).await,
+        Request::Sessions => sessions::list(s).await,
+        Request::RevokeSession { id } => sessions::revoke(s, id).await,
         _ => Err(ErrorCode::BadRequest.into()),
     }
 }
 
-/// Takes a token for a write, or answers `rate_limited` with the wait.
+/// Takes a token from the request's bucket (writes and reads have their
+/// own), or answers `rate_limited` with the wait.
 fn rate_limit(s: &mut Session, request: &Request) -> Result<(), CmdError> {
-    let write = matches!(
-        request,
-        Request::Send { .. }
-            | Request::CreateGroup { .. }
-            | Request::JoinGroup { .. }
-            | Request::LeaveGroup { .. }
-            | Request::Invite { .. }
-    );
-    if !write {
-        return Ok(());
-    }
-    s.bucket.take(tokio::time::Instant::now()).map_err(|wait| {
+    let metrics = &s.shared.metrics;
+    let (bucket, refused) = match request.rate_class() {
+        RateClass::Write => (&mut s.bucket, &metrics.rate_limited_writes),
+        RateClass::Read => (&mut s.read_bucket, &metrics.rate_limited_reads),
+        RateClass::Unlimited => return Ok(()),
+    };
+    bucket.take(tokio::time::Instant::now()).map_err(|wait| {
+        crate::metrics::Metrics::inc(refused);
         let retry_after_ms = wait.as_millis().max(1).try_into().unwrap_or(u64::MAX);
         ErrorCode::RateLimited { retry_after_ms }.into()
     })

@@ -1,9 +1,12 @@
-//! `resume`: log in again with a session token after reconnecting.
-//! The caller runs the offline sync after answering.
+//! `resume`: log in again with a session token after reconnecting. An
+//! expired token is deleted and refused like an unknown one; a valid one is
+//! marked used (time and address). The caller runs the offline sync after
+//! answering.
 
 use natter_api::{ApiError, ErrorCode, Response, SessionToken};
 
 use crate::auth;
+use crate::ctx::now_ms;
 use crate::error::CmdError;
 use crate::session::{Auth, Session};
 
@@ -22,16 +25,25 @@ pub(super) async fn apply(
     };
     let hash = auth::token_hash(&token).ok_or_else(unknown)?;
     let shared = s.shared.clone();
-    let id = shared
-        .db(move |st| st.session_user(hash))
-        .await?
-        .ok_or_else(unknown)?;
+    let addr = s.remote.ip().to_string();
+    let idle = shared.config.session_idle_ms();
+    let touched = shared
+        .db(move |st| st.touch_session(hash, Some(&addr), now_ms(), idle))
+        .await?;
+    let id = touched.ok_or_else(unknown)?.user;
     let user = shared.user_info(id).await?;
-    tracing::info!(session = s.key.0, user = %user.name, remote = %s.remote, "resumed");
     s.authenticate(Auth {
         id,
         user: user.clone(),
         token: hash,
     });
+    // A logout, revocation or password change that deleted the session
+    // after the touch may have ended the hub's connections before this one
+    // registered: check again now that it is registered.
+    if shared.db(move |st| st.session_user(hash)).await?.is_none() {
+        s.deauthenticate();
+        return Err(unknown());
+    }
+    tracing::info!(session = s.key.0, user = %user.name, remote = %s.remote, "resumed");
     Ok(Response::Resumed { user })
 }

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use natter_net::{Connection, Endpoint};
+use natter_net::{Connection, Endpoint, PipeOptions};
 
 use super::Link;
-use crate::Server;
+use crate::{Server, ServerConfig};
 
 /// The stream every chat frame travels on.
 pub const CHAT_STREAM: u64 = 0;
@@ -19,14 +19,27 @@ pub async fn serve(endpoint: Endpoint, server: Server) {
     while let Some(conn) = endpoint.accept().await {
         let remote = conn.remote_addr();
         tracing::debug!(%remote, "udp connection");
-        server.accept_link(bridge(conn, server.config().link_buffer.max(1)));
+        server.accept_link(bridge(conn, server.config()));
     }
 }
 
-/// Joins a transport connection to a pair of channels.
-pub fn bridge(conn: Connection, buffer: usize) -> Link {
+/// Joins a transport connection to a pair of channels. The transport holds
+/// at most `transport_queue_bytes` of the session's frames (queued or
+/// unacknowledged); beyond that the session waits (backpressure), and a
+/// connection that takes nothing for [`ServerConfig::write_stall`] is closed.
+pub fn bridge(conn: Connection, config: &ServerConfig) -> Link {
     let remote = conn.remote_addr();
-    let pipe = conn.into_pipe(CHAT_STREAM, buffer, Duration::from_secs(5), "session ended");
+    let options = PipeOptions {
+        max_queued_bytes: config.transport_queue_bytes,
+        stall: Some(config.write_stall()),
+        ..PipeOptions::new(
+            CHAT_STREAM,
+            config.link_buffer.max(1),
+            Duration::from_secs(5),
+            "session ended",
+        )
+    };
+    let pipe = conn.into_pipe_with(options);
     let (to_client, from_client) = (pipe.tx, pipe.rx);
     Link {
         to_client,

@@ -14,6 +14,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
@@ -24,6 +25,7 @@ use natter_api::{self as api, ApiError, ClientFrame, ErrorCode, ServerFrame};
 use tokio::sync::mpsc;
 
 use super::Link;
+use crate::http::{self, Held};
 use crate::{Server, ServerConfig};
 
 /// Room for the JSON around a message body (request shape, names, ids).
@@ -40,21 +42,32 @@ pub fn frame_limit(config: &ServerConfig) -> usize {
 }
 
 /// Axum handler of `/ws`: upgrades and bridges the socket to `server`.
+/// The upgraded socket keeps the HTTP connection's place (`held`) against
+/// the connection caps until it closes.
 pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     State(server): State<Server>,
+    held: Option<Extension<Held>>,
 ) -> Response {
     let hard_limit = frame_limit(server.config()).saturating_mul(4);
+    let held = held.map(|Extension(h)| h);
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| bridge(socket, server, remote))
+        .on_upgrade(move |socket| bridge(socket, server, remote, held))
 }
 
 /// Serves one upgraded socket as a [`Link`] of `server` until either side
 /// ends: the client closing the socket ends the session; the session ending
 /// (server shutdown, a refused link) closes the socket after its last frames.
-pub async fn bridge(socket: WebSocket, server: Server, remote: SocketAddr) {
+/// A client that sends nothing, not even a pong to the server's pings, for
+/// the WebSocket idle timeout is closed the same way.
+pub(crate) async fn bridge(
+    socket: WebSocket,
+    server: Server,
+    remote: SocketAddr,
+    held: Option<Held>,
+) {
     let buffer = server.config().link_buffer.max(1);
     let limit = frame_limit(server.config());
     let (to_client, outgoing) = mpsc::channel(buffer);
@@ -68,23 +81,49 @@ pub async fn bridge(socket: WebSocket, server: Server, remote: SocketAddr) {
     });
     let (sink, stream) = socket.split();
     let (errors_tx, errors_rx) = mpsc::channel(16);
-    let mut writer = tokio::spawn(write_loop(sink, outgoing, errors_rx));
+    let stall = server.config().write_stall();
+    let ping = pings(server.config().http.ws_ping_interval());
+    let mut writer = tokio::spawn(write_loop(sink, outgoing, errors_rx, stall, ping));
+    let idle = server.config().http.ws_idle_timeout();
     tokio::select! {
-        () = read_loop(stream, incoming, errors_tx, limit) => {
-            let _ = tokio::time::timeout(CLOSE_FLUSH, writer).await;
+        end = read_loop(stream, incoming, errors_tx, limit, idle) => {
+            if end == ReadEnd::Idle {
+                tracing::debug!(%remote, "websocket idle: closing");
+                if let Some(Held(slot)) = &held {
+                    http::bump(&slot.admission().stats.ws_idle_closed);
+                }
+            }
+            let _ = tokio::time::timeout(CLOSE_FLUSH, &mut writer).await;
+            writer.abort(); // a client that does not read must not keep the socket
         }
         _ = &mut writer => {}
     }
 }
 
+/// Why the client → session direction ended.
+#[derive(Debug, PartialEq, Eq)]
+enum ReadEnd {
+    /// The client closed, the socket failed, or the session went away.
+    Closed,
+    /// Nothing arrived for the idle timeout.
+    Idle,
+}
+
 /// Client → session: decodes each text frame; errors go to the writer.
+/// Ends when no frame at all (pongs included) arrives for `idle`.
 async fn read_loop(
     mut stream: SplitStream<WebSocket>,
     incoming: mpsc::Sender<Bytes>,
     errors: mpsc::Sender<ServerFrame>,
     limit: usize,
-) {
-    while let Some(Ok(msg)) = stream.next().await {
+    idle: Duration,
+) -> ReadEnd {
+    loop {
+        let msg = match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) => return ReadEnd::Idle,
+            Ok(Some(Ok(msg))) => msg,
+            Ok(_) => return ReadEnd::Closed,
+        };
         let outcome = match msg {
             Message::Text(text) => decode_text(text.as_str(), limit),
             Message::Binary(_) => Err(bad_request(
@@ -92,23 +131,27 @@ async fn read_loop(
                 "binary frames are not supported: send each request as a JSON text frame",
             )),
             Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Close(_) => break,
+            Message::Close(_) => return ReadEnd::Closed,
         };
         let delivered = match outcome {
             Ok(frame) => incoming.send(frame).await.is_ok(),
             Err(error) => errors.send(error).await.is_ok(),
         };
         if !delivered {
-            break;
+            return ReadEnd::Closed;
         }
     }
 }
 
 /// Session → client: postcard frames and gateway errors as JSON text.
+/// A socket that takes no frame for `stall` (the client stopped reading) is
+/// dropped without a close frame: the session then sees its link closed.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut outgoing: mpsc::Receiver<Bytes>,
     mut errors: mpsc::Receiver<ServerFrame>,
+    stall: Duration,
+    mut ping: tokio::time::Interval,
 ) {
     let mut errors_open = true;
     loop {
@@ -122,11 +165,24 @@ async fn write_loop(
                 errors_open = error.is_some();
                 error
             }
+            _ = ping.tick() => {
+                // Keeps a live client's socket under the idle timeout: its
+                // pong is a frame (browsers answer pings by themselves).
+                let sent = tokio::time::timeout(stall, sink.send(Message::Ping(Bytes::new()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    return;
+                }
+                continue;
+            }
         };
-        if let Some(text) = frame.as_ref().and_then(to_json)
-            && sink.send(Message::Text(text.into())).await.is_err()
-        {
-            return;
+        if let Some(text) = frame.as_ref().and_then(to_json) {
+            let sent = tokio::time::timeout(stall, sink.send(Message::Text(text.into()))).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                if sent.is_err() {
+                    tracing::debug!("websocket client not reading; closing");
+                }
+                return;
+            }
         }
     }
     let close = CloseFrame {
@@ -134,6 +190,14 @@ async fn write_loop(
         reason: "session ended".into(),
     };
     let _ = sink.send(Message::Close(Some(close))).await;
+}
+
+/// A ping every `every`, the first one `every` from now.
+fn pings(every: Duration) -> tokio::time::Interval {
+    let every = every.max(Duration::from_millis(1));
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping
 }
 
 /// One JSON text frame → the postcard frame a [`Link`] carries, or the

@@ -1,4 +1,4 @@
-//! Cases for users, sessions, conversations and members.
+//! Cases for users, conversations and members.
 
 use super::new_user;
 use crate::{ConvKind, NewGroup, Role, Store, StoreError, UserId};
@@ -75,43 +75,6 @@ pub fn lobby_holds_every_user(s: &dyn Store) {
         "lobby is not a group"
     );
     assert_eq!(s.public_groups().unwrap(), vec![]);
-}
-
-pub fn sessions_lifecycle(s: &dyn Store) {
-    let a = new_user(s, "a").id;
-    let b = new_user(s, "b").id;
-    let (t1, t2, t3, tb) = ([1; 32], [2; 32], [3; 32], [4; 32]);
-    for t in [t1, t2, t3] {
-        s.create_session(t, a, 10).unwrap();
-    }
-    s.create_session(tb, b, 10).unwrap();
-    assert!(matches!(
-        s.create_session(t1, b, 11),
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        s.create_session([9; 32], UserId(777), 1),
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(s.session_user(t1).unwrap(), Some(a));
-    assert_eq!(s.session_user([9; 32]).unwrap(), None);
-    assert!(s.delete_session(t1).unwrap());
-    assert!(!s.delete_session(t1).unwrap());
-    assert_eq!(s.session_user(t1).unwrap(), None);
-    s.create_session(t1, a, 12).unwrap();
-    assert_eq!(s.delete_sessions_of(a, Some(t2)).unwrap(), 2);
-    assert_eq!(
-        s.session_user(t2).unwrap(),
-        Some(a),
-        "the excepted session stays"
-    );
-    assert_eq!(
-        s.session_user(tb).unwrap(),
-        Some(b),
-        "other users untouched"
-    );
-    assert_eq!(s.delete_sessions_of(a, None).unwrap(), 1);
-    assert_eq!(s.session_user(t2).unwrap(), None);
 }
 
 pub fn direct_is_symmetric_and_idempotent(s: &dyn Store) {

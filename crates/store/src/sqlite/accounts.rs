@@ -1,10 +1,10 @@
-//! `Users` and `Sessions` on SQLite.
+//! `Users` on SQLite.
 
 use rusqlite::{OptionalExtension, Row};
 
-use super::{SqliteStore, join, require_user};
+use super::{SqliteStore, join};
 use crate::types::LOBBY;
-use crate::{Result, Role, Sessions, StoreError, TokenHash, User, UserId, Users, name_key};
+use crate::{Result, Role, StoreError, User, UserId, Users, name_key};
 
 const USER_COLS: &str = "id, name, password_hash, created_ms, last_seen_ms";
 
@@ -91,43 +91,5 @@ impl Users for SqliteStore {
             id,
             &at_ms,
         )
-    }
-}
-
-impl Sessions for SqliteStore {
-    fn create_session(&self, token_hash: TokenHash, user: UserId, now_ms: i64) -> Result<()> {
-        self.write(|tx| {
-            require_user(tx, user)?;
-            let exists = "SELECT 1 FROM sessions WHERE token_hash = ?1";
-            if tx.prepare_cached(exists)?.exists([token_hash])? {
-                return Err(StoreError::Conflict("session token already exists"));
-            }
-            let insert =
-                "INSERT INTO sessions (token_hash, user_id, created_ms) VALUES (?1, ?2, ?3)";
-            tx.prepare_cached(insert)?
-                .execute((token_hash, user.0, now_ms))?;
-            Ok(())
-        })
-    }
-
-    fn session_user(&self, token_hash: TokenHash) -> Result<Option<UserId>> {
-        let sql = "SELECT user_id FROM sessions WHERE token_hash = ?1";
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(sql)?;
-            Ok(stmt
-                .query_row([token_hash], |r| r.get(0))
-                .optional()?
-                .map(UserId))
-        })
-    }
-
-    fn delete_session(&self, token_hash: TokenHash) -> Result<bool> {
-        let sql = "DELETE FROM sessions WHERE token_hash = ?1";
-        self.write(|tx| Ok(tx.prepare_cached(sql)?.execute([token_hash])? > 0))
-    }
-
-    fn delete_sessions_of(&self, user: UserId, except: Option<TokenHash>) -> Result<usize> {
-        let sql = "DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2";
-        self.write(|tx| Ok(tx.prepare_cached(sql)?.execute((user.0, except))?))
     }
 }

@@ -9,7 +9,7 @@ use super::{
 use crate::types::LOBBY;
 use crate::{
     ConvId, ConvKind, Conversation, Conversations, Member, Members, NewGroup, Result, Role,
-    StoreError, UserId, name_key,
+    StoreError, UserId, group_key,
 };
 
 /// One conversation selected by `where_sql` (which binds `?1`).
@@ -37,7 +37,7 @@ fn insert_conv(tx: &Transaction<'_>, conv: NewConv<'_>) -> Result<Conversation> 
     let sql =
         "INSERT INTO conversations (kind, name, name_key, public, created_ms, direct_a, direct_b)
                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-    let key = conv.name.map(name_key);
+    let key = conv.name.map(group_key);
     let (a, b) = conv
         .pair
         .map_or((None, None), |(a, b)| (Some(a.0), Some(b.0)));
@@ -131,7 +131,7 @@ impl Conversations for SqliteStore {
 
     fn create_group(&self, group: NewGroup, now_ms: i64) -> Result<Conversation> {
         self.write(|tx| {
-            if conv_where(tx, "c.kind = 2 AND c.name_key = ?1", name_key(&group.name))?.is_some() {
+            if conv_where(tx, "c.kind = 2 AND c.name_key = ?1", group_key(&group.name))?.is_some() {
                 return Err(StoreError::NameTaken);
             }
             require_user(tx, group.owner)?;
@@ -155,7 +155,7 @@ impl Conversations for SqliteStore {
     }
 
     fn group_by_name(&self, name: &str) -> Result<Option<Conversation>> {
-        self.read(|c| conv_where(c, "c.kind = 2 AND c.name_key = ?1", name_key(name)))
+        self.read(|c| conv_where(c, "c.kind = 2 AND c.name_key = ?1", group_key(name)))
     }
 
     fn conversation(&self, id: ConvId) -> Result<Option<Conversation>> {
@@ -175,6 +175,14 @@ impl Conversations for SqliteStore {
             "SELECT {CONV_COLS} FROM conversations c WHERE c.kind = 2 AND c.public ORDER BY c.id"
         );
         self.read(|c| convs(c, &sql, []))
+    }
+
+    fn group_count(&self, user: UserId) -> Result<usize> {
+        let sql = "SELECT count(*) FROM members m JOIN conversations c ON c.id = m.conv_id
+                   WHERE m.user_id = ?1 AND m.left_seq IS NULL AND c.kind = 2";
+        let n: i64 =
+            self.read(|c| Ok(c.prepare_cached(sql)?.query_row([user.0], |r| r.get(0))?))?;
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 }
 

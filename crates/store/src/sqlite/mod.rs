@@ -4,7 +4,9 @@
 mod accounts;
 mod convs;
 mod messages;
+mod open;
 mod schema;
+mod sessions;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -32,11 +34,14 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path` and migrates it to
-    /// the latest schema.
+    /// Opens (creating if needed, mode 0600) the database file at `path` and
+    /// migrates it to the latest schema. A file that exists but is empty, is
+    /// not SQLite, or is another program's database is refused with
+    /// [`StoreError::NotNatter`] and left untouched (see `sqlite/open.rs`).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let mut writer = Connection::open(path)?;
+        open::prepare(path, migrate)?;
+        let mut writer = open::open_existing(path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         configure(&writer)?;
         migrate(&mut writer)?;

@@ -2,7 +2,10 @@
 //!
 //! Append new migrations at the end; never edit one that has shipped.
 
-use rusqlite_migration::{M, Migrations};
+use std::collections::HashSet;
+
+use rusqlite::Transaction;
+use rusqlite_migration::{HookResult, M, Migrations};
 
 /// Version 1: accounts, sessions, conversations (lobby = id 1), members, messages, cursors.
 ///
@@ -71,7 +74,62 @@ CREATE TABLE cursors (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// Revocable, expiring sessions: a public id (never reused), last use and
+/// address. Existing sessions count as last used when they were created.
+const SESSIONS_IDS: &str = r#"
+CREATE TABLE sessions_new (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash   BLOB NOT NULL UNIQUE,
+    user_id      INTEGER NOT NULL REFERENCES users(id),
+    created_ms   INTEGER NOT NULL,
+    last_used_ms INTEGER NOT NULL,
+    last_addr    TEXT
+) STRICT;
+INSERT INTO sessions_new (token_hash, user_id, created_ms, last_used_ms)
+    SELECT token_hash, user_id, created_ms, created_ms FROM sessions ORDER BY created_ms;
+DROP TABLE sessions;
+ALTER TABLE sessions_new RENAME TO sessions;
+CREATE INDEX sessions_by_user ON sessions(user_id, last_used_ms);
+CREATE INDEX sessions_by_last_use ON sessions(last_used_ms);
+"#;
+
 /// All migrations, oldest first.
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(SESSIONS_IDS),
+        M::up_with_hook(GROUP_KEYS, rekey_groups),
+    ])
+}
+
+/// Group `name_key`s become [`crate::group_key`] (confusable skeletons)
+/// instead of the lowercase name. The SQL is empty; [`rekey_groups`]
+/// recomputes every group's key.
+const GROUP_KEYS: &str = "";
+
+/// Recomputes the `name_key` of every group, oldest first. Groups created
+/// earlier whose names now collide keep their names; all but the oldest get
+/// a key no name can have (`key`, NUL, id), so each stays reachable by id
+/// and the oldest by name.
+fn rekey_groups(tx: &Transaction<'_>) -> HookResult {
+    let groups: Vec<(i64, String)> = {
+        let sql = "SELECT id, name FROM conversations WHERE kind = 2 ORDER BY id";
+        let mut stmt = tx.prepare(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    tx.execute(
+        "UPDATE conversations SET name_key = NULL WHERE kind = 2",
+        [],
+    )?;
+    let mut seen = HashSet::new();
+    for (id, name) in groups {
+        let mut key = crate::group_key(&name);
+        if !seen.insert(key.clone()) {
+            key = format!("{key}\0{id}");
+        }
+        let sql = "UPDATE conversations SET name_key = ?1 WHERE id = ?2";
+        tx.execute(sql, (key, id))?;
+    }
+    Ok(())
 }
