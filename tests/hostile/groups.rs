@@ -43,14 +43,7 @@ fn server(dir: &Path) -> ServerProcess {
     );
     std::fs::write(&config, toml).expect("config");
     let config = config.to_str().expect("utf-8 path");
-    let args = [
-        "--udp",
-        "127.0.0.1:0",
-        "--http",
-        "off",
-        "--config",
-        config,
-    ];
+    let args = ["--udp", "127.0.0.1:0", "--http", "off", "--config", config];
     ServerProcess::start_with(&dir.join("data"), &args, &dir.join("server.log"))
 }
 
@@ -220,14 +213,18 @@ async fn a_long_conversation_list_arrives_whole_in_pages() {
 /// Registers `writer{i}`, logs in and writes the victim one message.
 async fn write_once(addr: SocketAddr, known: &Path, i: usize) {
     let name = format!("writer{i}");
+    let t = std::time::Instant::now();
     let (client, _events) = logged_in_client(addr, known, &name, PASSWORD).await;
+    let t1 = t.elapsed();
     let target = Target::User("victim".into());
     let mut sent = client.send(target, format!("hello from {name}")).await;
     tokio::time::timeout(GUARD, sent.stored())
         .await
         .expect("stored within the guard")
         .expect("stored");
+    let t2 = t.elapsed();
     client.close().await;
+    if i % 20 == 0 { println!("TIMING {i}: login {t1:?} stored {t2:?} closed {:?}", t.elapsed()); }
 }
 
 /// Waits for the end of the sync; returns the conversation list.

@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::common::{GUARD, ServerProcess};
+use crate::common::{GUARD, ServerProcess, rss_kib};
 
 const PER_ADDR: usize = 64;
 
@@ -147,6 +147,7 @@ async fn half_open_flood_is_capped_answered_around_and_timed_out() {
     let http = server.http.expect("http on");
     let pid = server.pid();
     let baseline = open_descriptors(pid);
+    let rss_before = rss_kib(pid);
     // Size the flood to this process's own limit (other tests run too).
     let budget = descriptor_limit().saturating_sub(2_000) / 2;
     let from_one = budget.min(2_000);
@@ -191,7 +192,9 @@ async fn half_open_flood_is_capped_answered_around_and_timed_out() {
     let open = metric(&text, "natter_http_connections_open");
     println!(
         "held {holding} half-open (+1 scrape): server {fds} descriptors (baseline {baseline}), \
-         gauge {open}"
+         gauge {open}, RSS {} → {} MiB",
+        rss_before / 1024,
+        rss_kib(pid) / 1024
     );
     assert!(open <= holding as u64 + 1, "gauge {open}");
     assert!(
@@ -349,8 +352,10 @@ async fn idle_websocket_is_closed_and_live_ones_stay() {
     assert!(got.len() >= 2, "it got at least a close frame: {got:?}");
     request_ping(&mut pinging, 1).await;
     request_ping(&mut ponging, 2).await;
+    // The live WebSockets still hold their places (+1: this scrape).
     let text = metrics_until(local(41), http, |t| {
         metric(t, "natter_http_ws_idle_closed_total") >= 1
+            && metric(t, "natter_http_connections_open") == 3
     })
     .await;
     assert_eq!(metric(&text, "natter_http_ws_idle_closed_total"), 1);

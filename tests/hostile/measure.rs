@@ -47,6 +47,8 @@ pub(crate) struct Lab {
     pub(crate) rss_start: u64,
     began: Option<Instant>,
     ended: Option<Instant>,
+    /// Bytes the victim had read when the attack began and ended.
+    victim_read: (u64, u64),
 }
 
 impl Lab {
@@ -83,6 +85,7 @@ impl Lab {
             rss_start: 0,
             began: None,
             ended: None,
+            victim_read: (0, 0),
         })
     }
 
@@ -103,12 +106,14 @@ impl Lab {
         tokio::time::sleep(BASELINE_WINDOW).await;
         self.rss_start = self.rss.now_mib();
         self.victim().set_phase(ATTACK);
+        self.victim_read.0 = self.victim().bytes_read();
         self.began = Some(Instant::now());
     }
 
     /// The attack is over; returns the RSS 2 s later (what the server kept).
     pub(crate) async fn attack_over(&mut self) -> u64 {
         self.victim().set_phase(AFTER);
+        self.victim_read.1 = self.victim().bytes_read();
         self.ended = Some(Instant::now());
         tokio::time::sleep(Duration::from_secs(2)).await;
         self.rss.now_mib()
@@ -124,10 +129,15 @@ impl Lab {
         self.rss.now_mib() >= rss_ceiling_mib()
     }
 
-    /// The highest RSS sampled since the attack began, MiB.
-    pub(crate) fn peak_so_far(&self) -> u64 {
+    /// (lowest, latest) RSS since the attack began, MiB.
+    pub(crate) fn rss_low_and_now(&self) -> (u64, u64) {
         let began = self.began.unwrap_or_else(Instant::now);
-        self.rss.peak_mib(began, Instant::now())
+        (self.rss.low_mib(began, Instant::now()), self.rss.now_mib())
+    }
+
+    /// MB the victim read from its socket during the attack.
+    pub(crate) fn victim_read_mb(&self) -> f64 {
+        self.victim_read.1.saturating_sub(self.victim_read.0) as f64 / 1e6
     }
 
     /// RSS samples once a second since the attack began.

@@ -88,7 +88,10 @@ impl World {
         let out = self.cli(user, &self.home(), &["sessions", "--json"]);
         assert_eq!(out.code, Some(0), "natter sessions: {out:?}");
         let value: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
-        value["sessions"].as_array().expect("sessions array").clone()
+        value["sessions"]
+            .as_array()
+            .expect("sessions array")
+            .clone()
     }
 }
 
@@ -145,10 +148,14 @@ async fn password_change_ends_other_sessions_and_renews_the_token() {
     let (a, _a_events) = w.user("alice").await;
     let old_a = token_of(&a);
     let (b, mut b_events) = w.anonymous().await;
-    b.login("alice", PASSWORD).await.expect("B logs in: another token");
+    b.login("alice", PASSWORD)
+        .await
+        .expect("B logs in: another token");
     let token_b = token_of(&b);
     let (a2, mut a2_events) = w.anonymous().await;
-    a2.resume(old_a.clone()).await.expect("A2 resumes A's token");
+    a2.resume(old_a.clone())
+        .await
+        .expect("A2 resumes A's token");
 
     a.change_password(PASSWORD, "a new password")
         .await
@@ -164,7 +171,11 @@ async fn password_change_ends_other_sessions_and_renews_the_token() {
     let refused = Err(Some(ErrorCode::BadCredentials));
     assert_eq!(resume_fresh(&w, token_b).await, refused, "B's token");
     assert_eq!(resume_fresh(&w, old_a).await, refused, "A's old token");
-    assert_eq!(resume_fresh(&w, fresh).await, Ok(()), "A's fresh token resumes");
+    assert_eq!(
+        resume_fresh(&w, fresh).await,
+        Ok(()),
+        "A's fresh token resumes"
+    );
     println!("password change: 2 connections ended, fresh token resumes");
 }
 
@@ -187,7 +198,11 @@ async fn natter_sessions_lists_and_revokes_and_the_revoked_connection_ends() {
     assert_eq!(table.code, Some(0), "{table:?}");
     let marked = table.stdout.lines().filter(|l| l.starts_with('*')).count();
     assert_eq!(marked, 1, "the current session is marked: {}", table.stdout);
-    assert!(table.stdout.contains(&format!(" {id} ")), "{}", table.stdout);
+    assert!(
+        table.stdout.contains(&format!(" {id} ")),
+        "{}",
+        table.stdout
+    );
 
     let bob_home = w.dir.path().join("bob-home");
     let theirs = w.cli("bob", &bob_home, &["sessions", "revoke", &id]);
@@ -207,7 +222,16 @@ async fn natter_sessions_lists_and_revokes_and_the_revoked_connection_ends() {
     );
     let again = w.cli("alice", &w.home(), &["sessions", "revoke", &id]);
     assert_eq!(again.code, Some(4), "already revoked: {again:?}");
-    assert_eq!(w.sessions("alice").len(), 1, "only the CLI's is left");
+    let left = w.sessions("alice");
+    assert_eq!(left.len(), 1, "only the CLI's is left: {left:?}");
+
+    let own = left[0]["id"].as_u64().expect("id").to_string();
+    let out = w.cli("alice", &w.home(), &["sessions", "revoke", &own]);
+    assert_eq!(out.code, Some(0), "revoking its own session: {out:?}");
+    assert!(out.stdout.contains("this one"), "{out:?}");
+    let relogged = w.sessions("alice");
+    assert_eq!(relogged.len(), 1, "logged in again: {relogged:?}");
+    assert_ne!(relogged[0]["id"].as_u64(), left[0]["id"].as_u64());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,6 +288,9 @@ async fn ws_login(http: SocketAddr, name: &str) {
         panic!("ws closed before the login answer");
     };
     let result = tokio::time::timeout(GUARD, answer).await.expect("answer");
-    assert!(matches!(result, Ok(Response::LoggedIn { .. })), "{result:?}");
+    assert!(
+        matches!(result, Ok(Response::LoggedIn { .. })),
+        "{result:?}"
+    );
     let _ = ws.close(None).await;
 }

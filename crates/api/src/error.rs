@@ -63,7 +63,9 @@ pub enum ErrorCode {
     /// The user is already a current member of that group.
     #[error("already a member")]
     AlreadyMember,
-    /// The group is invite-only: a member must invite you.
+    /// The group is invite-only: a member must invite you. (Kept for old
+    /// clients; servers answer `join_group` on an invite-only group with
+    /// [`Self::NoSuchGroup`], so its existence is not revealed.)
     #[error("invite only")]
     InviteOnly,
     /// Too many requests on this connection; retry after the given delay.

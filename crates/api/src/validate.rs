@@ -107,7 +107,9 @@ fn is_invisible(c: char) -> bool {
 
 /// `Ok` when [`normalize_group_name`] accepts `name`, else [`ErrorCode::InvalidName`].
 pub fn validate_group_name(name: &str) -> Result<(), ErrorCode> {
-    normalize_group_name(name).map(drop).map_err(ErrorCode::from)
+    normalize_group_name(name)
+        .map(drop)
+        .map_err(ErrorCode::from)
 }
 
 /// `Ok` when `password` has at least 8 characters and at most 1024 bytes,
@@ -152,10 +154,23 @@ mod tests {
     #[test]
     fn group_names_are_nfkc_normalised() {
         assert_eq!(normalize_group_name("ｔｅａｍ").unwrap(), "team");
-        assert_eq!(normalize_group_name("e\u{301}t\u{e9}").unwrap(), "\u{e9}t\u{e9}");
-        assert_eq!(normalize_group_name("Rust fans 🦀").unwrap(), "Rust fans 🦀");
-        assert_eq!(normalize_group_name("love ❤\u{fe0f}").unwrap(), "love ❤\u{fe0f}");
-        assert_eq!(normalize_group_name("a\u{a0}b").unwrap(), "a b", "NBSP is a space");
+        assert_eq!(
+            normalize_group_name("e\u{301}t\u{e9}").unwrap(),
+            "\u{e9}t\u{e9}"
+        );
+        assert_eq!(
+            normalize_group_name("Rust fans 🦀").unwrap(),
+            "Rust fans 🦀"
+        );
+        assert_eq!(
+            normalize_group_name("love ❤\u{fe0f}").unwrap(),
+            "love ❤\u{fe0f}"
+        );
+        assert_eq!(
+            normalize_group_name("a\u{a0}b").unwrap(),
+            "a b",
+            "NBSP is a space"
+        );
         assert_eq!(normalize_group_name("a\u{3000}b").unwrap(), "a b");
     }
 
@@ -178,15 +193,25 @@ mod tests {
             "te\u{e0041}am",
         ];
         for bad in invisible {
-            assert_eq!(normalize_group_name(bad), Err(GroupNameError::Invisible), "{bad:?}");
+            assert_eq!(
+                normalize_group_name(bad),
+                Err(GroupNameError::Invisible),
+                "{bad:?}"
+            );
             assert_eq!(validate_group_name(bad), Err(ErrorCode::InvalidName));
         }
-        assert_eq!(normalize_group_name("a\u{1b}[2J"), Err(GroupNameError::Control));
+        assert_eq!(
+            normalize_group_name("a\u{1b}[2J"),
+            Err(GroupNameError::Control)
+        );
         assert_eq!(normalize_group_name(" team"), Err(GroupNameError::Edges));
         let long = "x".repeat(MAX_GROUP_NAME_LEN * 100);
         assert_eq!(normalize_group_name(&long), Err(GroupNameError::Length));
         // U+FDFA expands to 18 characters under NFKC: 4 of them make 72.
-        assert_eq!(normalize_group_name(&"\u{fdfa}".repeat(4)), Err(GroupNameError::Length));
+        assert_eq!(
+            normalize_group_name(&"\u{fdfa}".repeat(4)),
+            Err(GroupNameError::Length)
+        );
     }
 
     #[test]

@@ -168,7 +168,7 @@ fn server_frames() -> Vec<ServerFrame> {
             pending: vec![],
         }),
         ok(Response::Presence(vec![presence()])),
-        ok(Response::Sessions(vec![natter_api::SessionInfo {
+        ok(Response::Sessions(vec![SessionInfo {
             id: 3,
             created_ms: 1,
             last_used_ms: 2,

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use natter_api::{
     ClientMsgId, ConversationId, ConversationInfo, GroupInfo, HistoryQuery, MemberInfo, Message,
-    PROTOCOL_VERSION, Presence, Request, Response, Sent, Seq, SessionInfo, SessionToken, SyncRequest,
-    Target, UserInfo,
+    PROTOCOL_VERSION, Presence, Request, Response, Sent, Seq, SessionInfo, SessionToken,
+    SyncRequest, Target, UserInfo,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 

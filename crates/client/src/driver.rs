@@ -25,9 +25,11 @@ use crate::options::ClientOptions;
 use crate::outbox::{Entry, Outbox};
 use crate::outbox_dir::{OutboxDir, QueuedMessage};
 
-/// Longest [`Driver::close`] waits for the link to close, and then for the
-/// dialer to shut down (the link's own linger for unacknowledged data is 2 s).
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Longest [`Driver::close`] waits for the link to flush and close, and then
+/// for the dialer to shut down (which closes at once whatever is left): a
+/// command whose server stopped answering exits after this, not after the
+/// link's whole linger.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Answer channel of one call.
 pub(crate) type ReplyTx = oneshot::Sender<Result<Response, ClientError>>;
@@ -396,7 +398,8 @@ impl Driver {
                 self.emit(ClientEvent::SessionEnded { reason: e.message });
             }
             Err(e) => {
-                tracing::warn!(error = %e, "resume failed; reconnecting");
+                let error = api::text::printable_line(&e.to_string()).into_owned();
+                tracing::warn!(%error, "resume failed; reconnecting");
                 self.on_link_lost();
             }
         }

@@ -108,7 +108,9 @@ async fn a_client_that_fell_behind_resyncs_on_a_new_connection_without_loss() {
     let mut count = 0;
     let caught_up = async {
         while seqs.last() != Some(&last) {
-            match events.0.recv().await.expect("client alive") {
+            let event = events.0.recv().await.expect("client alive");
+            eprintln!("bob event {event:?}");
+            match event {
                 ClientEvent::Message(m) => {
                     count += 1;
                     seqs.insert(m.seq);

@@ -225,3 +225,32 @@ async fn offline_user_gets_everything_in_order(loss: f64) {
     );
     server.stop().await;
 }
+
+/// `close` sends the transport's CLOSE: the server forgets the connection
+/// long before its idle timeout, and every later call fails with `Closed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_the_connection_on_the_server_at_once() {
+    let server = UdpServer::start(0.0).await;
+    let (cleo, _events) = server.user("cleo", 51).await;
+    assert_eq!(server.endpoint.connection_count(), 1);
+    let idle = natter_net::TransportConfig::default().idle_timeout;
+    let started = std::time::Instant::now();
+    cleo.close().await;
+    while server.endpoint.connection_count() > 0 {
+        assert!(
+            started.elapsed() < idle / 2,
+            "still open after {idle:?} / 2"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await; // polling a state
+    }
+    println!(
+        "server forgot the connection {:?} after close",
+        started.elapsed()
+    );
+    let after = cleo.users().await;
+    assert!(
+        matches!(after, Err(natter_client::ClientError::Closed)),
+        "{after:?}"
+    );
+    server.stop().await;
+}

@@ -83,8 +83,8 @@ fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
 /// argon2id with `cfg`, a fresh salt, as a PHC string.
 fn hash_blocking(cfg: &Argon2Config, password: &[u8]) -> Result<String, HashError> {
     let fail = |e: &dyn std::fmt::Display| HashError::Argon2(e.to_string());
-    let params = Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
-        .map_err(|e| fail(&e))?;
+    let params =
+        Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None).map_err(|e| fail(&e))?;
     let salt = Salt::new(&rand::random::<[u8; 16]>()).map_err(|e| fail(&e))?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
@@ -112,7 +112,9 @@ fn verify_blocking(hash: &str, password: &[u8]) -> bool {
         return false;
     };
     let algorithm = Algorithm::try_from(phc.algorithm.as_str());
-    let version = phc.version.map_or(Ok(Version::default()), Version::try_from);
+    let version = phc
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
     let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&phc))
     else {
         return false;
@@ -154,7 +156,8 @@ mod tests {
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let gate = crate::hasher::HashGate::new(&crate::ServerConfig::default(), Default::default());
+        let gate =
+            crate::hasher::HashGate::new(&crate::ServerConfig::default(), Default::default());
         let slot = gate.admit().unwrap();
         let hash = hash_password(&slot, &cheap(), "correct horse".into())
             .await
@@ -174,7 +177,11 @@ mod tests {
         for pw in ["first password", "second password"] {
             let ours = hash_blocking(&cheap(), pw.as_bytes()).unwrap();
             let phc = PasswordHash::new(&ours).unwrap();
-            assert!(Argon2::default().verify_password(pw.as_bytes(), &phc).is_ok());
+            assert!(
+                Argon2::default()
+                    .verify_password(pw.as_bytes(), &phc)
+                    .is_ok()
+            );
             assert!(verify_blocking(&ours, pw.as_bytes()));
         }
         // The crate's, checked by ours (default parameters, other salt).

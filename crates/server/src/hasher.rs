@@ -197,6 +197,8 @@ impl Admission {
             let out = f();
             inner.record(started.elapsed());
             inner.in_flight.fetch_sub(1, Ordering::Relaxed);
+            // Released before the answer, so the caller never sees a stale count.
+            drop(token);
             let _ = tx.send(out);
         });
         self.token.0.submit(job)?;

@@ -112,7 +112,12 @@ impl Hub {
     /// Ends every connection of `user` except `keep` (password change):
     /// each gets [`Push::End`] and is unregistered. Returns true if the user
     /// has no connection left (went offline).
-    pub(crate) fn end_sessions(&self, user: UserId, keep: Option<SessionKey>, reason: &str) -> bool {
+    pub(crate) fn end_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionKey>,
+        reason: &str,
+    ) -> bool {
         self.end_where(user, reason, |e| Some(e.key) != keep)
     }
 

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::hub::Push;
 
@@ -44,26 +45,57 @@ pub(crate) struct Inbox {
     /// Pushed frames not yet freed, and their bytes.
     held_frames: AtomicUsize,
     held_bytes: AtomicUsize,
-    /// The server's gauge of bytes held towards every client.
-    gauge: Arc<AtomicU64>,
+    /// The server's counters this inbox adds to.
+    stats: InboxStats,
+    /// Woken when the session falls behind.
+    fell: Notify,
+}
+
+/// Server-wide counters shared by every inbox.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InboxStats {
+    /// Bytes held towards every client (gauge).
+    pub(crate) queued_bytes: Arc<AtomicU64>,
+    /// Sessions that fell behind (counter).
+    pub(crate) behind: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Push>,
-    behind: bool,
+    /// When the session fell behind.
+    behind: Option<Instant>,
 }
 
 impl Inbox {
-    /// An empty inbox with `budget`, adding its held bytes to `gauge`.
-    pub(crate) fn new(budget: Budget, gauge: Arc<AtomicU64>) -> Self {
+    /// An empty inbox with `budget`, adding to the server's `stats`.
+    pub(crate) fn new(budget: Budget, stats: InboxStats) -> Self {
         Self {
             state: Mutex::default(),
             ready: Notify::new(),
             budget,
             held_frames: AtomicUsize::new(0),
             held_bytes: AtomicUsize::new(0),
-            gauge,
+            stats,
+            fell: Notify::new(),
+        }
+    }
+
+    /// When the session fell behind, if it did.
+    pub(crate) fn behind_since(&self) -> Option<Instant> {
+        self.lock().behind
+    }
+
+    /// Resolves once the session has fallen behind, with the time it did.
+    pub(crate) async fn fallen(&self) -> Instant {
+        loop {
+            let notified = self.fell.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(at) = self.behind_since() {
+                return at;
+            }
+            notified.await;
         }
     }
 
@@ -72,11 +104,14 @@ impl Inbox {
     pub(crate) fn push(self: &Arc<Self>, push: Push) {
         let mut state = self.lock();
         let droppable = push.is_droppable();
-        if state.behind && droppable {
+        let behind = state.behind.is_some();
+        if behind && droppable {
             return;
         }
-        if !state.behind && self.over_budget(state.queue.len(), &push) {
+        if !behind && self.over_budget(state.queue.len(), &push) {
             fall_behind(&mut state, droppable);
+            self.stats.behind.fetch_add(1, Ordering::Relaxed);
+            self.fell.notify_waiters();
             if droppable {
                 drop(state);
                 self.ready.notify_one();
@@ -139,7 +174,8 @@ impl Inbox {
     fn count(self: &Arc<Self>, frame: Bytes) -> Bytes {
         self.held_frames.fetch_add(1, Ordering::Relaxed);
         self.held_bytes.fetch_add(frame.len(), Ordering::Relaxed);
-        self.gauge.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        let gauge = &self.stats.queued_bytes;
+        gauge.fetch_add(frame.len() as u64, Ordering::Relaxed);
         Bytes::from_owner(Held {
             frame,
             inbox: self.clone(),
@@ -156,7 +192,7 @@ fn fall_behind(state: &mut State, also_dropping_one: bool) {
     let before = state.queue.len();
     state.queue.retain(|p| !p.is_droppable());
     let dropped = before - state.queue.len() + usize::from(also_dropping_one);
-    state.behind = true;
+    state.behind = Some(Instant::now());
     state.queue.push_back(Push::Behind {
         dropped: dropped as u64,
     });
@@ -186,7 +222,8 @@ impl Drop for Held {
         let len = self.frame.len();
         self.inbox.held_frames.fetch_sub(1, Ordering::Relaxed);
         self.inbox.held_bytes.fetch_sub(len, Ordering::Relaxed);
-        self.inbox.gauge.fetch_sub(len as u64, Ordering::Relaxed);
+        let gauge = &self.inbox.stats.queued_bytes;
+        gauge.fetch_sub(len as u64, Ordering::Relaxed);
     }
 }
 
@@ -202,8 +239,9 @@ mod tests {
     };
 
     fn inbox(budget: Budget) -> (Arc<Inbox>, Arc<AtomicU64>) {
-        let gauge = Arc::new(AtomicU64::new(0));
-        (Arc::new(Inbox::new(budget, gauge.clone())), gauge)
+        let stats = InboxStats::default();
+        let gauge = stats.queued_bytes.clone();
+        (Arc::new(Inbox::new(budget, stats)), gauge)
     }
 
     fn frame(n: u8) -> Push {
@@ -295,8 +333,11 @@ mod tests {
             inbox.push(message(seq, 10));
         }
         assert_eq!(inbox.held(), (4, 40));
+        assert!(inbox.behind_since().is_none());
         inbox.push(message(5, 10));
         assert_eq!(inbox.held(), (0, 0), "queued pushes dropped");
+        assert!(inbox.behind_since().is_some());
+        assert_eq!(inbox.stats.behind.load(Ordering::Relaxed), 1);
         inbox.push(message(6, 10));
         inbox.push(frame(9));
         let left = drain(&inbox);

@@ -92,7 +92,10 @@ async fn create(shared: &Shared, group: NewGroup) -> Result<Conversation, CmdErr
         })
         .await
         .map_err(|e| match e {
-            CmdError::Store(StoreError::NameTaken) => ErrorCode::NameTaken.into(),
+            CmdError::Store(StoreError::NameTaken) => CmdError::api(
+                ErrorCode::NameTaken,
+                "a group with this name, or one that looks the same, exists",
+            ),
             e => e,
         })?;
     match full {

@@ -21,13 +21,11 @@ pub(crate) struct Metrics {
     /// Register and login attempts refused by a rate limit or the
     /// failed-login throttle.
     pub(crate) auth_rate_limited: AtomicU64,
-    /// Sessions marked behind (slow consumers sent `Event::Behind`).
-    pub(crate) slow_behind: AtomicU64,
     /// Slow consumers disconnected after their grace period.
     pub(crate) slow_disconnected: AtomicU64,
-    /// Bytes of pushed frames held towards clients now (gauge; shared with
+    /// Sessions marked behind and bytes held towards clients (shared with
     /// every session's inbox).
-    pub(crate) queued_bytes: std::sync::Arc<AtomicU64>,
+    pub(crate) inboxes: crate::inbox::InboxStats,
     /// Requests answered `rate_limited` by the read bucket.
     pub(crate) rate_limited_reads: AtomicU64,
     /// Requests answered `rate_limited` by the write bucket.
@@ -143,7 +141,7 @@ impl Metrics {
                 "natter_slow_consumers_behind_total",
                 "counter",
                 "Sessions marked behind (sent the re-sync marker).",
-                get(&self.slow_behind),
+                get(&self.inboxes.behind),
             ),
             (
                 "natter_slow_consumers_disconnected_total",
@@ -155,7 +153,7 @@ impl Metrics {
                 "natter_queued_bytes",
                 "gauge",
                 "Bytes of pushed frames held towards clients.",
-                get(&self.queued_bytes),
+                get(&self.inboxes.queued_bytes),
             ),
         ];
         for (name, kind, help, value) in rows {

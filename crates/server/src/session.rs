@@ -48,9 +48,6 @@ pub(crate) struct Session {
     pub(crate) bucket: TokenBucket,
     /// Read rate limit of this connection.
     pub(crate) read_bucket: TokenBucket,
-    /// Marked behind (slow consumer): disconnected at this time unless the
-    /// client closed the connection first.
-    behind_until: Option<Instant>,
     /// This connection's slot in the per-address count.
     _slot: Option<AddrSlot>,
 }
@@ -68,7 +65,6 @@ impl Session {
         Self {
             bucket: TokenBucket::new(shared.config.rate.clone(), Instant::now()),
             read_bucket: TokenBucket::new(shared.config.read_rate.clone(), Instant::now()),
-            behind_until: None,
             _slot: slot,
             key: shared.new_session_key(),
             shared,
@@ -89,7 +85,7 @@ impl Session {
             tokio::select! {
                 biased;
                 () = stopping(&mut shutdown) => break self.close_for_shutdown().await,
-                () = sleep_until_some(self.behind_until) => break "slow consumer",
+                () = past_grace(self.pushes.clone(), self.grace()) => break "slow consumer",
                 push = next_push(self.pushes.clone()) => {
                     if let Err(reason) = self.on_push(push).await {
                         break reason;
@@ -107,7 +103,7 @@ impl Session {
                 },
             }
         };
-        if self.behind_until.is_some_and(|at| Instant::now() >= at) {
+        if self.behind_until().is_some_and(|at| Instant::now() >= at) {
             reason = self.close_slow();
         }
         self.deauthenticate();
@@ -139,11 +135,19 @@ impl Session {
         "slow consumer"
     }
 
-    /// The inbox went over budget and dropped `dropped` pushes: tell the
-    /// client to re-sync, and start the grace period.
+    fn grace(&self) -> std::time::Duration {
+        self.shared.config.slow_consumer_grace()
+    }
+
+    /// When the session (if it fell behind) is disconnected.
+    fn behind_until(&self) -> Option<Instant> {
+        let since = self.pushes.as_ref()?.behind_since()?;
+        Some(since + self.grace())
+    }
+
+    /// The inbox went over budget and dropped `dropped` pushes (its grace
+    /// period runs since): tell the client to re-sync.
     async fn on_behind(&mut self, dropped: u64) -> Result<(), &'static str> {
-        Metrics::inc(&self.shared.metrics.slow_behind);
-        self.behind_until = Some(Instant::now() + self.shared.config.slow_consumer_grace());
         let (frames, bytes) = self.pushes.as_ref().map_or((0, 0), |i| i.held());
         tracing::info!(
             session = self.key.0,
@@ -263,15 +267,16 @@ impl Session {
     }
 
     /// Queues `frame` on the link, waiting while the link is full; once the
-    /// session is behind, waiting past the grace period counts as a lost link.
+    /// session fell behind, waiting past the grace period counts as a lost link.
     async fn deliver(&self, frame: Bytes) -> Result<(), LinkClosed> {
-        let send = self.out.send(frame);
-        match self.behind_until {
-            None => send.await.map_err(|_| LinkClosed),
-            Some(at) => match tokio::time::timeout_at(at, send).await {
-                Ok(sent) => sent.map_err(|_| LinkClosed),
-                Err(_) => Err(LinkClosed),
-            },
+        let frame = match self.out.try_send(frame) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(LinkClosed),
+            Err(mpsc::error::TrySendError::Full(frame)) => frame,
+        };
+        tokio::select! {
+            sent = self.out.send(frame) => sent.map_err(|_| LinkClosed),
+            () = past_grace(self.pushes.clone(), self.grace()) => Err(LinkClosed),
         }
     }
 
@@ -283,8 +288,8 @@ impl Session {
             frames: config.max_queued_frames,
             bytes: config.max_queued_bytes,
         };
-        let gauge = self.shared.metrics.queued_bytes.clone();
-        let inbox = Arc::new(Inbox::new(budget, gauge));
+        let stats = self.shared.metrics.inboxes.clone();
+        let inbox = Arc::new(Inbox::new(budget, stats));
         if self
             .shared
             .hub
@@ -331,10 +336,10 @@ async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Sleeps until `at`, or forever without one.
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// Resolves `grace` after the session fell behind; never if it has no inbox.
+async fn past_grace(inbox: Option<Arc<Inbox>>, grace: std::time::Duration) {
+    match inbox {
+        Some(inbox) => tokio::time::sleep_until(inbox.fallen().await + grace).await,
         None => std::future::pending().await,
     }
 }

@@ -157,9 +157,13 @@ impl Throttle {
         let by_addr = state.addrs.entry(ip, now, Record::default);
         let mut noteworthy = by_addr.fail(addr_allowance, cfg, now);
         if let Some(account) = account {
-            let pair = state.pairs.entry((ip, account.to_owned()), now, Record::default);
+            let pair = state
+                .pairs
+                .entry((ip, account.to_owned()), now, Record::default);
             noteworthy = pair.fail(cfg.failures_per_minute, cfg, now);
-            let guard = state.accounts.entry(account.to_owned(), now, Record::default);
+            let guard = state
+                .accounts
+                .entry(account.to_owned(), now, Record::default);
             guard.count(cfg.account_failures_per_minute, now);
         }
         state.budget(noteworthy, now)

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::task::JoinSet;
 
-use super::probe::{Tally, VICTIM_ADDR, fd_count, nofile_limits, set_own_nofile};
+use super::probe::{Tally, VICTIM_ADDR, fd_count, nofile_limits};
 use super::wire::{self, CALL_WAIT, Conn, PASSWORD, Reply, req};
 use super::{ATTACKER_ADDR, Lab, Row};
 
@@ -48,11 +48,13 @@ pub(crate) async fn group_add() -> anyhow::Result<Row> {
     lab.attack_over().await;
     let lists = victim_lists(http).await;
     let figure = format!(
-        "{} create_group in {secs:.0} s{}: {}; leave_group: {}; {lists}",
+        "{} create_group in {secs:.0} s{}: {}; leave_group: {}; {lists}; the victim's live \
+         session read {:.0} MB meanwhile",
         created.total(),
         if finished { "" } else { " (guard hit)" },
         created.summary(),
-        left.summary()
+        left.summary(),
+        lab.victim_read_mb()
     );
     Ok(lab
         .finish("group add (victim as initial member)", figure)
@@ -184,21 +186,22 @@ async fn guess(http: SocketAddr, conn: &mut Option<Conn>, tally: &Tally) {
 /// How long the half-open connections are held once opened.
 const HOLD: Duration = Duration::from_secs(10);
 /// Longest the opening phase may take.
-const OPENING: Duration = Duration::from_secs(20);
+const OPENING: Duration = Duration::from_secs(30);
+/// Connections opened at once.
+const OPEN_BATCH: u64 = 500;
 
 /// Half-open HTTP connections (request headers never finished) from one
-/// address or 64 (`spread`), up to 1 000 more than the server's descriptor
-/// limit when this process may raise its own: does `/healthz` answer (from
-/// another address), how many descriptors the server holds, and how many
-/// of the connections it closes.
+/// address or 64 (`spread`), 1 000 more than the server's descriptor limit:
+/// does `/healthz` answer (from another address), how many descriptors the
+/// server holds, and how many of the connections it closes. This process
+/// may not raise its own limit, so the server's is lowered (`prlimit`) to
+/// leave room: 3 000 below this process's.
 pub(crate) async fn half_open(spread: bool) -> anyhow::Result<Row> {
     let mut lab = Lab::start().await?;
     let (http, pid) = (lab.http, lab.pid());
-    let (server_fds, _) = nofile_limits(&pid.to_string()).unwrap_or((1024, 1024));
-    let original = nofile_limits("self").unwrap_or((1024, 1024));
-    let want = (server_fds + 1000).min(25_000);
-    let raised = set_own_nofile((want + 1000, original.1.max(want + 1000)));
-    let n = want.min(raised.unwrap_or(original).0.saturating_sub(600));
+    let (own, _) = nofile_limits("self").unwrap_or((1024, 1024));
+    let server_fds = set_nofile(pid, own.saturating_sub(3000).max(256))?;
+    let n = server_fds + 1000;
     lab.baseline_then_attack().await;
     let stop = Arc::new(AtomicBool::new(false));
     let (probes, peak_fds) = (Arc::new(Tally::default()), Arc::new(AtomicUsize::new(0)));
@@ -217,7 +220,6 @@ pub(crate) async fn half_open(spread: bool) -> anyhow::Result<Row> {
     let _ = prober.await;
     let opened = held.len();
     drop(held);
-    set_own_nofile(original);
     lab.attack_over().await;
     let emfile = std::fs::read_to_string(lab.log()).unwrap_or_default();
     let emfile = emfile.matches("Too many open files").count();
@@ -235,6 +237,23 @@ pub(crate) async fn half_open(spread: bool) -> anyhow::Result<Row> {
         false => "half-open HTTP (1 address)",
     };
     Ok(lab.finish(name, figure).await)
+}
+
+/// Sets the soft limit on open files of process `pid` (lowering needs no
+/// privilege); returns the limit now in force.
+fn set_nofile(pid: u32, soft: u64) -> anyhow::Result<u64> {
+    let (_, hard) = nofile_limits(&pid.to_string()).unwrap_or((soft, soft));
+    let soft = soft.min(hard);
+    let status = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={soft}:{hard}"),
+        ])
+        .status()?;
+    anyhow::ensure!(status.success(), "prlimit failed: {status}");
+    let (now, _) = nofile_limits(&pid.to_string()).unwrap_or_default();
+    Ok(now)
 }
 
 /// Every 500 ms: `/healthz` from the victim's address (2 s to answer),
@@ -267,34 +286,33 @@ async fn healthz(http: SocketAddr) -> anyhow::Result<bool> {
     Ok(answer.starts_with(b"HTTP/1.1 200"))
 }
 
-/// Opens up to `n` connections, 200 at a time, each sending the start of
-/// a request and never its end; stops early when a whole batch fails or
-/// after [`OPENING`].
+/// Opens up to `n` connections, [`OPEN_BATCH`] in flight, each sending
+/// the start of a request and never its end; stops early after
+/// [`OPEN_BATCH`] failures in a row or after [`OPENING`].
 async fn open_half(http: SocketAddr, n: u64, spread: bool) -> Vec<std::net::TcpStream> {
     let started = Instant::now();
-    let mut held = Vec::new();
+    let (mut held, mut failed_in_a_row) = (Vec::new(), 0);
+    let mut opening = JoinSet::new();
     let mut i = 0u64;
-    while (held.len() as u64) < n && started.elapsed() < OPENING {
-        let mut batch = JoinSet::new();
-        for _ in 0..200.min(n - held.len() as u64) {
+    loop {
+        let go_on = started.elapsed() < OPENING && failed_in_a_row < OPEN_BATCH;
+        while go_on && i < n && (opening.len() as u64) < OPEN_BATCH {
             i += 1;
             let from = match spread {
                 true => IpAddr::V4(Ipv4Addr::new(127, 0, 2, (i % 64) as u8 + 1)),
                 false => ATTACKER_ADDR,
             };
-            batch.spawn(half_request(http, from));
+            opening.spawn(half_request(http, from));
         }
-        let before = held.len();
-        while let Some(done) = batch.join_next().await {
-            if let Ok(Ok(stream)) = done {
+        match opening.join_next().await {
+            Some(Ok(Ok(stream))) => {
                 held.push(stream);
+                failed_in_a_row = 0;
             }
-        }
-        if held.len() == before {
-            break;
+            Some(_) => failed_in_a_row += 1,
+            None => return held,
         }
     }
-    held
 }
 
 async fn half_request(http: SocketAddr, from: IpAddr) -> anyhow::Result<std::net::TcpStream> {

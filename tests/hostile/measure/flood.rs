@@ -184,22 +184,20 @@ pub(crate) async fn slow_consumer() -> anyhow::Result<Row> {
     let why = flood_until(&lab, FLOOD, || None).await;
     tasks.abort_all();
     let secs = lab.elapsed();
+    let fanned = tally.get("ok") as f64 * 16_000.0 / secs / 1e6;
+    let (low, end) = lab.rss_low_and_now();
     println!("RSS each second: {}", lab.rss_series());
     let kept = lab.attack_over().await;
     let drained = wire::drain(sloth).await;
     println!("the non-reader then read: {drained:?}");
-    let fanned = tally.get("ok") as f64 * 16_000.0 / secs / 1e6;
-    let grew = lab.peak_so_far().saturating_sub(lab.rss_start);
+    let state = match drained.closed {
+        true => "**cut off**",
+        false => "still connected",
+    };
     let figure = format!(
-        "RSS +{grew} MiB in {secs:.0} s{why} ({:.1} MiB/s) while {fanned:.1} MB/s were fanned \
-         out to the non-reader; 2 s after: {kept} MiB; non-reader {} after {} frames ({} MB) \
+        "RSS {low} → {end} MiB during the flood{why}, {fanned:.1} MB/s fanned out to the \
+         non-reader; 2 s after: {kept} MiB; non-reader {state} after {} frames ({} MB) \
          queued; senders: {}",
-        grew as f64 / secs,
-        if drained.closed {
-            "**cut off**"
-        } else {
-            "still connected"
-        },
         drained.frames,
         drained.bytes / 1_000_000,
         tally.summary()

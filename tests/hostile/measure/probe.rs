@@ -112,6 +112,7 @@ pub(crate) fn ms(d: Duration) -> String {
 /// and runtime, sending one lobby message every 50 ms and timing each ✓.
 pub(crate) struct Victim {
     phase: Arc<AtomicU8>,
+    read: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<[Latencies; 4]>>,
 }
@@ -130,13 +131,14 @@ impl Victim {
                 .expect("victim runtime");
             rt.block_on(victim_loop(http, name, p, s, ready_tx))
         });
-        match ready.recv_timeout(GUARD) {
-            Ok(Ok(())) => {}
+        let read = match ready.recv_timeout(GUARD) {
+            Ok(Ok(read)) => read,
             Ok(Err(e)) => anyhow::bail!("victim: {e}"),
             Err(_) => anyhow::bail!("victim did not log in within the guard"),
-        }
+        };
         Ok(Self {
             phase,
+            read,
             stop,
             thread: Some(thread),
         })
@@ -145,6 +147,11 @@ impl Victim {
     /// Sends from now on count in `phase`.
     pub(crate) fn set_phase(&self, phase: u8) {
         self.phase.store(phase, Ordering::Relaxed);
+    }
+
+    /// Bytes the victim has read from its socket so far.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
     }
 
     /// Stops sending, waits for outstanding ✓ (guard), returns the figures
@@ -171,7 +178,7 @@ async fn victim_loop(
     name: String,
     phase: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
-    ready: std::sync::mpsc::Sender<anyhow::Result<()>>,
+    ready: std::sync::mpsc::Sender<anyhow::Result<Arc<AtomicU64>>>,
 ) -> [Latencies; 4] {
     let conn = match wire::logged_in(http, VICTIM_ADDR, &name).await {
         Ok(conn) => Arc::new(conn),
@@ -180,7 +187,7 @@ async fn victim_loop(
             return Default::default();
         }
     };
-    let _ = ready.send(Ok(()));
+    let _ = ready.send(Ok(conn.read_counter()));
     let mut tick = tokio::time::interval(VICTIM_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sends = tokio::task::JoinSet::new();
@@ -235,10 +242,8 @@ impl RssSampler {
         let latest = Arc::new(AtomicU64::new(0));
         let (s, st, l) = (samples.clone(), stop.clone(), latest.clone());
         std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) && alive(pid) {
-                let Ok(kib) = std::panic::catch_unwind(|| rss_kib(pid)) else {
-                    break;
-                };
+            while !st.load(Ordering::Relaxed) {
+                let Some(kib) = sample(pid) else { break };
                 l.store(kib, Ordering::Relaxed);
                 s.lock().expect("samples").push((Instant::now(), kib));
                 std::thread::sleep(Duration::from_millis(100));
@@ -263,6 +268,13 @@ impl RssSampler {
         inside.map(|(_, kib)| *kib).max().unwrap_or(0) / 1024
     }
 
+    /// The lowest sample taken in `[from, to]`, MiB.
+    pub(crate) fn low_mib(&self, from: Instant, to: Instant) -> u64 {
+        let samples = self.samples.lock().expect("samples");
+        let inside = samples.iter().filter(|(t, _)| *t >= from && *t <= to);
+        inside.map(|(_, kib)| *kib).min().unwrap_or(0) / 1024
+    }
+
     /// One sample per `step` from `from` on: `168, 190, 240` MiB.
     pub(crate) fn series(&self, from: Instant, step: Duration) -> String {
         let samples = self.samples.lock().expect("samples");
@@ -284,8 +296,13 @@ impl Drop for RssSampler {
     }
 }
 
-fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}/status")).exists()
+/// [`rss_kib`] while the process lives (a zombie has no `VmRSS` line).
+fn sample(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    if !status.contains("VmRSS:") {
+        return None;
+    }
+    std::panic::catch_unwind(|| rss_kib(pid)).ok()
 }
 
 /// Open descriptors of process `pid` (0 if it is gone).
@@ -299,14 +316,4 @@ pub(crate) fn nofile_limits(pid: &str) -> Option<(u64, u64)> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     let mut fields = line.split_whitespace().skip(3).map(str::parse);
     Some((fields.next()?.ok()?, fields.next()?.ok()?))
-}
-
-/// Sets this process's open-file limits with `prlimit` (raising the hard
-/// limit needs the privilege); returns the limits now in force.
-pub(crate) fn set_own_nofile((soft, hard): (u64, u64)) -> Option<(u64, u64)> {
-    let pid = std::process::id().to_string();
-    let _ = std::process::Command::new("prlimit")
-        .args(["--pid", &pid, &format!("--nofile={soft}:{hard}")])
-        .status();
-    nofile_limits("self")
 }

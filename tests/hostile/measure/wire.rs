@@ -124,6 +124,7 @@ struct Pending {
 pub(crate) struct Conn {
     out: mpsc::UnboundedSender<WsMessage>,
     pending: Arc<Mutex<Pending>>,
+    read: Arc<AtomicU64>,
     next_id: AtomicU64,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -166,16 +167,23 @@ impl Conn {
         let (sink, stream) = ws.split();
         let (out, outgoing) = mpsc::unbounded_channel();
         let pending = Arc::new(Mutex::new(Pending::default()));
+        let read = Arc::new(AtomicU64::new(0));
         let tasks = vec![
             tokio::spawn(write_loop(sink, outgoing)),
-            tokio::spawn(read_loop(stream, pending.clone())),
+            tokio::spawn(read_loop(stream, pending.clone(), read.clone())),
         ];
         Ok(Self {
             out,
             pending,
+            read,
             next_id: AtomicU64::new(1),
             tasks,
         })
+    }
+
+    /// The count of bytes read from the socket so far.
+    pub(crate) fn read_counter(&self) -> Arc<AtomicU64> {
+        self.read.clone()
     }
 
     /// Sends `body` and waits up to `wait` for its answer.
@@ -234,8 +242,10 @@ async fn write_loop(
 async fn read_loop(
     mut stream: SplitStream<WebSocketStream<TcpStream>>,
     pending: Arc<Mutex<Pending>>,
+    read: Arc<AtomicU64>,
 ) {
     while let Some(Ok(msg)) = stream.next().await {
+        read.fetch_add(msg.len() as u64, Ordering::Relaxed);
         if let WsMessage::Text(text) = msg {
             dispatch(text.as_str(), &pending);
         }

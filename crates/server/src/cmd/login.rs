@@ -56,11 +56,15 @@ fn admit(s: &Session, name: &str, password: &str) -> Result<String, CmdError> {
     let refuse = |why| move |wait| refused(s, name, wait, why);
     throttle.take_login(ip, now).map_err(refuse("rate limit"))?;
     if validate_name(name).is_err() || password.len() > MAX_PASSWORD_LEN {
-        throttle.check_addr(ip, now).map_err(refuse("address throttled"))?;
+        throttle
+            .check_addr(ip, now)
+            .map_err(refuse("address throttled"))?;
         return Err(failed(s, name, None));
     }
     let account = name_key(name);
-    throttle.check(ip, &account, now).map_err(refuse("throttled"))?;
+    throttle
+        .check(ip, &account, now)
+        .map_err(refuse("throttled"))?;
     Ok(account)
 }
 
@@ -95,7 +99,10 @@ fn refused(s: &Session, name: &str, wait: std::time::Duration, why: &str) -> Cmd
 /// A failed attempt (wrong password, unknown or malformed name): recorded
 /// by the throttle, logged, `bad_credentials`.
 fn failed(s: &Session, name: &str, account: Option<&str>) -> CmdError {
-    let noted = s.shared.throttle.fail(s.remote.ip(), account, Instant::now());
+    let noted = s
+        .shared
+        .throttle
+        .fail(s.remote.ip(), account, Instant::now());
     let (user, malformed) = (user_text(name), account.is_none());
     if noted.loud {
         let suppressed = noted.suppressed;

@@ -34,7 +34,11 @@ pub(super) async fn apply(
     }
     let slot = auth::hash_slot(&shared)?;
     let lookup = name.clone();
-    if shared.db(move |st| st.user_by_name(&lookup)).await?.is_some() {
+    if shared
+        .db(move |st| st.user_by_name(&lookup))
+        .await?
+        .is_some()
+    {
         return Err(ErrorCode::NameTaken.into());
     }
     let hash = auth::hash_password(&slot, &shared.config.argon2, password).await?;

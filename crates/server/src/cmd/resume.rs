@@ -27,8 +27,12 @@ pub(super) async fn apply(
     let shared = s.shared.clone();
     let addr = s.remote.ip().to_string();
     let idle = shared.config.session_idle_ms();
+    // Unknown tokens cost a read only; a known one is touched (a write).
     let touched = shared
-        .db(move |st| st.touch_session(hash, Some(&addr), now_ms(), idle))
+        .db(move |st| match st.session_user(hash)? {
+            Some(_) => st.touch_session(hash, Some(&addr), now_ms(), idle),
+            None => Ok(None),
+        })
         .await?;
     let id = touched.ok_or_else(unknown)?.user;
     let user = shared.user_info(id).await?;

@@ -31,6 +31,9 @@ const MAX_BUF: usize = 16 * 1024;
 /// Pause after a failed accept (out of descriptors: let some close).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How long, at shutdown, a connection may take to finish its request.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// What every connection task needs.
 #[derive(Clone)]
 struct Shared {
@@ -140,7 +143,9 @@ async fn serve_connection(shared: Shared, stream: TcpStream, remote: SocketAddr,
         outcome = conn.as_mut() => outcome,
         () = stopped(&mut stop) => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            // A request in flight finishes; half a header does not hold
+            // the shutdown up.
+            tokio::time::timeout(SHUTDOWN_GRACE, conn).await.unwrap_or(Ok(()))
         }
     };
     if let Err(e) = outcome {

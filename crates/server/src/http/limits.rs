@@ -18,7 +18,7 @@ use crate::metrics::{write_labelled, write_metric};
 /// Limits of the HTTP front door (`/ws`, `/healthz`, `/metrics`): the
 /// `[server.http]` table of the config file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// A client must send a request's complete header within this many
     /// milliseconds of connecting (or of its previous response), else the

@@ -102,7 +102,11 @@ fn a_guarded_account_admits_only_addresses_without_failures() {
     assert!(t.check(ip(0), "alice", now).is_err());
     assert_eq!(t.check(B, "alice", now), Ok(()));
     assert_eq!(t.check(ip(99), "bob", now), Ok(()), "bob is not guarded");
-    assert_eq!(t.check(ip(0), "alice", now + WINDOW), Ok(()), "window passed");
+    assert_eq!(
+        t.check(ip(0), "alice", now + WINDOW),
+        Ok(()),
+        "window passed"
+    );
 }
 
 #[test]
@@ -222,5 +226,8 @@ fn loud_lines_are_the_first_failure_and_the_first_block_within_a_budget() {
     let last = noted.last().unwrap();
     assert!(!last.loud && last.suppressed > 50, "{last:?}");
     let later = t.fail(B, Some("x"), now + Duration::from_secs(1));
-    assert!(later.loud && later.suppressed == last.suppressed, "{later:?}");
+    assert!(
+        later.loud && later.suppressed == last.suppressed,
+        "{later:?}"
+    );
 }
