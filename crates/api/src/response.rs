@@ -105,8 +105,10 @@ pub enum Event {
         /// Why.
         reason: String,
     },
-    /// This session was ended (logout elsewhere, password changed); the
-    /// connection closes next and the token no longer resumes.
+    /// This session was ended (logout on another connection, revoked,
+    /// password changed, or the least recently used beyond the per-user
+    /// session cap); the connection closes next and the token no longer
+    /// resumes.
     SessionEnded {
         /// Why.
         reason: String,

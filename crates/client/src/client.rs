@@ -373,7 +373,8 @@ impl Client {
         self.request(Request::RevokeSession { id }).await.map(drop)
     }
 
-    /// Ends the session; the token is forgotten (no more resume).
+    /// Ends the session; the token is forgotten (no more resume), and every
+    /// other connection that resumed with it gets `SessionEnded` at once.
     pub async fn logout(&self) -> Result<(), ClientError> {
         self.request(Request::Logout).await.map(drop)
     }

@@ -146,6 +146,9 @@ impl Driver {
         self.emit(ClientEvent::Connection(ConnectionState::Connected));
         loop {
             let disconnected = self.link.is_none();
+            // Deferred acks go out as soon as the link has room again.
+            let ack_room = self.link.as_ref().map(|l| l.tx.clone());
+            let acks_waiting = self.authed && !self.acks.is_empty();
             tokio::select! {
                 cmd = self.cmds.recv() => match cmd {
                     Some(Cmd::Close(done)) => return self.close(done).await,
@@ -157,6 +160,7 @@ impl Driver {
                     None => self.on_link_lost(),
                 },
                 () = tokio::time::sleep_until(self.retry_at), if disconnected => self.reconnect().await,
+                () = has_room(ack_room), if acks_waiting => self.flush_acks().await,
                 () = sleep_until_some(self.flush_at) => {
                     self.flush_at = None;
                     self.flush_outbox().await;
@@ -280,10 +284,10 @@ impl Driver {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Message(m) => self.on_message(m),
-            Event::ConversationsPart(part) => self.list_parts.extend(part),
+            Event::ConversationsPart(part) => self.on_list_part(part),
             Event::Conversations(last) => {
-                let mut list = std::mem::take(&mut self.list_parts);
-                list.extend(last);
+                self.on_list_part(last);
+                let list = std::mem::take(&mut self.list_parts);
                 let lobby = list.iter().find(|c| c.kind == api::ConversationKind::Lobby);
                 self.lobby = lobby.map(|c| c.id).or(self.lobby);
                 self.emit(ClientEvent::Conversations(list));
@@ -309,6 +313,20 @@ impl Driver {
         tracing::info!(closing, "server says this client fell behind; re-syncing");
         self.on_link_lost();
         self.retry_at = Instant::now();
+    }
+
+    /// Adds a part of a conversation list. Lists come in id order, so a
+    /// part that does not continue the parts held starts a new list (an
+    /// earlier list was cut short) and replaces them.
+    fn on_list_part(&mut self, part: Vec<api::ConversationInfo>) {
+        let held = self.list_parts.last().map(|c| c.id);
+        let first = part.first().map(|c| c.id);
+        if let (Some(held), Some(first)) = (held, first)
+            && first <= held
+        {
+            self.list_parts.clear();
+        }
+        self.list_parts.extend(part);
     }
 
     /// A ✓✓ watermark: tracked messages at or below it become Delivered.
@@ -470,8 +488,36 @@ impl Driver {
         }
         let acks: Vec<_> = self.acks.drain().collect();
         for (conv, seq) in acks {
-            self.transmit(Request::AckDelivered { conv, seq }, Pending::Ack)
-                .await;
+            let ack = Request::AckDelivered { conv, seq };
+            if !self.try_transmit(ack, Pending::Ack) {
+                // The link is full (the server is busy, e.g. sending a long
+                // sync without reading): keep the ack for later instead of
+                // waiting, so this client never stops reading.
+                let kept = self.acks.entry(conv).or_default();
+                *kept = (*kept).max(seq);
+            }
+        }
+    }
+
+    /// Sends one request if the link has room now; false if it is full.
+    fn try_transmit(&mut self, body: Request, pending: Pending) -> bool {
+        let Some(link) = &self.link else { return true };
+        let id = self.next_id;
+        let bytes = match api::encode(&ClientFrame::Request { id, body }) {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode request");
+                return true;
+            }
+        };
+        match link.tx.try_send(bytes) {
+            Err(mpsc::error::TrySendError::Full(_)) => false,
+            // A closed link is noticed by the receive side.
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.next_id += 1;
+                self.pending.insert(id, pending);
+                true
+            }
         }
     }
 
@@ -534,6 +580,17 @@ fn retryable(code: ErrorCode) -> bool {
         code,
         ErrorCode::ShuttingDown | ErrorCode::Unauthenticated | ErrorCode::Internal
     )
+}
+
+/// Resolves when `tx` has room for a frame (never without a link).
+async fn has_room(tx: Option<mpsc::Sender<Bytes>>) {
+    match tx {
+        Some(tx) => {
+            // The permit is dropped at once: it only shows there is room.
+            let _ = tx.reserve().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Sleeps until `at`, or forever without one.

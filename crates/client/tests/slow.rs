@@ -34,22 +34,20 @@ fn relay(conn: memory::MemoryConn, mut paused: watch::Receiver<bool>) -> ClientL
     let (to_client, from_server) = mpsc::channel::<Bytes>(8);
     let memory::MemoryConn { tx, mut rx } = conn;
     tokio::spawn(async move {
+        while let Some(b) = from_client.recv().await {
+            if tx.send(b).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
         loop {
-            let reading = !*paused.borrow_and_update();
-            tokio::select! {
-                changed = paused.changed() => if changed.is_err() { break },
-                up = from_client.recv() => {
-                    let Some(b) = up else { break };
-                    if tx.send(b).await.is_err() {
-                        break;
-                    }
-                }
-                down = rx.recv(), if reading => {
-                    let Some(b) = down else { break };
-                    if to_client.send(b).await.is_err() {
-                        break;
-                    }
-                }
+            if paused.wait_for(|p| !*p).await.is_err() {
+                break;
+            }
+            let Some(b) = rx.recv().await else { break };
+            if to_client.send(b).await.is_err() {
+                break;
             }
         }
     });
@@ -108,9 +106,7 @@ async fn a_client_that_fell_behind_resyncs_on_a_new_connection_without_loss() {
     let mut count = 0;
     let caught_up = async {
         while seqs.last() != Some(&last) {
-            let event = events.0.recv().await.expect("client alive");
-            eprintln!("bob event {event:?}");
-            match event {
+            match events.0.recv().await.expect("client alive") {
                 ClientEvent::Message(m) => {
                     count += 1;
                     seqs.insert(m.seq);

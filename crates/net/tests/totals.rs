@@ -122,7 +122,13 @@ async fn a_connection_between_two_reads_is_counted_in_full() {
     println!("before {before:?}\nafter {after:?}");
     assert_eq!((after.connections_total, after.connections_open), (1, 0));
     let sent = client.transport_totals().packets_sent;
-    assert!(after.packets_received > 0 && after.packets_sent > 0, "{after:?}");
-    assert!(after.packets_received <= sent, "{after:?}, client sent {sent}");
+    assert!(
+        after.packets_received > 0 && after.packets_sent > 0,
+        "{after:?}"
+    );
+    assert!(
+        after.packets_received <= sent,
+        "{after:?}, client sent {sent}"
+    );
     assert_eq!(after.endpoint.handshakes, 1);
 }

@@ -42,8 +42,8 @@ impl FromRef<App> for Server {
 }
 
 /// Serves HTTP on `listener` for `server` until `shutdown` resolves, then
-/// stops accepting and waits for open HTTP requests (upgraded WebSockets are
-/// closed by [`Server::shutdown`], not here). `transport`, when given, adds
+/// stops accepting and lets open HTTP requests finish (for a second at
+/// most; upgraded WebSockets are closed by [`Server::shutdown`], not here). `transport`, when given, adds
 /// its UDP counters to `/metrics`. The limits are `server.config().http`.
 pub async fn serve_http(
     listener: tokio::net::TcpListener,

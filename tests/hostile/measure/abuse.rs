@@ -203,20 +203,14 @@ pub(crate) async fn half_open(spread: bool) -> anyhow::Result<Row> {
     let server_fds = set_nofile(pid, own.saturating_sub(3000).max(256))?;
     let n = server_fds + 1000;
     lab.baseline_then_attack().await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (probes, peak_fds) = (Arc::new(Tally::default()), Arc::new(AtomicUsize::new(0)));
-    let prober = tokio::spawn(probe_loop(
-        http,
-        pid,
-        stop.clone(),
-        probes.clone(),
-        peak_fds.clone(),
-    ));
+    let probes = Arc::new(Probes::default());
+    let prober = tokio::spawn(probe_loop(http, pid, probes.clone()));
     let held = open_half(http, n, spread).await;
     let opened_in = lab.elapsed();
+    probes.holding.store(true, Ordering::Relaxed);
     tokio::time::sleep(HOLD).await;
     let (closed, answered) = closed_by_server(&held);
-    stop.store(true, Ordering::Relaxed);
+    probes.stop.store(true, Ordering::Relaxed);
     let _ = prober.await;
     let opened = held.len();
     drop(held);
@@ -224,13 +218,16 @@ pub(crate) async fn half_open(spread: bool) -> anyhow::Result<Row> {
     let emfile = std::fs::read_to_string(lab.log()).unwrap_or_default();
     let emfile = emfile.matches("Too many open files").count();
     let figure = format!(
-        "{opened} of {n} opened in {opened_in:.0} s (server fd limit {server_fds}), held {}s: \
-         /healthz answered **{}/{}** probes; server fds peak {}; closed by the server {closed}, \
-         answered {answered}; \"Too many open files\" in its log: {emfile}",
+        "{opened} of {n} opened in {opened_in:.0} s (server fd limit {server_fds}); /healthz \
+         answered {}/{} probes while opening, **{}/{}** while holding them {} s; server fds \
+         peak {}; closed by the server {closed}, answered {answered}; \"Too many open \
+         files\" in its log: {emfile}",
+        probes.opening.get("ok"),
+        probes.opening.total(),
+        probes.hold.get("ok"),
+        probes.hold.total(),
         HOLD.as_secs(),
-        probes.get("ok"),
-        probes.total(),
-        peak_fds.load(Ordering::Relaxed),
+        probes.peak_fds.load(Ordering::Relaxed),
     );
     let name = match spread {
         true => "half-open HTTP (64 addresses)",
@@ -256,23 +253,31 @@ fn set_nofile(pid: u32, soft: u64) -> anyhow::Result<u64> {
     Ok(now)
 }
 
+/// What the prober saw: `/healthz` while the connections were being
+/// opened and while they were held, and the server's peak descriptors.
+#[derive(Default)]
+struct Probes {
+    stop: AtomicBool,
+    holding: AtomicBool,
+    opening: Tally,
+    hold: Tally,
+    peak_fds: AtomicUsize,
+}
+
 /// Every 500 ms: `/healthz` from the victim's address (2 s to answer),
 /// and the server's descriptor count.
-async fn probe_loop(
-    http: SocketAddr,
-    pid: u32,
-    stop: Arc<AtomicBool>,
-    probes: Arc<Tally>,
-    peak_fds: Arc<AtomicUsize>,
-) {
-    while !stop.load(Ordering::Relaxed) {
+async fn probe_loop(http: SocketAddr, pid: u32, probes: Arc<Probes>) {
+    while !probes.stop.load(Ordering::Relaxed) {
         let answered = tokio::time::timeout(Duration::from_secs(2), healthz(http)).await;
-        probes.add(if matches!(answered, Ok(Ok(true))) {
-            "ok"
-        } else {
-            "no answer"
+        let tally = match probes.holding.load(Ordering::Relaxed) {
+            true => &probes.hold,
+            false => &probes.opening,
+        };
+        tally.add(match answered {
+            Ok(Ok(true)) => "ok",
+            _ => "no answer",
         });
-        peak_fds.fetch_max(fd_count(pid), Ordering::Relaxed);
+        probes.peak_fds.fetch_max(fd_count(pid), Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

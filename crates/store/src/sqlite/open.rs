@@ -6,8 +6,9 @@
 //! existing file is opened only if it is a Natter database: its
 //! `PRAGMA application_id` is ours, or it is 0 and the file has Natter's
 //! schema (a database made before the id existed; it is stamped then). An
-//! empty file, a file that is not SQLite, or another program's SQLite
-//! database is refused with [`StoreError::NotNatter`], untouched.
+//! empty file, a file that is not SQLite, another program's SQLite database,
+//! or a missing file whose `-wal` log is still there (SQLite would replay it
+//! into a new file) is refused with [`StoreError::NotNatter`], untouched.
 
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -29,7 +30,14 @@ pub(super) fn prepare(path: &Path, migrate: fn(&mut Connection) -> Result<()>) -
     match fs::metadata(path) {
         Ok(meta) if meta.len() == 0 => Err(refuse(path, "the file is empty (0 bytes)")),
         Ok(_) => check_existing(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path, migrate),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if fs::metadata(sibling(path, "-wal")).is_ok_and(|m| m.len() > 0) {
+                // SQLite would replay that log into the new file.
+                let why = "the file is missing but its write-ahead log (-wal) is there";
+                return Err(refuse(path, why));
+            }
+            create(path, migrate)
+        }
         Err(e) => Err(StoreError::Backend(format!("{}: {e}", path.display()))),
     }
 }
@@ -159,6 +167,11 @@ mod tests {
         let before = fs::read(&foreign).unwrap();
         assert!(not_natter(&foreign).contains("without Natter's tables"));
         assert_eq!(fs::read(&foreign).unwrap(), before);
+
+        let orphan = dir.path().join("orphan.db");
+        fs::write(sibling(&orphan, "-wal"), b"log").unwrap();
+        assert!(not_natter(&orphan).contains("write-ahead log"));
+        assert!(!orphan.exists());
 
         let other_app = dir.path().join("other.db");
         let conn = Connection::open(&other_app).unwrap();
