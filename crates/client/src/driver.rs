@@ -319,14 +319,7 @@ impl Driver {
     /// part that does not continue the parts held starts a new list (an
     /// earlier list was cut short) and replaces them.
     fn on_list_part(&mut self, part: Vec<api::ConversationInfo>) {
-        let held = self.list_parts.last().map(|c| c.id);
-        let first = part.first().map(|c| c.id);
-        if let (Some(held), Some(first)) = (held, first)
-            && first <= held
-        {
-            self.list_parts.clear();
-        }
-        self.list_parts.extend(part);
+        crate::list::add_part(&mut self.list_parts, part);
     }
 
     /// A ✓✓ watermark: tracked messages at or below it become Delivered.

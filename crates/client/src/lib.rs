@@ -15,6 +15,7 @@ mod dialer;
 mod driver;
 mod error;
 mod events;
+mod list;
 mod options;
 mod outbox;
 mod outbox_dir;

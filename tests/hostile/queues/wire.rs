@@ -167,7 +167,11 @@ impl Seen {
 }
 
 /// Registers `name` and logs in on `door`; returns the token once synced.
-pub(crate) async fn login(door: &mut Door, name: &str, seen: &mut Seen) -> anyhow::Result<SessionToken> {
+pub(crate) async fn login(
+    door: &mut Door,
+    name: &str,
+    seen: &mut Seen,
+) -> anyhow::Result<SessionToken> {
     let register = Request::Register {
         name: name.into(),
         password: PASSWORD.into(),
@@ -188,7 +192,11 @@ pub(crate) async fn login(door: &mut Door, name: &str, seen: &mut Seen) -> anyho
 }
 
 /// Resumes `token` on `door` from `seen`'s lobby cursor and syncs.
-pub(crate) async fn resume(door: &mut Door, token: SessionToken, seen: &mut Seen) -> anyhow::Result<()> {
+pub(crate) async fn resume(
+    door: &mut Door,
+    token: SessionToken,
+    seen: &mut Seen,
+) -> anyhow::Result<()> {
     let lobby = seen.lobby.context("lobby known")?;
     let sync = SyncRequest {
         cursors: vec![Cursor {

@@ -31,7 +31,9 @@ pub(super) async fn apply(
     let account = admit(s, &name, &password)?;
     let shared = s.shared.clone();
     let slot = auth::hash_slot(&shared)?;
-    let Some(user) = verify(&shared, &slot, name.clone(), password).await? else {
+    let user = verify(&shared, &slot, name.clone(), password).await?;
+    drop(slot);
+    let Some(user) = user else {
         return Err(failed(s, &name, Some(&account)));
     };
     shared.throttle.succeed(s.remote.ip(), &account);
