@@ -255,3 +255,23 @@ pub enum Order {
     /// Descending seq.
     NewestFirst,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_has_its_rate_class() {
+        let conv = ConversationId(1);
+        let writes = [
+            Request::LeaveGroup { conv },
+            Request::JoinGroup { name: "g".into() },
+        ];
+        assert!(writes.iter().all(Request::is_write));
+        let ack = Request::AckDelivered { conv, seq: 1 };
+        assert_eq!(ack.rate_class(), RateClass::Unlimited);
+        for read in [Request::Ping, Request::Users, Request::Logout] {
+            assert_eq!(read.rate_class(), RateClass::Read, "{read:?}");
+        }
+    }
+}

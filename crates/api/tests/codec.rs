@@ -195,6 +195,10 @@ fn server_frames() -> Vec<ServerFrame> {
             seq: 2,
         }),
         ServerFrame::Event(Event::Presence(vec![presence()])),
+        ServerFrame::Event(Event::Behind {
+            reason: "re-sync".into(),
+            closing: false,
+        }),
         ServerFrame::Event(Event::Conversations(vec![ConversationInfo {
             id: ConversationId(3),
             kind: ConversationKind::Group {
