@@ -39,6 +39,6 @@ for round in $(seq 1 "$rounds"); do
 done
 for file in "$out"/*.txt; do
     echo
-    echo "== $file: $(grep -m1 '^hostile load: server' "$file" || true)"
+    echo "== $file: $(grep -m1 -o 'hostile load: server.*' "$file" || true)"
     grep '^|' "$file" || echo "(no table: see the file)"
 done
