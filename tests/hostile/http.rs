@@ -352,7 +352,7 @@ async fn request_ping(ws: &mut Ws, id: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_websocket_is_closed_and_live_ones_stay() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let idle = Duration::from_millis(1500);
+    let idle = Duration::from_millis(2500);
     let server = start(
         dir.path(),
         &format!("ws_idle_timeout_ms = {}\n", idle.as_millis()),
@@ -364,9 +364,9 @@ async fn idle_websocket_is_closed_and_live_ones_stay() {
     let started = Instant::now();
     // The silent one gets the server's pings and then its close.
     let silent = tokio::spawn(until_closed(silent));
-    // For three idle timeouts: one pings the server, the other only reads
+    // For two idle timeouts: one pings the server, the other only reads
     // (tungstenite answers the server's pings with pongs, as browsers do).
-    let stay = started + 3 * idle;
+    let stay = started + 2 * idle;
     let mut n = 0;
     while Instant::now() < stay {
         pinging
