@@ -392,6 +392,9 @@ mod tests {
             "[transport]\nhandshake_burst = -5.0",
             "[transport]\nretry_policy = \"sometimes\"",
             "[transport]\nburst = 5",
+            "[server]\nmax_bodyy = 5",
+            "[server.throttle]\nfailures_per_minit = 5",
+            "[server.rate]\nper_sec = 5.0",
         ] {
             let (_dir, path) = write_config(text);
             let args = ServeArgs {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Tunables of a [`crate::Server`]. `ServerConfig::default()` is production-ready;
 /// deserializing fills missing fields with the defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Largest message body in bytes; larger → `too_large`. Default 16 KiB.
     pub max_body: usize,
@@ -95,7 +95,7 @@ pub struct ServerConfig {
 /// to `burst`; each write takes one. An empty bucket answers `rate_limited`
 /// with the time until the next token, and the connection stays up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateConfig {
     /// Sustained writes per second. Default 20.
     pub per_second: f64,
@@ -215,7 +215,7 @@ impl ServerConfig {
 /// IPv6 addresses are counted by /64 prefix. Each table remembers at most
 /// `max_tracked` keys; beyond that the least recently used is forgotten.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// Free failures per (address, account) pair per sliding minute. Default 5.
     pub failures_per_minute: u32,
@@ -259,7 +259,7 @@ impl Default for ThrottleConfig {
 
 /// argon2id cost. Defaults follow OWASP: 19 MiB, 2 iterations, 1 lane.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Argon2Config {
     /// Memory cost in KiB. Default 19456.
     pub memory_kib: u32,
