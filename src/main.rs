@@ -51,6 +51,10 @@ enum Command {
     Groups(client_cli::ListArgs),
     /// List my login sessions, or end one: `natter sessions revoke ID`.
     Sessions(client_cli::SessionsArgs),
+    /// Change my password (old: --password-file / NATTER_PASSWORD / prompt;
+    /// new: --new-password-file / NATTER_NEW_PASSWORD / prompt); every other
+    /// session ends.
+    Passwd(client_cli::PasswdArgs),
     /// Load test a server (or a spawned one) and check nothing is lost.
     Bench(natter_bench::BenchArgs),
     /// The interactive client: a terminal UI, or a line-mode REPL with --plain.
@@ -77,6 +81,7 @@ fn run(command: Command) -> Result<(), exit::Fail> {
         Command::Group(args) => client_cli::group(args),
         Command::Groups(args) => client_cli::groups(args),
         Command::Sessions(args) => client_cli::sessions(args),
+        Command::Passwd(args) => client_cli::passwd(args),
         Command::Bench(args) => Ok(bench::bench(args)?),
         Command::Chat(args) => chat::chat(args),
     }

@@ -221,6 +221,33 @@ fn the_session_token_is_private_and_resumes_without_the_password() {
 }
 
 #[test]
+fn passwd_ends_other_sessions_and_keeps_this_home_signed_in() {
+    let w = World::new();
+    w.register(&["alice"]);
+    let other_home = w.dir.path().join("other-home");
+    let other = |password: &str| run(w.cmd_with("alice", password, &other_home, &["users"]));
+    assert_eq!(other(PASSWORD).code, Some(0), "second device signs in");
+
+    let mut passwd = w.cmd("alice", &["passwd"]);
+    passwd.env("NATTER_NEW_PASSWORD", "a brand new secret");
+    let out = run(passwd);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("password changed for alice"), "{out:?}");
+
+    // This home resumes with the fresh token (a wrong password proves it).
+    let resumed = run(w.cmd_with("alice", "not the password", &w.home(), &["users"]));
+    assert_eq!(resumed.code, Some(0), "{resumed:?}");
+    // The other device's token is gone and the old password is refused.
+    let refused = other(PASSWORD);
+    assert_eq!(refused.code, Some(3), "{refused:?}");
+    assert_eq!(other("a brand new secret").code, Some(0));
+
+    let mut wrong = w.cmd_with("alice", "not the password", &other_home, &["passwd"]);
+    wrong.env("NATTER_NEW_PASSWORD", "another new secret");
+    assert_eq!(run(wrong).code, Some(3), "the old password is checked");
+}
+
+#[test]
 fn a_message_sent_while_the_server_is_down_is_sent_once_after_restart() {
     let mut w = World::new();
     w.register(&["alice", "bob"]);

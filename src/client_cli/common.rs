@@ -242,13 +242,18 @@ pub(crate) async fn authenticate(
     let password = password(args, name, false).await?;
     let user = client.login(name, &password).await;
     let user = user.map_err(|e| client_fail(server, &format!("cannot log in as {name}"), e))?;
+    save_token(client, &file);
+    Ok(user)
+}
+
+/// Saves the client's session token in `file`, so the next command resumes.
+pub(crate) fn save_token(client: &Client, file: &Path) {
     if let Some(token) = client.session_token()
-        && let Err(e) = write_private(&file, token.0.as_bytes())
+        && let Err(e) = write_private(file, token.0.as_bytes())
     {
         let file = file.display();
         eprintln!("natter: warning: cannot save the session in {file}: {e}");
     }
-    Ok(user)
 }
 
 fn read_token(file: &Path) -> Option<SessionToken> {
@@ -271,22 +276,48 @@ pub(crate) fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// `NATTER_PASSWORD`, else a prompt when stdin is a terminal (asked twice
 /// when `confirm`). Never a command-line value.
 pub(crate) async fn password(args: &ClientArgs, name: &str, confirm: bool) -> Result<String, Fail> {
-    if let Some(file) = &args.password_file {
+    let source = SecretSource {
+        file: args.password_file.as_deref(),
+        flag: "--password-file",
+        env: "NATTER_PASSWORD",
+    };
+    let prompt = format!("Password for {name}@{}: ", args.server);
+    secret(&source, prompt, confirm).await
+}
+
+/// Where a secret may come from, in this order: a file, an environment
+/// variable, a prompt on the terminal.
+pub(crate) struct SecretSource<'a> {
+    /// The file given with `flag`, if any (its first line is the secret).
+    pub(crate) file: Option<&'a Path>,
+    /// The flag naming the file, for messages.
+    pub(crate) flag: &'static str,
+    /// The environment variable.
+    pub(crate) env: &'static str,
+}
+
+/// Reads a secret from `source`, prompting (twice when `confirm`) only when
+/// stdin is a terminal.
+pub(crate) async fn secret(
+    source: &SecretSource<'_>,
+    prompt: String,
+    confirm: bool,
+) -> Result<String, Fail> {
+    if let Some(file) = source.file {
         let text = std::fs::read_to_string(file)
-            .map_err(|e| Fail::new(USAGE, format!("--password-file {}: {e}", file.display())))?;
+            .map_err(|e| Fail::new(USAGE, format!("{} {}: {e}", source.flag, file.display())))?;
         return Ok(text.lines().next().unwrap_or_default().to_owned());
     }
-    if let Some(pw) = std::env::var_os("NATTER_PASSWORD") {
+    if let Some(pw) = std::env::var_os(source.env) {
         return pw
             .into_string()
-            .map_err(|_| Fail::new(USAGE, "NATTER_PASSWORD is not valid UTF-8"));
+            .map_err(|_| Fail::new(USAGE, format!("{} is not valid UTF-8", source.env)));
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        let hint =
-            "no password: set NATTER_PASSWORD, pass --password-file FILE, or run on a terminal";
+        let (env, flag) = (source.env, source.flag);
+        let hint = format!("no password: set {env}, pass {flag} FILE, or run on a terminal");
         return Err(Fail::new(USAGE, hint));
     }
-    let prompt = format!("Password for {name}@{}: ", args.server);
     tokio::task::spawn_blocking(move || prompt_password(&prompt, confirm))
         .await
         .map_err(|e| Fail::new(OTHER, e.to_string()))?

@@ -9,6 +9,7 @@ mod groups;
 mod history;
 mod listen;
 pub(crate) mod output;
+mod passwd;
 mod send;
 mod sessions;
 
@@ -22,6 +23,7 @@ pub(crate) use self::account::{register, users};
 pub(crate) use self::groups::{group, groups};
 pub(crate) use self::history::history;
 pub(crate) use self::listen::listen;
+pub(crate) use self::passwd::{PasswdArgs, passwd};
 pub(crate) use self::send::send;
 pub(crate) use self::sessions::{SessionsArgs, sessions};
 

@@ -25,6 +25,7 @@ pub fn natter() -> Command {
         "NATTER_SERVER",
         "NATTER_USER",
         "NATTER_PASSWORD",
+        "NATTER_NEW_PASSWORD",
         "NATTER_HOME",
         "NATTER_LOG_LEVEL",
         "NATTER_HTTP",
