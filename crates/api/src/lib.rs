@@ -33,9 +33,8 @@ pub use types::{
     Message, Presence, Role, Seq, SessionInfo, SessionToken, UserId, UserInfo,
 };
 pub use validate::{
-    MAX_GROUP_NAME_LEN, MAX_HISTORY_LIMIT, MAX_NAME_LEN, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, validate_group_name,
-    validate_name, validate_password,
-    GroupNameError, normalize_group_name,
+    GroupNameError, MAX_GROUP_NAME_LEN, MAX_HISTORY_LIMIT, MAX_NAME_LEN, MAX_PASSWORD_LEN,
+    MIN_PASSWORD_LEN, normalize_group_name, validate_group_name, validate_name, validate_password,
 };
 
 /// Version of this protocol; a client sends it at login and resume, and the

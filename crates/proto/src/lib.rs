@@ -14,8 +14,8 @@ pub mod frame;
 mod guard;
 pub mod packet;
 pub mod range_set;
-mod stats;
 pub(crate) mod recovery;
+mod stats;
 pub(crate) mod streams;
 pub mod varint;
 

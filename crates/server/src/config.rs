@@ -165,7 +165,8 @@ impl ServerConfig {
 
     /// [`Self::conversation_page`] clamped to 1–500.
     pub fn conversation_page(&self) -> usize {
-        self.conversation_page.clamp(1, natter_api::MAX_CONVERSATION_PAGE) as usize
+        self.conversation_page
+            .clamp(1, natter_api::MAX_CONVERSATION_PAGE) as usize
     }
 
     /// [`Self::presence_batch_ms`] as a duration.

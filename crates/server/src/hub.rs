@@ -38,7 +38,10 @@ impl Push {
     /// receipts, read cursors and membership changes come again with the
     /// sync, presence with the next change.
     pub(crate) fn is_droppable(&self) -> bool {
-        matches!(self, Self::Message { .. } | Self::Frame(_) | Self::Sync { .. })
+        matches!(
+            self,
+            Self::Message { .. } | Self::Frame(_) | Self::Sync { .. }
+        )
     }
 }
 
