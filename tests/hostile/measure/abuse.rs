@@ -118,12 +118,16 @@ async fn victim_lists(http: SocketAddr) -> String {
 /// Wrong passwords before the owner tries, and the owner's tries.
 const GUESSES: usize = 25;
 const OWNER_TRIES: usize = 20;
-/// The guesser's pace while the owner tries.
+/// The guesser's pace while the owner tries, unless told to wait longer.
 const GUESS_PERIOD: Duration = Duration::from_millis(100);
+/// The longest `retry_after` the guesser waits out.
+const GUESS_WAIT_MAX: Duration = Duration::from_secs(10);
 
 /// 25 wrong passwords for `alice` from 127.0.0.1, then 20 logins with the
 /// right password from 127.0.0.2, one every 500 ms, while the guesser goes
-/// on at 10 guesses/s: how many of the owner's logins succeed.
+/// on: it waits out each `retry_after` (so its next guess lands as the
+/// block expires) and otherwise guesses every 100 ms. How many of the
+/// owner's logins succeed.
 pub(crate) async fn lockout() -> anyhow::Result<Row> {
     let mut lab = Lab::start().await?;
     let http = lab.http;
@@ -138,8 +142,8 @@ pub(crate) async fn lockout() -> anyhow::Result<Row> {
     let (s, l) = (stop.clone(), later.clone());
     let going_on = tokio::spawn(async move {
         while !s.load(Ordering::Relaxed) {
-            guess(http, &mut guesser, &l).await;
-            tokio::time::sleep(GUESS_PERIOD).await;
+            let wait = guess(http, &mut guesser, &l).await;
+            tokio::time::sleep(wait.map_or(GUESS_PERIOD, |w| w.min(GUESS_WAIT_MAX))).await;
         }
     });
     let owner = Tally::default();
@@ -167,20 +171,22 @@ pub(crate) async fn lockout() -> anyhow::Result<Row> {
         .await)
 }
 
-/// One wrong-password login for `alice` from the attacker's address.
-async fn guess(http: SocketAddr, conn: &mut Option<Conn>, tally: &Tally) {
+/// One wrong-password login for `alice` from the attacker's address;
+/// returns the `retry_after` of the answer, if any.
+async fn guess(http: SocketAddr, conn: &mut Option<Conn>, tally: &Tally) -> Option<Duration> {
     if conn.is_none() {
         *conn = Conn::connect(http, ATTACKER_ADDR).await.ok();
     }
     let Some(c) = conn.as_ref() else {
         tally.add("connect failed");
-        return;
+        return None;
     };
     let reply = c.login("alice", "wrong password").await;
     tally.add(reply.label());
     if matches!(reply, Reply::Closed) {
         *conn = None;
     }
+    reply.retry_after()
 }
 
 /// How long the half-open connections are held once opened.
