@@ -19,33 +19,18 @@ use natter_api::{
     ApiError, ClientFrame, ErrorCode, PROTOCOL_VERSION, Request, Response, ServerFrame,
     SyncRequest, Target,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::common::{GUARD, ServerProcess, rss_kib};
+use crate::support::{self, local, scrape, start_configured};
 
 const PASSWORD: &str = "correct horse battery";
 
-fn local(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
-}
-
 /// A server with default settings plus `server_toml` (a `[server]` table).
 fn start(dir: &Path, server_toml: &str) -> ServerProcess {
-    let config = dir.join("natter.toml");
-    std::fs::write(&config, format!("[server]\n{server_toml}")).expect("config");
-    let config = config.to_str().expect("utf-8 path");
-    let args = [
-        "--udp",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--config",
-        config,
-    ];
-    ServerProcess::start_with(&dir.join("data"), &args, &dir.join("server.log"))
+    start_configured(dir, &format!("[server]\n{server_toml}"), true)
 }
 
 /// A bare WebSocket client, one request at a time (events are skipped).
@@ -123,16 +108,8 @@ fn too_many(result: &Result<Response, ApiError>) -> Option<u64> {
 
 /// The value of metric `name` from `GET /metrics`.
 async fn metric(http: SocketAddr, name: &str) -> u64 {
-    let mut stream = TcpStream::connect(http).await.expect("connect http");
-    let request = "GET /metrics HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n";
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut text = String::new();
-    tokio::time::timeout(GUARD, stream.read_to_string(&mut text))
-        .await
-        .expect("metrics in time")
-        .expect("read");
-    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
-    let value = line.and_then(|l| l.split(' ').nth(1)?.parse::<f64>().ok());
+    let text = scrape(http).await;
+    let value = support::metric(&text, name);
     value.unwrap_or_else(|| panic!("no metric {name} in:\n{text}")) as u64
 }
 

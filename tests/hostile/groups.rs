@@ -29,7 +29,6 @@ const PAGE: usize = 16;
 /// A server with cheap hashing, generous rates (the floods here test caps,
 /// not rate limits), `max_groups_per_user` 20 and a conversation page of 16.
 fn server(dir: &Path) -> ServerProcess {
-    let config = dir.join("natter.toml");
     let toml = format!(
         "[server]\n\
          max_groups_per_user = {GROUP_CAP}\n\
@@ -41,10 +40,7 @@ fn server(dir: &Path) -> ServerProcess {
          [server.throttle]\nregister_per_minute = 100000\nregister_burst = 100000\n\
          login_per_minute = 100000\nlogin_burst = 100000\n"
     );
-    std::fs::write(&config, toml).expect("config");
-    let config = config.to_str().expect("utf-8 path");
-    let args = ["--udp", "127.0.0.1:0", "--http", "off", "--config", config];
-    ServerProcess::start_with(&dir.join("data"), &args, &dir.join("server.log"))
+    crate::support::start_configured(dir, &toml, false)
 }
 
 /// `natter ARGS` as `user`, with its own home under `dir`.

@@ -9,7 +9,7 @@
 //! - `/metrics` counts garbage datagrams by reason, and a UDP connection
 //!   that opens and closes between two scrapes.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,27 +20,13 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::common::{GUARD, ServerProcess, rss_kib};
+use crate::support::{self, local, start_configured};
 
 const PER_ADDR: usize = 64;
 
-fn local(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
-}
-
 /// A server with `[server.http]` set to `http_toml`.
 fn start(dir: &Path, http_toml: &str) -> ServerProcess {
-    let config = dir.join("natter.toml");
-    std::fs::write(&config, format!("[server.http]\n{http_toml}")).expect("config");
-    let config = config.to_str().expect("utf-8 path");
-    let args = [
-        "--udp",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--config",
-        config,
-    ];
-    ServerProcess::start_with(&dir.join("data"), &args, &dir.join("server.log"))
+    start_configured(dir, &format!("[server.http]\n{http_toml}"), true)
 }
 
 /// A TCP connection to `to` from source address `from`.
@@ -68,10 +54,8 @@ async fn get(from: IpAddr, http: SocketAddr, path: &str) -> String {
 
 /// One value of `/metrics` (a line `name value`; `name` may carry labels).
 fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    let value = support::metric(text, name);
+    value.unwrap_or_else(|| panic!("no metric {name} in:\n{text}")) as u64
 }
 
 /// Scrapes `/metrics` from `from` until `done` holds (failing after the guard).

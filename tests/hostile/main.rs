@@ -13,3 +13,4 @@ mod measure;
 mod output;
 mod queues;
 mod sessions;
+mod support;

@@ -10,8 +10,8 @@
 //! - One-shot commands close their connection: with a 60 s idle timeout the
 //!   server's open-connection gauge still returns to 0 at once.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -293,14 +293,8 @@ fn server_data_and_client_home_are_private() {
 
 /// The value of metric `name` from `GET /metrics`.
 fn metric(http: SocketAddr, name: &str) -> u64 {
-    let mut stream = TcpStream::connect(http).expect("connect http");
-    stream.set_read_timeout(Some(GUARD)).expect("timeout");
-    let request = "GET /metrics HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n";
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read");
-    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
-    let value = line.and_then(|l| l.split(' ').nth(1)?.parse::<f64>().ok());
+    let text = crate::support::scrape_blocking(http);
+    let value = crate::support::metric(&text, name);
     value.unwrap_or_else(|| panic!("no metric {name} in:\n{text}")) as u64
 }
 

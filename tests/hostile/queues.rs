@@ -16,6 +16,7 @@ use natter_api::{ErrorCode, Request, Response, Target};
 use tokio::sync::watch;
 
 use crate::common::{GUARD, ServerProcess, rss_kib};
+use crate::support::start_configured;
 use wire::{Door, Member, Seen, metric};
 
 /// Per-session budget for these tests (small, so the flood stays short).
@@ -48,19 +49,10 @@ struct Lab {
 impl Lab {
     async fn start(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("natter.toml");
-        std::fs::write(&file, config).expect("config");
-        let data = dir.path().join("data");
-        let log = dir.path().join("server.log");
-        let server = tokio::task::spawn_blocking(move || {
-            let config = file.to_str().expect("utf-8 path").to_owned();
-            let args = ["--udp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--config"];
-            let mut args: Vec<&str> = args.to_vec();
-            args.push(&config);
-            ServerProcess::start_with(&data, &args, &log)
-        })
-        .await
-        .expect("start");
+        let (root, config) = (dir.path().to_owned(), config.to_owned());
+        let server = tokio::task::spawn_blocking(move || start_configured(&root, &config, true))
+            .await
+            .expect("start");
         let http = server.http.expect("http address");
         Self {
             server,
@@ -103,7 +95,7 @@ impl Sampler {
         let task = tokio::spawn(async move {
             let (mut rss, mut queued) = (0u64, 0f64);
             while !*stopped.borrow() {
-                rss = rss.max(rss_now(pid));
+                rss = rss.max(rss_kib(pid));
                 let now = metric(http, "natter_queued_bytes").await.unwrap_or(0.0);
                 queued = queued.max(now);
                 let tick = tokio::time::sleep(Duration::from_millis(100));
@@ -121,13 +113,6 @@ impl Sampler {
 }
 
 /// RSS in KiB, 0 once the process is gone.
-fn rss_now(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"));
-    line.and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn send(body: &str) -> Request {
     Request::Send {
         target: Target::Lobby,

@@ -15,7 +15,6 @@ use natter_api::{
     self as api, ApiError, ClientFrame, ConversationId, ConversationKind, Cursor, Event, Message,
     PROTOCOL_VERSION, Request, Response, ServerFrame, SessionToken, SyncRequest,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::WebSocketStream;
@@ -264,17 +263,8 @@ impl Member {
     }
 }
 
-/// The value of metric `name` (first sample line) from `/metrics`.
+/// The value of metric `name` from `/metrics`.
 pub(crate) async fn metric(http: SocketAddr, name: &str) -> anyhow::Result<f64> {
-    let mut tcp = TcpStream::connect(http).await?;
-    let request = "GET /metrics HTTP/1.1\r\nHost: natter\r\nConnection: close\r\n\r\n";
-    tcp.write_all(request.as_bytes()).await?;
-    let mut body = String::new();
-    tokio::time::timeout(GUARD, tcp.read_to_string(&mut body)).await??;
-    let line = body
-        .lines()
-        .find(|l| l.starts_with(name) && !l.starts_with('#'))
-        .with_context(|| format!("no {name} in /metrics"))?;
-    let value = line.rsplit(' ').next().unwrap_or_default();
-    Ok(value.parse()?)
+    let text = crate::support::scrape(http).await;
+    crate::support::metric(&text, name).with_context(|| format!("no {name} in /metrics"))
 }
