@@ -18,6 +18,34 @@ fn config(server: bool, loss: f64, seed: u8) -> NetConfig {
     }
 }
 
+/// Connects `client` to `server` and carries `n` messages client → server.
+async fn connect_and_carry(
+    server: &Endpoint,
+    client: &Endpoint,
+    n: u32,
+) -> (natter_net::Connection, natter_net::Connection) {
+    let addr = server.local_addr().expect("addr");
+    let c = client
+        .connect(addr, ServerKeyPolicy::AcceptAny)
+        .await
+        .expect("connect");
+    let s = tokio::time::timeout(GUARD, server.accept())
+        .await
+        .expect("accept in time")
+        .expect("accepted");
+    for i in 0..n {
+        c.send_nowait(0, Bytes::from(i.to_be_bytes().to_vec()))
+            .expect("send");
+    }
+    for _ in 0..n {
+        tokio::time::timeout(GUARD, s.recv())
+            .await
+            .expect("in time")
+            .expect("alive");
+    }
+    (c, s)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totals_count_live_and_closed_connections() {
     let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
@@ -27,27 +55,9 @@ async fn totals_count_live_and_closed_connections() {
     let client = Endpoint::bind(any, config(false, 0.2, 6))
         .await
         .expect("bind");
-    let addr = server.local_addr().expect("addr");
     assert_eq!(server.transport_totals(), Default::default());
 
-    let c = client
-        .connect(addr, ServerKeyPolicy::AcceptAny)
-        .await
-        .expect("connect");
-    let s = tokio::time::timeout(GUARD, server.accept())
-        .await
-        .expect("accept in time")
-        .expect("accepted");
-    for i in 0..300u32 {
-        c.send_nowait(0, Bytes::from(i.to_be_bytes().to_vec()))
-            .expect("send");
-    }
-    for _ in 0..300 {
-        tokio::time::timeout(GUARD, s.recv())
-            .await
-            .expect("in time")
-            .expect("alive");
-    }
+    let (c, s) = connect_and_carry(&server, &client, 300).await;
     let live = server.transport_totals();
     assert_eq!((live.connections_total, live.connections_open), (1, 1));
     assert!(live.packets_received > 0, "{live:?}");
@@ -84,26 +94,8 @@ async fn a_connection_between_two_reads_is_counted_in_full() {
     let client = Endpoint::bind(any, config(false, 0.0, 8))
         .await
         .expect("bind");
-    let addr = server.local_addr().expect("addr");
     let before = server.transport_totals();
-    let c = client
-        .connect(addr, ServerKeyPolicy::AcceptAny)
-        .await
-        .expect("connect");
-    let s = tokio::time::timeout(GUARD, server.accept())
-        .await
-        .expect("accept in time")
-        .expect("accepted");
-    for i in 0..50u32 {
-        c.send_nowait(0, Bytes::from(i.to_be_bytes().to_vec()))
-            .expect("send");
-    }
-    for _ in 0..50 {
-        tokio::time::timeout(GUARD, s.recv())
-            .await
-            .expect("in time")
-            .expect("alive");
-    }
+    let (c, s) = connect_and_carry(&server, &client, 50).await;
     c.close(0, "done");
     tokio::time::timeout(GUARD, s.closed())
         .await

@@ -20,7 +20,7 @@ use natter_net::{Endpoint, TransportTotals};
 
 use crate::Server;
 use crate::gateway::ws;
-use crate::metrics::{write_labelled, write_metric};
+use crate::metrics::{write_labelled, write_metrics};
 
 pub(crate) use accept::Held;
 use limits::Admission;
@@ -151,9 +151,7 @@ fn transport_text(t: &TransportTotals) -> String {
         ),
     ];
     let mut out = String::new();
-    for (name, kind, help, value) in rows {
-        write_metric(&mut out, name, kind, help, value);
-    }
+    write_metrics(&mut out, &rows);
     let dropped = [
         ("malformed", e.malformed),
         ("unauthenticated", t.dropped_unauthenticated),

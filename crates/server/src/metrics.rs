@@ -93,9 +93,7 @@ impl Metrics {
             ),
         ];
         let mut out = String::new();
-        for (name, kind, help, value) in rows {
-            write_metric(&mut out, name, kind, help, value);
-        }
+        write_metrics(&mut out, &rows);
         self.render_auth(&mut out);
         self.render_queues(&mut out);
         out
@@ -126,9 +124,7 @@ impl Metrics {
                 get(&self.auth_rate_limited),
             ),
         ];
-        for (name, kind, help, value) in rows {
-            write_metric(out, name, kind, help, value);
-        }
+        write_metrics(out, &rows);
     }
 }
 
@@ -156,9 +152,7 @@ impl Metrics {
                 get(&self.inboxes.queued_bytes),
             ),
         ];
-        for (name, kind, help, value) in rows {
-            write_metric(out, name, kind, help, value);
-        }
+        write_metrics(out, &rows);
         let name = "natter_rate_limited_requests_total";
         let _ = writeln!(
             out,
@@ -171,18 +165,18 @@ impl Metrics {
     }
 }
 
-/// Appends one metric (help, type and value lines) in the Prometheus text format.
-pub(crate) fn write_metric(
+/// Appends metric families, one per `(name, type, help, value)` row, in
+/// the Prometheus text format.
+pub(crate) fn write_metrics<T: std::fmt::Display>(
     out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    value: impl std::fmt::Display,
+    rows: &[(&str, &str, &str, T)],
 ) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-    );
+    for (name, kind, help, value) in rows {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
 }
 
 /// Appends one metric family with a label (help and type once, then one

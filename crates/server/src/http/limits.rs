@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{write_labelled, write_metric};
+use crate::metrics::{write_labelled, write_metrics};
 
 /// Limits of the HTTP front door (`/ws`, `/healthz`, `/metrics`): the
 /// `[server.http]` table of the config file.
@@ -235,9 +235,7 @@ impl Admission {
                 get(&s.accept_errors),
             ),
         ];
-        for (name, kind, help, value) in rows {
-            write_metric(&mut out, name, kind, help, value);
-        }
+        write_metrics(&mut out, &rows);
         let refused = [
             ("per_addr", get(&s.refused_per_addr)),
             ("total", get(&s.refused_total)),
