@@ -101,3 +101,16 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
         .init();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's own consistency checks over every subcommand (a clash such
+    /// as a positional named like a global flag panics here, not in a
+    /// user's terminal).
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

@@ -128,6 +128,21 @@ fn register_send_a_dm_and_a_group_message_and_read_them_back() {
 }
 
 #[test]
+fn group_invite_adds_a_user_by_name() {
+    let w = World::new();
+    w.register(&["alice", "carol"]);
+    w.ok("alice", &["group", "create", "crew", "--invite-only"]);
+    let out = w.ok("alice", &["group", "invite", "crew", "carol"]);
+    assert_eq!(out.stdout.trim(), "added carol to #crew");
+    let groups = w.json("carol", &["groups"]);
+    let crew = groups["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == "crew"))
+        .unwrap_or_else(|| panic!("carol sees crew: {groups}"));
+    assert_eq!(crew["member"], true, "{groups}");
+}
+
+#[test]
 fn listen_prints_a_live_message_and_send_waits_for_delivery() {
     let w = World::new();
     w.register(&["alice", "bob"]);

@@ -48,14 +48,18 @@ pub(crate) fn group(args: GroupArgs) -> Result<(), Fail> {
                 left.map_err(|e| client_fail(s.server, &format!("cannot leave group {name}"), e))?;
                 println!("left #{}", safe(&g.name));
             }
-            GroupCommand::Invite { common, name, user } => {
+            GroupCommand::Invite {
+                common,
+                name,
+                member,
+            } => {
                 let s = session(&common).await?;
                 let g = my_group(&s.client, s.server, &name).await?;
-                let done = s.client.invite(g.id, &user).await;
+                let done = s.client.invite(g.id, &member).await;
                 done.map_err(|e| {
-                    client_fail(s.server, &format!("cannot invite {user} to {name}"), e)
+                    client_fail(s.server, &format!("cannot invite {member} to {name}"), e)
                 })?;
-                println!("added {} to #{}", safe(&user), safe(&g.name));
+                println!("added {} to #{}", safe(&member), safe(&g.name));
             }
             GroupCommand::Members { common, name, json } => members(&common, &name, json).await?,
         }

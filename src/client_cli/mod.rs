@@ -164,8 +164,10 @@ pub(crate) enum GroupCommand {
         common: ClientArgs,
         /// Group name.
         name: String,
-        /// Who to add.
-        user: String,
+        /// Who to add (a user name; the field is not called `user`, which
+        /// is the global `-u/--user`).
+        #[arg(value_name = "USER")]
+        member: String,
     },
     /// List a group's members.
     Members {
