@@ -33,24 +33,12 @@ struct World {
 impl World {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("natter.toml");
         let toml = format!(
             "[server]\nmax_sessions_per_user = {CAP}\n\
              [server.argon2]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n\
              [server.throttle]\nlogin_per_minute = 1000000.0\nlogin_burst = 1000000.0\n"
         );
-        std::fs::write(&config, toml).expect("config");
-        let config = config.to_str().expect("utf-8 path").to_owned();
-        let args = [
-            "--udp",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--config",
-            &config,
-        ];
-        let data = dir.path().join("data");
-        let server = ServerProcess::start_with(&data, &args, &dir.path().join("serve.log"));
+        let server = crate::support::start_configured(dir.path(), &toml, true);
         Self { dir, server }
     }
 

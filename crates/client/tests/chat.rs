@@ -1,25 +1,12 @@
 //! End-to-end chat scenarios: in-process server (memory and SQLite stores),
 //! clients over the in-memory dialer.
 
+#[macro_use]
 mod support;
 
 use natter_api::{Anchor, ErrorCode, HistoryQuery, Order, Target};
 use natter_client::ClientEvent;
 use support::{Backend, Harness, PASSWORD, connect, user};
-
-/// Runs a scenario once per store backend.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Memory).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-    };
-}
 
 both_backends!(
     accounts,

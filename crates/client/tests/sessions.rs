@@ -2,6 +2,7 @@
 //! SQLite stores): the fresh token after a password change, listing and
 //! revoking, idle expiry, the per-user cap.
 
+#[macro_use]
 mod support;
 
 use natter_api::ErrorCode;
@@ -9,20 +10,6 @@ use natter_client::{ClientEvent, ConnectionState};
 use natter_server::ServerConfig;
 use natter_store::UserId;
 use support::{Backend, Events, Harness, PASSWORD, connect, user};
-
-/// Runs a scenario once per store backend.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Memory).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-    };
-}
 
 both_backends!(
     password_change_gives_this_session_a_fresh_token,

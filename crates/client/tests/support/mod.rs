@@ -238,3 +238,18 @@ pub async fn user(h: &Harness, name: &str) -> (Client, Events, Arc<MemoryDialer>
     events.sync().await;
     (client, events, dialer)
 }
+
+/// Runs a scenario once per store backend (`#[macro_use] mod support;`).
+#[allow(unused_macros)] // not every test file runs per backend
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Memory).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+    };
+}
