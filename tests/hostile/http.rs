@@ -38,6 +38,14 @@ async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream
 
 /// `GET path` from `from` (a fresh connection); the response, whole.
 async fn get(from: IpAddr, http: SocketAddr, path: &str) -> String {
+    try_get(from, http, path)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path} from {from}: {e}"))
+}
+
+/// `GET path` from `from`: the whole response, or the I/O error (a server
+/// at its cap writes a 503 and closes, which the client may see as a reset).
+async fn try_get(from: IpAddr, http: SocketAddr, path: &str) -> std::io::Result<String> {
     let exchange = async {
         let mut s = connect_from(from, http).await?;
         let request = format!("GET {path} HTTP/1.1\r\nhost: natter\r\nconnection: close\r\n\r\n");
@@ -49,7 +57,6 @@ async fn get(from: IpAddr, http: SocketAddr, path: &str) -> String {
     tokio::time::timeout(GUARD, exchange)
         .await
         .expect("response within the guard")
-        .unwrap_or_else(|e| panic!("GET {path} from {from}: {e}"))
 }
 
 /// One value of `/metrics` (a line `name value`; `name` may carry labels).
@@ -85,9 +92,12 @@ impl Scraper {
     async fn until(&mut self, done: impl Fn(&str, u64) -> bool) -> String {
         let deadline = Instant::now() + GUARD;
         loop {
-            let text = get(self.from, self.http, "/metrics").await;
-            // A 503 (over a cap the test just filled) is "not yet", and
-            // not a connection the server kept.
+            // A 503 or a reset (over a cap the test just filled, its closes
+            // not yet seen by the server) is "not yet", and not a
+            // connection the server kept.
+            let text = try_get(self.from, self.http, "/metrics")
+                .await
+                .unwrap_or_else(|e| format!("(refused: {e})"));
             let answered = text.starts_with("HTTP/1.1 200");
             self.made += u64::from(answered);
             if answered && done(&text, self.made) {
