@@ -1,11 +1,14 @@
 //! `natter chat [--plain]`: the interactive client.
 //!
 //! The state, the slash commands and the drawing live in natter-tui (no
-//! networking); this module connects them to natter-client: client events
-//! become [`AppEvent`]s, and every [`Action`] the app asks for runs as its
-//! own task (so the screen never waits for the network) whose outcome comes
-//! back as an event. Typing goes on while the connection is down: messages
-//! wait in the outbox (⏳) until the server stores them.
+//! networking); this module connects them to natter-client. The loop
+//! selects on the terminal input and the [`Inputs`]: the client's
+//! [`EventReceiver`] (its events go to [`App::apply`] as they are) and the
+//! answers of the actions. Every [`Action`] the app asks for runs as its
+//! own task (so the screen never waits for the network) whose outcome
+//! comes back as an answer.
+//! Typing goes on while the connection is down: messages wait in the
+//! outbox (⏳) until the server stores them.
 //!
 //! The full-screen UI runs on a terminal; `--plain` (also chosen when stdin
 //! or stdout is not a terminal, or `TERM=dumb`) is a line-mode REPL with the
@@ -16,11 +19,9 @@ mod screen;
 
 use std::io::IsTerminal;
 
-use natter_api::{Anchor, HistoryQuery, Order};
-use natter_client::{
-    Client, ClientError, ClientEvent, ConnectionState, EventReceiver, OutgoingState,
-};
-use natter_tui::{Action, App, AppEvent, Link, Outgoing};
+use natter_api::{Anchor, Event, HistoryQuery, Order};
+use natter_client::{Client, ClientError, EventReceiver};
+use natter_tui::{Action, App, AppEvent};
 use tokio::sync::mpsc;
 
 use crate::client_cli::common::{self, ClientArgs, Home, block_on};
@@ -43,11 +44,16 @@ pub(crate) fn chat(args: ChatArgs) -> Result<(), Fail> {
         let home = Home::from_env()?;
         let session = common::open(&args.common, &home, true).await?;
         let app = App::new(session.user.name.clone());
-        let (bridge, events) = Bridge::start(session.client, session.events);
+        let (bridge, answers) = Bridge::start(session.client);
+        let inputs = Inputs {
+            events: session.events,
+            answers,
+            client_stopped: false,
+        };
         if args.plain || !full_screen_possible() {
-            plain::run(bridge, events, app).await
+            plain::run(bridge, inputs, app).await
         } else {
-            screen::run(bridge, events, app).await
+            screen::run(bridge, inputs, app).await
         }
     })
 }
@@ -57,8 +63,42 @@ fn full_screen_possible() -> bool {
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && !dumb
 }
 
-/// Carries out the app's actions with the client; everything that comes
-/// back (client events, answers) arrives on one channel of [`AppEvent`]s.
+/// What the app hears from outside the terminal: the client's events,
+/// and the answers of the actions the [`Bridge`] runs.
+struct Inputs {
+    events: EventReceiver,
+    answers: mpsc::UnboundedReceiver<AppEvent>,
+    client_stopped: bool,
+}
+
+impl Inputs {
+    /// The next event of either source. Once the client has stopped its
+    /// end is reported once, as an error notice; then only answers come.
+    async fn next(&mut self) -> Option<AppEvent> {
+        let live = !self.client_stopped;
+        tokio::select! {
+            event = self.events.recv(), if live => Some(match event {
+                Some(event) => event.into(),
+                None => {
+                    self.client_stopped = true;
+                    AppEvent::Error("the client stopped".into())
+                }
+            }),
+            answer = self.answers.recv() => answer,
+        }
+    }
+
+    /// An event that is ready now (a burst, e.g. the sync, draws once).
+    fn ready(&mut self) -> Option<AppEvent> {
+        match self.events.try_recv() {
+            Some(event) => Some(event.into()),
+            None => self.answers.try_recv().ok(),
+        }
+    }
+}
+
+/// Carries out the app's actions with the client; their answers come back
+/// on a channel of their own (see [`Inputs`]).
 #[derive(Clone)]
 struct Bridge {
     client: Client,
@@ -66,13 +106,13 @@ struct Bridge {
 }
 
 impl Bridge {
-    /// Starts forwarding the client's events and asks who is online.
-    fn start(client: Client, events: EventReceiver) -> (Self, mpsc::UnboundedReceiver<AppEvent>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(forward(events, tx.clone()));
+    /// A bridge for `client` and the receiver of its answers; asks who is
+    /// online at once (applied like the server's presence updates).
+    fn start(client: Client) -> (Self, mpsc::UnboundedReceiver<AppEvent>) {
+        let (tx, answers) = mpsc::unbounded_channel();
         let bridge = Self { client, tx };
-        bridge.spawn(|c| async move { c.presence().await.map(AppEvent::Presence) });
-        (bridge, rx)
+        bridge.answer(|c| async move { c.presence().await.map(|p| Event::Presence(p).into()) });
+        (bridge, answers)
     }
 
     /// Runs `actions`; false once one of them is [`Action::Quit`].
@@ -107,12 +147,13 @@ impl Bridge {
                     order,
                 };
                 let messages = c.history(query).await?;
-                Ok(AppEvent::History { conv, messages })
+                Ok(Some(AppEvent::History { conv, messages }))
             }),
-            Action::MarkRead { conv, seq } => self.spawn(move |c| async move {
-                c.mark_read(conv, seq).await?;
-                Ok(AppEvent::Read { conv, seq })
-            }),
+            // The server tells every client of mine (this one too) with
+            // `Event::Read`, which comes with the client's events.
+            Action::MarkRead { conv, seq } => {
+                self.spawn(move |c| async move { c.mark_read(conv, seq).await.map(|()| None) })
+            }
             other => self.execute_command(other),
         }
     }
@@ -121,108 +162,65 @@ impl Bridge {
     fn execute_command(&self, action: Action) {
         match action {
             Action::Join(name) => {
-                self.spawn(move |c| async move { c.join_group(&name).await.map(AppEvent::Group) })
+                self.answer(move |c| async move { c.join_group(&name).await.map(AppEvent::Group) })
             }
-            Action::Leave(conv) => self.spawn(move |c| async move {
+            Action::Leave(conv) => self.answer(move |c| async move {
                 c.leave_group(conv).await.map(|()| AppEvent::Left(conv))
             }),
-            Action::Create { name, members } => self.spawn(move |c| async move {
+            Action::Create { name, members } => self.answer(move |c| async move {
                 let members: Vec<&str> = members.iter().map(String::as_str).collect();
                 c.create_group(&name, true, &members)
                     .await
                     .map(AppEvent::Group)
             }),
-            Action::Invite { conv, user } => self.spawn(move |c| async move {
+            Action::Invite { conv, user } => self.answer(move |c| async move {
                 c.invite(conv, &user).await?;
                 Ok(AppEvent::Notice(format!("invited {user}")))
             }),
             Action::ListUsers => {
-                self.spawn(|c| async move { c.presence().await.map(AppEvent::Users) })
+                self.answer(|c| async move { c.presence().await.map(AppEvent::Users) })
             }
-            Action::ListMembers(conv) => self.spawn(move |c| async move {
+            Action::ListMembers(conv) => self.answer(move |c| async move {
                 let members = c.members(conv).await?;
                 Ok(AppEvent::Members { conv, members })
             }),
-            Action::RefreshConversations => {
-                self.spawn(|c| async move { c.conversations().await.map(AppEvent::Conversations) })
-            }
+            Action::RefreshConversations => self
+                .answer(|c| async move { c.conversations().await.map(AppEvent::ConversationList) }),
             _ => {}
         }
     }
 
-    /// Runs one request in its own task; its answer (or error) becomes an event.
-    fn spawn<F, Fut>(&self, request: F)
+    /// [`Self::spawn`] for a request that always has an answer.
+    fn answer<F, Fut>(&self, request: F)
     where
         F: FnOnce(Client) -> Fut,
         Fut: Future<Output = Result<AppEvent, ClientError>> + Send + 'static,
     {
+        self.spawn(|c| {
+            let answer = request(c);
+            async move { answer.await.map(Some) }
+        });
+    }
+
+    /// Runs one request in its own task; its answer (if any) or error
+    /// becomes an event.
+    fn spawn<F, Fut>(&self, request: F)
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<Option<AppEvent>, ClientError>> + Send + 'static,
+    {
         let tx = self.tx.clone();
         let answer = request(self.client.clone());
         tokio::spawn(async move {
-            let event = answer
-                .await
-                .unwrap_or_else(|e| AppEvent::Error(explain(&e)));
-            let _ = tx.send(event);
+            let event = match answer.await {
+                Ok(event) => event,
+                Err(e) => Some(AppEvent::Error(explain(&e))),
+            };
+            if let Some(event) = event {
+                let _ = tx.send(event);
+            }
         });
     }
-}
-
-/// Forwards the client's events as app events until either side stops.
-async fn forward(mut events: EventReceiver, tx: mpsc::UnboundedSender<AppEvent>) {
-    while let Some(event) = events.recv().await {
-        if let Some(event) = translate(event)
-            && tx.send(event).is_err()
-        {
-            return;
-        }
-    }
-    let _ = tx.send(AppEvent::Error("the client stopped".into()));
-}
-
-fn translate(event: ClientEvent) -> Option<AppEvent> {
-    Some(match event {
-        ClientEvent::Message(m) => AppEvent::MessageArrived(m),
-        ClientEvent::Conversations(list) => AppEvent::Conversations(list),
-        ClientEvent::Connection(state) => AppEvent::Connection(link(state)),
-        ClientEvent::Outgoing { client_id, state } => AppEvent::Ticks {
-            client_id,
-            state: outgoing(state)?,
-        },
-        ClientEvent::Delivered { conv, seq } => AppEvent::Delivered { conv, seq },
-        ClientEvent::Read { conv, seq } => AppEvent::Read { conv, seq },
-        ClientEvent::Presence(list) => AppEvent::Presence(list),
-        ClientEvent::SessionEnded { reason } => AppEvent::Error(format!(
-            "the server ended the session ({reason}): /quit and log in again"
-        )),
-        ClientEvent::ServerClosing { reason } => {
-            AppEvent::Notice(format!("the server is shutting down ({reason})"))
-        }
-    })
-}
-
-fn link(state: ConnectionState) -> Link {
-    match state {
-        ConnectionState::Connected => Link::Connected,
-        ConnectionState::Reconnecting { attempt } => Link::Reconnecting(attempt),
-        ConnectionState::Resumed => Link::Resumed,
-    }
-}
-
-fn outgoing(state: OutgoingState) -> Option<Outgoing> {
-    Some(match state {
-        OutgoingState::Pending => return None,
-        OutgoingState::Stored(s) => Outgoing::Stored {
-            conv: s.conv,
-            seq: s.seq,
-            ts_ms: s.ts_ms,
-        },
-        OutgoingState::Delivered(s) => Outgoing::Delivered {
-            conv: s.conv,
-            seq: s.seq,
-            ts_ms: s.ts_ms,
-        },
-        OutgoingState::Failed(e) => Outgoing::Failed(e.message),
-    })
 }
 
 /// A request error in words (the server's own text for its errors).

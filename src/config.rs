@@ -96,7 +96,7 @@ impl TransportFile {
     }
 
     /// Overrides the transport defaults in `server` with the keys that are set.
-    pub(crate) fn apply(&self, server: &mut natter_net::ServerConfig) {
+    pub(crate) fn apply(&self, server: &mut natter_net::ServerEndpointConfig) {
         if let Some(rate) = self.handshakes_per_second {
             server.handshakes_per_second = rate;
         }
@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     fn transport_table_overrides_only_the_keys_it_sets() {
-        let defaults = natter_net::ServerConfig::new(
+        let defaults = natter_net::ServerEndpointConfig::new(
             natter_net::StaticKeypair::from_private([3; 32]),
             [1; 32],
         );

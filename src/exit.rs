@@ -8,6 +8,8 @@
 //! | 3 | authentication failed |
 //! | 4 | not found / not allowed |
 //! | 5 | cannot reach the server |
+//! | 6 | the server's key is not the one pinned for it (`known_servers`) |
+//! | 7 | the server speaks another transport protocol version |
 //!
 //! A subcommand returning `anyhow::Result` converts with `?` (exit 1).
 
@@ -23,6 +25,10 @@ pub(crate) const AUTH: u8 = 3;
 pub(crate) const NOT_FOUND: u8 = 4;
 /// Exit code: no answer from the server.
 pub(crate) const UNREACHABLE: u8 = 5;
+/// Exit code: the server presented another key than the one pinned for it.
+pub(crate) const KEY_CHANGED: u8 = 6;
+/// Exit code: the server speaks another transport protocol version.
+pub(crate) const VERSION: u8 = 7;
 
 /// A failed command: the exit code and a message for a person.
 #[derive(Debug)]

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use natter_net::{Endpoint, FaultConfig, NetConfig, ServerConfig, StaticKeypair, TransportConfig};
+use natter_net::{
+    Endpoint, FaultConfig, NetConfig, ServerEndpointConfig, StaticKeypair, TransportConfig,
+};
 use natter_server::Server;
 use natter_store::{SqliteStore, Store};
 use rand::RngCore;
@@ -128,7 +130,7 @@ fn net_config(
         keepalive: defaults.keepalive.min(settings.idle_timeout / 3),
         ..defaults
     };
-    let mut server = ServerConfig::new(keypair, token_secret);
+    let mut server = ServerEndpointConfig::new(keypair, token_secret);
     settings.transport.apply(&mut server);
     NetConfig {
         transport,
@@ -158,9 +160,22 @@ fn announce(
             .local_addr()
             .context("cannot read the http address")?;
         writeln!(out, "natter: listening on http {http}")?;
+        writeln!(out, "natter: web client at http://{}/", browsable(http))?;
     }
     out.flush()?;
     Ok(addr)
+}
+
+/// The address a browser on this machine opens for `bound` (a wildcard
+/// address becomes loopback).
+fn browsable(bound: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match bound.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, bound.port())
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

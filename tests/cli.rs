@@ -304,8 +304,42 @@ fn a_changed_server_key_is_refused_with_an_explanation() {
     let other = w.dir.path().join("other-data");
     w.server = ServerProcess::start(&other, &addr, &w.dir.path().join("serve2.log"));
     let out = run(w.cmd("alice", &["register"]));
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, Some(6), "exit 6: the server key changed; {out:?}");
     let known = w.home().join("known_servers");
     assert!(out.stderr.contains("not the key pinned"), "{out:?}");
+    let what_to_do = format!("remove the line for {addr} from {}", known.display());
+    assert!(out.stderr.contains(&what_to_do), "{out:?}");
+}
+
+#[test]
+fn a_wrong_pinned_fingerprint_exits_6_naming_both_keys_and_the_file() {
+    let w = World::new();
+    let addr = w.server.addr.to_string();
+    let known = w.home().join("known_servers");
+    std::fs::create_dir_all(w.home()).expect("home");
+    let wrong = format!("natter1:{}", "a".repeat(32));
+    std::fs::write(&known, format!("{addr} {wrong}\n")).expect("pin");
+    let out = run(w.cmd("alice", &["register"]));
+    assert_eq!(out.code, Some(6), "{out:?}");
+    let shown = "natter1:aaaa-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa";
+    assert!(out.stderr.contains(shown), "the pinned key: {out:?}");
+    assert!(out.stderr.contains("presented key natter1:"), "{out:?}");
     assert!(out.stderr.contains(&known.display().to_string()), "{out:?}");
+    let pinned = std::fs::read_to_string(&known).expect("known_servers");
+    assert_eq!(pinned, format!("{addr} {wrong}\n"), "the pin is left alone");
+}
+
+#[test]
+fn a_port_with_nothing_listening_exits_5_naming_the_address() {
+    let w = World::new();
+    // Bound and closed again: nothing listens there now.
+    let addr = UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+        .to_string();
+    let mut cmd = w.cmd("alice", &["users", "--timeout", "1s", "--server", &addr]);
+    let out = run(cmd.env_remove("NATTER_SERVER"));
+    assert_eq!(out.code, Some(5), "{out:?}");
+    let said = format!("cannot reach the server at {addr}");
+    assert!(out.stderr.contains(&said), "{out:?}");
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{GUARD, ServerProcess};
-use natter_api::{Anchor, ClientMsgId, ConversationId, HistoryQuery, Order, Seq, Target};
+use natter_api::{Anchor, ClientMsgId, ConversationId, Event, HistoryQuery, Order, Seq, Target};
 use natter_client::{Client, ClientEvent, ConnectionState, EventReceiver, OutgoingHandle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -60,7 +60,7 @@ async fn collect(
 ) {
     while let Some(event) = events.recv().await {
         match event {
-            ClientEvent::Message(m) => seen.send_modify(|v| v.push((m.conv, m.seq))),
+            ClientEvent::Server(Event::Message(m)) => seen.send_modify(|v| v.push((m.conv, m.seq))),
             ClientEvent::Connection(ConnectionState::Resumed) => resumed.send_modify(|n| *n += 1),
             _ => {}
         }

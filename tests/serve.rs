@@ -15,7 +15,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use natter_api::{Anchor, ClientMsgId, ConversationId, HistoryQuery, Order, Target};
+use natter_api::{Anchor, ClientMsgId, ConversationId, Event, HistoryQuery, Order, Target};
 use natter_client::{
     Client, ClientEvent, ConnectionState, EventReceiver, OutgoingHandle, OutgoingState,
 };
@@ -170,7 +170,7 @@ async fn receive(events: &mut EventReceiver, want: &BTreeMap<ConversationId, usi
     guard(async {
         while unique.len() < total || !got.resumed {
             match events.recv().await.expect("client stopped") {
-                ClientEvent::Message(m) => {
+                ClientEvent::Server(Event::Message(m)) => {
                     got.messages.push((m.conv, m.seq));
                     unique.insert((m.conv, m.seq));
                 }
@@ -315,7 +315,8 @@ async fn sigterm_closes_sessions_and_exits_zero() {
     server.signal("TERM");
     let reason = guard(async {
         loop {
-            if let Some(ClientEvent::ServerClosing { reason }) = events.recv().await {
+            if let Some(ClientEvent::Server(Event::ServerClosing { reason })) = events.recv().await
+            {
                 return reason;
             }
         }

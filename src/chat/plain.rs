@@ -3,10 +3,10 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
-use natter_tui::{App, AppEvent};
+use natter_tui::App;
 use tokio::sync::mpsc;
 
-use super::Bridge;
+use super::{Bridge, Inputs};
 use crate::exit::Fail;
 
 /// How long to wait, after the end of input, for queued messages to be stored.
@@ -14,11 +14,7 @@ const DRAIN: Duration = Duration::from_secs(15);
 
 /// Runs the REPL until `/quit`, Ctrl-C, or the end of input (after the
 /// messages typed so far are stored, or [`DRAIN`] passed).
-pub(super) async fn run(
-    bridge: Bridge,
-    mut events: mpsc::UnboundedReceiver<AppEvent>,
-    mut app: App,
-) -> Result<(), Fail> {
+pub(super) async fn run(bridge: Bridge, mut inputs: Inputs, mut app: App) -> Result<(), Fail> {
     app.keep_transcript();
     let out = Output::new();
     let mut lines = read_stdin();
@@ -36,7 +32,7 @@ pub(super) async fn run(
                     Vec::new()
                 }
             },
-            Some(event) = events.recv() => app.apply(event),
+            Some(event) = inputs.next() => app.apply(event),
             _ = tokio::signal::ctrl_c() => return Ok(()),
             () = &mut drain => return Ok(()),
         };

@@ -1,21 +1,17 @@
 //! The full-screen UI: crossterm keys in, ratatui frames out.
 
 use crossterm::event::Event;
-use natter_tui::{App, AppEvent, draw};
+use natter_tui::{App, draw};
 use ratatui::DefaultTerminal;
 use tokio::sync::mpsc;
 
-use super::Bridge;
+use super::{Bridge, Inputs};
 use crate::exit::Fail;
 
 /// Runs the UI until `/quit` or Ctrl-C; the terminal is restored on every way out.
-pub(super) async fn run(
-    bridge: Bridge,
-    events: mpsc::UnboundedReceiver<AppEvent>,
-    app: App,
-) -> Result<(), Fail> {
+pub(super) async fn run(bridge: Bridge, inputs: Inputs, app: App) -> Result<(), Fail> {
     let terminal = ratatui::init();
-    let result = run_on(terminal, bridge, events, app).await;
+    let result = run_on(terminal, bridge, inputs, app).await;
     ratatui::restore();
     result
 }
@@ -23,7 +19,7 @@ pub(super) async fn run(
 async fn run_on(
     mut terminal: DefaultTerminal,
     bridge: Bridge,
-    mut events: mpsc::UnboundedReceiver<AppEvent>,
+    mut inputs: Inputs,
     mut app: App,
 ) -> Result<(), Fail> {
     let mut keys = read_terminal();
@@ -31,10 +27,10 @@ async fn run_on(
         terminal.draw(|frame| draw(frame, &mut app))?;
         let mut actions = tokio::select! {
             Some(input) = keys.recv() => on_input(&mut app, input),
-            Some(event) = events.recv() => app.apply(event),
+            Some(event) = inputs.next() => app.apply(event),
             else => return Ok(()),
         };
-        while let Ok(event) = events.try_recv() {
+        while let Some(event) = inputs.ready() {
             actions.extend(app.apply(event)); // a burst (sync) draws once
         }
         if app.should_quit() || !bridge.execute(actions).await {

@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use natter_api::{ErrorCode, SessionToken, UserInfo};
 use natter_client::{
-    Backoff, Client, ClientError, ClientOptions, ConnectError, EventReceiver, OutboxDir,
+    Backoff, Client, ClientError, ClientOptions, ConnectError, DialError, EventReceiver, OutboxDir,
     OutgoingHandle, UdpDialer,
 };
 use natter_net::{NetConfig, ServerKeyPolicy, private_files};
 
-use crate::exit::{AUTH, Fail, NOT_FOUND, OTHER, UNREACHABLE, USAGE};
+use crate::exit::{AUTH, Fail, KEY_CHANGED, NOT_FOUND, OTHER, UNREACHABLE, USAGE, VERSION};
 
 /// Options common to every client subcommand.
 #[derive(Debug, Clone, clap::Args)]
@@ -148,8 +148,9 @@ fn account_key(server: SocketAddr, user: &str) -> String {
     key.chars().map(|c| if safe(c) { c } else { '_' }).collect()
 }
 
-/// A connected client (not logged in yet).
-pub(crate) struct Connection {
+/// A client whose connection is up (not logged in yet). Not natter-net's
+/// `Connection`: this is the client library's handle and event stream.
+pub(crate) struct Dialed {
     pub(crate) client: Client,
     pub(crate) events: EventReceiver,
     pub(crate) server: SocketAddr,
@@ -157,14 +158,14 @@ pub(crate) struct Connection {
 
 /// Connects to the server within `--timeout`, pinning its key in the
 /// known-servers file (a changed key is refused with an explanation).
-pub(crate) async fn connect(args: &ClientArgs, home: &Home) -> Result<Connection, Fail> {
+pub(crate) async fn connect(args: &ClientArgs, home: &Home) -> Result<Dialed, Fail> {
     let server = args.server_addr()?;
     let policy = ServerKeyPolicy::KnownServers(home.known_servers());
     let dialer = UdpDialer::new(server, policy, NetConfig::default()).await?;
     let connected = Client::connect(Arc::new(dialer), args.client_options()).await;
     let (client, events) = connected.map_err(|e| connect_fail(server, e))?;
     remember_open(&client);
-    Ok(Connection {
+    Ok(Dialed {
         client,
         events,
         server,
@@ -172,21 +173,28 @@ pub(crate) async fn connect(args: &ClientArgs, home: &Home) -> Result<Connection
 }
 
 fn connect_fail(server: SocketAddr, e: ConnectError) -> Fail {
+    let unreachable = |why: String| {
+        Fail::new(
+            UNREACHABLE,
+            format!("cannot reach the server at {server}: {why}"),
+        )
+    };
     match e {
-        ConnectError::Timeout(t) => Fail::new(
-            UNREACHABLE,
-            format!("cannot reach the server at {server}: no answer within {t:?}"),
+        ConnectError::Timeout(t) => unreachable(format!("no answer within {t:?}")),
+        ConnectError::Dial(DialError::Unreachable(why)) => unreachable(why),
+        ConnectError::Dial(e @ DialError::Io(_)) => unreachable(e.to_string()),
+        ConnectError::Dial(DialError::KeyMismatch { detail, .. }) => Fail::new(KEY_CHANGED, detail),
+        ConnectError::Dial(e @ DialError::VersionMismatch(_)) => Fail::new(
+            VERSION,
+            format!("cannot talk to the server at {server}: {e}; upgrade natter on one side"),
         ),
-        ConnectError::Dial(natter_client::DialError::Other(why)) => Fail::new(OTHER, why),
-        ConnectError::Dial(e) => Fail::new(
-            UNREACHABLE,
-            format!("cannot reach the server at {server}: {e}"),
-        ),
+        ConnectError::Dial(e) => Fail::new(OTHER, e.to_string()),
     }
 }
 
-/// A logged-in client with its persistent outbox attached.
-pub(crate) struct Session {
+/// A logged-in client with its persistent outbox attached (not the
+/// server's `Session`).
+pub(crate) struct LoggedIn {
     pub(crate) client: Client,
     pub(crate) events: EventReceiver,
     pub(crate) server: SocketAddr,
@@ -203,9 +211,9 @@ pub(crate) async fn open(
     args: &ClientArgs,
     home: &Home,
     ack_delivery: bool,
-) -> Result<Session, Fail> {
+) -> Result<LoggedIn, Fail> {
     let name = args.user()?;
-    let Connection {
+    let Dialed {
         client,
         events,
         server,
@@ -213,7 +221,7 @@ pub(crate) async fn open(
     client.set_delivery_acks(ack_delivery).await;
     let restored = client.attach_outbox(home.outbox(server, name)).await?;
     let user = authenticate(&client, args, home, server).await?;
-    Ok(Session {
+    Ok(LoggedIn {
         client,
         events,
         server,
@@ -422,5 +430,35 @@ mod tests {
         assert_eq!(account_key(v6, "Alice"), "alice@___1__7700");
         let v4: SocketAddr = "127.0.0.1:7700".parse().expect("addr");
         assert_eq!(account_key(v4, "bob"), "bob@127.0.0.1_7700");
+    }
+
+    #[test]
+    fn each_dial_error_has_its_own_exit_code() {
+        let server: SocketAddr = "127.0.0.1:7700".parse().expect("addr");
+        let code = |e: DialError| connect_fail(server, ConnectError::Dial(e)).code;
+        assert_eq!(
+            code(DialError::Unreachable("no answer".into())),
+            UNREACHABLE
+        );
+        let mismatch = DialError::KeyMismatch {
+            expected: "natter1:a".into(),
+            got: "natter1:b".into(),
+            detail: "remove the line".into(),
+        };
+        assert_eq!(code(mismatch), KEY_CHANGED);
+        assert_eq!(code(DialError::VersionMismatch(vec![2])), VERSION);
+        let timeout = ConnectError::Timeout(Duration::from_secs(1));
+        assert_eq!(connect_fail(server, timeout).code, UNREACHABLE);
+        let codes = [
+            UNREACHABLE,
+            KEY_CHANGED,
+            VERSION,
+            AUTH,
+            NOT_FOUND,
+            USAGE,
+            OTHER,
+        ];
+        let distinct: std::collections::BTreeSet<_> = codes.iter().collect();
+        assert_eq!(distinct.len(), codes.len());
     }
 }

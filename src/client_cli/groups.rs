@@ -6,7 +6,7 @@ use natter_api::{GroupInfo, Role};
 use natter_client::Client;
 use serde_json::{Value, json};
 
-use super::common::{self, Home, Session, block_on, client_fail};
+use super::common::{self, Home, LoggedIn, block_on, client_fail};
 use super::output::{print_json, safe};
 use super::{GroupArgs, GroupCommand, ListArgs};
 use crate::exit::{Fail, NOT_FOUND};
@@ -67,7 +67,7 @@ pub(crate) fn group(args: GroupArgs) -> Result<(), Fail> {
     })
 }
 
-async fn session(args: &common::ClientArgs) -> Result<Session, Fail> {
+async fn session(args: &common::ClientArgs) -> Result<LoggedIn, Fail> {
     common::open(args, &Home::from_env()?, false).await
 }
 

@@ -6,11 +6,12 @@
 //! `connection`, `outgoing` (a queued message from an earlier run was
 //! stored or rejected).
 
+use natter_api::Event;
 use natter_client::{ClientEvent, ConnectionState, OutgoingState};
 use serde_json::{Value, json};
 
 use super::ListArgs;
-use super::common::{self, Home, Session, block_on};
+use super::common::{self, Home, LoggedIn, block_on};
 use super::output::{Labels, message_json, message_line, print_json, safe};
 use crate::exit::{AUTH, Fail, OTHER};
 
@@ -47,24 +48,42 @@ struct Printer {
 }
 
 impl Printer {
-    async fn print(&mut self, session: &Session, event: ClientEvent) -> Result<(), Fail> {
-        let client = &session.client;
+    async fn print(&mut self, session: &LoggedIn, event: ClientEvent) -> Result<(), Fail> {
         let (value, line) = match event {
-            ClientEvent::Message(m) => {
+            ClientEvent::Server(event) => match self.server_event(session, event).await? {
+                Some(printed) => printed,
+                None => return Ok(()),
+            },
+            ClientEvent::Connection(state) => connection(state),
+            ClientEvent::Outgoing { client_id, state } => outgoing(client_id, &state),
+        };
+        self.emit(value, &line);
+        Ok(())
+    }
+
+    /// What to print for one of the server's events (`None`: nothing).
+    async fn server_event(
+        &mut self,
+        session: &LoggedIn,
+        event: Event,
+    ) -> Result<Option<(Value, String)>, Fail> {
+        let client = &session.client;
+        Ok(Some(match event {
+            Event::Message(m) => {
                 let conv = self.labels.get(client, m.conv).await;
                 (message_json(&conv, &m), message_line(&conv, &m))
             }
-            ClientEvent::Conversations(list) => {
+            Event::Conversations(list) => {
                 self.labels.set(&list);
                 (json!({"type": "synced"}), "-- up to date --".to_owned())
             }
-            ClientEvent::Delivered { conv, seq } => {
+            Event::Delivered { conv, seq } => {
                 let name = self.labels.get(client, conv).await;
                 let v =
                     json!({"type": "delivered", "conversation": name, "conv": conv.0, "seq": seq});
                 (v, format!("✓✓ {name} up to #{seq}"))
             }
-            ClientEvent::Presence(list) => {
+            Event::Presence(list) => {
                 let users: Vec<_> = list
                     .iter()
                     .map(|p| json!({"name": p.user.name, "online": p.online}))
@@ -75,18 +94,17 @@ impl Printer {
                     .collect();
                 (json!({"type": "presence", "users": users}), text.join(", "))
             }
-            ClientEvent::Connection(state) => connection(state),
-            ClientEvent::Outgoing { client_id, state } => outgoing(client_id, &state),
-            ClientEvent::SessionEnded { reason } => {
+            Event::SessionEnded { reason } => {
                 return Err(Fail::new(
                     AUTH,
                     format!("the server ended the session: {reason}"),
                 ));
             }
-            ClientEvent::ServerClosing { .. } | ClientEvent::Read { .. } => return Ok(()),
-        };
-        self.emit(value, &line);
-        Ok(())
+            Event::ServerClosing { .. }
+            | Event::Read { .. }
+            | Event::ConversationsPart(_)
+            | Event::Behind { .. } => return Ok(None),
+        }))
     }
 
     fn emit(&self, mut value: Value, line: &str) {

@@ -11,7 +11,7 @@ use natter_client::{OutgoingHandle, QueuedMessage};
 use serde_json::json;
 use tokio::time::{Instant, timeout_at};
 
-use super::common::{self, Home, Session, block_on, client_fail};
+use super::common::{self, Home, LoggedIn, block_on, client_fail};
 use super::output::{Labels, print_json, safe};
 use super::{Dest, SendArgs, find_conversation};
 use crate::exit::{Fail, OTHER, UNREACHABLE};
@@ -51,7 +51,7 @@ pub(crate) fn send(args: SendArgs) -> Result<(), Fail> {
 }
 
 /// The request target: users and the lobby by name, groups by id.
-async fn target(session: &Session, dest: &Dest) -> Result<Target, Fail> {
+async fn target(session: &LoggedIn, dest: &Dest) -> Result<Target, Fail> {
     Ok(match dest {
         Dest::User(name) => Target::User(name.clone()),
         Dest::Lobby => Target::Lobby,
@@ -65,7 +65,7 @@ async fn target(session: &Session, dest: &Dest) -> Result<Target, Fail> {
 /// Waits for ✓, or fails: rejected (its code), or no answer in time (5,
 /// the message stays queued).
 async fn wait_stored(
-    session: &Session,
+    session: &LoggedIn,
     mut own: OutgoingHandle,
     deadline: Instant,
 ) -> Result<Sent, Fail> {
@@ -85,7 +85,7 @@ async fn wait_stored(
 }
 
 async fn wait_delivered(
-    session: &Session,
+    session: &LoggedIn,
     mut own: OutgoingHandle,
     sent: &Sent,
     deadline: Instant,
@@ -121,7 +121,7 @@ fn print_sent(conversation: &str, id: uuid::Uuid, sent: &Sent, delivered: bool, 
 
 /// Tells (on stderr) what became of the messages an earlier process left
 /// in the outbox; those not confirmed by `deadline` stay queued.
-async fn report_restored(session: &Session, deadline: Instant) {
+async fn report_restored(session: &LoggedIn, deadline: Instant) {
     let mut labels = Labels::default();
     for handle in &session.restored {
         let mut handle = handle.clone();

@@ -211,7 +211,9 @@ pub async fn logged_in_client(
     let synced = async {
         while !matches!(
             events.recv().await,
-            Some(natter_client::ClientEvent::Conversations(_)) | None
+            Some(natter_client::ClientEvent::Server(
+                natter_api::Event::Conversations(_)
+            )) | None
         ) {}
     };
     tokio::time::timeout(GUARD, synced)

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use natter_api::{ConversationKind, ErrorCode, Request, Response, Target};
+use natter_api::{ConversationKind, ErrorCode, Event, Request, Response, Target};
 use natter_client::{ClientError, ClientEvent, EventReceiver};
 use tempfile::TempDir;
 
@@ -236,7 +236,7 @@ async fn synced_list(events: &mut EventReceiver) -> Vec<natter_api::Conversation
     let wait = async {
         loop {
             match events.recv().await {
-                Some(ClientEvent::Conversations(list)) => return list,
+                Some(ClientEvent::Server(Event::Conversations(list))) => return list,
                 Some(_) => {}
                 None => panic!("client closed before the sync ended"),
             }

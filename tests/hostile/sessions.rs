@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use natter_api::{
-    ClientFrame, ErrorCode, PROTOCOL_VERSION, Request, Response, ServerFrame, SessionToken,
+    ClientFrame, ErrorCode, Event, PROTOCOL_VERSION, Request, Response, ServerFrame, SessionToken,
     SyncRequest,
 };
 use natter_client::{Client, ClientEvent, EventReceiver};
@@ -88,7 +88,7 @@ async fn session_ended(events: &mut EventReceiver) -> String {
     let wait = async {
         loop {
             match events.recv().await {
-                Some(ClientEvent::SessionEnded { reason }) => return reason,
+                Some(ClientEvent::Server(Event::SessionEnded { reason })) => return reason,
                 Some(_) => {}
                 None => panic!("events ended before session_ended"),
             }

@@ -10,8 +10,15 @@
 //! struct fields are only ever **appended**, never reordered or removed.
 //! [`PROTOCOL_VERSION`] is checked at login/resume and bumped on any change
 //! that is not append-only.
+//!
+//! PROTOCOL.md ("Chat layer") gives the bytes: one table per type, generated
+//! from these types (variant indices, field order, doc summaries) and
+//! checked by `tests/protocol_doc.rs` together with its hex examples. After
+//! a deliberate change, `NATTER_BLESS=1 cargo test -p natter-api --test
+//! protocol_doc` rewrites the tables.
 #![warn(missing_docs)]
 
+mod client_event;
 mod codec;
 mod error;
 mod frame;
@@ -21,6 +28,7 @@ pub mod text;
 mod types;
 mod validate;
 
+pub use client_event::{ClientEvent, ConnectionState, OutgoingState};
 pub use codec::{CodecError, decode, decode_json, encode, encode_json};
 pub use error::{ApiError, ErrorCode};
 pub use frame::{ClientFrame, ServerFrame};

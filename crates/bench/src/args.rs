@@ -1,6 +1,7 @@
 //! Command-line flags of `natter bench`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Flags of `natter bench`.
@@ -57,6 +58,23 @@ pub struct BenchArgs {
     /// Run only the reference TCP relay on this address, until killed.
     #[arg(long, conflicts_with_all = ["server", "spawn"])]
     pub relay: Option<SocketAddr>,
+    /// With `--reference quic`: use the relay at this address (see
+    /// `--relay-quic`); needs `--quic-cert`.
+    #[arg(long, requires = "quic_cert")]
+    pub quic_relay: Option<SocketAddr>,
+    /// Run only the reference QUIC relay on this address, until killed; it
+    /// writes its certificate to `--quic-cert`.
+    #[arg(long, requires = "quic_cert", conflicts_with_all = ["server", "spawn", "relay"])]
+    pub relay_quic: Option<SocketAddr>,
+    /// The QUIC relay's certificate (DER): written by `--relay-quic`, the
+    /// only one trusted with `--quic-relay`.
+    #[arg(long)]
+    pub quic_cert: Option<PathBuf>,
+    /// Footprint mode: only set the clients up (connect, register, log in),
+    /// hold them idle this long, print memory per client and CPU while
+    /// idle, and exit (no messages are sent).
+    #[arg(long, value_parser = parse_duration)]
+    pub idle: Option<Duration>,
 }
 
 /// What to measure next to Natter.
@@ -68,6 +86,8 @@ pub enum Reference {
     Tcp,
     /// A plain SQLite batched-insert loop (compared with ✓ messages/s).
     Sqlite,
+    /// A minimal QUIC relay (quinn): one connection and one stream per client.
+    Quic,
 }
 
 /// Parses `500ms`, `3s`, `2m`, `1h`.

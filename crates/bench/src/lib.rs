@@ -9,14 +9,19 @@
 //! delivery is checked: a message stored (✓) must reach every other member of
 //! its group exactly once. References (`--reference`): the same fan-out with
 //! plain UDP datagrams through `sendmmsg` (`raw`), through a minimal TCP
-//! relay (`tcp`), or ✓ throughput against a plain SQLite insert loop (`sqlite`).
+//! relay (`tcp`) or a minimal QUIC relay on quinn (`quic`), or ✓ throughput
+//! against a plain SQLite insert loop (`sqlite`).
 #![warn(missing_docs)]
 
 mod args;
+mod idle;
+mod lossy_udp;
 mod natter;
 mod plan;
 mod progress;
+mod quic;
 mod raw;
+mod relay;
 mod report;
 mod run;
 mod spawn;

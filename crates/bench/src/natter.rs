@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use natter_api::{ClientMsgId, ConversationId, Seq, Target};
+use natter_api::{ClientMsgId, ConversationId, Event, Seq, Target};
 use natter_client::{Client, ClientEvent, ClientOptions, EventReceiver, OutgoingState, UdpDialer};
 use natter_net::{Endpoint, FaultConfig, NetConfig, ServerKeyPolicy};
 use tokio::sync::{Semaphore, watch};
@@ -118,7 +118,7 @@ async fn join(dialer: UdpDialer, name: &str) -> anyhow::Result<(Client, EventRec
     client.login(name, PASSWORD).await?;
     loop {
         match events.recv().await {
-            Some(ClientEvent::Conversations(_)) => return Ok((client, events)),
+            Some(ClientEvent::Server(Event::Conversations(_))) => return Ok((client, events)),
             Some(_) => {}
             None => anyhow::bail!("client stopped during login"),
         }
@@ -344,7 +344,7 @@ impl Receiver {
 
     fn on_event(&mut self, event: ClientEvent) {
         match event {
-            ClientEvent::Message(m) => self.on_message(m.conv, m.seq, &m.body),
+            ClientEvent::Server(Event::Message(m)) => self.on_message(m.conv, m.seq, &m.body),
             ClientEvent::Outgoing { client_id, state } => self.on_outgoing(client_id, state),
             _ => {}
         }

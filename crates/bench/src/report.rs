@@ -71,7 +71,7 @@ pub struct Report {
 /// A reference measured in the same run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReferenceReport {
-    /// `raw`, `tcp` or `sqlite`.
+    /// `raw`, `tcp`, `quic` or `sqlite`.
     pub kind: String,
     /// Messages sent (rows inserted for `sqlite`).
     pub sent: u64,
@@ -84,7 +84,7 @@ pub struct ReferenceReport {
     /// Send → delivery latency.
     pub latency_ms: LatencyMs,
     /// Natter's figure divided by the reference's: deliveries/s for `raw`,
-    /// p99 latency for `tcp`, ✓/s against rows/s for `sqlite`.
+    /// p99 latency for `tcp` and `quic`, ✓/s against rows/s for `sqlite`.
     pub ratio: f64,
 }
 
@@ -176,10 +176,10 @@ fn reference_rows(t: &mut String, r: &ReferenceReport) {
     );
     row(t, "deliveries/s", &format!("{:.0}", r.deliveries_per_s));
     row(t, "latency send→delivery", &latency_text(&r.latency_ms));
-    let what = if r.kind == "tcp" {
-        "natter p99 ÷ tcp p99"
-    } else {
-        "natter ÷ raw deliveries/s"
+    let what = match r.kind.as_str() {
+        "tcp" => "natter p99 ÷ tcp p99",
+        "quic" => "natter p99 ÷ quic p99",
+        _ => "natter ÷ raw deliveries/s",
     };
     row(t, what, &format!("{:.2}", r.ratio));
 }

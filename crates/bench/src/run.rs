@@ -16,7 +16,7 @@ use crate::plan::Plan;
 use crate::report::{ReferenceReport, Report};
 use crate::spawn::{ProcUsage, ServerChild};
 use crate::stats::Latency;
-use crate::{progress, raw, sqlite, tcp};
+use crate::{progress, quic, raw, sqlite, tcp};
 
 /// How long in-flight messages and deliveries may take after sending stops.
 const DRAIN: Duration = Duration::from_secs(60);
@@ -28,11 +28,17 @@ pub fn main(args: BenchArgs, exe: &Path) -> anyhow::Result<()> {
     if let Some(addr) = args.relay {
         return runtime.block_on(tcp::serve_relay(addr));
     }
+    if let (Some(addr), Some(cert)) = (args.relay_quic, &args.quic_cert) {
+        return runtime.block_on(quic::serve_relay(addr, cert));
+    }
     let server = match (&args.server, args.spawn) {
         (Some(_), _) => None,
         (None, true) => Some(ServerChild::start(exe, args.loss)?),
         (None, false) => bail!("give --server ADDR or --spawn"),
     };
+    if let Some(idle) = args.idle {
+        return runtime.block_on(crate::idle::run(&args, server.as_ref(), idle));
+    }
     let mut report = runtime.block_on(run(&args, server.as_ref()))?;
     if let Some(kind) = args.reference {
         let reference = runtime.block_on(reference(kind, &args, &report))?;
@@ -86,7 +92,7 @@ async fn run(args: &BenchArgs, server: Option<&ServerChild>) -> anyhow::Result<R
     Ok(report)
 }
 
-fn dial(args: &BenchArgs, server: Option<&ServerChild>) -> anyhow::Result<Dial> {
+pub(crate) fn dial(args: &BenchArgs, server: Option<&ServerChild>) -> anyhow::Result<Dial> {
     let (addr, policy) = match (server, args.server, &args.server_key) {
         (Some(s), _, _) => (s.addr, ServerKeyPolicy::Pinned(s.key)),
         (None, Some(addr), Some(key)) => {
@@ -172,6 +178,11 @@ async fn reference(
         }
         Reference::Tcp => {
             let mut r = tcp::run(args, &plan).await?;
+            r.ratio = natter.latency_ms.p99 / r.latency_ms.p99.max(f64::MIN_POSITIVE);
+            r
+        }
+        Reference::Quic => {
+            let mut r = quic::run(args, &plan).await?;
             r.ratio = natter.latency_ms.p99 / r.latency_ms.p99.max(f64::MIN_POSITIVE);
             r
         }

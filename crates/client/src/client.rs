@@ -21,7 +21,7 @@ use crate::outbox_dir::OutboxDir;
 /// (reconnecting as needed) until every clone is dropped.
 #[derive(Debug, Clone)]
 pub struct Client {
-    cmds: mpsc::Sender<Cmd>,
+    cmds: mpsc::Sender<Box<Cmd>>,
     options: Arc<ClientOptions>,
     token: watch::Receiver<Option<SessionToken>>,
 }
@@ -95,7 +95,10 @@ impl Client {
     pub async fn request(&self, request: Request) -> Result<Response, ClientError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Cmd::Call { request, reply };
-        self.cmds.send(cmd).await.map_err(|_| ClientError::Closed)?;
+        self.cmds
+            .send(Box::new(cmd))
+            .await
+            .map_err(|_| ClientError::Closed)?;
         let timeout = self.options.request_timeout;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,
@@ -171,7 +174,10 @@ impl Client {
             });
         }
         let cmd = Cmd::AttachOutbox { dir, restored };
-        self.cmds.send(cmd).await.map_err(std::io::Error::other)?;
+        self.cmds
+            .send(Box::new(cmd))
+            .await
+            .map_err(std::io::Error::other)?;
         Ok(handles)
     }
 
@@ -180,7 +186,7 @@ impl Client {
     /// the messages stay undelivered (no ✓✓ for their senders) and are
     /// synced again to the next client.
     pub async fn set_delivery_acks(&self, on: bool) {
-        let _ = self.cmds.send(Cmd::DeliveryAcks(on)).await;
+        let _ = self.cmds.send(Box::new(Cmd::DeliveryAcks(on))).await;
     }
 
     /// Queues a message (⏳) and returns at once. It is sent now if logged in,
@@ -207,7 +213,7 @@ impl Client {
             state,
         };
         // If the driver is gone the sender is dropped and `stored()` says Closed.
-        let _ = self.cmds.send(cmd).await;
+        let _ = self.cmds.send(Box::new(cmd)).await;
         OutgoingHandle {
             client_id,
             state: rx,
@@ -387,7 +393,7 @@ impl Client {
     /// [`ClientError::Closed`]. Call it before a short-lived program exits.
     pub async fn close(&self) {
         let (done, rx) = oneshot::channel();
-        if self.cmds.send(Cmd::Close(done)).await.is_ok() {
+        if self.cmds.send(Box::new(Cmd::Close(done))).await.is_ok() {
             let _ = rx.await;
         }
     }

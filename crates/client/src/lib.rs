@@ -22,8 +22,8 @@ mod outbox_dir;
 mod udp;
 
 pub use client::{Client, OutgoingHandle};
-pub use dialer::{BoxFuture, ClientLink, DialError, Dialer};
-pub use error::{ClientError, ConnectError};
+pub use dialer::{BoxFuture, ClientLink, Dialer};
+pub use error::{ClientError, ConnectError, DialError};
 pub use events::{ClientEvent, ConnectionState, EventReceiver, OutgoingState};
 pub use options::{Backoff, ClientOptions};
 pub use outbox_dir::{OutboxDir, QueuedMessage};

@@ -1,17 +1,17 @@
-//! The UDP dialer: connects with natter-net and bridges the connection to a
-//! [`ClientLink`].
+//! The UDP dialer: connects with natter-net; the connection itself is the
+//! [`ClientLink`] (no relay task or channel in between).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use natter_net::{ConnectError, Connection, Endpoint, NetConfig, ServerKeyPolicy};
+use natter_net::{Connection, Endpoint, NetConfig, ServerKeyPolicy};
 
 use crate::dialer::{BoxFuture, ClientLink, DialError, Dialer};
 
 /// The stream every chat frame travels on (see the server's UDP gateway).
 const CHAT_STREAM: u64 = 0;
-/// Frames buffered in each direction.
-const BUFFER: usize = 1024;
+/// How long a closing link's last frames may take to be acknowledged.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Dials one server over Natter's UDP transport, reusing one local socket
 /// for every (re)connection.
@@ -73,10 +73,7 @@ impl Dialer for UdpDialer {
                 .endpoint
                 .connect(this.server, this.policy.clone())
                 .await
-                .map_err(|e| match e {
-                    ConnectError::Unreachable(_) => DialError::Refused(e.to_string()),
-                    other => DialError::Other(other.to_string()),
-                })?;
+                .map_err(DialError::from)?;
             Ok(bridge(conn))
         })
     }
@@ -94,9 +91,5 @@ impl Dialer for UdpDialer {
 }
 
 fn bridge(conn: Connection) -> ClientLink {
-    let pipe = conn.into_pipe(CHAT_STREAM, BUFFER, Duration::from_secs(2), "client closed");
-    ClientLink {
-        tx: pipe.tx,
-        rx: pipe.rx,
-    }
+    ClientLink::from_pipe(conn.into_pipe(CHAT_STREAM, LINGER, "client closed"))
 }

@@ -4,7 +4,7 @@
 #[macro_use]
 mod support;
 
-use natter_api::{Anchor, ErrorCode, HistoryQuery, Order, Target};
+use natter_api::{Anchor, ErrorCode, Event, HistoryQuery, Order, Target};
 use natter_client::ClientEvent;
 use support::{Backend, Harness, PASSWORD, connect, user};
 
@@ -402,7 +402,7 @@ async fn change_password_ends_other_sessions() {
     a1.change_password(PASSWORD, "new password").await.unwrap();
     let reason = e2
         .until(|e| match e {
-            ClientEvent::SessionEnded { reason } => Some(reason),
+            ClientEvent::Server(Event::SessionEnded { reason }) => Some(reason),
             _ => None,
         })
         .await;

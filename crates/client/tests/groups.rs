@@ -4,8 +4,8 @@
 mod support;
 
 use natter_api::{
-    Anchor, ConversationId, ConversationKind, ErrorCode, HistoryQuery, Message, Order, Request,
-    Role, Target,
+    Anchor, ConversationId, ConversationKind, ErrorCode, Event, HistoryQuery, Message, Order,
+    Request, Role, Target,
 };
 use natter_client::{Client, ClientError, ClientEvent, OutgoingState};
 use natter_server::ServerConfig;
@@ -102,7 +102,7 @@ async fn life_cycle(backend: Backend) {
     let opened = system(&mut be).await;
     assert_eq!((opened.conv, opened.seq), (g.id, 1));
     let list = be.until(|e| match e {
-        ClientEvent::Conversations(l) => Some(l),
+        ClientEvent::Server(Event::Conversations(l)) => Some(l),
         _ => None,
     });
     let list = list.await;
@@ -173,7 +173,7 @@ async fn life_cycle(backend: Backend) {
         .await
         .unwrap();
     let seen = ae.until(|e| match e {
-        ClientEvent::Message(m) if m.seq == after.seq => Some(m),
+        ClientEvent::Server(Event::Message(m)) if m.seq == after.seq => Some(m),
         _ => None,
     });
     assert_eq!(seen.await.body, "bye carol");
@@ -286,7 +286,11 @@ async fn double_ticks_wait_for_the_offline_member() {
     alice2.login("alice", PASSWORD).await.unwrap();
     let mark = ae2
         .until(|e| match e {
-            ClientEvent::Delivered { conv, seq } if conv == g.id && seq >= sent.seq => Some(seq),
+            ClientEvent::Server(Event::Delivered { conv, seq })
+                if conv == g.id && seq >= sent.seq =>
+            {
+                Some(seq)
+            }
             _ => None,
         })
         .await;
@@ -314,7 +318,7 @@ async fn read_cursor_syncs_to_my_other_clients() {
     alice.mark_read(sent.conv, sent.seq).await.unwrap();
     let read = ae2
         .until(|e| match e {
-            ClientEvent::Read { conv, seq } => Some((conv, seq)),
+            ClientEvent::Server(Event::Read { conv, seq }) => Some((conv, seq)),
             _ => None,
         })
         .await;
@@ -330,7 +334,7 @@ async fn read_cursor_syncs_to_my_other_clients() {
 async fn presence_of(events: &mut Events, name: &str) -> (bool, bool) {
     events
         .until(|e| match e {
-            ClientEvent::Presence(list) => list
+            ClientEvent::Server(Event::Presence(list)) => list
                 .into_iter()
                 .find(|p| p.user.name == name)
                 .map(|p| (p.online, p.last_seen_ms.is_some())),
@@ -382,7 +386,7 @@ async fn presence_reaches_contacts_only() {
     let (_eve, _ee, _) = user(&h, "eve").await;
     let first = de
         .until(|e| match e {
-            ClientEvent::Presence(list) => Some(list),
+            ClientEvent::Server(Event::Presence(list)) => Some(list),
             _ => None,
         })
         .await;

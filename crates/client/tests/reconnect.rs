@@ -5,7 +5,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use natter_api::{Anchor, HistoryQuery, Message, Order, Target};
+use natter_api::{Anchor, Event, HistoryQuery, Message, Order, Target};
 use natter_client::{
     BoxFuture, Client, ClientEvent, ClientLink, ConnectError, ConnectionState, DialError, Dialer,
     OutgoingState,
@@ -105,11 +105,11 @@ async fn server_restart_on_the_same_sqlite_file() {
     h.server.shutdown().await;
     let mut got = Vec::new();
     eb.until(|e| match e {
-        ClientEvent::Message(m) => {
+        ClientEvent::Server(Event::Message(m)) => {
             got.push(m);
             None
         }
-        ClientEvent::ServerClosing { .. } => Some(()),
+        ClientEvent::Server(Event::ServerClosing { .. }) => Some(()),
         _ => None,
     })
     .await;
@@ -166,7 +166,7 @@ async fn connect_fails_clearly() {
     dialer.set_refuse(true);
     let err = Client::connect(dialer, options()).await.unwrap_err();
     assert!(
-        matches!(err, ConnectError::Dial(DialError::Refused(_))),
+        matches!(err, ConnectError::Dial(DialError::Unreachable(_))),
         "{err}"
     );
 }

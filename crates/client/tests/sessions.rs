@@ -5,7 +5,7 @@
 #[macro_use]
 mod support;
 
-use natter_api::ErrorCode;
+use natter_api::{ErrorCode, Event};
 use natter_client::{ClientEvent, ConnectionState};
 use natter_server::ServerConfig;
 use natter_store::UserId;
@@ -21,7 +21,7 @@ both_backends!(
 async fn ended(events: &mut Events) -> String {
     events
         .until(|e| match e {
-            ClientEvent::SessionEnded { reason } => Some(reason),
+            ClientEvent::Server(Event::SessionEnded { reason }) => Some(reason),
             _ => None,
         })
         .await

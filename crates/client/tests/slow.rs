@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use natter_api::Target;
+use natter_api::{Event, Target};
 use natter_client::{BoxFuture, ClientEvent, ClientLink, ConnectionState, DialError, Dialer};
 use natter_server::{Server, ServerConfig, gateway::memory};
 use support::{Backend, Events, GUARD, Harness, PASSWORD, options, user};
@@ -51,10 +51,7 @@ fn relay(conn: memory::MemoryConn, mut paused: watch::Receiver<bool>) -> ClientL
             }
         }
     });
-    ClientLink {
-        tx: to_server,
-        rx: from_server,
-    }
+    ClientLink::from_channels(to_server, from_server)
 }
 
 fn config() -> ServerConfig {
@@ -107,7 +104,7 @@ async fn a_client_that_fell_behind_resyncs_on_a_new_connection_without_loss() {
     let caught_up = async {
         while seqs.last() != Some(&last) {
             match events.0.recv().await.expect("client alive") {
-                ClientEvent::Message(m) => {
+                ClientEvent::Server(Event::Message(m)) => {
                     count += 1;
                     seqs.insert(m.seq);
                 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use natter_api::Target;
 use natter_client::{Client, UdpDialer};
-use natter_net::{Endpoint, FaultConfig, NetConfig, ServerConfig, ServerKeyPolicy, StaticKeypair};
+use natter_net::{
+    Endpoint, FaultConfig, NetConfig, ServerEndpointConfig, ServerKeyPolicy, StaticKeypair,
+};
 use natter_store::{SqliteStore, Store};
 use support::{Events, PASSWORD, options};
 use tokio::sync::oneshot;
@@ -33,7 +35,10 @@ impl UdpServer {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(dir.path().join("natter.db")).expect("open"));
         let net = NetConfig {
-            server: Some(ServerConfig::new(StaticKeypair::generate([7; 32]), [8; 32])),
+            server: Some(ServerEndpointConfig::new(
+                StaticKeypair::generate([7; 32]),
+                [8; 32],
+            )),
             faults: FaultConfig::loss(loss, 21),
             seed: Some([9; 32]),
             ..NetConfig::default()

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use natter_api::{ApiError, ClientFrame, ErrorCode, Event, Request, Response, ServerFrame, Target};
 use natter_client::{Client, ClientEvent, OutgoingState, UdpDialer};
-use natter_net::{Endpoint, NetConfig, ServerConfig, ServerKeyPolicy, StaticKeypair};
+use natter_net::{Endpoint, NetConfig, ServerEndpointConfig, ServerKeyPolicy, StaticKeypair};
 use natter_server::gateway::udp;
 use support::{Backend, Events, GUARD, Harness, PASSWORD, options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,7 +33,10 @@ impl Doors {
     async fn open() -> Self {
         let harness = Harness::new(Backend::Sqlite);
         let net = NetConfig {
-            server: Some(ServerConfig::new(StaticKeypair::generate([7; 32]), [8; 32])),
+            server: Some(ServerEndpointConfig::new(
+                StaticKeypair::generate([7; 32]),
+                [8; 32],
+            )),
             seed: Some([9; 32]),
             ..NetConfig::default()
         };
@@ -256,7 +259,7 @@ async fn websocket_and_udp_users_chat_as_equals() {
         panic!("send failed");
     };
     let m = ae.until(|e| match e {
-        ClientEvent::Message(m) if m.body == "hello from ws" => Some(m),
+        ClientEvent::Server(Event::Message(m)) if m.body == "hello from ws" => Some(m),
         _ => None,
     });
     let m = m.await;

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use natter_net::{
-    Connection, Endpoint, FaultConfig, NetConfig, ServerConfig, ServerKeyPolicy, StaticKeypair,
+    Connection, Endpoint, FaultConfig, NetConfig, ServerEndpointConfig, ServerKeyPolicy,
+    StaticKeypair,
 };
 
 const RUN: Duration = Duration::from_secs(2);
@@ -77,7 +78,10 @@ fn raw_udp_rate(size: usize) -> f64 {
 async fn pair(loss: f64) -> (Endpoint, Endpoint, Connection, Connection) {
     let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let server_cfg = NetConfig {
-        server: Some(ServerConfig::new(StaticKeypair::generate([1; 32]), [2; 32])),
+        server: Some(ServerEndpointConfig::new(
+            StaticKeypair::generate([1; 32]),
+            [2; 32],
+        )),
         faults: FaultConfig::loss(loss, 1),
         ..NetConfig::default()
     };

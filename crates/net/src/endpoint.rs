@@ -5,7 +5,6 @@
 //! a few microseconds and wake the driver through a [`Notify`]; the driver
 //! never holds the mutex across an `.await`.
 
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
@@ -14,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use natter_proto::{
     ClientConfig, CloseReason, ConnectionHandle, EndpointConfig, EndpointStats, Event,
-    ServerConfig, TransportConfig,
+    ServerEndpointConfig, TransportConfig,
 };
 use rand::RngCore;
+use rustc_hash::FxHashMap;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -33,7 +33,7 @@ pub struct NetConfig {
     /// Transport settings for every connection.
     pub transport: TransportConfig,
     /// Present to accept connections.
-    pub server: Option<ServerConfig>,
+    pub server: Option<ServerEndpointConfig>,
     /// Fault injection (off by default).
     pub faults: FaultConfig,
     /// RNG seed; random when `None`.
@@ -43,8 +43,9 @@ pub struct NetConfig {
 /// State shared between the handles and the driver.
 pub(crate) struct State {
     pub(crate) proto: natter_proto::Endpoint,
-    pub(crate) conns: HashMap<ConnectionHandle, ConnEntry>,
-    connecting: HashMap<ConnectionHandle, oneshot::Sender<Result<(), CloseReason>>>,
+    /// FxHash: handles are counted up by the endpoint, not chosen by peers.
+    pub(crate) conns: FxHashMap<ConnectionHandle, ConnEntry>,
+    connecting: FxHashMap<ConnectionHandle, oneshot::Sender<Result<(), CloseReason>>>,
     accept_tx: Option<mpsc::Sender<Connection>>,
     faults: Option<Faults>,
     stopped: bool,
@@ -92,6 +93,7 @@ impl Endpoint {
     /// Binds a UDP socket on `addr` and starts the driver.
     pub async fn bind(addr: SocketAddr, config: NetConfig) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr).await?;
+        crate::socket::enlarge_buffers(&socket);
         Ok(Self::with_socket(Arc::new(socket), config))
     }
 
@@ -106,8 +108,8 @@ impl Endpoint {
         let (accept_tx, accept_rx) = mpsc::channel(ACCEPT_QUEUE);
         let state = State {
             proto,
-            conns: HashMap::new(),
-            connecting: HashMap::new(),
+            conns: FxHashMap::default(),
+            connecting: FxHashMap::default(),
             accept_tx: Some(accept_tx),
             faults: Faults::new(config.faults),
             stopped: false,
@@ -162,7 +164,7 @@ impl Endpoint {
         };
         self.shared.wake.notify_one();
         let outcome = rx.await.unwrap_or(Err(CloseReason::IdleTimeout));
-        outcome.map_err(|reason| connect_error(reason, remote, &policy))?;
+        outcome.map_err(|reason| connect_error(reason, remote, &policy, pinned))?;
         if let (ServerKeyPolicy::KnownServers(file), None, Some(key)) =
             (&policy, pinned, conn.remote_key())
         {
@@ -222,6 +224,7 @@ fn connect_error(
     reason: CloseReason,
     remote: SocketAddr,
     policy: &ServerKeyPolicy,
+    pinned: Option<natter_proto::crypto::Fingerprint>,
 ) -> ConnectError {
     match reason {
         CloseReason::KeyMismatch { presented } => {
@@ -229,7 +232,8 @@ fn connect_error(
                 ServerKeyPolicy::KnownServers(f) => Some(f.as_path()),
                 _ => None,
             };
-            ConnectError::KeyMismatch(known_servers::mismatch_message(remote, &presented, file))
+            let mismatch = known_servers::KeyMismatch::new(remote, pinned, &presented, file);
+            ConnectError::KeyMismatch(mismatch)
         }
         CloseReason::IdleTimeout => ConnectError::Unreachable(remote),
         CloseReason::VersionMismatch { offered } => ConnectError::Version(offered),
@@ -288,10 +292,18 @@ async fn drive(shared: Arc<Shared>) {
                 Ok((n, from)) => on_datagrams(&shared, &*socket, from, n, &mut rx),
                 Err(e) => tracing::debug!(error = %e, "udp receive error"),
             },
-            () = shared.wake.notified() => {}
+            () = shared.wake.notified() => coalesce().await,
             () = sleep => {}
         }
     }
+}
+
+/// After an application call woke the driver: let the other tasks that are
+/// ready now run first, so that the messages they queue (a fan-out reaches
+/// many sessions, each with its own task) leave together, several per
+/// packet, rather than one packet per message.
+async fn coalesce() {
+    tokio::task::yield_now().await;
 }
 
 /// Deadlines closer than this are not slept on (tokio's timer granularity).

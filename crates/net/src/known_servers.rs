@@ -64,20 +64,56 @@ pub fn remember(file: &Path, addr: SocketAddr, key: &[u8; 32]) -> io::Result<()>
     writeln!(f, "{addr} {}", fingerprint(key))
 }
 
-/// The explanation shown when a server's key changed.
-pub fn mismatch_message(addr: SocketAddr, presented: &[u8; 32], file: Option<&Path>) -> String {
-    let mut msg = format!(
-        "the server at {addr} presented key {}, which is not the key pinned for it. \
-         Someone may be intercepting the connection, or the server's key was replaced.",
-        fingerprint(presented)
-    );
-    if let Some(file) = file {
-        msg.push_str(&format!(
-            " If the change is expected, remove the line for {addr} from {} and connect again.",
-            file.display()
-        ));
+/// A server presented another key than the one pinned for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMismatch {
+    /// The server's address.
+    pub server: SocketAddr,
+    /// The fingerprint pinned for it (`natter1:…`).
+    pub expected: String,
+    /// The fingerprint of the key it presented.
+    pub got: String,
+    /// The known-servers file holding the pin, if the key came from one.
+    pub file: Option<PathBuf>,
+}
+
+impl KeyMismatch {
+    /// The mismatch of `presented` against `pinned` at `server`.
+    pub fn new(
+        server: SocketAddr,
+        pinned: Option<Fingerprint>,
+        presented: &[u8; 32],
+        file: Option<&Path>,
+    ) -> Self {
+        Self {
+            server,
+            expected: pinned.map(|fp| fp.to_string()).unwrap_or_default(),
+            got: fingerprint(presented),
+            file: file.map(Path::to_path_buf),
+        }
     }
-    msg
+}
+
+/// The explanation shown when a server's key changed: what happened and
+/// what to do.
+impl std::fmt::Display for KeyMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (addr, got) = (self.server, &self.got);
+        write!(
+            f,
+            "the server at {addr} presented key {got}, which is not the key pinned for it \
+             ({}). Someone may be intercepting the connection, or the server's key was replaced.",
+            self.expected
+        )?;
+        if let Some(file) = &self.file {
+            let file = file.display();
+            write!(
+                f,
+                " If the change is expected, remove the line for {addr} from {file} and connect again."
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -29,10 +29,10 @@ pub use endpoint::{Endpoint, NetConfig};
 pub use faults::FaultConfig;
 pub use known_servers::ServerKeyPolicy;
 pub use natter_proto::{
-    CloseReason, ConnectionStats, EndpointStats, RetryPolicy, ServerConfig, StaticKeypair,
+    CloseReason, ConnectionStats, EndpointStats, RetryPolicy, ServerEndpointConfig, StaticKeypair,
     TransportConfig,
 };
-pub use pipe::{DEFAULT_MAX_QUEUED_BYTES, Pipe, PipeOptions};
+pub use pipe::{DEFAULT_MAX_QUEUED_BYTES, Pipe, PipeOptions, TrySendError};
 pub use socket::{DatagramSocket, MemoryNetwork, MemorySocket, SendBatch};
 pub use totals::TransportTotals;
 
@@ -45,7 +45,7 @@ pub enum ConnectError {
     Unreachable(SocketAddr),
     /// The server's key is not the pinned one.
     #[error("{0}")]
-    KeyMismatch(String),
+    KeyMismatch(known_servers::KeyMismatch),
     /// The server speaks another protocol version.
     #[error("the server speaks protocol versions {0:x?}, not ours ({ours:x})", ours = natter_proto::VERSION)]
     Version(Vec<u32>),

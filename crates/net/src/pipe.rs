@@ -1,51 +1,42 @@
-//! A connection as a pair of channels: the shape the chat layer's gateways
-//! and dialers want (one ordered stream of whole messages each way).
+//! A connection as one ordered pipe of whole messages: the shape the chat
+//! layer's gateways and dialers want. No task and no channel sits between
+//! the application and the transport:
 //!
-//! The send side is bounded end to end: the channel holds `buffer`
-//! messages, and the writer hands a message to the transport only while the
-//! transport holds at most [`PipeOptions::max_queued_bytes`] of this pipe's
-//! messages (queued or sent but not yet acknowledged). A peer that stops
-//! reading stops returning flow-control credit, the transport's queue stops
-//! draining, the writer waits, the channel fills, and the application's
-//! `send` waits: backpressure instead of an unbounded queue.
+//! - [`Pipe::recv`] pulls the next message out of the transport, so
+//!   flow-control credit returns to the peer only when the application
+//!   really consumes a message;
+//! - [`Pipe::send`] hands a message to the transport only while the
+//!   transport holds at most [`PipeOptions::max_queued_bytes`] of this
+//!   pipe's messages (queued or sent but not yet acknowledged). A peer that
+//!   stops reading stops returning credit, the transport's queue stops
+//!   draining, and `send` waits: backpressure instead of an unbounded queue.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
-use crate::Connection;
+use crate::{CloseReason, Connection, ConnectionError};
 
 /// Default of [`PipeOptions::max_queued_bytes`]: 256 KiB.
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 256 * 1024;
 
-/// The two ends of [`Connection::into_pipe`].
-#[derive(Debug)]
-pub struct Pipe {
-    /// Messages to send on the stream.
-    pub tx: mpsc::Sender<Bytes>,
-    /// Messages received (on any stream); closes when the connection dies.
-    pub rx: mpsc::Receiver<Bytes>,
-}
-
-/// How [`Connection::into_pipe_with`] joins a connection to channels.
+/// How [`Connection::into_pipe_with`] uses a connection.
 #[derive(Debug, Clone)]
 pub struct PipeOptions {
-    /// The stream messages from `tx` go out on.
+    /// The stream [`Pipe::send`] uses.
     pub stream: u64,
-    /// Messages each channel holds.
-    pub buffer: usize,
-    /// When `tx` is dropped, how long what was sent may take to be acknowledged.
+    /// How long [`Pipe::finish`] waits for what was sent to be acknowledged.
     pub linger: Duration,
-    /// Close reason once `tx` is dropped.
+    /// Close reason of [`Pipe::finish`].
     pub reason: &'static str,
     /// Most bytes of this pipe's messages the transport holds (queued or
-    /// unacknowledged) before the writer waits. A larger message still goes
-    /// out once the queue is below the cap.
+    /// unacknowledged) before [`Pipe::send`] waits. A larger message still
+    /// goes out once the queue is below the cap.
     pub max_queued_bytes: usize,
-    /// When the writer has waited this long for room (the peer acknowledges
+    /// When a send has waited this long for room (the peer acknowledges
     /// nothing, or stopped reading and so returns no credit), the connection
     /// is closed with code `LIMIT_EXCEEDED` and reason `"peer not reading"`.
     /// `None`: wait as long as the connection lives.
@@ -54,10 +45,9 @@ pub struct PipeOptions {
 
 impl PipeOptions {
     /// Options with the default cap and no stall limit.
-    pub fn new(stream: u64, buffer: usize, linger: Duration, reason: &'static str) -> Self {
+    pub fn new(stream: u64, linger: Duration, reason: &'static str) -> Self {
         Self {
             stream,
-            buffer,
             linger,
             reason,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
@@ -66,59 +56,126 @@ impl PipeOptions {
     }
 }
 
+/// One connection used as an ordered pipe of messages (see the module
+/// documentation). Cheap to share behind an `Arc`; every method takes
+/// `&self`.
+#[derive(Debug)]
+pub struct Pipe {
+    conn: Connection,
+    queue: Arc<SendQueue>,
+    options: PipeOptions,
+}
+
+/// Why [`Pipe::try_send`] did not queue a message; both give it back.
+#[derive(Debug, thiserror::Error)]
+pub enum TrySendError {
+    /// The transport holds the cap of this pipe's messages.
+    #[error("the transport queue is full")]
+    Full(Bytes),
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    Closed(Bytes),
+}
+
 impl Connection {
-    /// Joins this connection to two bounded channels. Messages from `tx`
-    /// go out on `stream`; received messages come out of `rx`. When `tx` is
-    /// dropped, what was sent is given up to `linger` to be acknowledged and
-    /// the connection is closed with `reason`. The transport holds at most
-    /// [`DEFAULT_MAX_QUEUED_BYTES`] of the pipe's messages (see
-    /// [`Self::into_pipe_with`]).
-    pub fn into_pipe(
-        self,
-        stream: u64,
-        buffer: usize,
-        linger: Duration,
-        reason: &'static str,
-    ) -> Pipe {
-        self.into_pipe_with(PipeOptions::new(stream, buffer, linger, reason))
+    /// This connection as a [`Pipe`] sending on `stream`; [`Pipe::finish`]
+    /// gives what was sent up to `linger` to be acknowledged and closes
+    /// with `reason`. The transport holds at most
+    /// [`DEFAULT_MAX_QUEUED_BYTES`] of the pipe's messages.
+    pub fn into_pipe(self, stream: u64, linger: Duration, reason: &'static str) -> Pipe {
+        self.into_pipe_with(PipeOptions::new(stream, linger, reason))
     }
 
     /// [`Self::into_pipe`] with every option.
     pub fn into_pipe_with(self, options: PipeOptions) -> Pipe {
-        let (tx, outgoing) = mpsc::channel::<Bytes>(options.buffer.max(1));
-        let (incoming, rx) = mpsc::channel::<Bytes>(options.buffer.max(1));
-        let reader = self.clone();
-        tokio::spawn(async move {
-            while let Some((_, msg)) = reader.recv().await {
-                if incoming.send(msg).await.is_err() {
-                    break;
-                }
-            }
-        });
-        tokio::spawn(write_loop(self, outgoing, options));
-        Pipe { tx, rx }
+        Pipe {
+            conn: self,
+            queue: Arc::default(),
+            options,
+        }
     }
 }
 
-/// Channel → transport, never more than the cap queued in the transport.
-async fn write_loop(conn: Connection, mut outgoing: mpsc::Receiver<Bytes>, options: PipeOptions) {
-    let queue = Arc::new(SendQueue::default());
-    while let Some(msg) = outgoing.recv().await {
-        match queue.room(&conn, &options).await {
+impl Pipe {
+    /// The connection underneath.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The next message (on any stream, in order per stream); `None` once
+    /// the connection is closed and everything received was read.
+    /// Cancel-safe: dropping the future loses nothing.
+    pub async fn recv(&self) -> Option<Bytes> {
+        self.conn.recv().await.map(|(_, msg)| msg)
+    }
+
+    /// The next message if one is ready now (see [`Self::recv`]).
+    pub fn try_recv(&self) -> Option<Bytes> {
+        self.conn.try_recv().map(|(_, msg)| msg)
+    }
+
+    /// Queues `msg` on the pipe's stream once the transport holds at most
+    /// the cap of this pipe's messages. Past the stall limit the connection
+    /// is closed (`LIMIT_EXCEEDED`, `"peer not reading"`). Cancel-safe
+    /// while it waits: nothing is queued until it resolves.
+    pub async fn send(&self, msg: Bytes) -> Result<(), ConnectionError> {
+        match self.queue.room(&self.conn, &self.options).await {
             Room::Yes => {}
-            Room::Closed => return,
+            Room::Closed(reason) => return Err(ConnectionError::Closed(reason)),
             Room::Stalled => {
-                tracing::debug!(remote = %conn.remote_addr(), "peer not reading; closing");
-                conn.close(natter_proto::close_code::LIMIT_EXCEEDED, "peer not reading");
-                return;
+                tracing::debug!(remote = %self.conn.remote_addr(), "peer not reading; closing");
+                let code = natter_proto::close_code::LIMIT_EXCEEDED;
+                self.conn.close(code, "peer not reading");
+                return Err(ConnectionError::Closed(CloseReason::Local {
+                    code,
+                    reason: "peer not reading".into(),
+                }));
             }
         }
-        if conn.send_nowait(options.stream, queue.track(msg)).is_err() {
-            return;
-        }
+        self.queue_now(msg).map(|_| ())
     }
-    let _ = tokio::time::timeout(options.linger, conn.flushed()).await;
-    conn.close(0, options.reason);
+
+    /// Queues `msg` if the transport has room for it now.
+    pub fn try_send(&self, msg: Bytes) -> Result<(), TrySendError> {
+        if self.conn.close_reason().is_some() {
+            return Err(TrySendError::Closed(msg));
+        }
+        if !self.queue.has_room(&self.options) {
+            return Err(TrySendError::Full(msg));
+        }
+        // A refused message (closed meanwhile) is not handed back: the
+        // transport consumed it. Report it as closed without the bytes.
+        self.queue_now(msg)
+            .map(|_| ())
+            .map_err(|_| TrySendError::Closed(Bytes::new()))
+    }
+
+    /// Resolves once [`Self::try_send`] would find room (or the connection
+    /// is closed).
+    pub async fn ready(&self) {
+        let options = PipeOptions {
+            stall: None,
+            ..self.options.clone()
+        };
+        let _ = self.queue.room(&self.conn, &options).await;
+    }
+
+    /// Bytes of this pipe's messages the transport holds now.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.queued()
+    }
+
+    /// Ends the pipe: what was sent gets up to the linger to be
+    /// acknowledged, then the connection is closed with the pipe's reason.
+    pub async fn finish(&self) {
+        let _ = tokio::time::timeout(self.options.linger, self.conn.flushed()).await;
+        self.conn.close(0, self.options.reason);
+    }
+
+    fn queue_now(&self, msg: Bytes) -> Result<u64, ConnectionError> {
+        self.conn
+            .send_nowait(self.options.stream, self.queue.track(msg))
+    }
 }
 
 /// Bytes of this pipe's messages the transport still holds.
@@ -131,7 +188,7 @@ struct SendQueue {
 
 enum Room {
     Yes,
-    Closed,
+    Closed(CloseReason),
     Stalled,
 }
 
@@ -150,8 +207,21 @@ impl SendQueue {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Waits until the queue is at most the cap.
+    fn has_room(&self, options: &PipeOptions) -> bool {
+        self.queued() <= options.max_queued_bytes
+    }
+
+    /// Waits until the queue is at most the cap. Takes part in tokio's
+    /// cooperative budget, so a loop that keeps finding room still yields
+    /// (as a channel's `reserve` would).
     async fn room(&self, conn: &Connection, options: &PipeOptions) -> Room {
+        tokio::task::consume_budget().await;
+        if let Some(reason) = conn.close_reason() {
+            return Room::Closed(reason);
+        }
+        if self.has_room(options) {
+            return Room::Yes;
+        }
         let stall = async {
             match options.stall {
                 Some(limit) => tokio::time::sleep(limit).await,
@@ -161,12 +231,12 @@ impl SendQueue {
         tokio::pin!(stall);
         loop {
             let freed = self.freed.notified();
-            if self.queued() <= options.max_queued_bytes {
+            if self.has_room(options) {
                 return Room::Yes;
             }
             tokio::select! {
                 () = freed => {}
-                _ = conn.closed() => return Room::Closed,
+                reason = conn.closed() => return Room::Closed(reason),
                 () = &mut stall => return Room::Stalled,
             }
         }
@@ -190,6 +260,7 @@ impl Drop for Tracked {
         self.queue
             .bytes
             .fetch_sub(self.msg.len(), Ordering::Relaxed);
-        self.queue.freed.notify_one();
+        // Every waiter (concurrent senders, `ready`) re-checks the cap.
+        self.queue.freed.notify_waiters();
     }
 }

@@ -141,6 +141,35 @@ impl DatagramSocket for UdpSocket {
     }
 }
 
+/// Receive and send buffer asked of the kernel for every endpoint socket
+/// (the kernel caps it at `net.core.rmem_max` / `wmem_max`). A server
+/// fanning out to many peers, or a client process holding many
+/// connections on one socket, receives bursts far larger than the
+/// default ~200 KiB holds (about 90 datagrams); every overflow is a loss
+/// the congestion controller answers by slowing down. The memory is only
+/// used while datagrams wait, an idle socket costs nothing more.
+pub(crate) const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Asks for [`SOCKET_BUFFER_BYTES`] of receive and send buffer; a refusal
+/// leaves the defaults (logged at debug: the socket still works).
+pub(crate) fn enlarge_buffers(socket: &UdpSocket) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let size = SOCKET_BUFFER_BYTES;
+        for r in [
+            setsockopt(socket, sockopt::RcvBuf, &size),
+            setsockopt(socket, sockopt::SndBuf, &size),
+        ] {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "cannot enlarge the socket buffers");
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
+}
+
 type Inbox = mpsc::UnboundedSender<(SocketAddr, Vec<u8>)>;
 
 /// An in-memory network: sockets bound on it reach each other by address.
@@ -220,5 +249,30 @@ impl DatagramSocket for MemorySocket {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.addr)
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use nix::sys::socket::{getsockopt, sockopt};
+
+    use super::*;
+
+    /// `net.core.{r,w}mem_max`: the most an unprivileged socket may ask for.
+    fn sysctl(name: &str) -> usize {
+        let path = format!("/proc/sys/net/core/{name}");
+        let text = std::fs::read_to_string(&path).expect("read the sysctl");
+        text.trim().parse().expect("a number")
+    }
+
+    #[tokio::test]
+    async fn endpoint_sockets_get_the_large_buffers_the_kernel_allows() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        enlarge_buffers(&socket);
+        // The kernel caps the request at the sysctl and reports it doubled.
+        let rcv = getsockopt(&socket, sockopt::RcvBuf).expect("SO_RCVBUF");
+        let snd = getsockopt(&socket, sockopt::SndBuf).expect("SO_SNDBUF");
+        assert!(rcv >= SOCKET_BUFFER_BYTES.min(sysctl("rmem_max")), "{rcv}");
+        assert!(snd >= SOCKET_BUFFER_BYTES.min(sysctl("wmem_max")), "{snd}");
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use natter_net::{
-    Connection, Endpoint, FaultConfig, NetConfig, ServerConfig, ServerKeyPolicy, StaticKeypair,
+    Connection, Endpoint, FaultConfig, NetConfig, ServerEndpointConfig, ServerKeyPolicy,
+    StaticKeypair,
 };
 use natter_proto::crypto::Fingerprint;
 
@@ -15,7 +16,7 @@ const GUARD: Duration = Duration::from_secs(120);
 fn server_config(loss: f64) -> NetConfig {
     let keypair = StaticKeypair::generate([1; 32]);
     NetConfig {
-        server: Some(ServerConfig::new(keypair, [2; 32])),
+        server: Some(ServerEndpointConfig::new(keypair, [2; 32])),
         faults: FaultConfig::loss(loss, 11),
         seed: Some([3; 32]),
         ..NetConfig::default()
@@ -158,9 +159,12 @@ async fn known_servers_pins_the_key_and_refuses_a_changed_one() {
 
     // A different server key on the same address is refused.
     let mut cfg = server_config(0.0);
-    cfg.server = Some(ServerConfig::new(StaticKeypair::generate([9; 32]), [2; 32]));
+    cfg.server = Some(ServerEndpointConfig::new(
+        StaticKeypair::generate([9; 32]),
+        [2; 32],
+    ));
     let imposter = Endpoint::bind(addr, cfg).await.expect("rebind same port");
-    let err = client.connect(addr, policy).await.err().expect("refused");
+    let err = client.connect(addr, policy).await.expect_err("refused");
     let text = err.to_string();
     assert!(text.contains("not the key pinned"), "{text}");
     assert!(
@@ -204,8 +208,7 @@ async fn unreachable_server_is_a_clear_error() {
     let err = client
         .connect(port, ServerKeyPolicy::AcceptAny)
         .await
-        .err()
-        .expect("fails");
+        .expect_err("fails");
     assert!(
         matches!(err, natter_net::ConnectError::Unreachable(a) if a == port),
         "{err}"

@@ -5,13 +5,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use natter_net::{Endpoint, FaultConfig, NetConfig, ServerConfig, ServerKeyPolicy, StaticKeypair};
+use natter_net::{
+    Endpoint, FaultConfig, NetConfig, ServerEndpointConfig, ServerKeyPolicy, StaticKeypair,
+};
 
 const GUARD: Duration = Duration::from_secs(60);
 
 fn config(server: bool, loss: f64, seed: u8) -> NetConfig {
     NetConfig {
-        server: server.then(|| ServerConfig::new(StaticKeypair::generate([1; 32]), [2; 32])),
+        server: server
+            .then(|| ServerEndpointConfig::new(StaticKeypair::generate([1; 32]), [2; 32])),
         faults: FaultConfig::loss(loss, u64::from(seed)),
         seed: Some([seed; 32]),
         ..NetConfig::default()

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use natter_proto::{
-    ClientConfig, Connection, Endpoint, EndpointConfig, ServerConfig, StaticKeypair,
+    ClientConfig, Connection, Endpoint, EndpointConfig, ServerEndpointConfig, StaticKeypair,
 };
 
 fn rss_kib() -> u64 {
@@ -51,7 +51,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
     let server_addr: SocketAddr = "127.0.0.1:7700".parse().expect("addr");
-    let mut scfg = ServerConfig::new(StaticKeypair::generate([1; 32]), [2; 32]);
+    let mut scfg = ServerEndpointConfig::new(StaticKeypair::generate([1; 32]), [2; 32]);
     scfg.handshakes_per_second = 1e9;
     scfg.handshake_burst = 1e9;
     scfg.load_threshold = usize::MAX;

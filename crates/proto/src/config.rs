@@ -58,7 +58,7 @@ pub enum RetryPolicy {
 
 /// Settings for the accepting side.
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub struct ServerEndpointConfig {
     /// The server's long-term static key (kept in its data directory).
     pub keypair: StaticKeypair,
     /// When to demand a retry token.
@@ -78,7 +78,7 @@ pub struct ServerConfig {
     pub max_connections: usize,
 }
 
-impl ServerConfig {
+impl ServerEndpointConfig {
     /// Defaults around a key pair and a token secret.
     pub fn new(keypair: StaticKeypair, token_secret: [u8; 32]) -> Self {
         Self {
@@ -112,7 +112,7 @@ pub struct EndpointConfig {
     /// Transport settings for every connection of this endpoint.
     pub transport: TransportConfig,
     /// Present on endpoints that accept connections.
-    pub server: Option<ServerConfig>,
+    pub server: Option<ServerEndpointConfig>,
 }
 
 impl EndpointConfig {
@@ -126,7 +126,7 @@ impl EndpointConfig {
     }
 
     /// An endpoint that accepts connections (and may also connect).
-    pub fn server(seed: [u8; 32], server: ServerConfig) -> Self {
+    pub fn server(seed: [u8; 32], server: ServerEndpointConfig) -> Self {
         Self {
             seed,
             transport: TransportConfig::default(),

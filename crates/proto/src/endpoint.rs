@@ -17,7 +17,7 @@
 //! all randomness comes from the seed in [`EndpointConfig`].
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +25,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::{ClientConfig, EndpointConfig, TransportConfig};
 use crate::connection::{Connection, ConnectionInit, ConnectionStats, Event, Side, Transmit};
@@ -39,6 +40,12 @@ use crate::streams::SendError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionHandle(pub u64);
 
+// Maps keyed by handle use FxHash: handles are counted up by the endpoint,
+// never chosen by a peer, so a fast unkeyed hash cannot be steered into
+// collisions, and these maps are looked up several times per message
+// (SipHash was a fifth of the endpoint's instructions under fan-out).
+// `routes` is keyed by connection IDs a client picks and keeps SipHash.
+
 /// An endpoint: routes datagrams to connections and owns them.
 pub struct Endpoint {
     transport: Arc<TransportConfig>,
@@ -46,14 +53,14 @@ pub struct Endpoint {
     rng: ChaCha20Rng,
     /// Boxed: the map's spare capacity then costs a pointer per slot, not
     /// a whole connection.
-    conns: HashMap<ConnectionHandle, Box<Connection>>,
+    conns: FxHashMap<ConnectionHandle, Box<Connection>>,
     routes: HashMap<ConnectionId, ConnectionHandle>,
     next_handle: u64,
     dirty: VecDeque<ConnectionHandle>,
-    dirty_set: HashSet<ConnectionHandle>,
-    handshaking: HashSet<ConnectionHandle>,
+    dirty_set: FxHashSet<ConnectionHandle>,
+    handshaking: FxHashSet<ConnectionHandle>,
     timers: BinaryHeap<Reverse<(Instant, ConnectionHandle)>>,
-    scheduled: HashMap<ConnectionHandle, Instant>,
+    scheduled: FxHashMap<ConnectionHandle, Instant>,
     stateless: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<(ConnectionHandle, Event)>,
     stats: EndpointStats,
@@ -69,14 +76,14 @@ impl Endpoint {
             transport: Arc::new(config.transport),
             guard: config.server.map(Guard::new),
             rng: ChaCha20Rng::from_seed(config.seed),
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             routes: HashMap::new(),
             next_handle: 0,
             dirty: VecDeque::new(),
-            dirty_set: HashSet::new(),
-            handshaking: HashSet::new(),
+            dirty_set: FxHashSet::default(),
+            handshaking: FxHashSet::default(),
             timers: BinaryHeap::new(),
-            scheduled: HashMap::new(),
+            scheduled: FxHashMap::default(),
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
@@ -356,18 +363,29 @@ impl Endpoint {
     ) -> Result<u64, SendError> {
         let c = self.conns.get_mut(&h).ok_or(SendError::Closed)?;
         let id = c.send(stream, data)?;
-        self.after_op(h);
+        // Queueing moves no deadline and raises no event: mark the
+        // connection for `poll_transmit`, which re-arms its timer after
+        // sending (a fan-out queues many messages per packet).
+        self.mark_dirty(h);
         Ok(id)
     }
 
     /// The next complete message of a connection (see [`Event::Readable`]).
     pub fn recv(&mut self, h: ConnectionHandle) -> Option<(u64, Bytes)> {
-        let msg = self.conns.get_mut(&h)?.recv();
-        if msg.is_none() && self.conns.get(&h).is_some_and(|c| c.is_drained()) {
-            self.forget(h); // the last unread message was read
-            return None;
+        let c = self.conns.get_mut(&h)?;
+        let msg = c.recv();
+        if c.is_drained() {
+            if msg.is_none() {
+                self.forget(h); // the last unread message was read
+                return None;
+            }
+            self.after_op(h); // forgets it once nothing is left unread
+            return msg;
         }
-        self.after_op(h);
+        // Reading moves no deadline; it may free receive credit to announce.
+        if c.has_control_pending() {
+            self.mark_dirty(h);
+        }
         msg
     }
 
@@ -484,10 +502,15 @@ impl Endpoint {
         if self.remove_if_drained(h) {
             return;
         }
+        self.mark_dirty(h);
+        self.reschedule(h);
+    }
+
+    /// Queues `h` for `poll_transmit` (once).
+    fn mark_dirty(&mut self, h: ConnectionHandle) {
         if self.dirty_set.insert(h) {
             self.dirty.push_back(h);
         }
-        self.reschedule(h);
     }
 
     fn after_send(&mut self, h: ConnectionHandle) {

@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crate::config::{RetryPolicy, ServerConfig};
+use crate::config::{RetryPolicy, ServerEndpointConfig};
 use crate::crypto::{StaticKeypair, TokenKey};
 use crate::packet::{ConnectionId, MIN_INITIAL_SIZE};
 
@@ -54,7 +54,7 @@ pub(crate) enum InitialVerdict {
 }
 
 pub(crate) struct Guard {
-    config: ServerConfig,
+    config: ServerEndpointConfig,
     tokens: TokenKey,
     epoch: Option<Instant>,
     sources: HashMap<IpAddr, Bucket>,
@@ -62,7 +62,7 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    pub(crate) fn new(config: ServerConfig) -> Self {
+    pub(crate) fn new(config: ServerEndpointConfig) -> Self {
         Self {
             tokens: TokenKey::new(config.token_secret),
             config,
@@ -236,7 +236,7 @@ mod tests {
 
     fn guard(policy: RetryPolicy) -> Guard {
         let kp = StaticKeypair::generate([7; 32]);
-        let mut cfg = ServerConfig::new(kp, [9; 32]);
+        let mut cfg = ServerEndpointConfig::new(kp, [9; 32]);
         cfg.retry_policy = policy;
         cfg.handshake_burst = 3.0;
         cfg.handshakes_per_second = 1.0;

@@ -19,7 +19,9 @@ mod stats;
 pub(crate) mod streams;
 pub mod varint;
 
-pub use config::{ClientConfig, EndpointConfig, RetryPolicy, ServerConfig, TransportConfig};
+pub use config::{
+    ClientConfig, EndpointConfig, RetryPolicy, ServerEndpointConfig, TransportConfig,
+};
 pub use connection::{CloseReason, Connection, ConnectionStats, Event, Side, Transmit, close_code};
 pub use crypto::{StaticKeypair, fingerprint};
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointStats};

@@ -31,6 +31,9 @@ impl RangeSet {
         if range.is_empty() || self.covers(range.clone()) {
             return false;
         }
+        if self.extend_last(&range) {
+            return true;
+        }
         // `lo..hi` are the ranges that overlap or touch `range`.
         let lo = self.ranges.partition_point(|r| r.end < range.start);
         let hi = self.ranges.partition_point(|r| r.start <= range.end);
@@ -40,6 +43,20 @@ impl RangeSet {
             merged.end = merged.end.max(self.ranges[hi - 1].end);
         }
         self.ranges.splice(lo..hi, std::iter::once(merged));
+        true
+    }
+
+    /// The common case of packet numbers and acknowledgements, without a
+    /// splice: `range` starts after the last range (a new last range) or
+    /// within or right after it (the last range grows). Only the last range
+    /// can touch such a `range`: earlier ones end before it starts.
+    fn extend_last(&mut self, range: &Range<u64>) -> bool {
+        match self.ranges.last_mut() {
+            None => self.ranges.push(range.clone()),
+            Some(last) if range.start > last.end => self.ranges.push(range.clone()),
+            Some(last) if range.start >= last.start => last.end = last.end.max(range.end),
+            Some(_) => return false,
+        }
         true
     }
 
@@ -173,6 +190,18 @@ mod tests {
 
     fn ranges(s: &RangeSet) -> Vec<Range<u64>> {
         s.iter().collect()
+    }
+
+    #[test]
+    fn inserts_at_the_end_grow_or_append_the_last_range() {
+        let mut s = set(&[0..2, 5..7]);
+        assert!(s.insert(7..8), "adjacent: the last range grows");
+        assert!(s.insert(6..10), "overlapping the last range");
+        assert!(s.insert(12..13), "past the end: a new last range");
+        assert!(!s.insert(12..13), "already there");
+        assert_eq!(ranges(&s), vec![0..2, 5..10, 12..13]);
+        assert!(s.insert(4..12), "reaching back: the general path merges");
+        assert_eq!(ranges(&s), vec![0..2, 4..13]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use natter_proto::packet::{TYPE_HANDSHAKE, TYPE_INITIAL};
 use natter_proto::{
-    CloseReason, ConnectionHandle, Event, SendError, ServerConfig, TransportConfig,
+    CloseReason, ConnectionHandle, Event, SendError, ServerEndpointConfig, TransportConfig,
 };
 use sim::{Filter, Sim, drop_nth, is_data, packet_type, server_keypair};
 
@@ -146,7 +146,11 @@ fn short_idle() -> TransportConfig {
 }
 
 fn sim_with(transport: TransportConfig) -> Sim {
-    Sim::with_configs(5, transport, ServerConfig::new(server_keypair(), [3; 32]))
+    Sim::with_configs(
+        5,
+        transport,
+        ServerEndpointConfig::new(server_keypair(), [3; 32]),
+    )
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use natter_proto::{ConnectionHandle, ServerConfig, TransportConfig};
+use natter_proto::{ConnectionHandle, ServerEndpointConfig, TransportConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sim::{LinkConfig, Sim};
@@ -111,7 +111,7 @@ fn run(sc: &Scenario) -> Result<(), String> {
         idle_timeout: Duration::from_secs(30),
         ..sim::transport()
     };
-    let server = ServerConfig::new(sim::server_keypair(), [3; 32]);
+    let server = ServerEndpointConfig::new(sim::server_keypair(), [3; 32]);
     let mut sim = Sim::with_configs(sc.seed, transport, server);
     sim.to_server = sc.link();
     sim.to_client = sc.link();

@@ -70,7 +70,7 @@ fn peer_max_message_size_is_enforced_on_send() {
         max_message_size: 1000,
         ..TransportConfig::default()
     };
-    let server = natter_proto::ServerConfig::new(sim::server_keypair(), [3; 32]);
+    let server = natter_proto::ServerEndpointConfig::new(sim::server_keypair(), [3; 32]);
     let mut sim = Sim::with_configs(23, transport, server);
     // Both sides use the small limit here; check the server side refuses
     // to send more than the client accepts, and the connection lives on.
@@ -99,7 +99,7 @@ fn short_idle_timeout_is_kept_alive() {
         idle_timeout: Duration::from_secs(3),
         ..TransportConfig::default()
     };
-    let server = natter_proto::ServerConfig::new(sim::server_keypair(), [3; 32]);
+    let server = natter_proto::ServerEndpointConfig::new(sim::server_keypair(), [3; 32]);
     let mut sim = Sim::with_configs(24, transport, server);
     let (c, s) = sim.establish();
     sim.advance(Duration::from_secs(30));

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use natter_proto::packet::TYPE_INITIAL;
-use natter_proto::{RetryPolicy, ServerConfig};
+use natter_proto::{RetryPolicy, ServerEndpointConfig};
 use sim::{CLIENT, SERVER, Sim, packet_type, server_keypair, transport};
 
 /// Replays per second, as in the measurement.
@@ -24,7 +24,7 @@ const TICKS_PER_HANDSHAKE: usize = 10;
 #[test]
 fn replays_from_the_victims_address_do_not_use_up_its_allowance() {
     let seed = 90;
-    let mut server = ServerConfig::new(server_keypair(), [3; 32]);
+    let mut server = ServerEndpointConfig::new(server_keypair(), [3; 32]);
     server.retry_policy = RetryPolicy::Never;
     let mut sim = Sim::with_configs(seed, transport(), server);
     let captured: Rc<RefCell<Option<Vec<u8>>>> = Rc::default();

@@ -12,8 +12,8 @@ use std::time::Duration;
 use natter_proto::crypto::Fingerprint;
 use natter_proto::packet::{self, Packet, TYPE_INITIAL};
 use natter_proto::{
-    ClientConfig, CloseReason, Endpoint, EndpointConfig, RetryPolicy, ServerConfig, StaticKeypair,
-    VERSION,
+    ClientConfig, CloseReason, Endpoint, EndpointConfig, RetryPolicy, ServerEndpointConfig,
+    StaticKeypair, VERSION,
 };
 use sim::{SERVER, Sim, packet_type, server_keypair, transport};
 
@@ -21,8 +21,8 @@ fn spoofed() -> SocketAddr {
     "192.0.2.66:6666".parse().expect("addr")
 }
 
-fn sim_with_server(seed: u64, config: impl FnOnce(&mut ServerConfig)) -> Sim {
-    let mut server = ServerConfig::new(server_keypair(), [3; 32]);
+fn sim_with_server(seed: u64, config: impl FnOnce(&mut ServerEndpointConfig)) -> Sim {
+    let mut server = ServerEndpointConfig::new(server_keypair(), [3; 32]);
     config(&mut server);
     Sim::with_configs(seed, transport(), server)
 }

@@ -32,14 +32,7 @@ pub(crate) fn hash_slot(shared: &Shared) -> Result<Admission, CmdError> {
     })
 }
 
-/// Why hashing failed (bad parameters or a task failure); never peer-visible.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum HashError {
-    #[error("argon2: {0}")]
-    Argon2(String),
-    #[error(transparent)]
-    Pool(#[from] crate::hasher::PoolGone),
-}
+pub(crate) use crate::error::HashError;
 
 /// Hashes `password` into a PHC string with a fresh random salt.
 pub(crate) async fn hash_password(

@@ -6,19 +6,20 @@ use std::sync::{Arc, Mutex};
 
 use natter_api as api;
 use natter_store::{ConvId, ConvKind, Conversation, Store, StoreError, UserId};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::config::ServerConfig;
 use crate::convert;
 use crate::error::CmdError;
 use crate::hasher::HashGate;
-use crate::hub::{Hub, SessionKey};
+use crate::hub::Hub;
 use crate::limits::AddrCounter;
 use crate::metrics::Metrics;
-use crate::presence;
+use crate::presence::handle::{Change, PresenceHandle};
+use crate::push::SessionKey;
 use crate::throttle::Throttle;
 use crate::tracker::Tracker;
-use crate::writer::WriteJob;
+use crate::writer::job::WriterHandle;
 
 /// Everything behind a [`crate::Server`] handle.
 pub(crate) struct Shared {
@@ -29,14 +30,15 @@ pub(crate) struct Shared {
     /// Bounds password hashing (concurrency and queue).
     pub(crate) hashes: HashGate,
     pub(crate) lobby: ConvId,
-    /// Sessions and reply tasks; shutdown waits for them.
+    /// Sessions; shutdown waits for them.
     pub(crate) tasks: Arc<Tracker>,
     /// Flips to `true` once at shutdown.
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) accepting: AtomicBool,
-    pub(crate) writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
-    /// Presence transitions towards the presence task (taken at shutdown).
-    pub(crate) presence: Mutex<Option<mpsc::UnboundedSender<presence::Change>>>,
+    /// The one way to the writer (closed at shutdown).
+    pub(crate) writer: WriterHandle,
+    /// Presence transitions towards the presence task (closed at shutdown).
+    pub(crate) presence: PresenceHandle,
     /// Last ✓✓ watermark pushed per (conversation, member).
     pub(crate) receipts: Mutex<HashMap<(ConvId, UserId), u64>>,
     /// Open connections per address.
@@ -70,8 +72,8 @@ impl Shared {
             tasks: Arc::default(),
             shutdown: watch::Sender::new(false),
             accepting: AtomicBool::new(true),
-            writer: Mutex::new(None),
-            presence: Mutex::new(None),
+            writer: WriterHandle::default(),
+            presence: PresenceHandle::default(),
             receipts: Mutex::default(),
             addrs: Arc::default(),
             metrics,
@@ -137,36 +139,14 @@ impl Shared {
         Ok(ids)
     }
 
-    /// True if `user` is a current member of `conv`. Served from the member
-    /// cache, except for the lobby (joined at registration, not cached).
-    pub(crate) async fn is_member(&self, conv: ConvId, user: UserId) -> Result<bool, CmdError> {
-        if conv == self.lobby {
-            let member = self.db(move |s| s.member(conv, user)).await?;
-            return Ok(member.is_some_and(|m| m.is_current()));
-        }
-        Ok(self.members(conv).await?.binary_search(&user).is_ok())
-    }
-
     /// Reports that `user` came online or went offline.
     pub(crate) fn presence_changed(&self, user: UserId, online: bool) {
-        let tx = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = tx.as_ref() {
-            let _ = tx.send(presence::Change {
-                user,
-                online,
-                at_ms: now_ms(),
-            });
-        }
-    }
-
-    /// The writer's queue, or `shutting_down`.
-    pub(crate) fn writer(&self) -> Result<mpsc::Sender<WriteJob>, CmdError> {
-        let writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        writer.ok_or(CmdError::from(api::ErrorCode::ShuttingDown))
+        let at_ms = now_ms();
+        self.presence.report(Change {
+            user,
+            online,
+            at_ms,
+        });
     }
 
     /// Drops the cached member list of `conv`. Only the writer changes group

@@ -3,8 +3,6 @@
 use natter_api::{ApiError, ErrorCode};
 use natter_store::StoreError;
 
-use crate::auth::HashError;
-
 /// Anything a command can fail with. Only [`CmdError::Api`] reaches the peer
 /// as is; the rest is logged and answered `internal`.
 #[derive(Debug, thiserror::Error)]
@@ -41,4 +39,13 @@ impl CmdError {
             }
         }
     }
+}
+
+/// Why hashing failed (bad parameters or a task failure); never peer-visible.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HashError {
+    #[error("argon2: {0}")]
+    Argon2(String),
+    #[error(transparent)]
+    Pool(#[from] crate::hasher::PoolGone),
 }

@@ -1,5 +1,6 @@
 //! The HTTP front door: `/ws` (the WebSocket JSON API, see
-//! [`crate::gateway::ws`]), `/healthz` and Prometheus `/metrics`.
+//! [`crate::gateway::ws`]), `/healthz`, Prometheus `/metrics` and the web
+//! client at `/` ([`web`]).
 //!
 //! Its limits ([`HttpConfig`]): a header-read timeout, an idle timeout for
 //! upgraded WebSockets, and caps on concurrent connections per source
@@ -7,6 +8,7 @@
 
 mod accept;
 mod limits;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -54,9 +56,16 @@ pub async fn serve_http(
     let config = server.config().http.clone();
     let admission = Admission::new(&config);
     let app = Router::new()
-        .route("/ws", get(ws::upgrade))
+        .route(
+            "/ws",
+            get(ws::upgrade).route_layer(axum::middleware::from_fn_with_state(
+                Arc::from(config.allowed_origins.clone()),
+                web::check_origin,
+            )),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .fallback(web::serve)
         .with_state(App {
             server,
             transport,

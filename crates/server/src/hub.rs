@@ -3,47 +3,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use natter_store::{TokenHash, UserId};
+
 use crate::inbox::Inbox;
-use bytes::Bytes;
-use natter_store::{ConvId, TokenHash, UserId};
-
-/// Identifies one connection's session inside this server process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct SessionKey(pub(crate) u64);
-
-/// Something pushed to a session from outside its task.
-#[derive(Debug, Clone)]
-pub(crate) enum Push {
-    /// A committed message, already encoded as a `ServerFrame::Event`.
-    Message {
-        conv: ConvId,
-        seq: u64,
-        frame: Bytes,
-    },
-    /// The session was ended elsewhere (logout, revocation, password change,
-    /// eviction): tell the client, close.
-    End { reason: String },
-    /// An encoded `ServerFrame` to forward as is (receipts, presence, read).
-    Frame(Bytes),
-    /// The user's membership of `conv` changed: sync it from `from` (when
-    /// joined) and send the conversation list.
-    Sync { conv: ConvId, from: Option<u64> },
-    /// Queued by the session's [`Inbox`] itself when it went over its
-    /// budget: `dropped` pushes were discarded; tell the client to re-sync.
-    Behind { dropped: u64 },
-}
-
-impl Push {
-    /// Pushes a slow consumer may lose: messages are durable and re-synced,
-    /// receipts, read cursors and membership changes come again with the
-    /// sync, presence with the next change.
-    pub(crate) fn is_droppable(&self) -> bool {
-        matches!(
-            self,
-            Self::Message { .. } | Self::Frame(_) | Self::Sync { .. }
-        )
-    }
-}
+use crate::push::{Push, SessionKey};
 
 #[derive(Debug)]
 struct Entry {
@@ -104,6 +67,18 @@ impl Hub {
     pub(crate) fn push_to(&self, to: &[UserId], push: &Push) -> usize {
         let users = self.lock();
         send_each(to.iter().filter_map(|u| users.get(u)).flatten(), push)
+    }
+
+    /// Pushes to the one session `key` of `user` (a reply to its request);
+    /// false if that session is no longer registered.
+    pub(crate) fn push_to_session(&self, user: UserId, key: SessionKey, push: Push) -> bool {
+        let users = self.lock();
+        let entry = users
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .find(|e| e.key == key);
+        entry.map(|e| e.inbox.push(push)).is_some()
     }
 
     /// Pushes to every online session; returns how many.
@@ -185,4 +160,47 @@ fn send_each<'a>(entries: impl Iterator<Item = &'a Entry>, push: &Push) -> usize
         n += 1;
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use natter_store::ConvId;
+
+    use super::*;
+    use crate::inbox::{Budget, InboxStats};
+
+    fn message(seq: u64) -> Push {
+        Push::Message {
+            conv: ConvId(1),
+            seq,
+            frame: Bytes::from(vec![0; 10]),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reply_reaches_its_session_past_a_full_inbox() {
+        let hub = Hub::default();
+        let budget = Budget {
+            frames: 4,
+            bytes: 1 << 20,
+        };
+        let inbox = Arc::new(Inbox::new(budget, InboxStats::default()));
+        let (alice, key) = (UserId(1), SessionKey(7));
+        assert!(hub.register(alice, key, [0; 32], inbox.clone()));
+        for seq in 1..=100 {
+            hub.push_to(&[alice], &message(seq));
+        }
+        let reply = Push::Reply(Bytes::from_static(b"sent"));
+        assert!(hub.push_to_session(alice, key, reply.clone()));
+        assert!(!hub.push_to_session(alice, SessionKey(8), reply.clone()));
+        assert!(!hub.push_to_session(UserId(2), key, reply));
+        hub.push_to(&[alice], &message(101));
+        let behind = inbox.pop().await;
+        assert!(matches!(behind, Push::Behind { .. }), "{behind:?}");
+        match inbox.pop().await {
+            Push::Reply(frame) => assert_eq!(&frame[..], b"sent"),
+            other => panic!("the reply was dropped: {other:?}"),
+        }
+    }
 }

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::hub::Push;
+use crate::push::Push;
 
 /// Capacity kept when the queue drains; a larger buffer is freed.
 const KEEP: usize = 64;

@@ -8,7 +8,7 @@
 //! [`http`] for the HTTP front door (`/ws`, `/healthz`, `/metrics`).
 #![warn(missing_docs)]
 
-mod acks;
+mod access;
 mod auth;
 mod cmd;
 mod config;
@@ -21,9 +21,9 @@ pub mod http;
 mod hub;
 mod inbox;
 mod limits;
-mod membership;
 mod metrics;
 mod presence;
+mod push;
 mod receipts;
 mod redact;
 pub mod run;

@@ -15,7 +15,7 @@ use natter_store::{ConvId, UserId};
 use crate::convert;
 use crate::ctx::Shared;
 use crate::error::CmdError;
-use crate::hub::Push;
+use crate::push::Push;
 
 /// `(member, watermark)` for every member with at least one other member.
 pub(crate) fn watermarks(cursors: &[(UserId, u64)]) -> Vec<(UserId, u64)> {

@@ -33,10 +33,8 @@ impl Server {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let shared = Arc::new(Shared::new(store, config));
         crate::cmd::prune_at_start(&shared);
-        let (tx, task) = writer::spawn(shared.clone());
-        *shared.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        let (presence_tx, presence_task) = presence::spawn(shared.clone());
-        *shared.presence.lock().unwrap_or_else(|e| e.into_inner()) = Some(presence_tx);
+        let task = writer::spawn(shared.clone());
+        let presence_task = presence::spawn(shared.clone());
         Self {
             shared,
             writer: Arc::new(Mutex::new(Some(task))),
@@ -50,27 +48,24 @@ impl Server {
     }
 
     /// Serves one connection in its own task until the link closes. After
-    /// shutdown started, the link is dropped (closed) at once.
-    pub fn accept_link(&self, link: Link) {
+    /// shutdown started, the link is closed at once.
+    pub fn accept_link(&self, link: impl Link) {
+        let link: Arc<dyn Link> = Arc::new(link);
         if !self.shared.accepting.load(Ordering::SeqCst) {
-            tracing::debug!(remote = %link.remote, "refused link: shutting down");
+            tracing::debug!(remote = %link.remote(), "refused link: shutting down");
+            // Closed now (a gateway may hold another handle on its connection).
+            tokio::spawn(async move { link.finish().await });
             return;
         }
         let max = self.shared.config.max_connections_per_addr;
-        let Some(slot) = self.shared.addrs.acquire(link.remote.ip(), max) else {
-            tracing::info!(remote = %link.remote, "refused link: too many connections from this address");
-            refuse(link.to_client);
+        let Some(slot) = self.shared.addrs.acquire(link.remote().ip(), max) else {
+            tracing::info!(remote = %link.remote(), "refused link: too many connections from this address");
+            tokio::spawn(refuse(link));
             return;
         };
         let guard = self.shared.tasks.guard();
-        let session = Session::new(
-            self.shared.clone(),
-            link.remote,
-            link.gateway,
-            link.to_client,
-            Some(slot),
-        );
-        tokio::spawn(session.run(link.from_client, guard));
+        let session = Session::new(self.shared.clone(), link, Some(slot));
+        tokio::spawn(session.run(guard));
     }
 
     /// Prometheus text exposition of the server's counters (`/metrics`).
@@ -95,20 +90,12 @@ impl Server {
             shared.accepting.store(false, Ordering::SeqCst);
             shared.shutdown.send_replace(true);
             shared.tasks.wait_idle().await;
-            shared
-                .writer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+            shared.writer.close();
             let task = writer.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(task) = task {
                 let _ = task.await;
             }
-            shared
-                .presence
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+            shared.presence.close();
             let task = presence.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(task) = task {
                 let _ = task.await;
@@ -119,7 +106,7 @@ impl Server {
 }
 
 /// Tells a refused connection why (best effort), then drops (closes) it.
-fn refuse(to_client: tokio::sync::mpsc::Sender<bytes::Bytes>) {
+async fn refuse(link: Arc<dyn Link>) {
     let error = natter_api::ApiError::new(
         natter_api::ErrorCode::LimitReached,
         "too many connections from your address",
@@ -129,6 +116,7 @@ fn refuse(to_client: tokio::sync::mpsc::Sender<bytes::Bytes>) {
         result: Err(error),
     };
     if let Ok(bytes) = natter_api::encode(&frame) {
-        let _ = to_client.try_send(bytes::Bytes::from(bytes));
+        let _ = link.try_send(bytes::Bytes::from(bytes));
     }
+    link.finish().await;
 }

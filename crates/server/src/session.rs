@@ -8,22 +8,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use natter_api::{self as api, ClientFrame, ErrorCode, Event, ServerFrame};
 use natter_store::{ConvId, TokenHash, UserId};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::cmd::{self, Reply};
 use crate::ctx::Shared;
 use crate::error::CmdError;
-use crate::hub::{Push, SessionKey};
+use crate::gateway::Link;
 use crate::inbox::{Budget, Inbox};
 use crate::limits::{AddrSlot, TokenBucket};
 use crate::metrics::Metrics;
+use crate::push::{Push, SessionKey};
 use crate::tracker::TaskGuard;
 
-/// The link towards the client is gone.
-#[derive(Debug, thiserror::Error)]
-#[error("link closed")]
-pub(crate) struct LinkClosed;
+pub(crate) use crate::gateway::LinkClosed;
 
 /// Who is logged in on this session.
 #[derive(Debug, Clone)]
@@ -39,11 +36,15 @@ pub(crate) struct Session {
     pub(crate) key: SessionKey,
     pub(crate) remote: SocketAddr,
     pub(crate) gateway: &'static str,
-    out: mpsc::Sender<Bytes>,
+    /// The connection to the client (reads are pulled by `run`).
+    out: Arc<dyn Link>,
     pub(crate) auth: Option<Auth>,
     pushes: Option<Arc<Inbox>>,
     /// Highest seq already sent per conversation (sync/live de-duplication).
     pub(crate) sent_upto: HashMap<ConvId, u64>,
+    /// Messages handed to the writer whose ✓ ([`Push::Reply`]) has not
+    /// come back yet (shutdown waits for them).
+    pub(crate) awaiting_writer: usize,
     /// Write rate limit of this connection.
     pub(crate) bucket: TokenBucket,
     /// Read rate limit of this connection.
@@ -53,13 +54,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        remote: SocketAddr,
-        gateway: &'static str,
-        out: mpsc::Sender<Bytes>,
-        slot: Option<AddrSlot>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, out: Arc<dyn Link>, slot: Option<AddrSlot>) -> Self {
         Metrics::inc(&shared.metrics.connections_total);
         Metrics::inc(&shared.metrics.connections_open);
         Self {
@@ -68,17 +63,19 @@ impl Session {
             _slot: slot,
             key: shared.new_session_key(),
             shared,
-            remote,
-            gateway,
+            remote: out.remote(),
+            gateway: out.gateway(),
             out,
             auth: None,
             pushes: None,
             sent_upto: HashMap::new(),
+            awaiting_writer: 0,
         }
     }
 
     /// Serves the link until it closes, the session ends or the server stops.
-    pub(crate) async fn run(mut self, mut from_client: mpsc::Receiver<Bytes>, _guard: TaskGuard) {
+    pub(crate) async fn run(mut self, guard: TaskGuard) {
+        let link = self.out.clone();
         let mut shutdown = self.shared.shutdown.subscribe();
         tracing::info!(session = self.key.0, remote = %self.remote, gateway = self.gateway, "connected");
         let mut reason = loop {
@@ -91,7 +88,7 @@ impl Session {
                         break reason;
                     }
                 }
-                frame = from_client.recv() => match frame {
+                frame = link.recv() => match frame {
                     Some(bytes) => {
                         // Boxed: a request's state is on the heap only
                         // while it runs, so an idle session's task is small.
@@ -110,9 +107,22 @@ impl Session {
         let open = &self.shared.metrics.connections_open;
         open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(session = self.key.0, remote = %self.remote, reason, "disconnected");
+        // The session is done (shutdown need not wait); the link gets its
+        // bounded linger to deliver the last frames, then closes.
+        drop(guard);
+        drop(self);
+        link.finish().await;
     }
 
+    /// Forwards the ✓ of every message already handed to the writer (it
+    /// runs until the sessions are gone), then says `server_closing`.
     async fn close_for_shutdown(&mut self) -> &'static str {
+        while self.awaiting_writer > 0 {
+            let push = next_push(self.pushes.clone()).await;
+            if let Err(reason) = self.on_push(push).await {
+                return reason;
+            }
+        }
         let reason = "server shutting down".to_owned();
         let _ = self
             .send(&ServerFrame::Event(Event::ServerClosing { reason }))
@@ -183,12 +193,17 @@ impl Session {
             Push::Behind { dropped } => self.on_behind(dropped).await,
             Push::End { reason } => {
                 self.auth = None; // the hub already dropped us
+                self.awaiting_writer = 0; // and the writer's replies
                 let _ = self
                     .send(&ServerFrame::Event(Event::SessionEnded { reason }))
                     .await;
                 Err("session ended")
             }
             Push::Frame(frame) => self.deliver(frame).await.map_err(|_| "link closed"),
+            Push::Reply(frame) => {
+                self.awaiting_writer = self.awaiting_writer.saturating_sub(1);
+                self.deliver(frame).await.map_err(|_| "link closed")
+            }
             Push::Sync { conv, from } => Box::pin(crate::sync::resync(self, conv, from))
                 .await
                 .map_err(|_| "link closed"),
@@ -204,12 +219,9 @@ impl Session {
                 return self.respond(0, Err(err)).await;
             }
         };
-        match cmd::dispatch(self, body).await {
+        match cmd::dispatch(self, id, body).await {
             Reply::Now(result) => self.respond(id, result).await,
-            Reply::Later(rx) => {
-                self.respond_later(id, rx);
-                Ok(())
-            }
+            Reply::ByWriter => Ok(()),
             Reply::ThenSync(result, sync) => {
                 let ok = result.is_ok();
                 self.respond(id, result).await?;
@@ -231,25 +243,6 @@ impl Session {
         self.send(&ServerFrame::Response { id, result }).await
     }
 
-    /// Answers `id` when the writer has committed (or failed) the message,
-    /// without holding up this session's next request.
-    fn respond_later(
-        &self,
-        id: u64,
-        rx: tokio::sync::oneshot::Receiver<Result<api::Sent, api::ApiError>>,
-    ) {
-        let out = self.out.clone();
-        let guard = self.shared.tasks.guard();
-        tokio::spawn(async move {
-            let result = match rx.await {
-                Ok(r) => r.map(api::Response::Sent),
-                Err(_) => Err(ErrorCode::ShuttingDown.into()),
-            };
-            let _ = send_on(&out, &ServerFrame::Response { id, result }).await;
-            drop(guard);
-        });
-    }
-
     /// Queues one already encoded frame towards the client.
     pub(crate) async fn send_bytes(&self, frame: Bytes) -> Result<(), LinkClosed> {
         self.deliver(frame).await
@@ -269,13 +262,9 @@ impl Session {
     /// Queues `frame` on the link, waiting while the link is full; once the
     /// session fell behind, waiting past the grace period counts as a lost link.
     async fn deliver(&self, frame: Bytes) -> Result<(), LinkClosed> {
-        let frame = match self.out.try_send(frame) {
-            Ok(()) => return Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(LinkClosed),
-            Err(mpsc::error::TrySendError::Full(frame)) => frame,
-        };
         tokio::select! {
-            sent = self.out.send(frame) => sent.map_err(|_| LinkClosed),
+            biased;
+            sent = self.out.send(frame) => sent,
             () = past_grace(self.pushes.clone(), self.grace()) => Err(LinkClosed),
         }
     }
@@ -311,6 +300,7 @@ impl Session {
         }
         self.pushes = None;
         self.sent_upto.clear();
+        self.awaiting_writer = 0; // replies to a session key no longer registered are lost
     }
 
     /// The logged-in user, or `unauthenticated`.
@@ -318,16 +308,6 @@ impl Session {
         self.auth
             .clone()
             .ok_or(CmdError::from(ErrorCode::Unauthenticated))
-    }
-}
-
-async fn send_on(out: &mpsc::Sender<Bytes>, frame: &ServerFrame) -> Result<(), LinkClosed> {
-    match api::encode(frame) {
-        Ok(bytes) => out.send(Bytes::from(bytes)).await.map_err(|_| LinkClosed),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot encode frame");
-            Ok(())
-        }
     }
 }
 

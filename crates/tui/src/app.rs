@@ -6,7 +6,7 @@ use natter_api::{ClientMsgId, ConversationId, Target};
 
 use crate::command::{self, COMMANDS, Command, Input};
 use crate::io::Action;
-use crate::model::{ChatLine, ConvKind, Conversation, Link, Tick, same_name};
+use crate::model::{ChatLine, ConnStatus, ConvKind, Conversation, Tick, same_name};
 use crate::text::transcript_line;
 
 /// Messages per history page (the first page and each PgUp).
@@ -22,7 +22,7 @@ pub struct App {
     pub(crate) active: usize,
     /// Lower-cased name → (display name, online).
     pub(crate) users: BTreeMap<String, (String, bool)>,
-    pub(crate) link: Link,
+    pub(crate) status: ConnStatus,
     pub(crate) input: String,
     /// Cursor position in `input`, in chars.
     pub(crate) cursor: usize,
@@ -46,7 +46,7 @@ impl App {
             convs: vec![Conversation::new(None, ConvKind::Lobby)],
             active: 0,
             users: BTreeMap::new(),
-            link: Link::Connecting,
+            status: ConnStatus::Connecting,
             input: String::new(),
             cursor: 0,
             hint: None,
@@ -84,9 +84,9 @@ impl App {
         self.users.values().map(|(name, on)| (name.as_str(), *on))
     }
 
-    /// The connection state.
-    pub fn link(&self) -> Link {
-        self.link
+    /// The connection status.
+    pub fn status(&self) -> ConnStatus {
+        self.status
     }
 
     /// The input line.

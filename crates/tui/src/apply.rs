@@ -1,25 +1,24 @@
 //! How events from outside change the app.
 
-use natter_api::{ClientMsgId, ConversationId, ConversationInfo, ConversationKind, Message, Seq};
+use natter_api::{
+    ClientEvent, ClientMsgId, ConversationId, ConversationInfo, ConversationKind, Event, Message,
+    OutgoingState, Seq,
+};
 
 use crate::app::{App, HISTORY_PAGE};
-use crate::io::{Action, AppEvent, Outgoing};
-use crate::model::{ChatLine, ConvKind, Conversation, Link, Tick, same_name};
+use crate::io::{Action, AppEvent};
+use crate::model::{ChatLine, ConnStatus, ConvKind, Conversation, Tick, same_name};
 use crate::text::{member_list, user_list};
 
 impl App {
-    /// Applies one event; returns follow-up actions (mark read, load the
-    /// newest page of a new conversation, refresh the conversation list).
-    pub fn apply(&mut self, event: AppEvent) -> Vec<Action> {
-        match event {
-            AppEvent::Connection(link) => self.on_link(link),
-            AppEvent::Conversations(list) => return self.on_conversations(list),
-            AppEvent::MessageArrived(msg) => return self.on_message(msg),
+    /// Applies one event (a client event, or an action's outcome); returns
+    /// follow-up actions (mark read, load the newest page of a new
+    /// conversation, refresh the conversation list).
+    pub fn apply(&mut self, event: impl Into<AppEvent>) -> Vec<Action> {
+        match event.into() {
+            AppEvent::Client(event) => return self.on_client(event),
+            AppEvent::ConversationList(list) => return self.on_conversations(list),
             AppEvent::History { conv, messages } => self.on_history(conv, messages),
-            AppEvent::Ticks { client_id, state } => self.on_tick(client_id, state),
-            AppEvent::Delivered { conv, seq } => self.on_delivered(conv, seq),
-            AppEvent::Read { conv, seq } => self.on_read(conv, seq),
-            AppEvent::Presence(list) => self.on_presence(list, true),
             AppEvent::Users(list) => {
                 self.notice(user_list(&list));
                 self.on_presence(list, false);
@@ -33,10 +32,39 @@ impl App {
         Vec::new()
     }
 
-    fn on_link(&mut self, link: Link) {
-        if link != self.link {
-            self.link = link;
-            self.notice(link.to_string());
+    fn on_client(&mut self, event: ClientEvent) -> Vec<Action> {
+        match event {
+            ClientEvent::Server(event) => return self.on_server(event),
+            ClientEvent::Connection(state) => self.on_status(state.into()),
+            ClientEvent::Outgoing { client_id, state } => self.on_tick(client_id, state),
+        }
+        Vec::new()
+    }
+
+    /// The server's events as the client passes them on (messages already
+    /// de-duplicated, conversation lists whole, `Behind` handled).
+    fn on_server(&mut self, event: Event) -> Vec<Action> {
+        match event {
+            Event::Conversations(list) => return self.on_conversations(list),
+            Event::Message(msg) => return self.on_message(msg),
+            Event::Delivered { conv, seq } => self.on_delivered(conv, seq),
+            Event::Read { conv, seq } => self.on_read(conv, seq),
+            Event::Presence(list) => self.on_presence(list, true),
+            Event::SessionEnded { reason } => self.notice(format!(
+                "error: the server ended the session ({reason}): /quit and log in again"
+            )),
+            Event::ServerClosing { reason } => {
+                self.notice(format!("the server is shutting down ({reason})"));
+            }
+            Event::ConversationsPart(_) | Event::Behind { .. } => {}
+        }
+        Vec::new()
+    }
+
+    fn on_status(&mut self, status: ConnStatus) {
+        if status != self.status {
+            self.status = status;
+            self.notice(status.to_string());
         }
     }
 
@@ -147,7 +175,9 @@ impl App {
     }
 
     /// Inserts a stored message in seq order (or completes my pending line).
-    /// Returns false for a duplicate.
+    /// Returns false if it is shown already: a history page and the live
+    /// stream may overlap (the live stream itself never repeats a message,
+    /// the client library de-duplicates it).
     fn insert_message(&mut self, index: usize, msg: Message) -> bool {
         let own = msg
             .sender
@@ -213,16 +243,19 @@ impl App {
         true
     }
 
-    fn on_tick(&mut self, client_id: ClientMsgId, state: Outgoing) {
-        let (conv, seq, ts_ms, tick) = match state {
-            Outgoing::Stored { conv, seq, ts_ms } => (conv, seq, ts_ms, Tick::Stored),
-            Outgoing::Delivered { conv, seq, ts_ms } => (conv, seq, ts_ms, Tick::Delivered),
-            Outgoing::Failed(reason) => return self.on_failed(client_id, reason),
+    /// ✓ (or ✗) of my message; ✓✓ follows from the watermark
+    /// ([`Event::Delivered`]), already applied if it came first.
+    fn on_tick(&mut self, client_id: ClientMsgId, state: OutgoingState) {
+        let (sent, tick) = match state {
+            OutgoingState::Pending => return,
+            OutgoingState::Stored(sent) => (sent, Tick::Stored),
+            OutgoingState::Delivered(sent) => (sent, Tick::Delivered),
+            OutgoingState::Failed(e) => return self.on_failed(client_id, e.message),
         };
         if let Some((index, _)) = self.find_pending(client_id) {
-            let id = self.convs[index].id.get_or_insert(conv);
-            if *id == conv {
-                self.raise_tick(client_id, seq, ts_ms, tick);
+            let id = self.convs[index].id.get_or_insert(sent.conv);
+            if *id == sent.conv {
+                self.raise_tick(client_id, sent.seq, sent.ts_ms, tick);
             }
         }
     }

@@ -1,21 +1,17 @@
 //! The app's boundary: events it consumes and actions it asks for.
 
 use natter_api::{
-    ClientMsgId, ConversationId, ConversationInfo, GroupInfo, MemberInfo, Message, Presence, Seq,
-    Target,
+    ClientEvent, ClientMsgId, ConversationId, ConversationInfo, Event, GroupInfo, MemberInfo,
+    Message, Presence, Seq, Target,
 };
 
-use crate::model::Link;
-
-/// Something that happened outside the app (network, command results).
+/// Something that happened outside the app: what the client library
+/// reported, or the outcome of an [`Action`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppEvent {
-    /// The connection changed.
-    Connection(Link),
-    /// My conversations (after login/resume, or after [`Action::RefreshConversations`]).
-    Conversations(Vec<ConversationInfo>),
-    /// A new message (live or from the offline sync), mine or someone's.
-    MessageArrived(Message),
+    /// An event of the client library, as it reported it (messages once,
+    /// connection state, ticks of my messages, the ✓✓ watermark, …).
+    Client(ClientEvent),
     /// A page of older history asked for with [`Action::LoadHistory`].
     History {
         /// Conversation.
@@ -23,29 +19,8 @@ pub enum AppEvent {
         /// Messages in any order.
         messages: Vec<Message>,
     },
-    /// One of my messages changed state.
-    Ticks {
-        /// Its client id.
-        client_id: ClientMsgId,
-        /// New state.
-        state: Outgoing,
-    },
-    /// ✓✓ watermark for my messages in `conv`.
-    Delivered {
-        /// Conversation.
-        conv: ConversationId,
-        /// Every own message with a seq ≤ this is delivered.
-        seq: Seq,
-    },
-    /// My read cursor moved (maybe on another of my clients).
-    Read {
-        /// Conversation.
-        conv: ConversationId,
-        /// Highest seq read.
-        seq: Seq,
-    },
-    /// Users' statuses changed.
-    Presence(Vec<Presence>),
+    /// Answer to [`Action::RefreshConversations`]: my conversations.
+    ConversationList(Vec<ConversationInfo>),
     /// Answer to [`Action::ListUsers`]: every user.
     Users(Vec<Presence>),
     /// Answer to [`Action::ListMembers`].
@@ -65,36 +40,23 @@ pub enum AppEvent {
     Error(String),
 }
 
-/// State of an outgoing message, as reported by the client library.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outgoing {
-    /// ✓ stored as `seq` of `conv` at `ts_ms`.
-    Stored {
-        /// Conversation.
-        conv: ConversationId,
-        /// Seq.
-        seq: Seq,
-        /// Server time.
-        ts_ms: u64,
-    },
-    /// ✓✓ delivered to every other member.
-    Delivered {
-        /// Conversation.
-        conv: ConversationId,
-        /// Seq.
-        seq: Seq,
-        /// Server time.
-        ts_ms: u64,
-    },
-    /// Rejected; the reason is shown.
-    Failed(String),
+impl From<ClientEvent> for AppEvent {
+    fn from(event: ClientEvent) -> Self {
+        Self::Client(event)
+    }
+}
+
+impl From<Event> for AppEvent {
+    fn from(event: Event) -> Self {
+        Self::Client(ClientEvent::Server(event))
+    }
 }
 
 /// Something the app asks the program to do (with the client library); the
 /// outcome comes back as an [`AppEvent`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Queue a message with this client id (⏳ until [`AppEvent::Ticks`]).
+    /// Queue a message with this client id (⏳ until the client reports it stored).
     Send {
         /// Idempotency id chosen by the app.
         client_id: ClientMsgId,
@@ -134,14 +96,15 @@ pub enum Action {
     ListUsers,
     /// Members of a conversation → [`AppEvent::Members`].
     ListMembers(ConversationId),
-    /// Move my read cursor (no answer needed).
+    /// Move my read cursor (the server tells all my clients, this one too,
+    /// with [`Event::Read`]; no answer needed).
     MarkRead {
         /// Conversation.
         conv: ConversationId,
         /// Highest seq read.
         seq: Seq,
     },
-    /// Fetch my conversations → [`AppEvent::Conversations`].
+    /// Fetch my conversations → [`AppEvent::ConversationList`].
     RefreshConversations,
     /// Leave the program.
     Quit,

@@ -4,8 +4,8 @@
 //! counts, users online (●) and offline (○), messages with time, sender and
 //! ticks (⏳ ✓ ✓✓), the input line and the connection status. The program
 //! feeds it key presses ([`App::on_key`]), typed lines ([`App::submit_line`],
-//! also used by `--plain`) and [`AppEvent`]s from the client library
-//! ([`App::apply`]); each call returns the [`Action`]s to carry out, whose
+//! also used by `--plain`) and [`AppEvent`]s — the client library's own
+//! `ClientEvent`s, unchanged, and the outcomes of actions ([`App::apply`]); each call returns the [`Action`]s to carry out, whose
 //! outcomes come back as events. [`draw`] renders the state with ratatui,
 //! so tests render into a `TestBackend` and compare screens.
 #![warn(missing_docs)]
@@ -21,8 +21,8 @@ mod text;
 
 pub use app::{App, HISTORY_PAGE};
 pub use command::{COMMANDS, Command, Input, ParseError, parse};
-pub use io::{Action, AppEvent, Outgoing};
-pub use model::{ChatLine, ConvKind, Conversation, Link, Tick};
+pub use io::{Action, AppEvent};
+pub use model::{ChatLine, ConnStatus, ConvKind, Conversation, Tick};
 pub use render::draw;
 pub use text::{CONTINUATION, clock, message_text, safe_name, transcript_line};
 

@@ -1,4 +1,4 @@
-//! What the screen shows: conversations, their lines, ticks, users, link state.
+//! What the screen shows: conversations, their lines, ticks, users, connection status.
 
 use std::collections::BTreeSet;
 
@@ -31,7 +31,7 @@ impl Tick {
 
 /// The connection as the status line shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
+pub enum ConnStatus {
     /// Before the first connection.
     Connecting,
     /// Connected and logged in.
@@ -42,13 +42,24 @@ pub enum Link {
     Resumed,
 }
 
-impl std::fmt::Display for Link {
+impl std::fmt::Display for ConnStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Connecting => f.write_str("connecting…"),
             Self::Connected => f.write_str("connected"),
             Self::Reconnecting(n) => write!(f, "reconnecting (attempt {n})"),
             Self::Resumed => f.write_str("resumed"),
+        }
+    }
+}
+
+impl From<natter_api::ConnectionState> for ConnStatus {
+    fn from(state: natter_api::ConnectionState) -> Self {
+        use natter_api::ConnectionState as S;
+        match state {
+            S::Connected => Self::Connected,
+            S::Reconnecting { attempt } => Self::Reconnecting(attempt),
+            S::Resumed => Self::Resumed,
         }
     }
 }
@@ -106,7 +117,8 @@ pub struct Conversation {
     pub kind: ConvKind,
     /// Lines in display order (older history is inserted at the front).
     pub lines: Vec<ChatLine>,
-    /// Seqs present in `lines` (for de-duplication).
+    /// Seqs present in `lines`: merges history pages with what arrived live
+    /// (the client library already delivers each live message once).
     pub seen: BTreeSet<Seq>,
     /// My read cursor.
     pub read: Seq,

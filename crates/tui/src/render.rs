@@ -120,7 +120,7 @@ fn message_lines(line: &crate::model::ChatLine) -> Vec<Line<'static>> {
 
 fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let me = safe_name(&app.me).into_owned();
-    let mut parts = vec![app.link.to_string(), me, app.active().label()];
+    let mut parts = vec![app.status.to_string(), me, app.active().label()];
     let pending = app.pending();
     if pending > 0 {
         parts.push(format!("{pending} ⏳"));

@@ -4,8 +4,11 @@
 mod support;
 
 use crossterm::event::{KeyCode, KeyEvent};
-use natter_api::{ConversationId, ConversationKind, GroupInfo, Target};
-use natter_tui::{Action, App, AppEvent, ConvKind, HISTORY_PAGE, Outgoing, Tick};
+use natter_api::{
+    ApiError, ClientEvent, ConnectionState, ConversationId, ConversationKind, ErrorCode, Event,
+    GroupInfo, OutgoingState, Sent, Target,
+};
+use natter_tui::{Action, App, AppEvent, ConvKind, HISTORY_PAGE, Tick};
 use support::*;
 
 const TEAM: ConversationId = ConversationId(9);
@@ -97,12 +100,12 @@ fn a_first_direct_message_learns_its_conversation_id_from_the_tick() {
     assert_eq!(app.active().kind, ConvKind::Direct("Dave".into()));
     assert_eq!(app.active().id, None);
     let dm = ConversationId(5);
-    let state = Outgoing::Stored {
+    let state = OutgoingState::Stored(Sent {
         conv: dm,
         seq: 1,
         ts_ms: T0,
-    };
-    app.apply(AppEvent::Ticks {
+    });
+    app.apply(ClientEvent::Outgoing {
         client_id: *client_id,
         state,
     });
@@ -152,7 +155,7 @@ fn tab_completes_commands_users_and_groups() {
     type_keys(&mut app, "hi Ca");
     tab(&mut app);
     assert_eq!(app.input(), "hi carol ");
-    app.apply(AppEvent::Presence(vec![presence("bobby", true)]));
+    app.apply(Event::Presence(vec![presence("bobby", true)]));
     app.on_key(KeyEvent::from(KeyCode::Char('u')).with_ctrl());
     type_keys(&mut app, "b");
     tab(&mut app);
@@ -163,7 +166,7 @@ fn tab_completes_commands_users_and_groups() {
 fn page_up_loads_older_history_until_there_is_none() {
     let mut app = alice();
     for seq in 60..=61 {
-        app.apply(AppEvent::MessageArrived(message(LOBBY, seq, "bob", "new")));
+        app.apply(Event::Message(message(LOBBY, seq, "bob", "new")));
     }
     screen(&mut app, 60, 12); // drawing tells the app the view's size
     let actions = app.on_key(KeyEvent::from(KeyCode::PageUp));
@@ -214,23 +217,20 @@ fn new_conversations_ask_for_their_newest_page_and_unknown_ids_for_the_list() {
         before: u64::MAX,
         limit: HISTORY_PAGE,
     };
-    assert_eq!(app.apply(AppEvent::Conversations(vec![lobby])), [newest]);
+    assert_eq!(app.apply(Event::Conversations(vec![lobby])), [newest]);
     let stranger = message(TEAM, 1, "bob", "hi");
-    let actions = app.apply(AppEvent::MessageArrived(stranger.clone()));
+    let actions = app.apply(Event::Message(stranger.clone()));
     assert_eq!(actions, [Action::RefreshConversations]);
     let next = message(TEAM, 2, "bob", "again");
-    assert!(
-        app.apply(AppEvent::MessageArrived(next)).is_empty(),
-        "asked once"
-    );
+    assert!(app.apply(Event::Message(next)).is_empty(), "asked once");
     let group = ConversationKind::Group {
         name: "team".into(),
         public: true,
     };
-    app.apply(AppEvent::Conversations(vec![conv(TEAM, group, 2)]));
+    app.apply(Event::Conversations(vec![conv(TEAM, group, 2)]));
     let labels: Vec<_> = app.conversations().iter().map(|c| c.label()).collect();
     assert_eq!(labels, ["#lobby", "#team"]);
-    assert!(app.apply(AppEvent::MessageArrived(stranger)).is_empty());
+    assert!(app.apply(Event::Message(stranger)).is_empty());
     assert_eq!(app.conversations()[1].lines.len(), 2, "duplicates dropped");
 }
 
@@ -238,26 +238,28 @@ fn new_conversations_ask_for_their_newest_page_and_unknown_ids_for_the_list() {
 fn the_transcript_prints_messages_ticks_and_notices() {
     let mut app = alice();
     app.keep_transcript();
-    app.apply(AppEvent::MessageArrived(message(LOBBY, 1, "bob", "hi")));
+    app.apply(Event::Message(message(LOBBY, 1, "bob", "hi")));
     let [Action::Send { client_id, .. }] = app.submit_line("yo")[..] else {
         panic!("one send")
     };
-    let stored = Outgoing::Stored {
+    let stored = OutgoingState::Stored(Sent {
         conv: LOBBY,
         seq: 2,
         ts_ms: T0 + 120_000,
-    };
-    app.apply(AppEvent::Ticks {
+    });
+    app.apply(ClientEvent::Outgoing {
         client_id,
         state: stored,
     });
-    app.apply(AppEvent::MessageArrived(message(LOBBY, 2, "alice", "yo")));
-    app.apply(AppEvent::Delivered {
+    app.apply(Event::Message(message(LOBBY, 2, "alice", "yo")));
+    app.apply(Event::Delivered {
         conv: LOBBY,
         seq: 2,
     });
-    app.apply(AppEvent::Presence(vec![presence("bob", true)]));
-    app.apply(AppEvent::Connection(natter_tui::Link::Reconnecting(1)));
+    app.apply(Event::Presence(vec![presence("bob", true)]));
+    app.apply(ClientEvent::Connection(ConnectionState::Reconnecting {
+        attempt: 1,
+    }));
     assert_eq!(
         app.take_transcript(),
         [
@@ -278,8 +280,8 @@ fn a_rejected_message_is_marked_and_explained() {
     let [Action::Send { client_id, .. }] = app.submit_line("x")[..] else {
         panic!("one send")
     };
-    let state = Outgoing::Failed("message too large".into());
-    app.apply(AppEvent::Ticks { client_id, state });
+    let state = OutgoingState::Failed(ApiError::new(ErrorCode::TooLarge, "message too large"));
+    app.apply(ClientEvent::Outgoing { client_id, state });
     let lines = &app.active().lines;
     assert_eq!(lines[lines.len() - 2].tick, Some(Tick::Failed));
     assert_eq!(last_notice(&app), "not sent: message too large");
@@ -295,4 +297,36 @@ impl Ctrl for KeyEvent {
         self.modifiers |= crossterm::event::KeyModifiers::CONTROL;
         self
     }
+}
+
+#[test]
+fn the_clients_events_are_applied_as_they_are() {
+    let mut app = alice();
+    app.apply(ClientEvent::Connection(ConnectionState::Reconnecting {
+        attempt: 2,
+    }));
+    assert_eq!(app.status(), natter_tui::ConnStatus::Reconnecting(2));
+    assert_eq!(last_notice(&app), "reconnecting (attempt 2)");
+    app.apply(ClientEvent::Connection(ConnectionState::Resumed));
+    assert_eq!(app.status(), natter_tui::ConnStatus::Resumed);
+    app.apply(Event::ServerClosing {
+        reason: "maintenance".into(),
+    });
+    assert_eq!(
+        last_notice(&app),
+        "the server is shutting down (maintenance)"
+    );
+    app.apply(Event::SessionEnded {
+        reason: "password changed".into(),
+    });
+    assert_eq!(
+        last_notice(&app),
+        "error: the server ended the session (password changed): /quit and log in again"
+    );
+    let read = Event::Read {
+        conv: LOBBY,
+        seq: 3,
+    };
+    assert!(app.apply(read).is_empty());
+    assert_eq!(app.active().read, 3);
 }

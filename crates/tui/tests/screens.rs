@@ -3,8 +3,8 @@
 
 mod support;
 
-use natter_api::ConversationId;
-use natter_tui::{Action, App, AppEvent, Link, Outgoing, draw};
+use natter_api::{ClientEvent, ConnectionState, ConversationId, Event, OutgoingState, Sent};
+use natter_tui::{Action, App, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use support::*;
@@ -17,19 +17,17 @@ fn send(app: &mut App, text: &str) -> natter_api::ClientMsgId {
     }
 }
 
-fn stored(conv: ConversationId, seq: u64) -> Outgoing {
+fn stored(conv: ConversationId, seq: u64) -> OutgoingState {
     let ts_ms = T0 + seq * 60_000;
-    Outgoing::Stored { conv, seq, ts_ms }
+    OutgoingState::Stored(Sent { conv, seq, ts_ms })
 }
 
 #[test]
 fn layout_shows_conversations_users_messages_status_and_input() {
     let mut app = alice();
-    app.apply(AppEvent::MessageArrived(message(
-        LOBBY, 1, "bob", "hi alice",
-    )));
+    app.apply(Event::Message(message(LOBBY, 1, "bob", "hi alice")));
     let id = send(&mut app, "hello bob");
-    app.apply(AppEvent::Ticks {
+    app.apply(ClientEvent::Outgoing {
         client_id: id,
         state: stored(LOBBY, 2),
     });
@@ -63,7 +61,7 @@ fn ticks_go_from_pending_to_stored_to_delivered() {
         row(&mut app),
         "│  @bob            ││--:-- alice: one ⏳         │"
     );
-    app.apply(AppEvent::Ticks {
+    app.apply(ClientEvent::Outgoing {
         client_id: id,
         state: stored(LOBBY, 7),
     });
@@ -71,7 +69,7 @@ fn ticks_go_from_pending_to_stored_to_delivered() {
         row(&mut app),
         "│  @bob            ││12:07 alice: one ✓          │"
     );
-    app.apply(AppEvent::Delivered {
+    app.apply(Event::Delivered {
         conv: LOBBY,
         seq: 7,
     });
@@ -80,7 +78,7 @@ fn ticks_go_from_pending_to_stored_to_delivered() {
         "│  @bob            ││12:07 alice: one ✓✓         │"
     );
     // The echo of my own message (live fan-out) changes nothing.
-    app.apply(AppEvent::MessageArrived(message(LOBBY, 7, "alice", "one")));
+    app.apply(Event::Message(message(LOBBY, 7, "alice", "one")));
     assert_eq!(
         row(&mut app),
         "│  @bob            ││12:07 alice: one ✓✓         │"
@@ -92,7 +90,7 @@ fn unread_counts_show_in_the_panel_and_clear_when_opened() {
     let mut app = alice();
     for seq in 1..=3 {
         let msg = message(WITH_BOB, seq, "bob", "psst");
-        let actions = app.apply(AppEvent::MessageArrived(msg));
+        let actions = app.apply(Event::Message(msg));
         assert!(actions.is_empty(), "not shown, not read: {actions:?}");
     }
     let rows = screen(&mut app, 40, 10);
@@ -125,7 +123,9 @@ fn unread_counts_show_in_the_panel_and_clear_when_opened() {
 #[test]
 fn status_line_follows_the_connection_and_counts_queued_messages() {
     let mut app = alice();
-    app.apply(AppEvent::Connection(Link::Reconnecting(3)));
+    app.apply(ClientEvent::Connection(ConnectionState::Reconnecting {
+        attempt: 3,
+    }));
     send(&mut app, "still typing");
     let rows = screen(&mut app, 60, 10);
     assert_eq!(rows[8], " reconnecting (attempt 3) │ alice │ #lobby │ 1 ⏳");
@@ -134,7 +134,7 @@ fn status_line_follows_the_connection_and_counts_queued_messages() {
         "{}",
         show(&rows)
     );
-    app.apply(AppEvent::Connection(Link::Resumed));
+    app.apply(ClientEvent::Connection(ConnectionState::Resumed));
     let rows = screen(&mut app, 60, 10);
     assert_eq!(rows[8], " resumed │ alice │ #lobby │ 1 ⏳");
     assert!(rows[4].contains("-- resumed"), "{}", show(&rows));
@@ -145,10 +145,10 @@ fn long_lines_wrap_and_the_view_sticks_to_the_bottom() {
     let mut app = alice();
     for seq in 1..=5 {
         let msg = message(LOBBY, seq, "bob", &format!("m{seq}"));
-        app.apply(AppEvent::MessageArrived(msg));
+        app.apply(Event::Message(msg));
     }
     let long = message(LOBBY, 6, "bob", "a rather long line that wraps");
-    app.apply(AppEvent::MessageArrived(long));
+    app.apply(Event::Message(long));
     let rows = screen(&mut app, 44, 9);
     let expected = [
         "┌Conversations─────┐┌#lobby────────────────┐",
@@ -168,9 +168,9 @@ fn long_lines_wrap_and_the_view_sticks_to_the_bottom() {
 fn hostile_text_reaches_no_cell_raw_and_cannot_forge_a_line() {
     let mut app = alice();
     let body = "\u{1b}[2J\u{1b}]0;pwned\u{7}hi\r\nbob: forged\u{202e}\u{9b}x";
-    app.apply(AppEvent::MessageArrived(message(LOBBY, 1, "mallory", body)));
+    app.apply(Event::Message(message(LOBBY, 1, "mallory", body)));
     let evil = presence("ev\u{1b}[31mil\u{2066}", true);
-    app.apply(AppEvent::Presence(vec![evil]));
+    app.apply(Event::Presence(vec![evil]));
     let mut terminal = Terminal::new(TestBackend::new(60, 14)).expect("terminal");
     terminal.draw(|f| draw(f, &mut app)).expect("draw");
     let buffer = terminal.backend().buffer();

@@ -30,7 +30,8 @@ type Stream = SplitStream<WebSocketStream<TcpStream>>;
 /// Frames both ways, over WebSocket JSON or the natter transport.
 pub(crate) enum Door {
     Ws(Sink, Stream),
-    Udp(natter_net::Pipe, natter_net::Connection),
+    // Boxed: the pipe carries its options and counters inline.
+    Udp(Box<natter_net::Pipe>, natter_net::Connection),
 }
 
 impl Door {
@@ -49,7 +50,7 @@ impl Door {
     }
 
     /// A raw natter-net connection to `addr` with a small receive window;
-    /// the pipe's reader stops after one message nobody takes.
+    /// nothing is read from the transport until [`Self::recv`] is called.
     pub(crate) async fn udp(addr: SocketAddr) -> anyhow::Result<Self> {
         let mut net = natter_net::NetConfig::default();
         net.transport.receive_window = 64 * 1024;
@@ -57,8 +58,8 @@ impl Door {
         let conn = endpoint
             .connect(addr, natter_net::ServerKeyPolicy::AcceptAny)
             .await?;
-        let pipe = conn.clone().into_pipe(0, 1, Duration::from_secs(1), "bye");
-        Ok(Self::Udp(pipe, conn))
+        let pipe = conn.clone().into_pipe(0, Duration::from_secs(1), "bye");
+        Ok(Self::Udp(Box::new(pipe), conn))
     }
 
     pub(crate) async fn send(&mut self, id: u64, body: Request) -> anyhow::Result<()> {
@@ -68,7 +69,7 @@ impl Door {
                 let text = api::encode_json(&frame)?;
                 sink.send(WsMessage::text(text)).await?;
             }
-            Self::Udp(pipe, _) => pipe.tx.send(api::encode(&frame)?.into()).await?,
+            Self::Udp(pipe, _) => pipe.send(api::encode(&frame)?.into()).await?,
         }
         Ok(())
     }
@@ -83,7 +84,7 @@ impl Door {
                     Ok(_) => {}
                 }
             },
-            Self::Udp(pipe, _) => api::decode(&pipe.rx.recv().await?).ok(),
+            Self::Udp(pipe, _) => api::decode(&pipe.recv().await?).ok(),
         }
     }
 

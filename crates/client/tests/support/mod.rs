@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use natter_api::{ConversationInfo, Message};
+use natter_api::{ConversationInfo, Event, Message};
 use natter_client::{
     Backoff, BoxFuture, Client, ClientEvent, ClientLink, ClientOptions, DialError, Dialer,
     EventReceiver,
@@ -122,7 +122,7 @@ impl Dialer for MemoryDialer {
                 let conn = memory::connect(&server, self.remote);
                 Ok(relay(conn, self.cuts.subscribe()))
             }
-            _ => Err(DialError::Refused("memory server unavailable".into())),
+            _ => Err(DialError::Unreachable("memory server unavailable".into())),
         };
         Box::pin(async move { result })
     }
@@ -153,10 +153,7 @@ fn relay(conn: memory::MemoryConn, mut cuts: watch::Receiver<u64>) -> ClientLink
             }
         }
     });
-    ClientLink {
-        tx: to_server,
-        rx: from_server,
-    }
+    ClientLink::from_channels(to_server, from_server)
 }
 
 /// Event stream with test helpers.
@@ -180,7 +177,7 @@ impl Events {
 
     pub async fn message(&mut self) -> Message {
         self.until(|e| match e {
-            ClientEvent::Message(m) => Some(m),
+            ClientEvent::Server(Event::Message(m)) => Some(m),
             _ => None,
         })
         .await
@@ -199,11 +196,11 @@ impl Events {
         let mut messages = Vec::new();
         let list = self
             .until(|e| match e {
-                ClientEvent::Message(m) => {
+                ClientEvent::Server(Event::Message(m)) => {
                     messages.push(m);
                     None
                 }
-                ClientEvent::Conversations(list) => Some(list),
+                ClientEvent::Server(Event::Conversations(list)) => Some(list),
                 _ => None,
             })
             .await;
@@ -213,7 +210,7 @@ impl Events {
     /// No message is queued right now.
     pub fn no_message_queued(&mut self) -> bool {
         while let Some(e) = self.0.try_recv() {
-            if matches!(e, ClientEvent::Message(_)) {
+            if matches!(e, ClientEvent::Server(Event::Message(_))) {
                 return false;
             }
         }

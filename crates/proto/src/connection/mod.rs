@@ -27,7 +27,7 @@ use crate::crypto::{ClientHandshake, Fingerprint, PacketKeys};
 use crate::frame::TransportParams;
 use crate::packet::ConnectionId;
 use crate::range_set::RangeSet;
-use crate::recovery::{NewReno, Pacer, RttEstimator, SentPackets};
+use crate::recovery::{Congestion, Pacer, RttEstimator, SentPackets};
 use crate::streams::{RecvStreams, SendError, SendStreams};
 
 pub(crate) use send::SentFrames;
@@ -78,15 +78,17 @@ pub enum CloseReason {
     ProtocolViolation(String),
 }
 
-/// Close codes carried in CLOSE frames for transport-level failures.
+/// The codes of CLOSE frames (PROTOCOL.md, "CLOSE"). A receiver takes any
+/// code, known or not, as the end of the connection.
 pub mod close_code {
-    /// Closed by the application without error.
+    /// Closed by the application without error; also the code of every
+    /// CLOSE repeated while closing (with an empty reason).
     pub const NO_ERROR: u64 = 0;
-    /// The peer violated the protocol.
+    /// The peer violated the protocol (the reason says how).
     pub const PROTOCOL_VIOLATION: u64 = 1;
-    /// Flow control or size limits exceeded.
+    /// A limit was exceeded (natter-net: the peer stopped reading).
     pub const LIMIT_EXCEEDED: u64 = 2;
-    /// The endpoint is shutting down.
+    /// The endpoint is shutting down, or cannot take the connection.
     pub const SHUTDOWN: u64 = 3;
 }
 
@@ -208,7 +210,7 @@ pub struct Connection {
     next_pn: u64,
     sent: SentPackets<SentFrames>,
     rtt: RttEstimator,
-    cc: NewReno,
+    cc: Congestion,
     pacer: Pacer,
     pto_count: u32,
     probes: u8,
@@ -274,7 +276,7 @@ impl Connection {
             next_pn: 0,
             sent: SentPackets::new(),
             rtt: RttEstimator::new(c.initial_rtt),
-            cc: NewReno::new(mds),
+            cc: Congestion::new(mds),
             pacer: Pacer::new(),
             pto_count: 0,
             probes: 0,
@@ -447,6 +449,11 @@ impl Connection {
             self.max_data_pending = true;
         }
         msg
+    }
+
+    /// A MAX_DATA update waits to be sent (after [`Self::recv`]).
+    pub(crate) fn has_control_pending(&self) -> bool {
+        self.max_data_pending
     }
 
     /// Next event for the application.

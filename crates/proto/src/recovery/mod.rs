@@ -1,5 +1,6 @@
-//! Loss recovery: RTT estimation, sent-packet tracking and loss detection, NewReno
-//! congestion control and pacing. Pure logic: `now` is always a parameter.
+//! Loss recovery: RTT estimation, sent-packet tracking and loss detection, congestion
+//! control (NewReno that tells random loss from congestion) and pacing. Pure logic:
+//! `now` is always a parameter.
 
 pub(crate) mod congestion;
 pub(crate) mod pacer;
@@ -14,7 +15,7 @@ pub(crate) fn test_instant() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-pub(crate) use congestion::NewReno;
+pub(crate) use congestion::Congestion;
 pub(crate) use pacer::Pacer;
 pub(crate) use rtt::RttEstimator;
 pub(crate) use sent::{LostPackets, SentPacket, SentPackets};

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
-use super::congestion::NewReno;
+use super::congestion::Congestion;
 use super::rtt::RttEstimator;
 
 /// A packet is lost once a packet this many numbers higher is acknowledged
@@ -101,11 +101,12 @@ impl<F> LostPackets<F> {
 
     /// Reports the losses to the congestion controller (`on_lost`, then
     /// `on_persistent_congestion` if established).
-    pub(crate) fn feed_congestion(&self, now: Instant, cc: &mut NewReno) {
+    pub(crate) fn feed_congestion(&self, now: Instant, cc: &mut Congestion) {
         let Some(largest_sent_time) = self.largest_sent_time() else {
             return;
         };
-        cc.on_lost(now, largest_sent_time, self.bytes_in_flight());
+        let packets = in_flight(&self.packets).count();
+        cc.on_lost(now, largest_sent_time, self.bytes_in_flight(), packets);
         if self.persistent_congestion {
             cc.on_persistent_congestion();
         }
@@ -121,6 +122,18 @@ pub(crate) struct AckOutcome<F> {
     pub(crate) rtt_sample: Option<Duration>,
     /// Packets declared lost after processing this ack.
     pub(crate) lost: LostPackets<F>,
+    /// The RTT sample with the ack delay removed, for the congestion controller.
+    pub(crate) delay: Option<DelaySample>,
+}
+
+/// An RTT sample with the peer's ack delay removed (unless that would go below the
+/// minimum), and the path's minimum RTT when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DelaySample {
+    /// The adjusted sample.
+    pub(crate) rtt: Duration,
+    /// Minimum RTT seen on the path, this sample included.
+    pub(crate) min_rtt: Duration,
 }
 
 impl<F> AckOutcome<F> {
@@ -129,6 +142,7 @@ impl<F> AckOutcome<F> {
             newly_acked: Vec::new(),
             rtt_sample: None,
             lost: LostPackets::none(),
+            delay: None,
         }
     }
 
@@ -138,9 +152,13 @@ impl<F> AckOutcome<F> {
         self.newly_acked.last().map(|(_, p)| p.time_sent)
     }
 
-    /// Reports the ack to the congestion controller in RFC 9002 order: losses first
-    /// (which may start a recovery period), then each acknowledged in-flight packet.
-    pub(crate) fn feed_congestion(&self, now: Instant, cc: &mut NewReno) {
+    /// Reports the ack to the congestion controller: the RTT sample, then in RFC 9002
+    /// order the losses (which may start a recovery period), then each acknowledged
+    /// in-flight packet.
+    pub(crate) fn feed_congestion(&self, now: Instant, cc: &mut Congestion) {
+        if let Some(d) = self.delay {
+            cc.on_rtt_sample(d.rtt, d.min_rtt);
+        }
         self.lost.feed_congestion(now, cc);
         for packet in in_flight(&self.newly_acked) {
             cc.on_acked(now, packet.time_sent, packet.size);
@@ -268,15 +286,22 @@ impl<F> SentPackets<F> {
             return Ok(AckOutcome::nothing());
         }
         let rtt_sample = self.rtt_sample(now, largest, &newly_acked);
-        if let Some(sample) = rtt_sample {
-            rtt.update(sample, ack_delay.min(max_ack_delay));
+        let delay = rtt_sample.map(|sample| {
+            let ack_delay = ack_delay.min(max_ack_delay);
+            rtt.update(sample, ack_delay);
             self.first_rtt_sample_at.get_or_insert(now);
-        }
+            let adjusted = sample.checked_sub(ack_delay).filter(|a| *a >= rtt.min());
+            DelaySample {
+                rtt: adjusted.unwrap_or(sample),
+                min_rtt: rtt.min(),
+            }
+        });
         let lost = self.detect_lost(now, rtt, max_ack_delay);
         Ok(AckOutcome {
             newly_acked,
             rtt_sample,
             lost,
+            delay,
         })
     }
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
 
 use super::{StreamCounters, charge, msg_header_len, release, release_map};
 use crate::range_set::RangeSet;
@@ -223,8 +224,10 @@ pub(crate) struct SendStreams {
     queues: BTreeMap<u64, StreamQueue>,
     /// The streams of `queues`, in turn order (each exactly once).
     round_robin: VecDeque<u64>,
-    /// Started messages not wholly acknowledged.
-    in_flight: BTreeMap<MsgKey, SentMessage>,
+    /// Started messages not wholly acknowledged. Looked up by key only
+    /// (never iterated); FxHash, as the keys are our own stream numbers and
+    /// message ids, never chosen by the peer.
+    in_flight: FxHashMap<MsgKey, SentMessage>,
     /// Messages with lost units, oldest loss first (may hold stale keys).
     retransmit: VecDeque<MsgKey>,
 }
@@ -241,7 +244,7 @@ impl SendStreams {
             next_msg_id: StreamCounters::default(),
             queues: BTreeMap::new(),
             round_robin: VecDeque::new(),
-            in_flight: BTreeMap::new(),
+            in_flight: FxHashMap::default(),
             retransmit: VecDeque::new(),
         }
     }
@@ -311,13 +314,19 @@ impl SendStreams {
         let key = (stream, msg_id);
         let msg = self.in_flight.get_mut(&key)?;
         let span = msg.sent_span(offset, len);
-        msg.acked.insert(span.clone());
-        msg.lost.remove(span);
-        if !msg.is_fully_acked() {
-            return None;
+        // A message acknowledged whole at once (most chat messages fit one
+        // fragment) needs no range bookkeeping: it is freed right away.
+        if span != (0..msg.unit_count()) {
+            msg.acked.insert(span.clone());
+            msg.lost.remove(span);
+            if !msg.is_fully_acked() {
+                return None;
+            }
         }
         self.in_flight.remove(&key);
-        release_map(&mut self.in_flight);
+        if self.in_flight.is_empty() {
+            self.in_flight = FxHashMap::default(); // frees the table
+        }
         self.retransmit.retain(|k| *k != key);
         release(&mut self.retransmit);
         Some(key)

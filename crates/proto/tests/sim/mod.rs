@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use natter_proto::{
-    ClientConfig, ConnectionHandle, Endpoint, EndpointConfig, Event, ServerConfig, StaticKeypair,
-    TransportConfig,
+    ClientConfig, ConnectionHandle, Endpoint, EndpointConfig, Event, ServerEndpointConfig,
+    StaticKeypair, TransportConfig,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -85,6 +85,54 @@ pub struct Sim {
     pub partitions: Vec<(Instant, Instant)>,
     /// Steps taken without virtual time moving (livelock detector).
     stalled: u32,
+    /// A rate-limited queue on the client → server direction, if any.
+    pub bottleneck: Option<Bottleneck>,
+}
+
+/// A bottleneck link: a FIFO queue of `queue_bytes` drained at `rate` bytes per
+/// second, with tail drop. Datagrams leave it, then take the link's latency.
+#[derive(Debug, Clone)]
+pub struct Bottleneck {
+    pub rate: u64,
+    pub queue_bytes: usize,
+    /// When the datagram last queued leaves the queue.
+    busy_until: Option<Instant>,
+    /// Datagrams dropped because the queue was full.
+    pub dropped: u64,
+    /// Datagrams that went through.
+    pub forwarded: u64,
+    /// Largest number of bytes queued (the one just added included).
+    pub max_queued: usize,
+}
+
+impl Bottleneck {
+    pub fn new(rate: u64, queue_bytes: usize) -> Self {
+        Self {
+            rate,
+            queue_bytes,
+            busy_until: None,
+            dropped: 0,
+            forwarded: 0,
+            max_queued: 0,
+        }
+    }
+
+    /// Queues `len` bytes at `now`: the instant they leave, or `None` if dropped.
+    fn enqueue(&mut self, now: Instant, len: usize) -> Option<Instant> {
+        let start = self.busy_until.map_or(now, |b| b.max(now));
+        let backlog = (start - now).as_nanos() * u128::from(self.rate) / 1_000_000_000;
+        let queued = backlog as usize + len;
+        if queued > self.queue_bytes {
+            self.dropped += 1;
+            return None;
+        }
+        self.forwarded += 1;
+        self.max_queued = self.max_queued.max(queued);
+        let nanos = (len as u128 * 1_000_000_000).div_ceil(u128::from(self.rate));
+        let done = start + Duration::from_nanos(nanos as u64);
+        self.busy_until = Some(done);
+        Some(done)
+    }
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -105,11 +153,15 @@ impl Sim {
         Self::with_configs(
             seed,
             transport(),
-            ServerConfig::new(server_keypair(), [3; 32]),
+            ServerEndpointConfig::new(server_keypair(), [3; 32]),
         )
     }
 
-    pub fn with_configs(seed: u64, transport: TransportConfig, server: ServerConfig) -> Self {
+    pub fn with_configs(
+        seed: u64,
+        transport: TransportConfig,
+        server: ServerEndpointConfig,
+    ) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut cseed = [0u8; 32];
         let mut sseed = [0u8; 32];
@@ -143,6 +195,7 @@ impl Sim {
             server_filter: None,
             partitions: Vec::new(),
             stalled: 0,
+            bottleneck: None,
         }
     }
 
@@ -201,11 +254,18 @@ impl Sim {
         if link.mtu > 0 && data.len() > link.mtu {
             return;
         }
+        let mut departs = self.now;
+        if let Some(b) = self.bottleneck.as_mut().filter(|_| to == SERVER) {
+            match b.enqueue(self.now, data.len()) {
+                Some(at) => departs = at,
+                None => return,
+            }
+        }
         let copies = 1 + self.rng.random_bool(link.duplicate) as usize;
         for _ in 0..copies {
             let jitter = link.jitter.mul_f64(self.rng.random::<f64>());
             self.seq += 1;
-            let at = self.now + link.latency + jitter;
+            let at = departs + link.latency + jitter;
             self.wire.push(Reverse(InFlight {
                 at,
                 seq: self.seq,

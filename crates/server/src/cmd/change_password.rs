@@ -36,7 +36,7 @@ pub(super) async fn apply(s: &mut Session, old: String, new: String) -> Result<R
     }
     let hash = auth::hash_password(&slot, &shared.config.argon2, new).await?;
     drop(slot);
-    let token = super::sessions::set_password(s, id, hash).await?;
+    let token = super::helpers::login_sessions::set_password(s, id, hash).await?;
     tracing::info!(session = s.key.0, user = %me.user.name, "password changed");
     Ok(Response::PasswordChanged { token })
 }

@@ -1,9 +1,8 @@
-//! `conversations` and `conversations_page`: my conversations with last seq
-//! and cursors, one page at a time (see [`crate::sync::list_page`]).
+//! `conversations`: the first page of my conversations with last seq and
+//! cursors (see [`crate::sync::list_page`] and `conversations_page`).
 
-use natter_api::{ConversationId, Response};
+use natter_api::Response;
 
-use crate::convert;
 use crate::error::CmdError;
 use crate::session::Session;
 use crate::sync;
@@ -15,19 +14,4 @@ pub(super) async fn apply(s: &mut Session) -> Result<Response, CmdError> {
     let limit = s.shared.config.conversation_page();
     let (list, _) = sync::list_page(&s.shared.clone(), me, None, limit).await?;
     Ok(Response::Conversations(list))
-}
-
-/// `conversations_page`: entries with an id above `after`, at most `limit`
-/// (capped at the configured page size).
-pub(super) async fn page(
-    s: &mut Session,
-    after: Option<ConversationId>,
-    limit: u32,
-) -> Result<Response, CmdError> {
-    let me = s.require_auth()?.id;
-    let max = s.shared.config.conversation_page();
-    let limit = usize::try_from(limit).unwrap_or(max).clamp(1, max);
-    let after = after.map(|id| convert::store_conv(id).unwrap_or(natter_store::ConvId(i64::MAX)));
-    let (list, more) = sync::list_page(&s.shared.clone(), me, after, limit).await?;
-    Ok(Response::ConversationsPage { list, more })
 }

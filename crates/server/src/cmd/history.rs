@@ -4,8 +4,9 @@
 //! 1 MiB message limit: a page shorter than asked does not mean the end of
 //! the log; an empty page does.
 
-use natter_api::{ErrorCode, HistoryQuery, Response};
+use natter_api::{HistoryQuery, Response};
 
+use crate::access::{self, Need};
 use crate::convert;
 use crate::error::CmdError;
 use crate::session::Session;
@@ -16,15 +17,8 @@ const MAX_PAGE_BYTES: usize = 512 * 1024;
 pub(super) async fn apply(s: &mut Session, q: HistoryQuery) -> Result<Response, CmdError> {
     let me = s.require_auth()?.id;
     let shared = s.shared.clone();
-    let conv = convert::store_conv(q.conv).ok_or(ErrorCode::NoSuchConversation)?;
-    let member = shared
-        .db(move |st| Ok((st.conversation(conv)?.is_some(), st.member(conv, me)?)))
-        .await?;
-    let member = match member {
-        (false, _) => return Err(ErrorCode::NoSuchConversation.into()),
-        (true, None) => return Err(ErrorCode::NotMember.into()),
-        (true, Some(m)) => m,
-    };
+    let access = access::check(&shared, q.conv, me, Need::History).await?;
+    let (conv, member) = (access.conv, access.member()?);
     let page = convert::page(&q, q.limit.min(shared.config.history_limit));
     let stored = shared.db(move |st| st.history(conv, page)).await?;
     let mut messages = Vec::with_capacity(stored.len());

@@ -39,7 +39,7 @@ pub(super) async fn apply(
     shared.throttle.succeed(s.remote.ip(), &account);
     let (token, hash) = auth::new_token();
     let id = user.id;
-    let evicted = super::sessions::create(&shared, hash, id, s.remote).await?;
+    let evicted = super::helpers::login_sessions::create(&shared, hash, id, s.remote).await?;
     let info = crate::convert::user_info(&user);
     tracing::info!(session = s.key.0, user = %info.name, remote = %s.remote, "login ok");
     s.authenticate(Auth {
@@ -47,7 +47,7 @@ pub(super) async fn apply(
         user: info.clone(),
         token: hash,
     });
-    super::sessions::end_evicted(&shared, id, evicted);
+    super::helpers::login_sessions::end_evicted(&shared, id, evicted);
     Ok(Response::LoggedIn { user: info, token })
 }
 

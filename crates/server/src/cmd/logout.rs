@@ -11,7 +11,7 @@ pub(super) async fn apply(s: &mut Session) -> Result<Response, CmdError> {
     let token = auth.token;
     s.shared.db(move |st| st.delete_session(token)).await?;
     let reason = "logged out on another connection";
-    super::sessions::end_token(&s.shared, auth.id, token, Some(s.key), reason);
+    super::helpers::login_sessions::end_token(&s.shared, auth.id, token, Some(s.key), reason);
     s.deauthenticate();
     tracing::info!(session = s.key.0, user = %auth.user.name, "logged out");
     Ok(Response::Done)

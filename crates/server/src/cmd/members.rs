@@ -4,6 +4,7 @@
 use natter_api::{self as api, ConversationId, Response};
 use natter_store::{Role, User};
 
+use crate::access::{self, Need};
 use crate::error::CmdError;
 use crate::presence;
 use crate::session::Session;
@@ -11,7 +12,7 @@ use crate::session::Session;
 pub(super) async fn apply(s: &mut Session, conv: ConversationId) -> Result<Response, CmdError> {
     let me = s.require_auth()?.id;
     let shared = s.shared.clone();
-    let (conv, _) = super::groups::require_member(&shared, conv, me).await?;
+    let conv = access::check(&shared, conv, me, Need::Member).await?.conv;
     let rows: Vec<(Role, User)> = shared
         .db(move |st| {
             let mut rows = Vec::new();
@@ -36,12 +37,4 @@ fn api_role(role: Role) -> api::Role {
         Role::Admin => api::Role::Admin,
         Role::Member => api::Role::Member,
     }
-}
-
-/// `presence`: every user with their status.
-pub(super) async fn presence(s: &mut Session) -> Result<Response, CmdError> {
-    s.require_auth()?;
-    let users = s.shared.db(|st| st.list_users()).await?;
-    let list = users.iter().map(|u| presence::status(&s.shared, u));
-    Ok(Response::Presence(list.collect()))
 }

@@ -1,32 +1,39 @@
-//! One command per file: each parses/validates its request and applies it
-//! with the session as context. [`dispatch`] gives every request exactly one
-//! [`Reply`].
+//! One file per request, named after its `Request` variant in snake_case
+//! (`AckRead` → `ack_read.rs`); each validates its request and applies it
+//! with the session as context. [`dispatch`] is the one match that gives
+//! every request exactly one [`Reply`]; which rate limit a request passes
+//! is `Request::rate_class` in natter-api. Pieces several commands share
+//! are in `helpers/`.
 
-mod ack;
+mod ack_delivered;
+mod ack_read;
 mod change_password;
 mod conversations;
-mod group_create;
-mod group_join;
-mod group_leave;
-mod groups;
+mod conversations_page;
+mod create_group;
+mod helpers;
 mod history;
+mod invite;
+mod join_group;
+mod leave_group;
 mod login;
 mod logout;
 mod members;
-mod read;
+mod my_groups;
+mod ping;
+mod presence;
+mod public_groups;
 mod receipt;
 mod register;
 mod resume;
+mod revoke_session;
 mod send;
 mod sessions;
 mod users;
 
-pub(crate) use sessions::prune_at_start;
+pub(crate) use helpers::login_sessions::prune_at_start;
 
-use natter_api::{
-    ApiError, ErrorCode, PROTOCOL_VERSION, RateClass, Request, Response, Sent, SyncRequest,
-};
-use tokio::sync::oneshot;
+use natter_api::{ErrorCode, PROTOCOL_VERSION, RateClass, Request, Response, SyncRequest};
 
 use crate::error::CmdError;
 use crate::session::Session;
@@ -35,87 +42,78 @@ use crate::session::Session;
 pub(crate) enum Reply {
     /// Right away.
     Now(Result<Response, CmdError>),
-    /// When the writer has committed the message (✓) or failed.
-    Later(oneshot::Receiver<Result<Sent, ApiError>>),
+    /// By the writer once it committed the message (✓) or failed: through
+    /// the hub, as a push to this session.
+    ByWriter,
     /// Right away, then (if `Ok`) the offline sync runs.
     ThenSync(Result<Response, CmdError>, SyncRequest),
 }
 
-/// Runs one request (each first passes its rate limit: write or read bucket).
-pub(crate) async fn dispatch(s: &mut Session, request: Request) -> Reply {
+/// Runs request `id` (each first passes its rate limit: write or read
+/// bucket). The per-message requests run inline; the others are boxed, so
+/// their larger state does not size every request's future.
+pub(crate) async fn dispatch(s: &mut Session, id: u64, request: Request) -> Reply {
     if let Err(e) = rate_limit(s, &request) {
         return Reply::Now(Err(e));
     }
-    match request {
-        Request::Send {
+    use Request as R;
+    let result = match request {
+        R::Send {
             target,
             client_id,
             body,
-        } => match send::apply(s, target, client_id, body).await {
-            Ok(rx) => Reply::Later(rx),
-            Err(e) => Reply::Now(Err(e)),
-        },
-        Request::AckDelivered { conv, seq } => Reply::Now(ack::apply(s, conv, seq).await),
-        Request::Ping => Reply::Now(Ok(Response::Done)),
-        // Boxed: the larger commands' state is on the heap only while they
-        // run, so the hot commands and an idle session's task stay small.
-        other => Box::pin(dispatch_rest(s, other)).await,
-    }
-}
-
-/// Everything but the per-message commands.
-async fn dispatch_rest(s: &mut Session, request: Request) -> Reply {
-    match request {
-        Request::Register { name, password } => {
-            Reply::Now(register::apply(s, name, password).await)
+        } => {
+            return match send::apply(s, id, target, client_id, body).await {
+                Ok(()) => Reply::ByWriter,
+                Err(e) => Reply::Now(Err(e)),
+            };
         }
-        Request::Login {
+        R::AckDelivered { conv, seq } => ack_delivered::apply(s, conv, seq).await,
+        R::Ping => ping::apply(),
+        R::Login {
             version,
             name,
             password,
             sync,
-        } => Reply::ThenSync(login::apply(s, version, name, password).await, sync),
-        Request::Resume {
+        } => {
+            let result = Box::pin(login::apply(s, version, name, password)).await;
+            return Reply::ThenSync(result, sync);
+        }
+        R::Resume {
             version,
             token,
             sync,
-        } => Reply::ThenSync(resume::apply(s, version, token).await, sync),
-        Request::Logout => Reply::Now(logout::apply(s).await),
-        Request::ChangePassword {
+        } => return Reply::ThenSync(Box::pin(resume::apply(s, version, token)).await, sync),
+        R::Register { name, password } => Box::pin(register::apply(s, name, password)).await,
+        R::Logout => Box::pin(logout::apply(s)).await,
+        R::ChangePassword {
             old_password,
             new_password,
-        } => Reply::Now(change_password::apply(s, old_password, new_password).await),
-        Request::History(query) => Reply::Now(history::apply(s, query).await),
-        Request::Conversations => Reply::Now(conversations::apply(s).await),
-        Request::ConversationsPage { after, limit } => {
-            Reply::Now(conversations::page(s, after, limit).await)
+        } => Box::pin(change_password::apply(s, old_password, new_password)).await,
+        R::History(query) => Box::pin(history::apply(s, query)).await,
+        R::Conversations => Box::pin(conversations::apply(s)).await,
+        R::ConversationsPage { after, limit } => {
+            Box::pin(conversations_page::apply(s, after, limit)).await
         }
-        Request::Users => Reply::Now(users::apply(s).await),
-        other => Reply::Now(dispatch_groups(s, other).await),
-    }
-}
-
-/// Groups, receipts, read cursors and presence.
-async fn dispatch_groups(s: &mut Session, request: Request) -> Result<Response, CmdError> {
-    match request {
-        Request::CreateGroup {
+        R::Users => Box::pin(users::apply(s)).await,
+        R::CreateGroup {
             name,
             public,
             members,
-        } => group_create::apply(s, name, public, members).await,
-        Request::JoinGroup { name } => group_join::join(s, name).await,
-        Request::LeaveGroup { conv } => group_leave::apply(s, conv).await,
-        Request::Invite { conv, user } => group_join::invite(s, conv, user).await,
-        Request::MyGroups => groups::mine(s).await,
-        Request::PublicGroups => groups::public(s).await,
-        Request::Members { conv } => members::apply(s, conv).await,
-        Request::AckRead { conv, seq } => read::apply(s, conv, seq).await,
-        Request::Receipt { conv, seq } => receipt::apply(s, conv, seq).await,
-        Request::Presence => members::presence(s).await,
-        Request::Sessions => sessions::list(s).await,
-        Request::RevokeSession { id } => sessions::revoke(s, id).await,
-        _ => Err(ErrorCode::BadRequest.into()),
-    }
+        } => Box::pin(create_group::apply(s, name, public, members)).await,
+        R::JoinGroup { name } => Box::pin(join_group::apply(s, name)).await,
+        R::LeaveGroup { conv } => Box::pin(leave_group::apply(s, conv)).await,
+        R::Invite { conv, user } => Box::pin(invite::apply(s, conv, user)).await,
+        R::MyGroups => Box::pin(my_groups::apply(s)).await,
+        R::PublicGroups => Box::pin(public_groups::apply(s)).await,
+        R::Members { conv } => Box::pin(members::apply(s, conv)).await,
+        R::AckRead { conv, seq } => Box::pin(ack_read::apply(s, conv, seq)).await,
+        R::Receipt { conv, seq } => Box::pin(receipt::apply(s, conv, seq)).await,
+        R::Presence => Box::pin(presence::apply(s)).await,
+        R::Sessions => Box::pin(sessions::apply(s)).await,
+        R::RevokeSession { id } => Box::pin(revoke_session::apply(s, id)).await,
+    };
+    Reply::Now(result)
 }
 
 /// Takes a token from the request's bucket (writes and reads have their

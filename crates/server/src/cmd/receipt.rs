@@ -3,6 +3,7 @@
 
 use natter_api::{ConversationId, ErrorCode, Response, Seq, UserInfo};
 
+use crate::access::{self, Need};
 use crate::error::CmdError;
 use crate::session::Session;
 
@@ -13,7 +14,8 @@ pub(super) async fn apply(
 ) -> Result<Response, CmdError> {
     let me = s.require_auth()?.id;
     let shared = s.shared.clone();
-    let (id, member) = super::groups::require_member(&shared, conv, me).await?;
+    let access = access::check(&shared, conv, me, Need::Member).await?;
+    let (id, member) = (access.conv, access.member()?);
     let seq = seq.min(i64::MAX as u64);
     let (message, cursors) = shared
         .db(move |st| Ok((st.message(id, seq)?, st.delivered_cursors(id)?)))

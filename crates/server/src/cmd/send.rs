@@ -1,22 +1,25 @@
 //! `send`: validate target, membership and size, then hand the message to
-//! the group-commit writer; the ✓ is answered once it is committed.
+//! the group-commit writer. The writer answers the request itself once the
+//! message is committed: the ✓ comes back through the hub as this
+//! session's [`crate::push::Push::Reply`], so nothing here waits for it.
 
-use natter_api::{ApiError, ClientMsgId, ErrorCode, Sent, Target};
+use natter_api::{ClientMsgId, ErrorCode, Target};
 use natter_store::{ConvId, MsgKind, NewMessage, StoreError, UserId, name_key};
-use tokio::sync::oneshot;
 
-use crate::convert;
-use crate::ctx::{Shared, now_ms};
+use crate::access::{self, Need};
+use crate::ctx::now_ms;
 use crate::error::CmdError;
 use crate::session::Session;
-use crate::writer::WriteJob;
+use crate::writer::job::{ReplyTo, WriteJob};
 
+/// Queues the message on the writer as the answer to request `id`.
 pub(super) async fn apply(
     s: &mut Session,
+    id: u64,
     target: Target,
     client_id: ClientMsgId,
     body: String,
-) -> Result<oneshot::Receiver<Result<Sent, ApiError>>, CmdError> {
+) -> Result<(), CmdError> {
     let me = s.require_auth()?.id;
     let max = s.shared.config.max_body;
     if body.len() > max {
@@ -26,7 +29,6 @@ pub(super) async fn apply(
         ));
     }
     let conv = resolve(s, me, target).await?;
-    let (reply, rx) = oneshot::channel();
     let message = NewMessage {
         conv,
         sender: Some(me),
@@ -35,45 +37,26 @@ pub(super) async fn apply(
         body,
         ts_ms: now_ms(),
     };
+    let to = ReplyTo {
+        user: me,
+        key: s.key,
+        id,
+    };
     s.shared
-        .writer()?
-        .send(WriteJob::Message { message, reply })
-        .await
-        .map_err(|_| CmdError::from(ErrorCode::ShuttingDown))?;
-    Ok(rx)
+        .writer
+        .submit(WriteJob::Message { message, to })
+        .await?;
+    s.awaiting_writer += 1;
+    Ok(())
 }
 
-/// Appends a system message through the writer and waits for its commit.
-pub(super) async fn append_system(shared: &Shared, message: NewMessage) -> Result<Sent, CmdError> {
-    let (reply, rx) = oneshot::channel();
-    shared
-        .writer()?
-        .send(WriteJob::Message { message, reply })
-        .await
-        .map_err(|_| CmdError::from(ErrorCode::ShuttingDown))?;
-    match rx.await {
-        Ok(r) => r.map_err(CmdError::Api),
-        Err(_) => Err(ErrorCode::ShuttingDown.into()),
-    }
-}
-
-/// The conversation a target names, checking the caller may post there.
+/// The conversation a target names, checking the caller may post there
+/// (every account is in the lobby).
 async fn resolve(s: &Session, me: UserId, target: Target) -> Result<ConvId, CmdError> {
-    let shared = s.shared.clone();
     match target {
-        Target::Lobby => Ok(shared.lobby),
+        Target::Lobby => Ok(s.shared.lobby),
         Target::User(name) => direct_with(s, me, name).await,
-        Target::Conversation(id) => {
-            let conv = convert::store_conv(id).ok_or(ErrorCode::NoSuchConversation)?;
-            if shared.is_member(conv, me).await? {
-                return Ok(conv);
-            }
-            let exists = shared.db(move |st| st.conversation(conv)).await?.is_some();
-            match exists {
-                true => Err(ErrorCode::NotMember.into()),
-                false => Err(ErrorCode::NoSuchConversation.into()),
-            }
-        }
+        Target::Conversation(id) => Ok(access::check(&s.shared, id, me, Need::Post).await?.conv),
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::Link;
+use super::ChannelLink;
 use crate::Server;
 
 /// The client's ends of an in-memory connection.
@@ -24,12 +24,7 @@ pub fn connect(server: &Server, remote: SocketAddr) -> MemoryConn {
     let buffer = server.config().link_buffer.max(1);
     let (to_server, from_client) = mpsc::channel(buffer);
     let (to_client, from_server) = mpsc::channel(buffer);
-    server.accept_link(Link {
-        to_client,
-        from_client,
-        remote,
-        gateway: "memory",
-    });
+    server.accept_link(ChannelLink::new(to_client, from_client, remote, "memory"));
     MemoryConn {
         tx: to_server,
         rx: from_server,

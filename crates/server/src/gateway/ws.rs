@@ -1,8 +1,8 @@
-//! The WebSocket gateway: every `/ws` connection becomes a [`Link`].
+//! The WebSocket gateway: every `/ws` connection becomes a [`super::Link`].
 //!
 //! Each text frame from the client is one JSON `natter_api::ClientFrame`;
 //! each frame to it one JSON `ServerFrame` — the very types of the UDP path.
-//! The gateway converts JSON to the postcard frames a [`Link`] carries (and
+//! The gateway converts JSON to the postcard frames a [`super::Link`] carries (and
 //! back), so both transports run the same session and command code.
 //!
 //! Bad input never closes the socket: a frame that is not valid JSON, has
@@ -24,7 +24,7 @@ use futures_util::{SinkExt, StreamExt};
 use natter_api::{self as api, ApiError, ClientFrame, ErrorCode, ServerFrame};
 use tokio::sync::mpsc;
 
-use super::Link;
+use super::ChannelLink;
 use crate::http::{self, Held};
 use crate::{Server, ServerConfig};
 
@@ -57,7 +57,7 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| bridge(socket, server, remote, held))
 }
 
-/// Serves one upgraded socket as a [`Link`] of `server` until either side
+/// Serves one upgraded socket as a [`super::Link`] of `server` until either side
 /// ends: the client closing the socket ends the session; the session ending
 /// (server shutdown, a refused link) closes the socket after its last frames.
 /// A client that sends nothing, not even a pong to the server's pings, for
@@ -73,12 +73,7 @@ pub(crate) async fn bridge(
     let (to_client, outgoing) = mpsc::channel(buffer);
     let (incoming, from_client) = mpsc::channel(buffer);
     tracing::debug!(%remote, "websocket connection");
-    server.accept_link(Link {
-        to_client,
-        from_client,
-        remote,
-        gateway: "ws",
-    });
+    server.accept_link(ChannelLink::new(to_client, from_client, remote, "ws"));
     let (sink, stream) = socket.split();
     let (errors_tx, errors_rx) = mpsc::channel(16);
     let stall = server.config().write_stall();
@@ -200,7 +195,7 @@ fn pings(every: Duration) -> tokio::time::Interval {
     ping
 }
 
-/// One JSON text frame → the postcard frame a [`Link`] carries, or the
+/// One JSON text frame → the postcard frame a [`super::Link`] carries, or the
 /// error response to send back.
 pub fn decode_text(text: &str, limit: usize) -> Result<Bytes, ServerFrame> {
     if text.len() > limit {

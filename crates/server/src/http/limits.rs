@@ -36,6 +36,12 @@ pub struct HttpConfig {
     /// `natter serve` lowers it below the process's descriptor limit.
     /// Default 10 000.
     pub max_connections: usize,
+    /// Web origins (`scheme://host[:port]`, e.g. `"https://chat.example.org"`)
+    /// whose pages may open `/ws`, besides the server's own address (an
+    /// `Origin` equal to `http://` + the request's `Host` when that host is
+    /// an IP address or `localhost`). Requests without `Origin` (programs,
+    /// not browsers) are always let in. Default empty.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -45,6 +51,7 @@ impl Default for HttpConfig {
             ws_idle_timeout_ms: 60_000,
             max_connections_per_addr: 64,
             max_connections: 10_000,
+            allowed_origins: Vec::new(),
         }
     }
 }

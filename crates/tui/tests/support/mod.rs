@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use natter_api::{
-    ClientMsgId, ConversationId, ConversationInfo, ConversationKind, Message, Presence, UserId,
-    UserInfo,
+    ClientEvent, ClientMsgId, ConnectionState, ConversationId, ConversationInfo, ConversationKind,
+    Event, Message, Presence, UserId, UserInfo,
 };
-use natter_tui::{App, AppEvent, draw};
+use natter_tui::{App, draw};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::text::Span;
@@ -56,19 +56,19 @@ pub(crate) fn presence(name: &str, online: bool) -> Presence {
 /// alice, connected, lobby and a direct with bob (both empty), bob offline.
 pub(crate) fn alice() -> App {
     let mut app = App::new("alice");
-    app.apply(AppEvent::Connection(natter_tui::Link::Connected));
+    app.apply(ClientEvent::Connection(ConnectionState::Connected));
     let bob = ConversationKind::Direct { peer: user("bob") };
     let list = vec![
         conv(LOBBY, ConversationKind::Lobby, 0),
         conv(WITH_BOB, bob, 0),
     ];
-    assert!(app.apply(AppEvent::Conversations(list)).is_empty());
+    assert!(app.apply(Event::Conversations(list)).is_empty());
     let who = vec![
         presence("alice", true),
         presence("bob", false),
         presence("carol", true),
     ];
-    app.apply(AppEvent::Presence(who));
+    app.apply(Event::Presence(who));
     app
 }
 

@@ -3,8 +3,9 @@
 use bytes::Bytes;
 use natter_api::{self as api, ConversationId, ErrorCode, Event, Response, Seq, ServerFrame};
 
+use crate::access::{self, Need};
 use crate::error::CmdError;
-use crate::hub::Push;
+use crate::push::Push;
 use crate::session::Session;
 
 pub(super) async fn apply(
@@ -14,7 +15,7 @@ pub(super) async fn apply(
 ) -> Result<Response, CmdError> {
     let me = s.require_auth()?.id;
     let shared = s.shared.clone();
-    let (id, _) = super::groups::require_member(&shared, conv, me).await?;
+    let id = access::check(&shared, conv, me, Need::Member).await?.conv;
     let seq = seq.min(i64::MAX as u64);
     let read = shared.db(move |st| st.set_read(me, id, seq)).await?;
     let event = ServerFrame::Event(Event::Read { conv, seq: read });

@@ -1,53 +1,17 @@
 //! Delivered-cursor acks, group-committed by the writer.
 //!
 //! `ack_delivered` checks membership, then queues an [`AckJob`] on the
-//! writer. The writer raises every queued cursor in one store transaction,
+//! writer (`WriterHandle::call`). The writer raises every queued cursor in one store transaction,
 //! reads the delivered cursors of the touched conversations in the same
 //! blocking call, pushes the ✓✓ watermarks that rose and only then answers
 //! each ack (so `done` still means "stored").
 
-use natter_api::{ApiError, ErrorCode};
-use natter_store::{ConvId, StoreError, UserId};
-use tokio::sync::oneshot;
+use natter_store::{ConvId, StoreError};
 
+use super::job::AckJob;
 use crate::ctx::Shared;
 use crate::error::CmdError;
 use crate::receipts;
-use crate::writer::WriteJob;
-
-/// One member's delivered cursor to raise and where to answer.
-#[derive(Debug)]
-pub(crate) struct AckJob {
-    user: UserId,
-    conv: ConvId,
-    seq: u64,
-    reply: oneshot::Sender<Result<(), ApiError>>,
-}
-
-/// Queues the ack on the writer and waits until it is committed.
-pub(crate) async fn submit(
-    shared: &Shared,
-    user: UserId,
-    conv: ConvId,
-    seq: u64,
-) -> Result<(), CmdError> {
-    let (reply, rx) = oneshot::channel();
-    let job = AckJob {
-        user,
-        conv,
-        seq,
-        reply,
-    };
-    shared
-        .writer()?
-        .send(WriteJob::Ack(job))
-        .await
-        .map_err(|_| CmdError::from(ErrorCode::ShuttingDown))?;
-    match rx.await {
-        Ok(r) => r.map_err(CmdError::Api),
-        Err(_) => Err(ErrorCode::ShuttingDown.into()),
-    }
-}
 
 /// Commits `batch` in one transaction, pushes the watermarks, answers each.
 pub(crate) async fn commit(shared: &Shared, batch: Vec<AckJob>) {

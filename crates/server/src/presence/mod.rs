@@ -8,6 +8,8 @@
 //! event), and each receiver gets at most one `Event::Presence` per window
 //! with every change it may see.
 
+pub(crate) mod handle;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -17,25 +19,18 @@ use natter_store::{ConvKind, User, UserId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use self::handle::Change;
 use crate::convert;
 use crate::ctx::Shared;
 use crate::error::CmdError;
-use crate::hub::Push;
+use crate::push::Push;
 
-/// A user came online (`true`) or went offline at `at_ms`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Change {
-    pub(crate) user: UserId,
-    pub(crate) online: bool,
-    pub(crate) at_ms: i64,
-}
-
-/// Starts the presence task; it runs until the sender is dropped.
-pub(crate) fn spawn(
-    shared: Arc<Shared>,
-) -> (mpsc::UnboundedSender<Change>, tokio::task::JoinHandle<()>) {
+/// Starts the presence task and opens `shared.presence` on it; it runs
+/// until the handle is closed.
+pub(crate) fn spawn(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
     let (tx, rx) = mpsc::unbounded_channel();
-    (tx, tokio::spawn(run(shared, rx)))
+    shared.presence.open(tx);
+    tokio::spawn(run(shared, rx))
 }
 
 async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Change>) {

@@ -1,5 +1,6 @@
-//! `create_group`: the caller becomes owner, the listed users members; a
-//! system message opens the log and every member's sessions sync it.
+//! `create_group`: the caller becomes owner, the listed users members; the
+//! writer creates it, opens the log with a system message and has every
+//! member's sessions sync it.
 //!
 //! The name is stored in its NFKC form (see [`natter_api::normalize_group_name`])
 //! and must differ from every group's by [`natter_store::group_key`]
@@ -8,13 +9,12 @@
 //! whole request fails with `limit_reached` naming that user.
 
 use natter_api::{ErrorCode, MAX_NAME_LEN, Response, normalize_group_name};
-use natter_store::{MsgKind, NewGroup, NewMessage, UserId};
+use natter_store::{NewGroup, UserId};
 
-use crate::ctx::now_ms;
+use super::helpers::groups;
 use crate::error::CmdError;
-use crate::hub::Push;
-use crate::membership;
 use crate::session::Session;
+use crate::writer::job::{CreateGroup, WriteJob};
 
 pub(super) async fn apply(
     s: &mut Session,
@@ -41,19 +41,18 @@ pub(super) async fn apply(
         name,
         public,
         owner: auth.id,
-        members: ids.clone(),
+        members: ids,
     };
-    let conv = membership::submit_create(&shared, group).await?;
-    let text = format!("{} created the group", auth.user.name);
-    super::send::append_system(&shared, opening(conv.id, text)).await?;
-    ids.push(auth.id);
-    let sync = Push::Sync {
-        conv: conv.id,
-        from: Some(0),
+    let create = |reply| {
+        WriteJob::Create(CreateGroup {
+            group,
+            text: format!("{} created the group", auth.user.name),
+            reply,
+        })
     };
-    shared.hub.push_to(&ids, &sync);
+    let conv = shared.writer.call(create).await?;
     tracing::info!(session = s.key.0, group = conv.id.0, "group created");
-    Ok(Response::Group(super::groups::info(&shared, conv).await?))
+    Ok(Response::Group(groups::info(&shared, conv).await?))
 }
 
 fn members_cap(max: usize) -> CmdError {
@@ -61,17 +60,6 @@ fn members_cap(max: usize) -> CmdError {
         ErrorCode::LimitReached,
         format!("at most {max} members per group"),
     )
-}
-
-fn opening(conv: natter_store::ConvId, body: String) -> NewMessage {
-    NewMessage {
-        conv,
-        sender: None,
-        client_id: *uuid::Uuid::new_v4().as_bytes(),
-        kind: MsgKind::System,
-        body,
-        ts_ms: now_ms(),
-    }
 }
 
 /// Ids of the named users, or `no_such_user` naming the first unknown one.

@@ -14,73 +14,43 @@
 //! fails with `limit_reached` naming the user), and a group holds at most
 //! `max_group_members`.
 
-use natter_api::{ApiError, ErrorCode};
+use natter_api::ErrorCode;
 use natter_store::{
-    ConvId, Conversation, MsgKind, NewGroup, NewMessage, Role, Store, StoreError, UserId,
+    ConvId, Conversation, MsgKind, NewGroup, NewMessage, Store, StoreError, UserId,
 };
-use tokio::sync::oneshot;
 
+use super::fan_out::fan_out;
+use super::job::{Kind, MemberChange, WriteJob};
 use crate::ctx::{Shared, now_ms};
 use crate::error::CmdError;
-use crate::hub::Push;
-use crate::{receipts, writer};
+use crate::push::Push;
+use crate::receipts;
 
-/// Join or leave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Join(Role),
-    Leave,
-}
-
-/// Work for the writer that changes group membership.
-#[derive(Debug)]
-pub(crate) enum Change {
-    /// A join or leave.
-    Member(MemberChange),
-    /// A new group with its initial members.
-    Create(CreateGroup),
-}
-
-/// One membership change and where to answer (the system message's seq).
-#[derive(Debug)]
-pub(crate) struct MemberChange {
-    pub(crate) conv: ConvId,
-    pub(crate) user: UserId,
-    /// Who asked (the user, or the inviter).
-    pub(crate) by: UserId,
-    pub(crate) kind: Kind,
-    /// Body of the system message.
-    pub(crate) text: String,
-    pub(crate) reply: oneshot::Sender<Result<u64, ApiError>>,
-}
-
-/// A group to create and where to answer.
-#[derive(Debug)]
-pub(crate) struct CreateGroup {
-    pub(crate) group: NewGroup,
-    pub(crate) reply: oneshot::Sender<Result<Conversation, ApiError>>,
-}
-
-/// Applies `change` and answers it.
-pub(crate) async fn apply(shared: &Shared, change: Change) {
+/// Applies a membership job and answers it (other jobs are not changes
+/// of membership and are ignored).
+pub(super) async fn apply(shared: &Shared, change: WriteJob) {
     match change {
-        Change::Member(c) => {
+        WriteJob::Member(c) => {
             let result = apply_change(shared, &c).await;
             let _ = c.reply.send(result.map_err(CmdError::into_api));
         }
-        Change::Create(c) => {
-            let result = create(shared, c.group).await;
+        WriteJob::Create(c) => {
+            let result = create(shared, c.group, c.text).await;
             let _ = c.reply.send(result.map_err(CmdError::into_api));
         }
+        WriteJob::Message { .. } | WriteJob::Ack(_) => {}
     }
 }
 
-/// Creates the group if no listed user is at the group cap.
-async fn create(shared: &Shared, group: NewGroup) -> Result<Conversation, CmdError> {
+/// Creates the group if no listed user is at the group cap, opens its log
+/// with the system message `text` and tells every member's sessions to
+/// sync it.
+async fn create(shared: &Shared, group: NewGroup, text: String) -> Result<Conversation, CmdError> {
     let max = shared.config.max_groups_per_user;
     let owner = group.owner;
     let mut users = vec![owner];
     users.extend(group.members.iter().copied());
+    let members = users.clone();
     let full = shared
         .db(move |st| {
             for user in users {
@@ -101,6 +71,12 @@ async fn create(shared: &Shared, group: NewGroup) -> Result<Conversation, CmdErr
     match full {
         Ok(conv) => {
             shared.forget_members(conv.id);
+            system_message(shared, conv.id, text).await?;
+            let sync = Push::Sync {
+                conv: conv.id,
+                from: Some(0),
+            };
+            shared.hub.push_to(&members, &sync);
             Ok(conv)
         }
         Err(user) => Err(group_cap_error(shared, user, owner).await),
@@ -129,7 +105,7 @@ enum Refusal {
 }
 
 async fn apply_change(shared: &Shared, c: &MemberChange) -> Result<u64, CmdError> {
-    let (conv, user, kind) = (c.conv, c.user, c.kind);
+    let (conv, user, kind) = (c.conv, c.who.user, c.kind);
     let caps = (
         shared.config.max_groups_per_user,
         shared.config.max_group_members,
@@ -155,7 +131,7 @@ async fn apply_change(shared: &Shared, c: &MemberChange) -> Result<u64, CmdError
         .map_err(|e| store_error(e, kind))?;
     let last = match last {
         Ok(last) => last,
-        Err(Refusal::UserFull) => return Err(group_cap_error(shared, user, c.by).await),
+        Err(Refusal::UserFull) => return Err(group_cap_error(shared, user, c.who.by).await),
         Err(Refusal::GroupFull) => {
             let text = format!("at most {} members per group", caps.1);
             return Err(CmdError::api(ErrorCode::LimitReached, text));
@@ -172,11 +148,7 @@ async fn apply_change(shared: &Shared, c: &MemberChange) -> Result<u64, CmdError
 }
 
 /// Appends and fans out a system message; returns its seq.
-pub(crate) async fn system_message(
-    shared: &Shared,
-    conv: ConvId,
-    body: String,
-) -> Result<u64, CmdError> {
+async fn system_message(shared: &Shared, conv: ConvId, body: String) -> Result<u64, CmdError> {
     let message = NewMessage {
         conv,
         sender: None,
@@ -190,7 +162,7 @@ pub(crate) async fn system_message(
         .pop()
         .ok_or(StoreError::Corrupt("append returned nothing".into()))?;
     let seq = stored.message.seq;
-    writer::fan_out(shared, stored.message).await?;
+    fan_out(shared, stored.message).await?;
     Ok(seq)
 }
 
@@ -221,58 +193,5 @@ fn store_error(e: CmdError, kind: Kind) -> CmdError {
         }
         (CmdError::Store(StoreError::NotFound), Kind::Leave) => ErrorCode::NotMember.into(),
         (e, _) => e,
-    }
-}
-
-/// Who is changed and by whom (the same user for a join or leave, the
-/// inviter for an invite: error texts say "you" or name the user).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Who {
-    pub(crate) user: UserId,
-    pub(crate) by: UserId,
-}
-
-/// Queues a join or leave on the writer and waits for it.
-pub(crate) async fn submit(
-    shared: &Shared,
-    conv: ConvId,
-    who: Who,
-    kind: Kind,
-    text: String,
-) -> Result<u64, CmdError> {
-    let (reply, rx) = oneshot::channel();
-    let change = MemberChange {
-        conv,
-        user: who.user,
-        by: who.by,
-        kind,
-        text,
-        reply,
-    };
-    queue(shared, Change::Member(change), rx).await
-}
-
-/// Queues a group creation on the writer and waits for it.
-pub(crate) async fn submit_create(
-    shared: &Shared,
-    group: NewGroup,
-) -> Result<Conversation, CmdError> {
-    let (reply, rx) = oneshot::channel();
-    queue(shared, Change::Create(CreateGroup { group, reply }), rx).await
-}
-
-async fn queue<T>(
-    shared: &Shared,
-    change: Change,
-    rx: oneshot::Receiver<Result<T, ApiError>>,
-) -> Result<T, CmdError> {
-    shared
-        .writer()?
-        .send(writer::WriteJob::Membership(change))
-        .await
-        .map_err(|_| CmdError::from(ErrorCode::ShuttingDown))?;
-    match rx.await {
-        Ok(r) => r.map_err(CmdError::Api),
-        Err(_) => Err(ErrorCode::ShuttingDown.into()),
     }
 }
