@@ -12,7 +12,15 @@ pub enum ConnectError {
     Timeout(Duration),
     /// The transport failed to connect.
     #[error("could not connect: {0}")]
-    Dial(#[from] DialError),
+    Dial(DialError),
+}
+
+// Not `#[from]`: that would make the dial error the source as well, and an
+// error chain printed whole (`{:#}`) would say it twice.
+impl From<DialError> for ConnectError {
+    fn from(e: DialError) -> Self {
+        Self::Dial(e)
+    }
 }
 
 /// Why a request failed.

@@ -118,7 +118,20 @@ impl Inbox {
                 return;
             }
         }
-        state.queue.push_back(self.track(push));
+        let push = self.track(push);
+        if matches!(push, Push::Reply(_)) {
+            // A ✓ goes ahead of the fan-out queued for this session (behind
+            // earlier replies): its sender's window waits on it, and the
+            // client orders nothing between a ✓ and other pushes.
+            let at = state
+                .queue
+                .iter()
+                .position(|p| !matches!(p, Push::Reply(_)))
+                .unwrap_or(state.queue.len());
+            state.queue.insert(at, push);
+        } else {
+            state.queue.push_back(push);
+        }
         drop(state);
         self.ready.notify_one();
     }
@@ -405,5 +418,22 @@ mod tests {
             matches!(left[..], [Push::Behind { .. }, Push::End { .. }]),
             "{left:?}"
         );
+    }
+
+    #[test]
+    fn replies_go_ahead_of_queued_pushes_in_their_own_order() {
+        let (inbox, _) = inbox(ROOMY);
+        inbox.push(frame(1));
+        inbox.push(Push::Reply(Bytes::from_static(b"a")));
+        inbox.push(frame(2));
+        inbox.push(Push::Reply(Bytes::from_static(b"b")));
+        let order: Vec<String> = drain(&inbox)
+            .into_iter()
+            .map(|p| match p {
+                Push::Reply(r) => String::from_utf8_lossy(&r).into_owned(),
+                other => byte(other).to_string(),
+            })
+            .collect();
+        assert_eq!(order, ["a", "b", "1", "2"]);
     }
 }
