@@ -33,33 +33,7 @@ trap cleanup EXIT
 
 # The same settings `natter bench --spawn` gives its server: no rate limits,
 # cheap password hashing, room for every bench client.
-cat >"$DIR/bench.toml" <<'TOML'
-[server]
-max_connections_per_addr = 1000000
-max_group_members = 1000000
-max_groups_per_user = 100000
-hash_queue = 1000000
-max_queued_frames = 1000000
-max_queued_bytes = 1073741824
-[server.rate]
-per_second = 1e9
-burst = 1e9
-[server.read_rate]
-per_second = 1e9
-burst = 1e9
-[server.throttle]
-register_per_minute = 1e9
-register_burst = 1e9
-login_per_minute = 1e9
-login_burst = 1e9
-[server.argon2]
-memory_kib = 64
-iterations = 1
-parallelism = 1
-[transport]
-handshakes_per_second = 1e6
-handshake_burst = 1e6
-TOML
+"$NATTER" bench --print-server-config >"$DIR/bench.toml"
 
 # Waits (at most 30 s) until file $1 contains $2.
 wait_for() {

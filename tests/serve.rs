@@ -399,3 +399,22 @@ fn bad_flag_values_are_refused() {
         "{stderr}"
     );
 }
+
+/// `natter bench --print-server-config` (used by scripts/quic-lossy.sh for a
+/// server started by hand) prints settings the real server starts with.
+#[test]
+fn the_bench_server_config_is_one_the_server_starts_with() {
+    let out = common::run(common::natter().args(["bench", "--print-server-config"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let text = &out.stdout;
+    assert!(text.contains("[server.rate]"), "{text}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("bench.toml");
+    std::fs::write(&config, text).expect("write config");
+    let args = ["--udp", "127.0.0.1:0", "--http", "off"];
+    let config = config.to_str().expect("utf-8 path");
+    let args = [&args[..], &["--config", config]].concat();
+    let (data, log) = (dir.path().join("d"), dir.path().join("log"));
+    let server = common::ServerProcess::start_with(&data, &args, &log);
+    assert_ne!(server.addr.port(), 0);
+}

@@ -75,6 +75,11 @@ pub struct BenchArgs {
     /// idle, and exit (no messages are sent).
     #[arg(long, value_parser = parse_duration)]
     pub idle: Option<Duration>,
+    /// Print the server settings `--spawn` uses (TOML for `natter serve
+    /// --config`) and exit: for a server started by hand, e.g. on the
+    /// lossy link.
+    #[arg(long)]
+    pub print_server_config: bool,
 }
 
 /// What to measure next to Natter.

@@ -24,6 +24,10 @@ const DRAIN: Duration = Duration::from_secs(60);
 /// Runs `natter bench` with `args`; `exe` is the `natter` binary (for
 /// `--spawn`). Prints the report (or only runs the relay with `--relay`).
 pub fn main(args: BenchArgs, exe: &Path) -> anyhow::Result<()> {
+    if args.print_server_config {
+        print!("{}", crate::spawn::CONFIG);
+        return Ok(());
+    }
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     if let Some(addr) = args.relay {
         return runtime.block_on(tcp::serve_relay(addr));

@@ -14,7 +14,7 @@ use natter_proto::crypto::{Fingerprint, parse_fingerprint};
 /// Server settings for a benchmark: no rate limits, cheap password hashing
 /// (the bench registers thousands of users), room for every client, and
 /// outgoing budgets no bench client (the instrument) can exceed.
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [server]
 max_connections_per_addr = 1000000
 max_group_members = 1000000
