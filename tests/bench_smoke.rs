@@ -41,3 +41,23 @@ fn bench_under_loss_loses_and_duplicates_nothing() {
         assert!(report["latency_ms"][q].is_number(), "{q}: {report}");
     }
 }
+
+/// The footprint mode sets clients up, holds them idle and reports memory
+/// per client for the bench process and the spawned server.
+#[test]
+fn bench_idle_reports_memory_per_client_for_both_processes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["bench", "--spawn", "--clients", "8", "--groups", "0"])
+        .args(["--idle", "1s"])
+        .output()
+        .expect("run natter bench --idle");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "natter bench --idle failed: {stderr}");
+    assert!(stdout.contains("8 clients set up"), "{stdout}");
+    for who in ["this process (client library): RSS", "server: RSS"] {
+        let line = stdout.lines().find(|l| l.contains(who));
+        let line = line.unwrap_or_else(|| panic!("no '{who}' in {stdout}"));
+        assert!(line.contains("KiB per client"), "{line}");
+    }
+}
