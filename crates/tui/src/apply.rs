@@ -269,9 +269,18 @@ impl App {
     }
 
     fn on_delivered(&mut self, conv: ConversationId, seq: Seq) {
-        let Some(index) = self.conv_index(conv) else {
-            return;
-        };
+        // Every entry with this id: a DM that arrived before the list named
+        // it ("#7") and the one I opened with `/msg` both get it when my ✓
+        // names the conversation.
+        let entries: Vec<usize> = (0..self.convs.len())
+            .filter(|&index| self.convs[index].id == Some(conv))
+            .collect();
+        for index in entries {
+            self.raise_delivered(index, seq);
+        }
+    }
+
+    fn raise_delivered(&mut self, index: usize, seq: Seq) {
         self.convs[index].delivered = self.convs[index].delivered.max(seq);
         let mine: Vec<usize> = (0..self.convs[index].lines.len())
             .filter(|&pos| {

@@ -330,3 +330,28 @@ fn the_clients_events_are_applied_as_they_are() {
     assert!(app.apply(read).is_empty());
     assert_eq!(app.active().read, 3);
 }
+
+/// A DM that arrived before the conversation list named it is shown as
+/// "#N"; my `/msg` to the same person opens "@name". The ✓✓ watermark
+/// reaches my line although two entries now carry the conversation's id.
+#[test]
+fn two_ticks_reach_my_dm_line_when_the_dm_also_arrived_unnamed() {
+    let mut app = alice();
+    app.keep_transcript();
+    let dm = ConversationId(7);
+    app.apply(Event::Message(message(dm, 1, "carol", "hi")));
+    let [Action::Send { client_id, .. }] = app.submit_line("/msg carol yo")[..] else {
+        panic!("one send")
+    };
+    let sent = Sent {
+        conv: dm,
+        seq: 2,
+        ts_ms: T0 + 120_000,
+    };
+    let state = OutgoingState::Stored(sent);
+    app.apply(ClientEvent::Outgoing { client_id, state });
+    app.apply(Event::Delivered { conv: dm, seq: 2 });
+    let transcript = app.take_transcript();
+    let ticked = transcript.iter().any(|l| l.contains("alice: yo ✓✓"));
+    assert!(ticked, "{transcript:#?}");
+}
