@@ -149,11 +149,15 @@ pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn natter");
+    let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || tx.send(child.wait_with_output()));
-    let out = rx
-        .recv_timeout(GUARD)
-        .expect("natter did not finish in time");
+    let Ok(out) = rx.recv_timeout(GUARD) else {
+        // A hung client must not outlive the failed test (one spun for an
+        // hour once): kill it, then fail.
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("natter did not finish in time (killed pid {pid})");
+    };
     let out = out.expect("wait for natter");
     Output {
         code: out.status.code(),
