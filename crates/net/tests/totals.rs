@@ -66,8 +66,11 @@ async fn totals_count_live_and_closed_connections() {
     assert!(live.packets_received > 0, "{live:?}");
     assert!(live.packets_sent > 0, "{live:?}");
     let client_live = client.transport_totals();
+    // 300 small messages fit in a few packets, so a loss may be repaired by
+    // a probe (counted in `retransmits`) before any threshold declares a
+    // packet lost: the retransmissions are what 20 % loss always shows.
     assert!(
-        client_live.packets_lost > 0 && client_live.retransmits > 0,
+        client_live.retransmits > 0,
         "20 % loss shows: {client_live:?}"
     );
 
