@@ -204,6 +204,28 @@ fn close_reaches_the_peer_with_code_and_reason() {
 }
 
 #[test]
+fn a_repeated_close_keeps_the_original_code() {
+    let mut sim = Sim::new(61);
+    let (c, s) = sim.establish();
+    quiet(&mut sim);
+    // The client's first CLOSE is lost; the server, unaware, sends on.
+    sim.client_filter = drop_nth(is_data, &[0]);
+    let now = sim.now;
+    sim.client.close(now, c, 42, "bye now");
+    sim.flush();
+    sim.server
+        .send(s, 0, Bytes::from_static(b"are you there?"))
+        .expect("send");
+    let closed = sim.run_until(Duration::from_secs(2), |sim| sim.server_closed(s).is_some());
+    assert!(closed, "the server never learned of the close");
+    let remote = CloseReason::Remote {
+        code: 42,
+        reason: String::new(),
+    };
+    assert_eq!(sim.server_closed(s), Some(remote));
+}
+
+#[test]
 fn migration_validates_the_new_path_and_traffic_continues() {
     let mut sim = Sim::new(7);
     let (c, s) = sim.establish();

@@ -81,8 +81,7 @@ pub enum CloseReason {
 /// The codes of CLOSE frames (PROTOCOL.md, "CLOSE"). A receiver takes any
 /// code, known or not, as the end of the connection.
 pub mod close_code {
-    /// Closed by the application without error; also the code of every
-    /// CLOSE repeated while closing (with an empty reason).
+    /// Closed by the application without error.
     pub const NO_ERROR: u64 = 0;
     /// The peer violated the protocol (the reason says how).
     pub const PROTOCOL_VIOLATION: u64 = 1;
@@ -219,6 +218,9 @@ pub struct Connection {
     max_data_pending: bool,
     ping_pending: bool,
     close_frame: Option<(u64, String)>,
+    /// The code of the CLOSE sent on entering `Closing`, repeated (with an
+    /// empty reason) to stragglers.
+    close_code: u64,
     // Receiving.
     received: RangeSet,
     rx_floor: u64,
@@ -285,6 +287,7 @@ impl Connection {
             max_data_pending: false,
             ping_pending: false,
             close_frame: None,
+            close_code: close_code::NO_ERROR,
             received: RangeSet::new(),
             rx_floor: 0,
             largest_rx: None,
@@ -469,6 +472,7 @@ impl Connection {
         };
         if self.keys.is_some() {
             self.close_frame = Some((code, text));
+            self.close_code = code;
             self.state = State::Closing {
                 until: now + self.linger(),
             };

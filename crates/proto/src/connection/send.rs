@@ -156,7 +156,7 @@ impl Connection {
 
     pub(super) fn resend_close(&mut self) {
         if self.close_frame.is_none() {
-            self.close_frame = Some((super::close_code::NO_ERROR, String::new()));
+            self.close_frame = Some((self.close_code, String::new()));
         }
     }
 
