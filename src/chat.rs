@@ -14,6 +14,8 @@
 //! or stdout is not a terminal, or `TERM=dumb`) is a line-mode REPL with the
 //! same slash commands.
 
+mod e2e;
+mod files;
 mod plain;
 mod screen;
 
@@ -24,7 +26,7 @@ use natter_client::{Client, ClientError, EventReceiver};
 use natter_tui::{Action, App, AppEvent};
 use tokio::sync::mpsc;
 
-use crate::client_cli::common::{self, ClientArgs, Home, block_on};
+use crate::client_cli::common::{ClientArgs, Home, block_on};
 use crate::exit::Fail;
 
 /// `natter chat`.
@@ -36,19 +38,29 @@ pub(crate) struct ChatArgs {
     /// commands, incoming messages are printed above the prompt.
     #[arg(long)]
     pub(crate) plain: bool,
+    /// Typing indicators: tell others when I type and show who is typing
+    /// ("off" does neither).
+    #[arg(long, env = "NATTER_TYPING", value_name = "on|off", default_value = "on",
+          value_parser = ["on", "off"])]
+    pub(crate) typing: String,
 }
 
 /// Runs `natter chat`.
 pub(crate) fn chat(args: ChatArgs) -> Result<(), Fail> {
     block_on(async move {
         let home = Home::from_env()?;
-        let session = common::open(&args.common, &home, true).await?;
-        let app = App::new(session.user.name.clone());
-        let (bridge, answers) = Bridge::start(session.client);
+        let (session, device) =
+            crate::client_cli::e2e::open_if_device(&args.common, &home, true).await?;
+        let e2e = e2e::ChatE2e::new(session.client.clone(), device);
+        let mut app = App::new(session.user.name.clone());
+        app.set_typing_indicators(args.typing == "on");
+        let (bridge, answers) = Bridge::start(session.client, e2e.clone());
         let inputs = Inputs {
             events: session.events,
             answers,
             client_stopped: false,
+            e2e,
+            pending: None,
         };
         if args.plain || !full_screen_possible() {
             plain::run(bridge, inputs, app).await
@@ -69,28 +81,53 @@ struct Inputs {
     events: EventReceiver,
     answers: mpsc::UnboundedReceiver<AppEvent>,
     client_stopped: bool,
+    /// Decrypts encrypted messages before the app sees them.
+    e2e: e2e::ChatE2e,
+    /// An encrypted message [`Self::ready`] left for [`Self::next`].
+    pending: Option<natter_client::ClientEvent>,
 }
 
 impl Inputs {
     /// The next event of either source. Once the client has stopped its
     /// end is reported once, as an error notice; then only answers come.
     async fn next(&mut self) -> Option<AppEvent> {
-        let live = !self.client_stopped;
-        tokio::select! {
-            event = self.events.recv(), if live => Some(match event {
-                Some(event) => event.into(),
-                None => {
-                    self.client_stopped = true;
-                    AppEvent::Error("the client stopped".into())
+        loop {
+            if let Some(event) = self.pending.take() {
+                match self.e2e.decrypt(event).await {
+                    Some(shown) => return Some(shown),
+                    None => continue, // a session repair: taken, not shown
                 }
-            }),
-            answer = self.answers.recv() => answer,
+            }
+            let live = !self.client_stopped;
+            return tokio::select! {
+                event = self.events.recv(), if live => Some(match event {
+                    Some(event) if e2e::is_encrypted(&event) => {
+                        match self.e2e.decrypt(event).await {
+                            Some(shown) => shown,
+                            None => continue,
+                        }
+                    }
+                    Some(event) => event.into(),
+                    None => {
+                        self.client_stopped = true;
+                        AppEvent::Error("the client stopped".into())
+                    }
+                }),
+                answer = self.answers.recv() => answer,
+            };
         }
     }
 
     /// An event that is ready now (a burst, e.g. the sync, draws once).
     fn ready(&mut self) -> Option<AppEvent> {
+        if self.pending.is_some() {
+            return None;
+        }
         match self.events.try_recv() {
+            Some(event) if e2e::is_encrypted(&event) => {
+                self.pending = Some(event); // decrypted by `next`
+                None
+            }
             Some(event) => Some(event.into()),
             None => self.answers.try_recv().ok(),
         }
@@ -103,14 +140,15 @@ impl Inputs {
 struct Bridge {
     client: Client,
     tx: mpsc::UnboundedSender<AppEvent>,
+    e2e: e2e::ChatE2e,
 }
 
 impl Bridge {
     /// A bridge for `client` and the receiver of its answers; asks who is
     /// online at once (applied like the server's presence updates).
-    fn start(client: Client) -> (Self, mpsc::UnboundedReceiver<AppEvent>) {
+    fn start(client: Client, e2e: e2e::ChatE2e) -> (Self, mpsc::UnboundedReceiver<AppEvent>) {
         let (tx, answers) = mpsc::unbounded_channel();
-        let bridge = Self { client, tx };
+        let bridge = Self { client, tx, e2e };
         bridge.answer(|c| async move { c.presence().await.map(|p| Event::Presence(p).into()) });
         (bridge, answers)
     }
@@ -133,22 +171,30 @@ impl Bridge {
                 target,
                 body,
             } => drop(self.client.send_with_id(target, body, client_id).await),
+            Action::SendEncrypted {
+                client_id,
+                peer,
+                body,
+            } => self.e2e.send(&self.tx, client_id, peer, body),
             Action::LoadHistory {
                 conv,
                 before,
                 limit,
-            } => self.spawn(move |c| async move {
-                let anchor = Anchor::Before(before);
-                let order = Order::NewestFirst;
-                let query = HistoryQuery {
-                    conv,
-                    anchor,
-                    limit,
-                    order,
-                };
-                let messages = c.history(query).await?;
-                Ok(Some(AppEvent::History { conv, messages }))
-            }),
+            } => {
+                let e2e = self.e2e.clone();
+                self.spawn(move |c| async move {
+                    let anchor = Anchor::Before(before);
+                    let order = Order::NewestFirst;
+                    let query = HistoryQuery {
+                        conv,
+                        anchor,
+                        limit,
+                        order,
+                    };
+                    let messages = e2e.decrypt_page(c.history(query).await?).await;
+                    Ok(Some(AppEvent::History { conv, messages }))
+                })
+            }
             // The server tells every client of mine (this one too) with
             // `Event::Read`, which comes with the client's events.
             Action::MarkRead { conv, seq } => {
@@ -186,6 +232,51 @@ impl Bridge {
             }),
             Action::RefreshConversations => self
                 .answer(|c| async move { c.conversations().await.map(AppEvent::ConversationList) }),
+            Action::SendFile { target, path } => self.send_file(target, path),
+            Action::AcceptFile { id, out } => self.accept_file(id, out),
+            Action::RejectFile(id) => self.reject_file(id),
+            Action::Edit { conv, seq, body } => self.answer(move |c| async move {
+                c.edit_message(conv, seq, body).await?;
+                Ok(AppEvent::Notice(format!("edited #{seq}")))
+            }),
+            // Ephemeral: a refusal (e.g. no longer a member) is not worth a notice.
+            Action::Typing { conv, typing } => self.spawn(move |c| async move {
+                let _ = c.typing(conv, typing).await;
+                Ok(None)
+            }),
+            Action::Search { query } => self.answer(move |c| async move {
+                let page = c.search(&query, None, None, 20).await?;
+                let hits = page.hits;
+                Ok(AppEvent::SearchResults { query, hits })
+            }),
+            Action::Delete { conv, seq } => self.answer(move |c| async move {
+                c.delete_message(conv, seq).await?;
+                Ok(AppEvent::Notice(format!("deleted #{seq}")))
+            }),
+            Action::Moderate {
+                conv,
+                action,
+                reason,
+            } => self.answer(move |c| async move {
+                let settings = c.moderate(conv, action, reason.as_deref()).await?;
+                let text = match settings {
+                    natter_api::Response::GroupSettings(info) => {
+                        crate::client_cli::moderation::settings_lines(&info).join("\n")
+                    }
+                    _ => "done".to_owned(),
+                };
+                Ok(AppEvent::Notice(text))
+            }),
+            Action::Bans(conv) => self.answer(move |c| async move {
+                let list = c.bans(conv).await?;
+                let lines = crate::client_cli::moderation::ban_lines(&list);
+                Ok(AppEvent::Notice(lines.join("\n")))
+            }),
+            Action::GroupSettings(conv) => self.answer(move |c| async move {
+                let info = c.group_settings(conv).await?;
+                let lines = crate::client_cli::moderation::settings_lines(&info);
+                Ok(AppEvent::Notice(lines.join("\n")))
+            }),
             _ => {}
         }
     }

@@ -11,6 +11,7 @@ mod bench;
 mod chat;
 mod client_cli;
 mod config;
+mod data_lock;
 mod exit;
 mod serve;
 
@@ -59,6 +60,28 @@ enum Command {
     Bench(natter_bench::BenchArgs),
     /// The interactive client: a terminal UI, or a line-mode REPL with --plain.
     Chat(chat::ChatArgs),
+    /// Operate the server: users, disable/enable, reset a password, delete
+    /// a user's messages, statistics (as a server admin account), and
+    /// backup/restore of the data directory.
+    Admin(client_cli::AdminArgs),
+    /// Send a file to a user or group, list files, fetch (verified) or
+    /// reject one.
+    File(client_cli::FileArgs),
+    /// End-to-end encryption: this device's keys, or `natter keys verify
+    /// USER` (safety number; marks USER's devices verified).
+    Keys(client_cli::KeysArgs),
+    /// Edit one of my messages: `natter edit --to USER|--group NAME|--lobby
+    /// SEQ TEXT` (SEQ as `natter history` shows it).
+    Edit(client_cli::EditArgs),
+    /// Delete a message (mine, or anyone's in a group I am an admin of):
+    /// `natter delete --to USER|--group NAME|--lobby SEQ`.
+    Delete(client_cli::DeleteArgs),
+    /// Search the messages I may read: `natter search TEXT [--with USER |
+    /// --group NAME | --lobby]`, newest first.
+    Search(client_cli::SearchArgs),
+    /// Who has message SEQ, who not yet, and who has read it: `natter
+    /// receipt --with USER|--group NAME|--lobby SEQ`.
+    Receipt(client_cli::ReceiptArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +100,8 @@ fn run(command: Command) -> Result<(), exit::Fail> {
         Command::Users(args) => client_cli::users(args),
         Command::Send(args) => client_cli::send(args),
         Command::History(args) => client_cli::history(args),
+        Command::Edit(args) => client_cli::edit(args),
+        Command::Delete(args) => client_cli::delete(args),
         Command::Listen(args) => client_cli::listen(args),
         Command::Group(args) => client_cli::group(args),
         Command::Groups(args) => client_cli::groups(args),
@@ -84,6 +109,11 @@ fn run(command: Command) -> Result<(), exit::Fail> {
         Command::Passwd(args) => client_cli::passwd(args),
         Command::Bench(args) => Ok(bench::bench(args)?),
         Command::Chat(args) => chat::chat(args),
+        Command::Admin(args) => client_cli::admin(args),
+        Command::Keys(args) => client_cli::keys(args),
+        Command::File(args) => client_cli::file(args),
+        Command::Search(args) => client_cli::search(args),
+        Command::Receipt(args) => client_cli::receipt(args),
     }
 }
 

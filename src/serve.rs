@@ -20,11 +20,13 @@ use tokio::sync::watch;
 use crate::config::{ServeArgs, ServeSettings};
 
 /// Database file inside the data directory.
-const DB_FILE: &str = "natter.db";
+pub(crate) const DB_FILE: &str = "natter.db";
 /// The server's static private key (hex), created on first start, mode 0600.
 const KEY_FILE: &str = "server.key";
 /// Secret the transport's retry tokens derive from (hex), mode 0600.
 const TOKEN_FILE: &str = "token.secret";
+/// The file store (issue 14) under the data directory, unless `[server.files] dir` says otherwise.
+pub(crate) const FILES_DIR: &str = "files";
 
 /// Runs the server until a shutdown signal.
 pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -36,6 +38,7 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     create_data_dir(&settings.data)?;
+    let _lock = crate::data_lock::lock(&settings.data)?;
     let keypair =
         StaticKeypair::from_private(load_or_create_secret(&settings.data.join(KEY_FILE))?);
     let token_secret = load_or_create_secret(&settings.data.join(TOKEN_FILE))?;
@@ -52,6 +55,9 @@ async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     tracing::info!(%udp, data = %settings.data.display(), loss = settings.loss, "natter serving");
     let mut config = settings.server;
     fit_descriptor_limit(&mut config.http);
+    if config.files.dir.is_none() {
+        config.files.dir = Some(settings.data.join(FILES_DIR));
+    }
     let server = Server::new(store, config);
     let (stop, stopping) = watch::channel(false);
     let http = http.map(|listener| {
@@ -205,8 +211,9 @@ fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Files in the data directory readable by the owner only.
-const PRIVATE_FILES: [&str; 5] = [
+const PRIVATE_FILES: [&str; 6] = [
     DB_FILE,
+    crate::data_lock::LOCK_FILE,
     "natter.db-wal",
     "natter.db-shm",
     KEY_FILE,

@@ -220,6 +220,66 @@ fn the_full_screen_ui_in_tmux_shows_a_message_with_two_ticks() {
     bob.keys(&["C-c"]);
 }
 
+/// Typing indicators and "seen" in the full-screen UI: bob reads alice's
+/// message (alice sees "seen" under it), types (alice's status line says
+/// so) and clears his line (it goes away at once).
+#[test]
+fn the_full_screen_ui_shows_typing_and_seen() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let world = World::start();
+    world.register("alice");
+    world.register("bob");
+    let bob = Tmux::start(&world, "bob");
+    bob.wait_for("connected");
+    let alice = Tmux::start(&world, "alice");
+    alice.wait_for("connected");
+    alice.keys(&["/msg bob are you there", "Enter"]);
+    bob.wait_for("@alice (1)");
+    bob.keys(&["C-n"]);
+    bob.wait_for("alice: are you there");
+    alice.wait_for("      seen");
+    bob.keys(&["h", "e", "l", "l", "o"]);
+    alice.wait_for("bob is typing…");
+    bob.keys(&["C-u"]);
+    alice.wait_until_gone("bob is typing…");
+    alice.keys(&["/quit", "Enter"]);
+    bob.keys(&["C-c"]);
+}
+
+/// `/search` numbers its hits; `/goto N` scrolls the full-screen view to
+/// hit N (far above the newest lines) and off the results below it.
+#[test]
+fn goto_scrolls_the_full_screen_ui_to_a_search_result() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let world = World::start();
+    world.register("alice");
+    world.register("bob");
+    let mut bob = PlainChat::start(&world, "bob");
+    bob.expect("-- connected");
+    bob.type_line("the needle in the haystack");
+    for n in 1..=60 {
+        bob.type_line(&format!("hay {n}"));
+    }
+    bob.expect("bob: hay 60 ✓");
+    let alice = Tmux::start(&world, "alice");
+    alice.wait_for("#lobby (61)");
+    alice.keys(&["C-n"]);
+    alice.wait_for("bob: hay 60");
+    alice.keys(&["/search needle", "Enter"]);
+    alice.wait_for("[1] #lobby #");
+    alice.keys(&["/goto 1", "Enter"]);
+    alice.wait_until_gone("[1] #lobby #");
+    alice.wait_for("bob: the needle in the haystack");
+    alice.keys(&["/quit", "Enter"]);
+    bob.quit();
+}
+
 /// One `natter chat` in a detached tmux session of its own.
 struct Tmux {
     socket: PathBuf,
@@ -269,6 +329,17 @@ impl Tmux {
             .tmux(&["capture-pane", "-p", "-t", &self.name])
             .output();
         String::from_utf8_lossy(&out.expect("capture-pane").stdout).into_owned()
+    }
+
+    /// Polls the screen until it no longer shows `needle` (guarded).
+    fn wait_until_gone(&self, needle: &str) {
+        let deadline = Instant::now() + GUARD;
+        let mut screen = self.screen();
+        while screen.contains(needle) {
+            assert!(Instant::now() < deadline, "still `{needle}` on:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50)); // polling interval
+            screen = self.screen();
+        }
     }
 
     /// Polls the screen until it shows `needle` (guarded by a deadline).

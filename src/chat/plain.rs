@@ -1,5 +1,6 @@
 //! `natter chat --plain`: read lines, print the app's transcript.
 
+use std::borrow::Cow;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ pub(super) async fn run(bridge: Bridge, mut inputs: Inputs, mut app: App) -> Res
     loop {
         let actions = tokio::select! {
             line = lines.recv(), if input_open => match line {
-                Some(line) => app.submit_line(&line),
+                Some(line) => app.submit_line(&alias(&line)),
                 None => {
                     input_open = false;
                     drain.as_mut().reset(tokio::time::Instant::now() + DRAIN);
@@ -44,6 +45,20 @@ pub(super) async fn run(bridge: Bridge, mut inputs: Inputs, mut app: App) -> Res
             return Ok(());
         }
         out.prompt(&app);
+    }
+}
+
+/// The original design's spellings, accepted in line mode as aliases:
+/// `!private USER TEXT` is `/msg USER TEXT`, `!online` is `/users` (who is
+/// online), `!bye` is `/quit`. Any other line is unchanged.
+fn alias(line: &str) -> Cow<'_, str> {
+    let trimmed = line.trim_start();
+    let (word, rest) = trimmed.split_once(' ').unwrap_or((trimmed, ""));
+    match (word, rest.trim()) {
+        ("!private", _) => Cow::Owned(format!("/msg {}", rest.trim_start())),
+        ("!online", "") => Cow::Borrowed("/users"),
+        ("!bye", "") => Cow::Borrowed("/quit"),
+        _ => Cow::Borrowed(line),
     }
 }
 
@@ -92,4 +107,20 @@ fn read_stdin() -> mpsc::UnboundedReceiver<String> {
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alias;
+
+    #[test]
+    fn the_original_spellings_are_aliases() {
+        assert_eq!(alias("!private bob hi there"), "/msg bob hi there");
+        assert_eq!(alias("  !private bob  x"), "/msg bob  x");
+        assert_eq!(alias("!online"), "/users");
+        assert_eq!(alias("!bye"), "/quit");
+        for unchanged in ["hello", "!online now", "!privately", "/msg a b", "!bye bye"] {
+            assert_eq!(alias(unchanged), unchanged);
+        }
+    }
 }

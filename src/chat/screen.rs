@@ -23,11 +23,23 @@ async fn run_on(
     mut app: App,
 ) -> Result<(), Fail> {
     let mut keys = read_terminal();
+    // Redraws about once a second so typing indicators expire on screen.
+    let mut clock = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         terminal.draw(|frame| draw(frame, &mut app))?;
         let mut actions = tokio::select! {
-            Some(input) = keys.recv() => on_input(&mut app, input),
-            Some(event) = inputs.next() => app.apply(event),
+            Some(input) = keys.recv() => {
+                app.set_now(std::time::Instant::now());
+                on_input(&mut app, input)
+            }
+            Some(event) = inputs.next() => {
+                app.set_now(std::time::Instant::now());
+                app.apply(event)
+            }
+            _ = clock.tick(), if !keys.is_closed() => {
+                app.set_now(std::time::Instant::now());
+                Vec::new()
+            }
             else => return Ok(()),
         };
         while let Some(event) = inputs.ready() {

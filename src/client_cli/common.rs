@@ -135,6 +135,12 @@ impl Home {
         self.root.join("sessions").join(account_key(server, user))
     }
 
+    /// The end-to-end encryption device of `user` on `server`.
+    pub(crate) fn e2e_file(&self, server: SocketAddr, user: &str) -> PathBuf {
+        let key = account_key(server, user);
+        self.root.join("e2e").join(format!("{key}.db"))
+    }
+
     /// The persistent outbox of `user` on `server`.
     pub(crate) fn outbox(&self, server: SocketAddr, user: &str) -> OutboxDir {
         OutboxDir::new(self.root.join("outbox").join(account_key(server, user)))
@@ -361,6 +367,7 @@ pub(crate) fn client_fail(server: SocketAddr, what: &str, e: ClientError) -> Fai
 pub(crate) fn api_exit_code(code: ErrorCode) -> u8 {
     match code {
         ErrorCode::BadCredentials
+        | ErrorCode::AccountDisabled
         | ErrorCode::TooManyAttempts { .. }
         | ErrorCode::Unauthenticated => AUTH,
         ErrorCode::NoSuchUser
@@ -369,6 +376,15 @@ pub(crate) fn api_exit_code(code: ErrorCode) -> u8 {
         | ErrorCode::NoSuchGroup
         | ErrorCode::InviteOnly
         | ErrorCode::NoSuchSession
+        | ErrorCode::NoSuchFile
+        | ErrorCode::NotServerAdmin
+        | ErrorCode::Forbidden { .. }
+        | ErrorCode::Banned
+        | ErrorCode::Muted
+        | ErrorCode::NoSuchMessage
+        | ErrorCode::NotAuthor
+        | ErrorCode::MessageDeleted
+        | ErrorCode::EditWindowClosed
         | ErrorCode::LimitReached => NOT_FOUND,
         _ => OTHER,
     }

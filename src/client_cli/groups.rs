@@ -62,9 +62,29 @@ pub(crate) fn group(args: GroupArgs) -> Result<(), Fail> {
                 println!("added {} to #{}", safe(&member), safe(&g.name));
             }
             GroupCommand::Members { common, name, json } => members(&common, &name, json).await?,
+            other => moderation_command(other).await?,
         }
         Ok(())
     })
+}
+
+/// The moderation subcommands (see [`super::moderation`]).
+async fn moderation_command(command: GroupCommand) -> Result<(), Fail> {
+    use super::moderation::{self as m, Verb};
+    match command {
+        GroupCommand::Kick(args) => m::kick(args).await,
+        GroupCommand::Ban(args) => m::user_action(args, Verb::Ban).await,
+        GroupCommand::Unban(args) => m::user_action(args, Verb::Unban).await,
+        GroupCommand::Mute(args) => m::user_action(args, Verb::Mute).await,
+        GroupCommand::Unmute(args) => m::user_action(args, Verb::Unmute).await,
+        GroupCommand::Promote(args) => m::user_action(args, Verb::Promote).await,
+        GroupCommand::Demote(args) => m::user_action(args, Verb::Demote).await,
+        GroupCommand::Transfer(args) => m::user_action(args, Verb::Transfer).await,
+        GroupCommand::Settings(args) => m::settings(args).await,
+        GroupCommand::Delete(args) => m::delete(args).await,
+        GroupCommand::Bans(args) => m::bans(args).await,
+        _ => Ok(()),
+    }
 }
 
 async fn session(args: &common::ClientArgs) -> Result<LoggedIn, Fail> {
@@ -75,18 +95,25 @@ fn visibility(g: &GroupInfo) -> &'static str {
     if g.public { "public" } else { "invite-only" }
 }
 
-/// One of my groups by name (any case), or exit code 4.
-async fn my_group(client: &Client, server: SocketAddr, name: &str) -> Result<GroupInfo, Fail> {
+/// One of my groups by name (any case; for a server admin, any group), or
+/// exit code 4.
+pub(super) async fn my_group(
+    client: &Client,
+    server: SocketAddr,
+    name: &str,
+) -> Result<GroupInfo, Fail> {
     let list = client.my_groups().await;
     let list = list.map_err(|e| client_fail(server, "cannot list groups", e))?;
-    list.into_iter()
-        .find(|g| g.name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| {
-            Fail::new(
-                NOT_FOUND,
-                format!("you are not a member of a group named {name}"),
-            )
-        })
+    if let Some(g) = list.into_iter().find(|g| g.name.eq_ignore_ascii_case(name)) {
+        return Ok(g);
+    }
+    // A server admin moderates groups it is not a member of.
+    client.admin_group(name).await.map_err(|_| {
+        Fail::new(
+            NOT_FOUND,
+            format!("you are not a member of a group named {name}"),
+        )
+    })
 }
 
 async fn members(args: &common::ClientArgs, name: &str, json: bool) -> Result<(), Fail> {
@@ -98,14 +125,19 @@ async fn members(args: &common::ClientArgs, name: &str, json: bool) -> Result<()
     if json {
         let members: Vec<_> = list
             .iter()
-            .map(|m| json!({"name": m.presence.user.name, "role": role(m.role), "online": m.presence.online}))
+            .map(|m| json!({"name": m.presence.user.name, "role": role(m.role), "online": m.presence.online, "muted": m.muted}))
             .collect();
         print_json(&json!({"group": g.name, "members": members}));
         return Ok(());
     }
     for m in &list {
         let dot = if m.presence.online { '●' } else { '○' };
-        println!("{dot} {:<20} {}", safe(&m.presence.user.name), role(m.role));
+        let muted = if m.muted { " (muted)" } else { "" };
+        println!(
+            "{dot} {:<20} {}{muted}",
+            safe(&m.presence.user.name),
+            role(m.role)
+        );
     }
     Ok(())
 }

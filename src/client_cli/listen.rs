@@ -3,23 +3,25 @@
 //!
 //! `--json` prints one object per line with a `type`: `message`, `synced`
 //! (the offline sync is complete), `delivered` (✓✓ watermark), `presence`,
-//! `connection`, `outgoing` (a queued message from an earlier run was
-//! stored or rejected).
+//! `connection`, `added` (someone added me to a group), `outgoing` (a
+//! queued message from an earlier run was stored or rejected).
+
+use std::borrow::Cow;
 
 use natter_api::Event;
 use natter_client::{ClientEvent, ConnectionState, OutgoingState};
 use serde_json::{Value, json};
 
 use super::ListArgs;
-use super::common::{self, Home, LoggedIn, block_on};
-use super::output::{Labels, message_json, message_line, print_json, safe};
+use super::common::{Home, LoggedIn, block_on};
+use super::output::{Labels, label, message_json, message_line, print_json, safe};
 use crate::exit::{AUTH, Fail, OTHER};
 
 /// Runs `natter listen`.
 pub(crate) fn listen(args: ListArgs) -> Result<(), Fail> {
     block_on(async move {
         let home = Home::from_env()?;
-        let mut session = common::open(&args.common, &home, true).await?;
+        let (mut session, device) = super::e2e::open_if_device(&args.common, &home, true).await?;
         eprintln!(
             "natter: listening as {} on {} (Ctrl-C to stop)",
             safe(&session.user.name),
@@ -28,6 +30,7 @@ pub(crate) fn listen(args: ListArgs) -> Result<(), Fail> {
         let mut printer = Printer {
             json: args.json,
             labels: Labels::default(),
+            device,
         };
         loop {
             let event = tokio::select! {
@@ -45,6 +48,8 @@ pub(crate) fn listen(args: ListArgs) -> Result<(), Fail> {
 struct Printer {
     json: bool,
     labels: Labels,
+    /// This user's end-to-end encryption device, if this home has one.
+    device: Option<natter_client::e2e::E2eDevice>,
 }
 
 impl Printer {
@@ -69,12 +74,18 @@ impl Printer {
     ) -> Result<Option<(Value, String)>, Fail> {
         let client = &session.client;
         Ok(Some(match event {
+            Event::Message(m) if m.e2e.is_some() => {
+                let conv = self.labels.get(client, m.conv).await;
+                let device = self.device.as_mut();
+                return super::e2e::render(session, device, &conv, &m).await;
+            }
             Event::Message(m) => {
                 let conv = self.labels.get(client, m.conv).await;
                 (message_json(&conv, &m), message_line(&conv, &m))
             }
             Event::Conversations(list) => {
                 self.labels.set(&list);
+                self.catch_up(session).await?;
                 (json!({"type": "synced"}), "-- up to date --".to_owned())
             }
             Event::Delivered { conv, seq } => {
@@ -100,11 +111,59 @@ impl Printer {
                     format!("the server ended the session: {reason}"),
                 ));
             }
+            Event::Added { conversation, by } => added(&conversation, by.as_ref()),
+            Event::Removed {
+                conv,
+                by,
+                kind,
+                reason,
+            } => {
+                let name = self.labels.get(client, conv).await;
+                super::moderation::removed(&name, &by.name, kind, reason.as_deref())
+            }
+            Event::Seen { conv, seq } => {
+                let name = self.labels.get(client, conv).await;
+                let v = json!({"type": "seen", "conversation": name, "conv": conv.0, "seq": seq});
+                (v, format!("-- {name} has seen up to #{seq} --"))
+            }
+            Event::Typing { conv, user, typing } => {
+                let name = self.labels.get(client, conv).await;
+                let v = json!({"type": "typing", "conversation": name, "conv": conv.0,
+                               "user": user.name, "typing": typing});
+                let doing = if typing {
+                    "is typing"
+                } else {
+                    "stopped typing"
+                };
+                (v, format!("-- {} {doing} in {name} --", safe(&user.name)))
+            }
+            Event::FileUpdate { id, user, state } => super::file::update(id, &user.name, state),
             Event::ServerClosing { .. }
             | Event::Read { .. }
             | Event::ConversationsPart(_)
             | Event::Behind { .. } => return Ok(None),
         }))
+    }
+
+    /// Prints the encrypted messages this device missed (the sync starts
+    /// from the user's cursor, which another device may have moved).
+    async fn catch_up(&mut self, session: &LoggedIn) -> Result<(), Fail> {
+        let Some(device) = self.device.as_mut() else {
+            return Ok(());
+        };
+        let caught = natter_client::e2e::catch_up(&session.client, device).await;
+        let caught =
+            caught.map_err(|e| super::e2e::e2e_fail(session.server, "cannot catch up", e))?;
+        for (m, received) in caught {
+            let natter_client::e2e::Received::New(local, news) = received else {
+                continue;
+            };
+            super::e2e::announce(&news);
+            let conv = self.labels.get(&session.client, m.conv).await;
+            let value = super::e2e::json(&conv, &local);
+            self.emit(value, &super::e2e::line(&conv, &local));
+        }
+        Ok(())
     }
 
     fn emit(&self, mut value: Value, line: &str) {
@@ -118,6 +177,18 @@ impl Printer {
         }
         print_json(&value);
     }
+}
+
+/// `{"type": "added", ...}` and `-- added to #crew by ann --`.
+fn added(
+    conv: &natter_api::ConversationInfo,
+    by: Option<&natter_api::UserInfo>,
+) -> (Value, String) {
+    let name = label(conv);
+    let by = by.map(|u| u.name.as_str());
+    let who = by.map_or(Cow::Borrowed("the server"), safe);
+    let v = json!({"type": "added", "conversation": name, "conv": conv.id.0, "by": by});
+    (v, format!("-- added to {name} by {who} --"))
 }
 
 fn online(on: bool) -> &'static str {

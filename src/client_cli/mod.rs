@@ -4,12 +4,22 @@
 //! [`crate::exit`].
 
 mod account;
+mod admin;
+mod admin_file_store;
+mod admin_files;
 pub(crate) mod common;
+pub(crate) mod e2e;
+mod edit;
+mod file;
 mod groups;
 mod history;
+mod keys;
 mod listen;
+pub(crate) mod moderation;
 pub(crate) mod output;
 mod passwd;
+mod receipt;
+mod search;
 mod send;
 mod sessions;
 
@@ -20,10 +30,16 @@ use self::common::ClientArgs;
 use crate::exit::{Fail, NOT_FOUND};
 
 pub(crate) use self::account::{register, users};
+pub(crate) use self::admin::{AdminArgs, admin};
+pub(crate) use self::edit::{DeleteArgs, EditArgs, delete, edit};
+pub(crate) use self::file::{FileArgs, file};
 pub(crate) use self::groups::{group, groups};
 pub(crate) use self::history::history;
+pub(crate) use self::keys::{KeysArgs, keys};
 pub(crate) use self::listen::listen;
 pub(crate) use self::passwd::{PasswdArgs, passwd};
+pub(crate) use self::receipt::{ReceiptArgs, receipt};
+pub(crate) use self::search::{SearchArgs, search};
 pub(crate) use self::send::send;
 pub(crate) use self::sessions::{SessionsArgs, sessions};
 
@@ -62,6 +78,11 @@ pub(crate) struct SendArgs {
     /// the server (✓).
     #[arg(long)]
     pub(crate) wait_delivered: bool,
+    /// End-to-end encrypt it (a direct message only, `--to USER`): the
+    /// conversation stays encrypted from then on. Unlocks this device's
+    /// keys with the password.
+    #[arg(long, requires = "to", conflicts_with = "wait_delivered")]
+    pub(crate) e2e: bool,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -179,6 +200,29 @@ pub(crate) enum GroupCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove USER from a group and ban them (admins; `--no-ban`: only remove).
+    Kick(moderation::KickArgs),
+    /// Ban USER (member or not) from a group (admins).
+    Ban(moderation::TargetArgs),
+    /// Take USER off a group's ban list (admins).
+    Unban(moderation::TargetArgs),
+    /// Mute USER in a group: they read but cannot post (admins).
+    Mute(moderation::TargetArgs),
+    /// Let a muted USER post again (admins).
+    Unmute(moderation::TargetArgs),
+    /// Make member USER an admin (owner).
+    Promote(moderation::TargetArgs),
+    /// Make admin USER a plain member (owner).
+    Demote(moderation::TargetArgs),
+    /// Make member USER the owner; you become an admin (owner).
+    Transfer(moderation::TargetArgs),
+    /// Show a group's settings, or change its name, topic, visibility or
+    /// who may invite (admins).
+    Settings(moderation::SettingsArgs),
+    /// Delete a group for everyone, with its history (owner; needs --yes).
+    Delete(moderation::DeleteArgs),
+    /// List a group's ban list (admins).
+    Bans(moderation::BansArgs),
 }
 
 /// A conversation named on the command line.

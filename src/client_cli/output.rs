@@ -102,7 +102,19 @@ pub(crate) fn message_json(conversation: &str, m: &Message) -> Value {
         "from": m.sender.as_ref().map(|u| u.name.as_str()),
         "client_id": m.client_id,
         "body": m.body,
+        "edited_ms": m.edited_ms,
+        "deleted": m.deleted,
+        "action": action_json(m),
     })
+}
+
+/// An edit or delete entry's action as JSON (`null` for a message).
+fn action_json(m: &Message) -> Value {
+    match m.action {
+        Some(natter_api::MessageAction::Edit { seq }) => json!({"edit": seq}),
+        Some(natter_api::MessageAction::Delete { seq }) => json!({"delete": seq}),
+        None => Value::Null,
+    }
 }
 
 /// A message as a human line: `TIME CONVERSATION #SEQ SENDER: TEXT`; a
@@ -112,7 +124,17 @@ pub(crate) fn message_line(conversation: &str, m: &Message) -> String {
     let from = m.sender.as_ref().map_or("*", |u| u.name.as_str());
     let (from, body) = (safe(from), body_text(&m.body));
     let time = utc(m.ts_ms);
-    format!("{time} {conversation} #{} {from}: {body}", m.seq)
+    let head = format!("{time} {conversation} #{} {from}", m.seq);
+    match m.action {
+        Some(natter_api::MessageAction::Edit { seq }) if m.body.is_empty() => {
+            format!("{head} edited #{seq}")
+        }
+        Some(natter_api::MessageAction::Edit { seq }) => format!("{head} edited #{seq}: {body}"),
+        Some(natter_api::MessageAction::Delete { seq }) => format!("{head} deleted #{seq}"),
+        None if m.deleted => format!("{head}: (message deleted)"),
+        None if m.edited_ms.is_some() => format!("{head}: {body} (edited)"),
+        None => format!("{head}: {body}"),
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a time in ms since the Unix epoch.

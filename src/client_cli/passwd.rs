@@ -44,6 +44,7 @@ pub(crate) fn passwd(args: PasswdArgs) -> Result<(), Fail> {
         changed.map_err(|e| failed("cannot change the password of", e))?;
         // The fresh token: the next command resumes with it.
         common::save_token(&conn.client, &home.session_file(conn.server, name));
+        super::e2e::rekey_device(&home, &args.common, &old, &new).await?;
         if args.json {
             print_json(&json!({ "user": user.name, "password_changed": true }));
         } else {

@@ -18,6 +18,9 @@ use crate::exit::{Fail, OTHER, UNREACHABLE};
 
 /// Runs `natter send`.
 pub(crate) fn send(args: SendArgs) -> Result<(), Fail> {
+    if args.e2e {
+        return super::e2e::send(args);
+    }
     block_on(async move {
         let home = Home::from_env()?;
         let deadline = Instant::now() + args.common.timeout;

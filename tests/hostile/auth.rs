@@ -89,7 +89,10 @@ impl Ws {
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
             password: password.to_owned(),
-            sync: SyncRequest { cursors: vec![] },
+            sync: SyncRequest {
+                cursors: vec![],
+                device: None,
+            },
         })
         .await
     }

@@ -7,6 +7,7 @@
 mod common;
 
 mod auth;
+mod files;
 mod groups;
 mod http;
 mod measure;
@@ -14,3 +15,4 @@ mod output;
 mod queues;
 mod sessions;
 mod support;
+mod typing;

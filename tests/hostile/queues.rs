@@ -4,7 +4,7 @@
 //! stay within the per-session budgets; the slow user resumes and re-syncs
 //! and has every message exactly once. Reads are rate-limited too.
 
-mod wire;
+pub(crate) mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

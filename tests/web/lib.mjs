@@ -27,10 +27,11 @@ export async function launch() {
   });
 }
 
-/** A new browser context (its own storage) with one page; page errors and
- * alert() calls are collected in `page.problems`. */
-export async function newPage(browser, viewport = { width: 1100, height: 750 }) {
-  const context = await browser.newContext({ viewport });
+/** A new browser context (its own storage, `options` added to the
+ * context's) with one page; page errors and alert() calls are collected in
+ * `page.problems`. */
+export async function newPage(browser, viewport = { width: 1100, height: 750 }, options = {}) {
+  const context = await browser.newContext({ viewport, ...options });
   const page = await context.newPage();
   page.problems = [];
   page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
@@ -50,6 +51,19 @@ export async function submitLogin(page, name, password, button) {
   await page.fill('#login-name', name);
   await page.fill('#login-password', password);
   await page.click(`#login-${button}`);
+}
+
+/** Waits until the sign-in form is usable again (its request answered)
+ * and returns its error line. */
+export async function loginAnswer(page) {
+  await page.waitForFunction(() => !document.querySelector('#login-submit').disabled);
+  return page.$eval('#login-error', (e) => e.textContent);
+}
+
+/** Signs out and waits for the sign-in form. */
+export async function signOut(page) {
+  await page.click('#signout');
+  await page.locator('#login-form').waitFor();
 }
 
 /** Registers `name` in `page` and waits for the chat. */

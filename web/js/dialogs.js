@@ -7,14 +7,14 @@ import { explain } from './state.js';
 let onOk = null;
 
 /** Opens the dialog with `title` and `body`; `ok` (async) runs on OK. */
-function open(title, body, ok, okLabel = 'OK') {
+export function open(title, body, ok, okLabel = 'OK') {
   $('dialog-title').textContent = title;
   $('dialog-body').replaceChildren(...body);
   $('dialog-error').textContent = '';
   $('dialog-ok').textContent = okLabel;
   $('dialog-ok').hidden = !ok;
   onOk = ok;
-  $('dialog').showModal();
+  if (!$('dialog').open) $('dialog').showModal();
   $('dialog-body').querySelector('input')?.focus();
 }
 
@@ -25,7 +25,8 @@ export function wire() {
   $('dialog-form').addEventListener('submit', async (e) => {
     if (e.submitter?.value !== 'ok' || !onOk) return;
     e.preventDefault();
-    try { await onOk(); close(); } catch (err) { $('dialog-error').textContent = explain(err); }
+    // `ok` returning false keeps the dialog open (a search shows results).
+    try { if ((await onOk()) !== false) close(); } catch (err) { $('dialog-error').textContent = explain(err); }
   });
 }
 
@@ -106,16 +107,7 @@ export function leave(chat, view) {
 export async function receipt(chat, conv, seq) {
   const r = (await chat.request({ receipt: { conv, seq } })).receipt;
   const names = (list) => list.length ? h('ul', {}, list.map((u) => h('li', {}, u.name))) : h('p', { class: 'sub' }, 'nobody');
-  open('Who has it', [h('h3', {}, 'Delivered'), names(r.delivered), h('h3', {}, 'Not yet'), names(r.pending)], null);
-}
-
-/** Fills the member panel of `conv`. */
-export async function members(chat, conv) {
-  const list = (await chat.request({ members: { conv } })).members;
-  $('member-list').replaceChildren(...list.map((m) => {
-    const p = m.presence;
-    return h('li', {}, h('span', { class: p.online ? 'online' : '' }, p.online ? '● ' : '○ '), p.user.name,
-      m.role !== 'member' ? h('span', { class: 'sub' }, ` ${m.role}`) : null,
-      h('span', { class: 'sub' }, p.online ? ' online' : ` ${seen(p.last_seen_ms)}`));
-  }));
+  const read = r.read ?? [];
+  open('Who has it', [h('h3', {}, 'Read'), names(read), h('h3', {}, 'Delivered'), names(r.delivered.filter((u) => !read.some((x) => x.id === u.id))),
+    h('h3', {}, 'Not yet'), names(r.pending)], null);
 }

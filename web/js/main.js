@@ -5,13 +5,17 @@ import { $ } from './dom.js';
 import { Chat, explain } from './state.js';
 import { View } from './ui.js';
 import * as dialogs from './dialogs.js';
+import { Files, wireFiles } from './files.js';
+import * as account from './account.js';
+import * as actions from './actions.js';
+import * as moderation from './moderation.js';
 
-/** The server's default `max_body` in bytes (longer is refused: too_large). */
-const MAX_BODY = 16 * 1024;
 const encoder = new TextEncoder();
 
 const chat = new Chat();
 const view = new View(chat);
+const files = new Files(chat);
+view.fileCard = (m, mine) => files.card(m, mine);
 window.natterReadyAt = null;
 
 function showLogin(message = '') {
@@ -61,6 +65,7 @@ function banner(text, kind) {
   b.className = kind;
   b.hidden = !text;
   if (kind === 'ok') bannerTimer = setTimeout(() => { b.hidden = true; }, 3000);
+  else if (kind === 'note') bannerTimer = setTimeout(() => { b.hidden = true; }, 8000);
 }
 
 let wasOffline = false;
@@ -80,7 +85,7 @@ function connection({ state }) {
 
 function notify(conv, msg) {
   const c = chat.convs.get(conv);
-  if (!c || !msg.sender || msg.sender.id === chat.me.id || document.visibilityState === 'visible') return;
+  if (!c || msg.action || !msg.sender || msg.sender.id === chat.me.id || document.visibilityState === 'visible') return;
   const mention = msg.body.toLowerCase().includes(`@${chat.me.name.toLowerCase()}`);
   if ((c.kind !== 'direct' && !mention) || !('Notification' in window) || Notification.permission !== 'granted') return;
   new Notification(`${msg.sender.name}${c.kind === 'direct' ? '' : ` in ${c.title}`}`, { body: msg.body.slice(0, 200) });
@@ -100,14 +105,27 @@ function wireChat() {
   chat.addEventListener('opened', (e) => { if (view.draftTo === e.detail.to) view.show(e.detail.conv); });
   chat.addEventListener('ticks', (e) => view.updateTicks(e.detail.conv));
   chat.addEventListener('ended', (e) => { view.close(); showLogin(e.detail.reason); });
+  chat.addEventListener('notice', (e) => banner(e.detail.text, 'ok'));
+  chat.addEventListener('problem', (e) => banner(e.detail.text, 'note'));
+  chat.addEventListener('changed', (e) => view.onChanged(e.detail.conv));
+  chat.addEventListener('typing', (e) => { if (e.detail.conv === view.open) view.renderTyping(); });
+  chat.addEventListener('removed', (e) => {
+    if (view.open === e.detail.conv) view.close();
+    banner(e.detail.text, 'note');
+  });
+  view.onEdit = (conv, m) => actions.edit(chat, conv, m);
+  view.onOpen = (conv) => { if (!$('members').hidden) moderation.memberPanel(chat, view, conv).catch(() => {}); };
+  view.onDelete = (conv, m) => actions.remove(chat, conv, m);
   view.onReceipt = (conv, seq) => dialogs.receipt(chat, conv, seq).catch(() => {});
 }
 
 function composerInput() {
   const t = $('compose');
   const bytes = encoder.encode(t.value).length;
-  $('counter').textContent = bytes > MAX_BODY * 0.8 ? `${bytes} / ${MAX_BODY}` : '';
-  $('counter').classList.toggle('over', bytes > MAX_BODY);
+  const max = chat.maxBody;
+  $('counter').textContent = bytes > max * 0.8 ? `${bytes} / ${max}` : '';
+  $('counter').classList.toggle('over', bytes > max);
+  if (view.open !== null) chat.typing(view.open, t.value.length > 0);
   t.style.height = 'auto';
   t.style.height = `${Math.min(t.scrollHeight, 200)}px`;
 }
@@ -115,8 +133,9 @@ function composerInput() {
 function submit() {
   const t = $('compose');
   const body = t.value;
-  if (!body.trim() || encoder.encode(body).length > MAX_BODY) return;
+  if (!body.trim() || encoder.encode(body).length > chat.maxBody) return;
   if (view.open === null && !view.draftTo) return;
+  if (view.open !== null && chat.convs.get(view.open)?.e2e) return; // see ui.js lockIfEncrypted
   chat.send(view.open, view.open === null ? view.draftTo : null, body);
   t.value = '';
   composerInput();
@@ -128,6 +147,8 @@ function wireDom() {
   $('login-register').addEventListener('click', () => signIn(true));
   $('signout').addEventListener('click', async () => { await chat.logout(); view.close(); showLogin(); });
   $('search').addEventListener('input', () => view.renderList());
+  $('account-btn').addEventListener('click', () => account.account(chat).catch(() => {}));
+  $('find-btn').addEventListener('click', () => actions.search(chat, view));
   $('new-dm').addEventListener('click', () => dialogs.newMessage(chat, view));
   $('new-group').addEventListener('click', () => dialogs.newGroup(chat, view));
   $('join-group').addEventListener('click', () => dialogs.joinGroup(chat, view));
@@ -152,7 +173,7 @@ function toggleMembers() {
   const panel = $('members');
   panel.hidden = !panel.hidden;
   $('members-btn').setAttribute('aria-expanded', String(!panel.hidden));
-  if (!panel.hidden && view.open !== null) dialogs.members(chat, view.open).catch(() => {});
+  if (!panel.hidden && view.open !== null) moderation.memberPanel(chat, view, view.open).catch(() => {});
 }
 
 function keys(e) {
@@ -171,6 +192,7 @@ function keys(e) {
 async function start() {
   wireDom();
   wireChat();
+  wireFiles(chat, view, files);
   const saved = Chat.saved();
   if (!saved) { showLogin(); return; }
   if (!(await chat.resume(saved))) showLogin('Your session expired: sign in again.');

@@ -2,11 +2,17 @@
 // messages, presence, the outbox. The UI listens to its 'change' events.
 
 import { Conn, apiError, variant } from './conn.js';
-import { Outbox } from './outbox.js';
+import { Outbox, uuid } from './outbox.js';
 
 const TOKEN_KEY = 'natter.session';
 const PAGE = 50;
 const MAX_BACKOFF_MS = 4000;
+/** `max_body` until the server says (older servers do not). */
+const DEFAULT_MAX_BODY = 16 * 1024;
+/** Typing: send a start at most this often; forget one after (ms). */
+const TYPING_INTERVAL_MS = 3000;
+const TYPING_EXPIRY_MS = 6000;
+const TYPING_KEY = 'natter.typing';
 
 /** What a user reads for an error code. */
 export function explain(e) {
@@ -20,6 +26,13 @@ export function explain(e) {
       return `Too many failed attempts: try again in ${Math.ceil((e.detail?.retry_after_ms ?? 0) / 1000)} s.`;
     case 'rate_limited': return 'Slow down a little.';
     case 'unreachable': case 'disconnected': return 'Cannot reach the server.';
+    case 'forbidden': return `Only the group's ${e.detail?.needs === 'owner' ? 'owner' : 'admins'} may do that.`;
+    case 'banned': return 'That user is banned from the group.';
+    case 'muted': return 'You are muted in this group.';
+    case 'not_author': return 'That is not your message.';
+    case 'message_deleted': return 'That message was deleted.';
+    case 'edit_window_closed': return 'Too late to edit that message.';
+    case 'no_such_message': return 'No such message.';
     default: return e.message || 'Something went wrong.';
   }
 }
@@ -37,6 +50,9 @@ class Conv {
     this.watermark = 0;
     this.lastTs = 0;
     this.preview = '';
+    this.seen = 0;
+    this.typing = new Map();
+    this.myRole = null;
     this.update(info);
   }
 
@@ -49,12 +65,24 @@ class Conv {
     this.lastSeq = Math.max(this.lastSeq ?? 0, info.last_seq);
     this.read = Math.max(this.read ?? 0, info.read);
     this.delivered = Math.max(this.delivered, info.delivered);
+    this.lastTs = Math.max(this.lastTs, info.last_ts_ms ?? 0);
+    // End-to-end encrypted directs (Olm) are read and written in natter chat.
+    this.e2e = Boolean(this.e2e || info.e2e);
   }
 
   unread() { return Math.max(0, this.lastSeq - this.read); }
 
   /** Messages in seq order. */
   sorted() { return [...this.msgs.values()].sort((a, b) => a.seq - b.seq); }
+
+  /** Applies an edit or delete entry to the message it names, if held. */
+  apply(entry) {
+    const m = this.msgs.get(entry.action?.edit?.seq ?? entry.action?.delete?.seq);
+    if (!m || (!entry.body && !entry.deleted) || m.deleted) return null;
+    if (entry.deleted) Object.assign(m, { body: '', deleted: true });
+    else Object.assign(m, { body: entry.body, edited_ms: entry.edited_ms ?? entry.ts_ms });
+    return m;
+  }
 }
 
 export class Chat extends EventTarget {
@@ -71,6 +99,7 @@ export class Chat extends EventTarget {
     this.parts = [];
     this.backoff = 250;
     this.stopped = true;
+    this.maxBody = DEFAULT_MAX_BODY;
   }
 
   emit(what, detail = {}) { this.dispatchEvent(new CustomEvent(what, { detail })); }
@@ -101,9 +130,10 @@ export class Chat extends EventTarget {
     const synced = this.waitSync();
     let r;
     try {
-      r = await conn.request({ login: { version: 1, name, password, sync: { cursors: [] } } });
+      r = await conn.request({ login: { version: 2, name, password, sync: { cursors: [] } } });
     } catch (e) { conn.close(); throw e; }
     this.signedIn(r.logged_in.user, r.logged_in.token, stay);
+    this.limits(r.logged_in);
     await synced;
   }
 
@@ -129,6 +159,28 @@ export class Chat extends EventTarget {
     store.setItem(TOKEN_KEY, JSON.stringify({ user, token, stay }));
   }
 
+  /** Takes the server's limits from `logged_in` / `resumed`. */
+  limits(r) { if (r?.max_body > 0) this.maxBody = r.max_body; }
+
+  /** Keeps the session's fresh token after a password change. */
+  rekey(token) {
+    const stay = !!localStorage.getItem(TOKEN_KEY);
+    this.token = token;
+    (stay ? localStorage : sessionStorage).setItem(TOKEN_KEY, JSON.stringify({ user: this.me, token, stay }));
+  }
+
+  /** Changes the password; this session continues under a fresh token. */
+  async changePassword(oldPassword, newPassword) {
+    const r = await this.request({ change_password: { old_password: oldPassword, new_password: newPassword } });
+    this.rekey(r.password_changed.token);
+  }
+
+  /** My login sessions, most recently used first. */
+  async sessions() { return (await this.request('sessions')).sessions; }
+
+  /** Ends one of my sessions (another device). */
+  revokeSession(id) { return this.request({ revoke_session: { id } }); }
+
   waitSync() { return new Promise((resolve) => { this.syncDone = resolve; }); }
 
   async reconnect() {
@@ -137,7 +189,8 @@ export class Chat extends EventTarget {
     const cursors = [...this.convs.values()].filter((c) => c.delivered > 0)
       .map((c) => ({ conv: c.id, seq: c.delivered }));
     try {
-      await conn.request({ resume: { version: 1, token: this.token, sync: { cursors } } });
+      const r = await conn.request({ resume: { version: 2, token: this.token, sync: { cursors } } });
+      this.limits(r.resumed);
     } catch (e) { conn.close(); throw e; }
     await synced;
   }
@@ -201,6 +254,11 @@ export class Chat extends EventTarget {
       session_ended: () => this.ended(`Signed out: ${v.reason}`),
       server_closing: () => {},
       behind: () => this.conn?.close() || this.lost(this.conn),
+      added: () => this.added(v),
+      file_update: () => this.emit('file_update', v),
+      typing: () => this.typingIn(v),
+      seen: () => this.seenTo(v.conv, v.seq),
+      removed: () => this.removed(v),
     };
     handlers[kind]?.();
   }
@@ -229,7 +287,105 @@ export class Chat extends EventTarget {
     this.flushOutbox();
     this.ackDelivered();
     this.refreshPresence();
-    this.fillPreviews();
+  }
+
+  /** Kicked, banned, or the group was deleted: it leaves the list. */
+  removed({ conv, by, kind, reason }) {
+    const c = this.convs.get(conv);
+    this.convs.delete(conv);
+    this.emit('list');
+    const what = { kicked: 'removed you from', banned: 'banned you from', group_deleted: 'deleted' }[kind] ?? 'removed you from';
+    const text = `${by.name} ${what} # ${c?.title ?? 'a group'}${reason ? `: ${reason}` : ''}`;
+    this.emit('removed', { conv, text });
+  }
+
+  /** Someone is typing (or stopped) in a conversation. */
+  typingIn({ conv, user, typing }) {
+    const c = this.convs.get(conv);
+    if (!c || user.id === this.me.id || !this.typingOn) return;
+    clearTimeout(c.typing.get(user.name));
+    if (typing) c.typing.set(user.name, setTimeout(() => { c.typing.delete(user.name); this.emit('typing', { conv }); }, TYPING_EXPIRY_MS));
+    else c.typing.delete(user.name);
+    this.emit('typing', { conv });
+  }
+
+  /** "Seen": the peer of a direct read up to `seq`. */
+  seenTo(conv, seq) {
+    const c = this.convs.get(conv);
+    if (c && seq > c.seen) { c.seen = seq; this.emit('ticks', { conv }); }
+  }
+
+  /** Whether typing indicators are on: this client tells others when its
+   * user types and shows who else is typing (off: neither). */
+  get typingOn() { return localStorage.getItem(TYPING_KEY) !== 'off'; }
+
+  set typingOn(on) {
+    localStorage.setItem(TYPING_KEY, on ? 'on' : 'off');
+    if (on) return;
+    for (const [conv, c] of this.convs) {
+      if (c.typing.size === 0) continue;
+      for (const timer of c.typing.values()) clearTimeout(timer);
+      c.typing.clear();
+      this.emit('typing', { conv });
+    }
+  }
+
+  /** The user typed in `conv` (`typing`) or sent / cleared the line. */
+  typing(conv, typing) {
+    const c = this.convs.get(conv);
+    if (!c || c.kind === 'lobby' || !this.online || !this.typingOn) return;
+    const now = Date.now();
+    if (typing) {
+      if (now - (c.typedAt ?? 0) < TYPING_INTERVAL_MS) return;
+      c.typedAt = now;
+    } else if (!c.typingSent) return;
+    c.typingSent = typing;
+    this.request({ typing: { conv, typing } }).catch(() => {});
+  }
+
+  /** Replaces the text of my message `seq`. */
+  edit(conv, seq, body) {
+    return this.request({ edit_message: { conv, seq, client_id: uuid(), body } });
+  }
+
+  /** Deletes message `seq` (mine, or anyone's as a group admin). */
+  remove(conv, seq) {
+    return this.request({ delete_message: { conv, seq, client_id: uuid() } });
+  }
+
+  /** One page of search results, newest first. */
+  async search(query, conv = null, before = null) {
+    return (await this.request({ search: { query, conv, before, limit: 20 } })).search_results;
+  }
+
+  /** Members of `conv` with roles; notes my role in it. */
+  async members(conv) {
+    const list = (await this.request({ members: { conv } })).members;
+    const c = this.convs.get(conv);
+    const me = list.find((m) => m.presence.user.id === this.me.id);
+    if (c && me) c.myRole = me.role;
+    return list;
+  }
+
+  /** My role and the topic of group `c`. */
+  async groupInfo(c) {
+    await this.members(c.id);
+    const s = (await this.request({ group_settings: { conv: c.id } })).group_settings;
+    c.topic = s.topic;
+    return s;
+  }
+
+  /** A moderation action in group `conv`. */
+  moderate(conv, action, reason = null) {
+    return this.request({ moderate: { conv, action, reason } });
+  }
+
+  /** Someone added me to a group: it shows at once. */
+  added({ conversation, by }) {
+    const c = this.convs.get(conversation.id);
+    if (c) c.update(conversation); else this.convs.set(conversation.id, new Conv(conversation));
+    this.emit('list');
+    this.emit('added', { conv: conversation.id, by });
   }
 
   /** Asks for the conversation list again (one request at a time). */
@@ -252,19 +408,6 @@ export class Chat extends EventTarget {
     this.emit('presence');
   }
 
-  /** Fetches the newest message of conversations without one yet. */
-  async fillPreviews() {
-    for (const c of this.convs.values()) {
-      if (c.lastSeq === 0 || c.lastTs) continue;
-      try {
-        const r = await this.conn.request({ history: {
-          conv: c.id, anchor: { before: Number.MAX_SAFE_INTEGER }, limit: 1, order: 'newest_first' } });
-        for (const m of r.history.messages) this.note(c, m);
-      } catch { return; }
-    }
-    this.emit('list');
-  }
-
   note(c, m) {
     if (m.ts_ms >= c.lastTs) { c.lastTs = m.ts_ms; c.preview = m.body.slice(0, 80); }
   }
@@ -276,6 +419,8 @@ export class Chat extends EventTarget {
     if (m.sender?.id === this.me.id && this.outbox.has(m.client_id)) this.outbox.remove(m.client_id);
     const fresh = !c.msgs.has(m.seq);
     if (fresh && (c.loaded || pushed)) c.msgs.set(m.seq, m);
+    const changed = m.action ? c.apply(m) : null;
+    if (changed) this.emit('changed', { conv: c.id, msg: changed });
     c.lastSeq = Math.max(c.lastSeq, m.seq);
     this.note(c, m);
     if (pushed) {
@@ -382,7 +527,7 @@ export class Chat extends EventTarget {
       return;
     }
     this.outbox.remove(item.client_id);
-    this.failed.set(item.client_id, explain(e));
+    this.failed.set(item.client_id, { item, reason: explain(e) });
     this.emit('failed', { item, reason: explain(e) });
   }
 

@@ -10,6 +10,9 @@ use crate::response::{Event, Sent};
 use crate::types::ClientMsgId;
 
 /// Something that happened, as a client reports it.
+// Events move once, from the client's driver to the application: boxing
+// the server's (messages) would cost an allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
     /// What the server pushed, unchanged except that the client already:

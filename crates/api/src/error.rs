@@ -85,6 +85,54 @@ pub enum ErrorCode {
     /// No login session of yours with that id.
     #[error("no such session")]
     NoSuchSession,
+    /// The account was disabled by a server operator: it cannot log in.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// Only a server admin (the server's `admins` setting) may do this.
+    #[error("not a server admin")]
+    NotServerAdmin,
+    /// The conversation is end-to-end encrypted: post with `send_encrypted`.
+    #[error("end-to-end encrypted conversation")]
+    EncryptionRequired,
+    /// No file with that id that you may see (or it expired).
+    #[error("no such file")]
+    NoSuchFile,
+    /// Your stored files would exceed your storage quota.
+    #[error("storage quota exceeded")]
+    QuotaExceeded,
+    /// The uploaded bytes do not match the offered hash; the upload starts
+    /// over.
+    #[error("hash mismatch")]
+    HashMismatch,
+    /// No message with that seq in the conversation, or not one that can
+    /// be edited or deleted (a system message, an edit or delete entry).
+    #[error("no such message")]
+    NoSuchMessage,
+    /// Only the author may edit a message (deleting someone else's needs
+    /// a group admin: [`Self::Forbidden`]).
+    #[error("not your message")]
+    NotAuthor,
+    /// The message was deleted: it cannot be edited or deleted again.
+    #[error("message deleted")]
+    MessageDeleted,
+    /// The message is older than the server's edit window
+    /// (`edit_window_secs`): it can no longer be edited.
+    #[error("too late to edit this message")]
+    EditWindowClosed,
+    /// The caller's role in the group does not allow this; `needs` is the
+    /// least role that does (`admin` or `owner`).
+    #[error("forbidden: needs {needs:?}")]
+    Forbidden {
+        /// The role the action needs.
+        needs: crate::Role,
+    },
+    /// The user is on the group's ban list: they cannot join, be invited
+    /// or be added.
+    #[error("banned")]
+    Banned,
+    /// The caller is muted in this group: they read but cannot post.
+    #[error("muted")]
+    Muted,
 }
 
 /// An error answer: a code plus human text.

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::FileId;
 use crate::types::{ClientMsgId, ConversationId, Cursor, Seq, SessionToken};
 
 /// One client request; the server answers each with exactly one
@@ -162,6 +163,214 @@ pub enum Request {
         /// Most entries wanted.
         limit: u32,
     },
+    /// A server operator's action (see [`crate::AdminRequest`]); only for
+    /// server admins, else `not_server_admin`. → `Admin`.
+    Admin(crate::AdminRequest),
+    /// Publish this connection's device (end-to-end encryption): its
+    /// identity keys, more signed one-time keys for its pool, and its signed
+    /// fallback key (replacing the previous one). Later encrypted messages
+    /// on this connection's sync and live stream carry this device's
+    /// ciphertexts. → `Done`. Errors: `limit_reached` (too many devices for
+    /// the user, or the pool is full), `bad_request` (too many keys at once,
+    /// keys too long).
+    PublishKeys {
+        /// The device's identity keys.
+        device: crate::DeviceKeys,
+        /// One-time keys to add (≤ [`crate::MAX_KEYS_PER_PUBLISH`]).
+        one_time_keys: Vec<crate::SignedKey>,
+        /// Fallback key, handed out when the pool is empty.
+        fallback_key: Option<crate::SignedKey>,
+    },
+    /// The published devices of a user. → `Devices`. Errors: `no_such_user`.
+    Devices {
+        /// User name, any case.
+        user: String,
+    },
+    /// Claim one key of each listed device of `user` (each one-time key is
+    /// handed out at most once; the fallback key when the pool is empty).
+    /// Devices without a key are left out. → `ClaimedKeys`.
+    ClaimKeys {
+        /// User name, any case.
+        user: String,
+        /// Curve25519 identity keys of the devices (≤ [`crate::MAX_CIPHERTEXTS`]).
+        devices: Vec<String>,
+    },
+    /// Post an end-to-end encrypted message into the direct conversation
+    /// with `peer` (turning it end-to-end encrypted for good): one Olm
+    /// ciphertext per device. The stored body is empty. → `Sent`.
+    /// Errors as `send`, plus `bad_request` (too many ciphertexts, sender
+    /// device not published by this user).
+    SendEncrypted {
+        /// The other user, by name (any case).
+        peer: String,
+        /// Idempotency id: the same id returns the same seq.
+        client_id: ClientMsgId,
+        /// The sending device.
+        sender_device: String,
+        /// One ciphertext per receiving device.
+        ciphertexts: Vec<crate::DeviceCiphertext>,
+    },
+    /// Offer a file to a conversation (see [`crate::FileInfo`]): creates it
+    /// on the server, or returns the caller's unfinished upload of the same
+    /// hash to the same conversation (so an upload resumes after a client
+    /// restart). → `File`. Errors: `too_large` (over the server's
+    /// `max_size`), `quota_exceeded` (the caller's stored files plus this
+    /// one over `quota_per_user`), `limit_reached` (too many unfinished
+    /// uploads), `bad_request` (bad name, media type or hash).
+    FileOffer {
+        /// Where to offer it.
+        target: Target,
+        /// Idempotency id of the offer message posted by `file_finish`.
+        client_id: ClientMsgId,
+        /// File name (1–255 bytes, no path separators or control characters).
+        name: String,
+        /// Size in bytes.
+        size: u64,
+        /// Media type (≤ 127 bytes).
+        media_type: String,
+        /// BLAKE3 hash of the content, 64 lowercase hex digits.
+        hash: String,
+    },
+    /// Write `data` at `offset` of an unfinished upload of the caller's.
+    /// `offset` must not be past what the server holds (`uploaded`); the
+    /// server answers once the bytes are durably written. When the last
+    /// byte arrives the server checks the hash (`hash_mismatch`: the upload
+    /// starts over from 0). Sent on the bulk stream (1) over UDP.
+    /// → `FileUploaded`. Errors: `no_such_file`, `bad_request`.
+    FileUpload {
+        /// The file.
+        id: FileId,
+        /// Where `data` starts.
+        offset: u64,
+        /// At most [`crate::MAX_FILE_CHUNK`] bytes.
+        data: Vec<u8>,
+    },
+    /// Post the offer of a completely uploaded, verified file as a message
+    /// of its conversation (idempotent). → `Sent`. Errors: `no_such_file`,
+    /// `bad_request` (not complete yet).
+    FileFinish {
+        /// The file.
+        id: FileId,
+    },
+    /// Fetch `len` bytes at `offset` of a complete file offered in a
+    /// conversation the caller is a member of (the first fetch accepts the
+    /// offer). Sent on the bulk stream (1) over UDP. → `FileChunk`.
+    /// Errors: `no_such_file` (also when the caller may not see it).
+    FileGet {
+        /// The file.
+        id: FileId,
+        /// First byte wanted.
+        offset: u64,
+        /// Bytes wanted (capped at [`crate::MAX_FILE_CHUNK`]).
+        len: u32,
+    },
+    /// Reject an offer; the sender is told. → `Done`. Errors: `no_such_file`.
+    FileReject {
+        /// The file.
+        id: FileId,
+    },
+    /// Report the result of a download (checked against the hash); the
+    /// sender is told. → `Done`. Errors: `no_such_file`.
+    FileReport {
+        /// The file.
+        id: FileId,
+        /// True if the hash matched.
+        intact: bool,
+    },
+    /// One file I offered or was offered. → `File`. Errors: `no_such_file`.
+    FileStatus {
+        /// The file.
+        id: FileId,
+    },
+    /// Files I offered or was offered that have not expired, oldest first.
+    /// → `Files`.
+    Files,
+    /// The caller is typing in `conv` (`typing: true`, sent at most every
+    /// [`crate::TYPING_INTERVAL_MS`] while the user types) or stopped
+    /// (`false`: the line was sent or cleared). The server relays it
+    /// as [`crate::Event::Typing`] to the other current members who are
+    /// online; it is never stored or synced. Per connection and
+    /// conversation the server drops a start sooner than
+    /// [`crate::TYPING_INTERVAL_MS`] after the last one it relayed, and a
+    /// stop not preceded by a relayed start; nothing is relayed in the
+    /// lobby. → `Done` (also when dropped). Errors: `no_such_conversation`,
+    /// `not_member`.
+    Typing {
+        /// Conversation.
+        conv: ConversationId,
+        /// True: typing; false: stopped.
+        typing: bool,
+    },
+    /// Search the messages the caller may read (every conversation they are
+    /// a member of, or were, up to the point they left; system messages
+    /// are not searched) for a text, newest first. → `SearchResults`.
+    /// Errors: `bad_request` (text shorter than [`crate::MIN_SEARCH_CHARS`]
+    /// or longer than [`crate::MAX_SEARCH_CHARS`] characters),
+    /// `no_such_conversation`, `not_member` (a `conv` never joined).
+    Search(crate::SearchQuery),
+    /// Edit one of my messages: a new log entry (its own seq, synced and
+    /// pushed like a message, see [`crate::MessageAction::Edit`]) replaces
+    /// the text of message `seq`; history and sync then show that message
+    /// with the new text and `edited_ms`. → `Sent` (the entry's seq) once
+    /// stored. Errors: `no_such_conversation`, `not_member`,
+    /// `no_such_message` (no message `seq`, or not a text message),
+    /// `not_author` (someone else's message), `muted`, `message_deleted`,
+    /// `edit_window_closed` (older than the server's edit window),
+    /// `too_large`, `bad_request` (empty text: delete instead).
+    EditMessage {
+        /// Conversation of the message.
+        conv: ConversationId,
+        /// The message to edit.
+        seq: Seq,
+        /// Idempotency id: the same id returns the same entry's seq.
+        client_id: ClientMsgId,
+        /// The new text (the same limits as `send`; not empty).
+        body: String,
+    },
+    /// Delete a message: mine anywhere, or anyone's in a group where I am
+    /// an owner or admin. A new log entry (see
+    /// [`crate::MessageAction::Delete`]) records it, and the server erases
+    /// the stored text: history and sync show the message as `deleted`
+    /// with an empty body. → `Sent` (the entry's seq). Errors:
+    /// `no_such_conversation`, `not_member`, `no_such_message`,
+    /// `forbidden` (someone else's message: needs an admin of the group),
+    /// `message_deleted` (deleted already).
+    DeleteMessage {
+        /// Conversation of the message.
+        conv: ConversationId,
+        /// The message to delete.
+        seq: Seq,
+        /// Idempotency id: the same id returns the same entry's seq.
+        client_id: ClientMsgId,
+    },
+    /// A moderation action in group `conv` (see [`crate::ModAction`] for
+    /// each action and the role it needs). Every action is recorded as a
+    /// system message in the group's log. → `Done` (`GroupSettings` for
+    /// [`crate::ModAction::Settings`]). Errors: `no_such_group`,
+    /// `not_member`, `forbidden` (with the role needed), `no_such_user`,
+    /// `bad_request` (acting on yourself, a reason over
+    /// [`crate::MAX_REASON_CHARS`] characters, the owner leaving, …),
+    /// `name_taken`, `limit_reached` (the ban list is full).
+    Moderate {
+        /// The group.
+        conv: ConversationId,
+        /// What to do.
+        action: crate::ModAction,
+        /// Why (shown in the system message and the ban list).
+        reason: Option<String>,
+    },
+    /// The ban list of a group (admins and the owner). → `Bans`.
+    /// Errors: `no_such_group`, `not_member`, `forbidden`.
+    Bans {
+        /// The group.
+        conv: ConversationId,
+    },
+    /// The settings of a group I am a member of. → `GroupSettings`.
+    /// Errors: `no_such_group`, `not_member`.
+    GroupSettings {
+        /// The group.
+        conv: ConversationId,
+    },
 }
 
 /// Largest page of the conversation list: 500 entries of at most ~1 KB each
@@ -187,11 +396,27 @@ impl Request {
     pub fn rate_class(&self) -> RateClass {
         match self {
             Self::Send { .. }
+            | Self::EditMessage { .. }
+            | Self::DeleteMessage { .. }
             | Self::CreateGroup { .. }
             | Self::JoinGroup { .. }
             | Self::LeaveGroup { .. }
-            | Self::Invite { .. } => RateClass::Write,
-            Self::AckDelivered { .. } => RateClass::Unlimited,
+            | Self::Invite { .. }
+            | Self::Moderate { .. }
+            | Self::PublishKeys { .. }
+            | Self::ClaimKeys { .. }
+            | Self::SendEncrypted { .. }
+            | Self::FileOffer { .. }
+            | Self::FileFinish { .. }
+            | Self::FileReject { .. }
+            | Self::FileReport { .. }
+            // Costly to answer: the smaller bucket.
+            | Self::Search(_) => RateClass::Write,
+            // Chunks are paced by the session answering one at a time
+            // after its disk I/O, and by the transport's flow control.
+            Self::AckDelivered { .. } | Self::FileUpload { .. } | Self::FileGet { .. } => {
+                RateClass::Unlimited
+            }
             _ => RateClass::Read,
         }
     }
@@ -221,6 +446,11 @@ pub struct SyncRequest {
     /// The client's delivered cursors. A conversation not listed here starts
     /// from the server's stored delivered cursor for this user.
     pub cursors: Vec<Cursor>,
+    /// This client's end-to-end encryption device (its Curve25519 identity
+    /// key, published earlier by the same user): encrypted messages of the
+    /// sync and of the live stream carry its ciphertexts.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 /// A page of history.

@@ -22,11 +22,18 @@ pub enum Response {
         user: UserInfo,
         /// Keep it to resume; it is never shown again.
         token: SessionToken,
+        /// The server's `max_body`: the largest message body it accepts, in
+        /// bytes (longer is refused with `too_large`).
+        #[serde(default)]
+        max_body: u32,
     },
     /// Session resumed; sync events follow, ending with [`Event::Conversations`].
     Resumed {
         /// Who.
         user: UserInfo,
+        /// The server's `max_body` (see [`Response::LoggedIn`]).
+        #[serde(default)]
+        max_body: u32,
     },
     /// Done, nothing to report.
     Done,
@@ -59,6 +66,10 @@ pub enum Response {
         delivered: Vec<UserInfo>,
         /// Members who do not have it yet.
         pending: Vec<UserInfo>,
+        /// Members who have read it (their read cursor is at or past
+        /// `seq`); they are listed in `delivered` or `pending` too.
+        #[serde(default)]
+        read: Vec<UserInfo>,
     },
     /// Users with their status.
     Presence(Vec<Presence>),
@@ -77,6 +88,52 @@ pub enum Response {
         /// More follow: ask again with `after` = the last id of `list`.
         more: bool,
     },
+    /// The answer to a server operator's [`crate::Request::Admin`].
+    Admin(crate::AdminResponse),
+    /// The published devices of a user, oldest first.
+    Devices {
+        /// Whose.
+        user: UserInfo,
+        /// Their devices.
+        devices: Vec<crate::DeviceKeys>,
+    },
+    /// Keys claimed for a session with each device.
+    ClaimedKeys(Vec<crate::ClaimedKey>),
+    /// One file (`file_offer`, `file_status`); boxed, as it is the largest
+    /// answer (the wire format is the same as unboxed).
+    File(Box<crate::FileInfo>),
+    /// An upload chunk is durably written.
+    FileUploaded {
+        /// The file.
+        id: crate::FileId,
+        /// Bytes the server holds now (the next offset to send).
+        uploaded: u64,
+        /// Every byte is there and the hash was verified: `file_finish` next.
+        complete: bool,
+    },
+    /// Bytes of a file.
+    FileChunk {
+        /// The file.
+        id: crate::FileId,
+        /// Where `data` starts.
+        offset: u64,
+        /// The bytes (shorter than asked only at the end of the file).
+        data: Vec<u8>,
+    },
+    /// Files I offered or was offered.
+    Files(Vec<crate::FileInfo>),
+    /// One page of search results, newest first.
+    SearchResults {
+        /// The hits.
+        hits: Vec<crate::SearchHit>,
+        /// More may follow: ask again with `before` = this (the last hit's
+        /// position); `None` when this page is the last.
+        next: Option<crate::SearchCursor>,
+    },
+    /// A group's ban list, ordered by user id.
+    Bans(Vec<crate::BanInfo>),
+    /// A group's settings.
+    GroupSettings(crate::GroupSettingsInfo),
 }
 
 /// The ✓ of a sent message.
@@ -152,4 +209,59 @@ pub enum Event {
     /// (the last part) together make the whole list, in id order. A client
     /// that does not know this event sees only the last part.
     ConversationsPart(Vec<ConversationInfo>),
+    /// The receiver was added to a group by another user (listed as a
+    /// member when it was created, or invited): its entry as listed to the
+    /// receiver, so a client shows the group at once. The group's readable
+    /// backlog and a fresh conversation list follow.
+    Added {
+        /// The group as listed to the receiver.
+        conversation: ConversationInfo,
+        /// Who added them (`None` if the server did).
+        by: Option<UserInfo>,
+    },
+    /// A recipient of a file the receiver offered changed state (rejected,
+    /// downloaded intact, corrupted, accepted).
+    FileUpdate {
+        /// The file.
+        id: crate::FileId,
+        /// The recipient.
+        user: UserInfo,
+        /// Their new state.
+        state: crate::FileState,
+    },
+    /// `user` is typing in `conv` (`typing: true`) or stopped. Ephemeral:
+    /// never stored or synced; forget a start after
+    /// [`crate::TYPING_EXPIRY_MS`] unless it is repeated.
+    Typing {
+        /// Conversation.
+        conv: ConversationId,
+        /// Who.
+        user: UserInfo,
+        /// True: typing; false: stopped.
+        typing: bool,
+    },
+    /// "Seen": in the direct conversation `conv`, the peer has read every
+    /// message up to `seq` (their read cursor). Sent when it rises and
+    /// again at every sync; never lower than a previous one within a
+    /// session. Only for directs (groups: `receipt` lists the readers).
+    Seen {
+        /// Conversation.
+        conv: ConversationId,
+        /// The peer's read cursor.
+        seq: Seq,
+    },
+    /// The receiver is no longer a member of group `conv`: kicked (and
+    /// maybe banned) by `by`, or the group was deleted. Nothing more of
+    /// it is pushed; after a kick its history stays readable up to the
+    /// kick, after a deletion nothing is.
+    Removed {
+        /// The group.
+        conv: ConversationId,
+        /// Who did it.
+        by: UserInfo,
+        /// Why it happened.
+        kind: crate::Removal,
+        /// The reason given, if any.
+        reason: Option<String>,
+    },
 }

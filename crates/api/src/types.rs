@@ -56,6 +56,27 @@ pub struct Message {
     pub client_id: ClientMsgId,
     /// Text.
     pub body: String,
+    /// End-to-end encrypted: this client's ciphertext instead of a body.
+    #[serde(default)]
+    pub e2e: Option<crate::Encrypted>,
+    /// The file this message offers, if any (issue 14).
+    #[serde(default)]
+    pub file: Option<crate::FileOffer>,
+    /// When its text was last changed with `edit_message` (ms since the
+    /// Unix epoch); `None` if never edited. Clients show "(edited)".
+    #[serde(default)]
+    pub edited_ms: Option<u64>,
+    /// Deleted with `delete_message`: `body` is empty (the server no longer
+    /// has it) and clients show "message deleted" in its place.
+    #[serde(default)]
+    pub deleted: bool,
+    /// Set on an edit or delete *entry* (see [`crate::MessageAction`]): the
+    /// log entry that changed the earlier message it names. Such an entry is
+    /// not shown as a line of its own: `body`, `edited_ms` and `deleted`
+    /// carry the named message's current state, to apply to it in place
+    /// (`body` is empty if the receiver may not read that message).
+    #[serde(default)]
+    pub action: Option<crate::MessageAction>,
 }
 
 /// What kind of conversation this is.
@@ -91,6 +112,13 @@ pub struct ConversationInfo {
     pub delivered: Seq,
     /// The caller's stored read cursor (synced between the user's clients).
     pub read: Seq,
+    /// Server time of the message `last_seq` (ms since the Unix epoch); 0
+    /// when the log is empty.
+    #[serde(default)]
+    pub last_ts_ms: u64,
+    /// A direct conversation that is end-to-end encrypted (for good).
+    #[serde(default)]
+    pub e2e: bool,
 }
 
 /// "Everything up to and including `seq` in `conv`".
@@ -146,6 +174,10 @@ pub struct MemberInfo {
     pub role: Role,
     /// The user and their status.
     pub presence: Presence,
+    /// Muted in this group: reads but cannot post (always false in the
+    /// lobby and in direct messages).
+    #[serde(default)]
+    pub muted: bool,
 }
 
 /// One login session of the user, as `sessions` lists it.

@@ -19,6 +19,11 @@ fn message() -> Message {
         sender: Some(user()),
         client_id: uuid::Uuid::from_bytes([9; 16]),
         body: "hi ✓".into(),
+        e2e: None,
+        file: None,
+        edited_ms: None,
+        deleted: false,
+        action: None,
     }
 }
 
@@ -28,6 +33,7 @@ fn requests() -> Vec<Request> {
             conv: ConversationId(1),
             seq: 3,
         }],
+        device: None,
     };
     vec![
         Request::Register {
@@ -41,7 +47,7 @@ fn requests() -> Vec<Request> {
             sync: sync.clone(),
         },
         Request::Resume {
-            version: 1,
+            version: PROTOCOL_VERSION,
             token: SessionToken("ab".into()),
             sync,
         },
@@ -105,6 +111,46 @@ fn requests() -> Vec<Request> {
         Request::Sessions,
         Request::RevokeSession { id: u64::MAX },
     ]
+    .into_iter()
+    .chain(moderation_requests())
+    .collect()
+}
+
+/// Every moderation action, the ban list and the settings request.
+fn moderation_requests() -> Vec<Request> {
+    let conv = ConversationId(3);
+    let user = || "kim".to_owned();
+    let change = SettingsChange {
+        name: Some("Chess club".into()),
+        topic: Some("chess".into()),
+        public: Some(false),
+        admins_only_invite: Some(true),
+    };
+    let actions = [
+        ModAction::Kick {
+            user: user(),
+            ban: true,
+        },
+        ModAction::Ban { user: user() },
+        ModAction::Unban { user: user() },
+        ModAction::Mute { user: user() },
+        ModAction::Unmute { user: user() },
+        ModAction::Promote { user: user() },
+        ModAction::Demote { user: user() },
+        ModAction::Transfer { user: user() },
+        ModAction::Settings(change),
+        ModAction::Delete,
+    ];
+    let mut list: Vec<Request> = actions
+        .into_iter()
+        .map(|action| Request::Moderate {
+            conv,
+            action,
+            reason: Some("spam".into()),
+        })
+        .collect();
+    list.extend([Request::Bans { conv }, Request::GroupSettings { conv }]);
+    list
 }
 
 fn group() -> GroupInfo {
@@ -135,14 +181,20 @@ fn server_frames() -> Vec<ServerFrame> {
         last_seq: 5,
         delivered: 4,
         read: 3,
+        last_ts_ms: 1_700_000_000_000,
+        e2e: false,
     };
     vec![
         ok(Response::Registered { user: user() }),
         ok(Response::LoggedIn {
             user: user(),
             token: SessionToken("00ff".into()),
+            max_body: 16384,
         }),
-        ok(Response::Resumed { user: user() }),
+        ok(Response::Resumed {
+            user: user(),
+            max_body: 16384,
+        }),
         ok(Response::Done),
         ok(Response::Sent(Sent {
             conv: ConversationId(1),
@@ -160,12 +212,14 @@ fn server_frames() -> Vec<ServerFrame> {
         ok(Response::Members(vec![MemberInfo {
             role: Role::Owner,
             presence: presence(),
+            muted: true,
         }])),
         ok(Response::Receipt {
             conv: ConversationId(3),
             seq: 2,
             delivered: vec![user()],
             pending: vec![],
+            read: vec![user()],
         }),
         ok(Response::Presence(vec![presence()])),
         ok(Response::Sessions(vec![SessionInfo {
@@ -208,6 +262,8 @@ fn server_frames() -> Vec<ServerFrame> {
             last_seq: 1,
             delivered: 1,
             read: 0,
+            last_ts_ms: 1_700_000_000_000,
+            e2e: false,
         }])),
         ServerFrame::Response {
             id: u64::MAX,
@@ -229,6 +285,8 @@ fn server_frames() -> Vec<ServerFrame> {
                 last_seq: 0,
                 delivered: 0,
                 read: 0,
+                last_ts_ms: 0,
+                e2e: false,
             },
         ])),
         ServerFrame::Event(Event::ServerClosing {
@@ -237,6 +295,53 @@ fn server_frames() -> Vec<ServerFrame> {
         ServerFrame::Event(Event::SessionEnded {
             reason: "pw".into(),
         }),
+        ServerFrame::Event(Event::Added {
+            conversation: ConversationInfo {
+                id: ConversationId(7),
+                kind: ConversationKind::Group {
+                    name: "crew".into(),
+                    public: true,
+                },
+                last_seq: 1,
+                delivered: 0,
+                read: 0,
+                last_ts_ms: 5,
+                e2e: false,
+            },
+            by: Some(user()),
+        }),
+        ServerFrame::Event(Event::Removed {
+            conv: ConversationId(7),
+            by: user(),
+            kind: Removal::Banned,
+            reason: Some("spam".into()),
+        }),
+        ServerFrame::Response {
+            id: 5,
+            result: Ok(Response::Bans(vec![BanInfo {
+                user: user(),
+                by: user(),
+                reason: None,
+                at_ms: 9,
+            }])),
+        },
+        ServerFrame::Response {
+            id: 6,
+            result: Ok(Response::GroupSettings(GroupSettingsInfo {
+                id: ConversationId(7),
+                name: "crew".into(),
+                topic: "chess".into(),
+                public: false,
+                admins_only_invite: true,
+            })),
+        },
+        ServerFrame::Response {
+            id: 7,
+            result: Err(ApiError::new(
+                ErrorCode::Forbidden { needs: Role::Owner },
+                "only the group's owner may do this",
+            )),
+        },
     ]
 }
 

@@ -21,6 +21,8 @@ fn group_entry(i: u64) -> ConversationInfo {
         last_seq: u64::MAX,
         delivered: u64::MAX,
         read: u64::MAX,
+        last_ts_ms: u64::MAX,
+        e2e: false,
     }
 }
 

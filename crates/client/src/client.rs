@@ -21,8 +21,8 @@ use crate::outbox_dir::OutboxDir;
 /// (reconnecting as needed) until every clone is dropped.
 #[derive(Debug, Clone)]
 pub struct Client {
-    cmds: mpsc::Sender<Box<Cmd>>,
-    options: Arc<ClientOptions>,
+    pub(crate) cmds: mpsc::Sender<Box<Cmd>>,
+    pub(crate) options: Arc<ClientOptions>,
     token: watch::Receiver<Option<SessionToken>>,
 }
 
@@ -145,7 +145,7 @@ impl Client {
             sync: SyncRequest::default(), // the driver fills in its cursors
         };
         match self.request(request).await? {
-            Response::Resumed { user } => Ok(user),
+            Response::Resumed { user, .. } => Ok(user),
             other => Err(unexpected(other)),
         }
     }
@@ -399,6 +399,6 @@ impl Client {
     }
 }
 
-fn unexpected(response: Response) -> ClientError {
+pub(crate) fn unexpected(response: Response) -> ClientError {
     ClientError::Unexpected(format!("{response:?}"))
 }

@@ -75,6 +75,16 @@ impl LinkTx {
         }
     }
 
+    /// [`Self::send`] for bulk data (file chunks): on a transport
+    /// connection on its own stream and cap (`natter_net::BULK_STREAM`),
+    /// so it never delays chat frames.
+    pub(crate) async fn send_bulk(&self, frame: Bytes) {
+        match self {
+            Self::Channel(tx) => drop(tx.send(frame).await),
+            Self::Pipe(pipe) => drop(pipe.send_bulk(frame).await),
+        }
+    }
+
     /// Queues `frame` if the link has room now (a closed link takes it).
     pub(crate) fn try_send(&self, frame: Bytes) -> Result<(), LinkFull> {
         let full = match self {

@@ -57,6 +57,8 @@ pub(crate) enum Cmd {
     },
     /// Turn delivery acks (✓✓ for senders) on or off.
     DeliveryAcks(bool),
+    /// The end-to-end encryption device named in every later sync request.
+    E2eDevice(Option<String>),
     /// Close the connection for good (see [`Driver::close`]), then answer.
     Close(oneshot::Sender<()>),
 }
@@ -91,6 +93,8 @@ pub(crate) struct Driver {
     token_tx: watch::Sender<Option<SessionToken>>,
     /// Acknowledge delivery of received messages (on by default).
     ack_delivery: bool,
+    /// The end-to-end encryption device named in sync requests.
+    e2e_device: Option<String>,
     attempt: u32,
     retry_at: Instant,
     next_id: u64,
@@ -131,6 +135,7 @@ impl Driver {
             token: None,
             token_tx,
             ack_delivery: true,
+            e2e_device: None,
             attempt: 0,
             retry_at: Instant::now(),
             next_id: 1,
@@ -203,6 +208,7 @@ impl Driver {
                 self.flush_outbox().await;
             }
             Cmd::DeliveryAcks(on) => self.ack_delivery = on,
+            Cmd::E2eDevice(device) => self.e2e_device = device,
             // `run` takes Close before it gets here (it must stop the loop).
             Cmd::Close(done) => self.close(done).await,
         }
@@ -254,8 +260,10 @@ impl Driver {
         self.next_id += 1;
         self.pending.insert(id, pending);
         let Some(link) = &self.link else { return };
+        let bulk = body.is_bulk();
         let frame = api::encode(&ClientFrame::Request { id, body });
         match frame {
+            Ok(bytes) if bulk => link.tx.send_bulk(Bytes::from(bytes)).await,
             Ok(bytes) => {
                 link.tx.send(Bytes::from(bytes)).await;
             }
@@ -270,6 +278,7 @@ impl Driver {
             .map(|(&conv, &seq)| Cursor { conv, seq });
         SyncRequest {
             cursors: cursors.collect(),
+            device: self.e2e_device.clone(),
         }
     }
 

@@ -10,15 +10,21 @@
 //! incoming messages by seq and acknowledges their delivery.
 #![warn(missing_docs)]
 
+mod actions;
+mod admin;
 mod client;
 mod dialer;
 mod driver;
+pub mod e2e;
 mod error;
 mod events;
+pub mod files;
 mod list;
+mod moderation;
 mod options;
 mod outbox;
 mod outbox_dir;
+mod search;
 mod udp;
 
 pub use client::{Client, OutgoingHandle};
@@ -27,4 +33,5 @@ pub use error::{ClientError, ConnectError, DialError};
 pub use events::{ClientEvent, ConnectionState, EventReceiver, OutgoingState};
 pub use options::{Backoff, ClientOptions};
 pub use outbox_dir::{OutboxDir, QueuedMessage};
+pub use search::{ReceiptView, SearchPage};
 pub use udp::UdpDialer;

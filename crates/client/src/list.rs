@@ -29,6 +29,8 @@ mod tests {
             last_seq: 0,
             delivered: 0,
             read: 0,
+            last_ts_ms: 0,
+            e2e: false,
         };
         ids.iter().map(entry).collect()
     }

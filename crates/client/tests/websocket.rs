@@ -220,7 +220,7 @@ async fn websocket_and_udp_users_chat_as_equals() {
         bob.response(1).await,
         Ok(Response::Registered { .. })
     ));
-    let login = r#"{"request":{"id":2,"body":{"login":{"version":1,"name":"bob","password":"correct horse","sync":{"cursors":[]}}}}}"#;
+    let login = r#"{"request":{"id":2,"body":{"login":{"version":2,"name":"bob","password":"correct horse","sync":{"cursors":[]}}}}}"#;
     bob.send_text(login).await;
     let Ok(Response::LoggedIn { user: me, .. }) = bob.response(2).await else {
         panic!("login failed");

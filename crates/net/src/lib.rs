@@ -32,7 +32,7 @@ pub use natter_proto::{
     CloseReason, ConnectionStats, EndpointStats, RetryPolicy, ServerEndpointConfig, StaticKeypair,
     TransportConfig,
 };
-pub use pipe::{DEFAULT_MAX_QUEUED_BYTES, Pipe, PipeOptions, TrySendError};
+pub use pipe::{BULK_STREAM, DEFAULT_MAX_QUEUED_BYTES, Pipe, PipeOptions, TrySendError};
 pub use socket::{DatagramSocket, MemoryNetwork, MemorySocket, SendBatch};
 pub use totals::TransportTotals;
 

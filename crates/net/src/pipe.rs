@@ -20,6 +20,11 @@ use tokio::sync::Notify;
 
 use crate::{CloseReason, Connection, ConnectionError};
 
+/// The stream [`Pipe::send_bulk`] uses: bulk data (file chunks) on a
+/// stream of its own, so it never holds up the pipe's own stream (the
+/// transport takes turns between streams, fragment by fragment).
+pub const BULK_STREAM: u64 = 1;
+
 /// Default of [`PipeOptions::max_queued_bytes`]: 256 KiB.
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 256 * 1024;
 
@@ -63,6 +68,8 @@ impl PipeOptions {
 pub struct Pipe {
     conn: Connection,
     queue: Arc<SendQueue>,
+    /// What [`Pipe::send_bulk`] queued, capped separately (same cap).
+    bulk: Arc<SendQueue>,
     options: PipeOptions,
 }
 
@@ -91,6 +98,7 @@ impl Connection {
         Pipe {
             conn: self,
             queue: Arc::default(),
+            bulk: Arc::default(),
             options,
         }
     }
@@ -133,6 +141,26 @@ impl Pipe {
             }
         }
         self.queue_now(msg).map(|_| ())
+    }
+
+    /// [`Self::send`] on [`BULK_STREAM`], with a queue and cap of its own:
+    /// bulk data waiting for room never delays the pipe's own stream.
+    pub async fn send_bulk(&self, msg: Bytes) -> Result<(), ConnectionError> {
+        match self.bulk.room(&self.conn, &self.options).await {
+            Room::Yes => {}
+            Room::Closed(reason) => return Err(ConnectionError::Closed(reason)),
+            Room::Stalled => {
+                let code = natter_proto::close_code::LIMIT_EXCEEDED;
+                self.conn.close(code, "peer not reading");
+                return Err(ConnectionError::Closed(CloseReason::Local {
+                    code,
+                    reason: "peer not reading".into(),
+                }));
+            }
+        }
+        self.conn
+            .send_nowait(BULK_STREAM, self.bulk.track(msg))
+            .map(|_| ())
     }
 
     /// Queues `msg` if the transport has room for it now.

@@ -67,6 +67,9 @@ pub struct ServerConfig {
     pub max_groups_per_user: usize,
     /// Most current members of one group; adding more → `limit_reached`. Default 1000.
     pub max_group_members: usize,
+    /// Most entries of one group's ban list; banning more → `limit_reached`
+    /// (unban someone first). Default 1000.
+    pub max_bans_per_group: usize,
     /// Entries per page of the conversation list: the sync after login sends
     /// the list in parts of this size, and `conversations_page` answers at
     /// most this many. Capped at 500 (`natter_api::MAX_CONVERSATION_PAGE`),
@@ -89,6 +92,18 @@ pub struct ServerConfig {
     /// Most login sessions one user may have; a login beyond it ends the
     /// least recently used one. Default 100.
     pub max_sessions_per_user: usize,
+    /// How long after sending (seconds) a message may still be edited;
+    /// later edits are refused with `edit_window_closed`. `None` (the
+    /// default): no limit. Deleting has no time limit.
+    pub edit_window_secs: Option<u64>,
+    /// Server admins: account names (any case) that may send operator
+    /// requests (`natter admin …`: list users, disable, reset passwords,
+    /// delete a user's messages, statistics) and moderate every group.
+    /// Default: none.
+    pub admins: Vec<String>,
+    /// File transfer limits (the `[server.files]` table): size, quota,
+    /// expiry, unfinished uploads per user. See [`crate::files::FilesConfig`].
+    pub files: crate::files::FilesConfig,
 }
 
 /// Token bucket per connection: `per_second` tokens are added each second up
@@ -135,12 +150,16 @@ impl Default for ServerConfig {
             transport_queue_bytes: 256 * 1024,
             max_groups_per_user: 100,
             max_group_members: 1000,
+            max_bans_per_group: 1000,
             conversation_page: 200,
             max_connections_per_addr: 64,
             presence_batch_ms: 250,
             http: crate::http::HttpConfig::default(),
             session_idle_secs: 30 * 24 * 60 * 60,
             max_sessions_per_user: 100,
+            edit_window_secs: None,
+            admins: Vec::new(),
+            files: crate::files::FilesConfig::default(),
         }
     }
 }
@@ -156,6 +175,13 @@ impl ServerConfig {
             },
             ..Self::default()
         }
+    }
+
+    /// Whether the account named `name` is a server admin (see
+    /// [`Self::admins`]; names compare case-insensitively).
+    pub fn is_server_admin(&self, name: &str) -> bool {
+        let key = natter_store::name_key(name);
+        self.admins.iter().any(|a| natter_store::name_key(a) == key)
     }
 
     /// [`Self::session_idle_secs`] in milliseconds (as the store takes it).

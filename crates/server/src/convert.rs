@@ -35,6 +35,11 @@ pub(crate) fn message(m: store::Message, sender: Option<api::UserInfo>) -> api::
         sender,
         client_id: uuid::Uuid::from_bytes(m.client_id),
         body: m.body,
+        e2e: None,
+        file: None,
+        edited_ms: m.edited_ms.map(|t| t.max(0) as u64),
+        deleted: m.deleted,
+        action: m.action.map(api_action),
     }
 }
 
@@ -53,5 +58,30 @@ pub(crate) fn page(q: &api::HistoryQuery, limit: u32) -> store::Page {
         anchor,
         limit,
         order,
+    }
+}
+
+/// API form of what an edit or delete entry did.
+pub(crate) fn api_action(action: store::MsgAction) -> api::MessageAction {
+    match action {
+        store::MsgAction::Edit(seq) => api::MessageAction::Edit { seq },
+        store::MsgAction::Delete(seq) => api::MessageAction::Delete { seq },
+    }
+}
+
+/// Gives an edit or delete entry its target's current state (text, edit
+/// time, deletion), which clients apply to the target in place.
+pub(crate) fn fold_target(entry: &mut api::Message, target: &store::Message) {
+    entry.body.clone_from(&target.body);
+    entry.edited_ms = target.edited_ms.map(|t| t.max(0) as u64);
+    entry.deleted = target.deleted;
+}
+
+/// Empties the text an edit or delete entry carries when `member` may not
+/// read the message it changed (joined later, or not a member at all).
+pub(crate) fn hide_unreadable(m: &mut api::Message, member: Option<&store::Member>) {
+    let readable = |seq| member.is_some_and(|member| member.may_read(seq));
+    if m.action_target().is_some_and(|seq| !readable(seq)) {
+        m.body.clear();
     }
 }

@@ -45,9 +45,13 @@ pub(crate) struct Shared {
     pub(crate) addrs: Arc<AddrCounter>,
     /// Counters for `/metrics`.
     pub(crate) metrics: Metrics,
+    /// File transfer: the store on disk and the upload claims.
+    pub(crate) files: crate::files::FileService,
     next_session: AtomicU64,
     names: Mutex<HashMap<UserId, api::UserInfo>>,
     members: Mutex<MemberCache>,
+    /// Muted users per group (see `access::muted`).
+    pub(crate) mutes: crate::mutes::MuteCache,
 }
 
 /// Current member lists of non-lobby conversations, sorted by user id.
@@ -66,6 +70,7 @@ impl Shared {
             lobby: store.lobby(),
             throttle: Throttle::new(config.throttle.clone()),
             hashes: HashGate::new(&config, metrics.hashes_in_flight.clone()),
+            files: crate::files::FileService::new(&config.files),
             store,
             config,
             hub: Hub::default(),
@@ -80,6 +85,7 @@ impl Shared {
             next_session: AtomicU64::new(1),
             names: Mutex::default(),
             members: Mutex::default(),
+            mutes: crate::mutes::MuteCache::default(),
         }
     }
 
@@ -116,7 +122,27 @@ impl Shared {
             Some(id) => Some(self.user_info(id).await?),
             None => None,
         };
-        Ok(convert::message(m, sender))
+        // A deleted message shows nothing, an edit or delete entry is no message.
+        let plain = m.deleted || m.action.is_some();
+        let e2e = crate::e2e::key_of(&m).filter(|_| !plain);
+        let target = match m.action {
+            Some(action) => {
+                let (conv, seq) = (m.conv, action.target());
+                self.db(move |s| s.message(conv, seq)).await?
+            }
+            None => None,
+        };
+        let offer = crate::files::offer_in(self, &m).await?;
+        let mut message = convert::message(m, sender);
+        message.file = offer;
+        if let Some(target) = target {
+            convert::fold_target(&mut message, &target);
+        }
+        if let Some(key) = e2e {
+            let body = self.db(move |s| s.encrypted(key)).await?;
+            message.e2e = body.map(crate::e2e::api_encrypted);
+        }
+        Ok(message)
     }
 
     /// Current members of a non-lobby conversation (cached; directs never change.
@@ -157,15 +183,19 @@ impl Shared {
         cache.epoch += 1;
     }
 
-    /// The conversation `conv` as listed to `me`.
+    /// The conversation `conv` as listed to `me`, with its newest message
+    /// `last` (`None`: empty) read for the whole list at once
+    /// ([`natter_store::LastMessages`]).
     pub(crate) async fn conversation_info(
         &self,
         conv: Conversation,
         me: UserId,
         (delivered, read): (u64, u64),
+        last: Option<natter_store::LastMessage>,
     ) -> Result<api::ConversationInfo, CmdError> {
         let id = conv.id;
-        let last_seq = self.db(move |s| s.last_seq(id)).await?;
+        let (last_seq, last_ts_ms) = last.map_or((0, 0), |m| (m.seq, m.ts_ms.max(0) as u64));
+        let e2e = conv.kind == ConvKind::Direct && self.db(move |s| s.is_e2e(id)).await?;
         let kind = match conv.kind {
             ConvKind::Direct => {
                 let peer = self.members(id).await?.iter().copied().find(|u| *u != me);
@@ -186,6 +216,8 @@ impl Shared {
             last_seq,
             delivered,
             read,
+            last_ts_ms,
+            e2e,
         })
     }
 

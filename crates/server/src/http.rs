@@ -1,12 +1,14 @@
 //! The HTTP front door: `/ws` (the WebSocket JSON API, see
-//! [`crate::gateway::ws`]), `/healthz`, Prometheus `/metrics` and the web
-//! client at `/` ([`web`]).
+//! [`crate::gateway::ws`]), `/healthz`, Prometheus `/metrics`, the web
+//! client at `/` ([`web`]) and browsers' file transfer at `/files`
+//! (`files`).
 //!
 //! Its limits ([`HttpConfig`]): a header-read timeout, an idle timeout for
 //! upgraded WebSockets, and caps on concurrent connections per source
 //! address and in total; a connection over a cap is closed at once.
 
 mod accept;
+mod files;
 mod limits;
 pub mod web;
 
@@ -55,6 +57,7 @@ pub async fn serve_http(
 ) -> std::io::Result<()> {
     let config = server.config().http.clone();
     let admission = Admission::new(&config);
+    let file_routes = files::router(&server);
     let app = Router::new()
         .route(
             "/ws",
@@ -70,7 +73,8 @@ pub async fn serve_http(
             server,
             transport,
             admission: admission.clone(),
-        });
+        })
+        .merge(file_routes);
     accept::serve(listener, app, admission, &config, shutdown).await
 }
 

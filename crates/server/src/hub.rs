@@ -175,6 +175,7 @@ mod tests {
             conv: ConvId(1),
             seq,
             frame: Bytes::from(vec![0; 10]),
+            e2e: false,
         }
     }
 

@@ -174,10 +174,16 @@ impl Inbox {
     /// `push` with its frame counted against the budget until freed.
     fn track(self: &Arc<Self>, push: Push) -> Push {
         match push {
-            Push::Message { conv, seq, frame } => Push::Message {
+            Push::Message {
+                conv,
+                seq,
+                frame,
+                e2e,
+            } => Push::Message {
                 conv,
                 seq,
                 frame: self.count(frame),
+                e2e,
             },
             Push::Frame(frame) => Push::Frame(self.count(frame)),
             other => other,
@@ -266,6 +272,7 @@ mod tests {
             conv: ConvId(1),
             seq,
             frame: Bytes::from(vec![0; len]),
+            e2e: false,
         }
     }
 

@@ -16,6 +16,9 @@ pub(crate) enum Push {
         conv: ConvId,
         seq: u64,
         frame: Bytes,
+        /// End-to-end encrypted: the frame carries every device's
+        /// ciphertext, and each session cuts it down to its own device's.
+        e2e: bool,
     },
     /// The session was ended elsewhere (logout, revocation, password change,
     /// eviction): tell the client, close.

@@ -33,8 +33,10 @@ impl Server {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let shared = Arc::new(Shared::new(store, config));
         crate::cmd::prune_at_start(&shared);
+        crate::cmd::warn_unclaimed_admins(&shared);
         let task = writer::spawn(shared.clone());
         let presence_task = presence::spawn(shared.clone());
+        crate::files::spawn_cleanup(shared.clone());
         Self {
             shared,
             writer: Arc::new(Mutex::new(Some(task))),
@@ -45,6 +47,11 @@ impl Server {
     /// The configuration in force.
     pub fn config(&self) -> &ServerConfig {
         &self.shared.config
+    }
+
+    /// The state behind this handle (for the HTTP door's file routes).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Serves one connection in its own task until the link closes. After

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::cmd::{self, Reply};
 use crate::ctx::Shared;
 use crate::error::CmdError;
+use crate::files::bulk::{BulkJob, BulkWorker};
 use crate::gateway::Link;
 use crate::inbox::{Budget, Inbox};
 use crate::limits::{AddrSlot, TokenBucket};
@@ -39,9 +40,14 @@ pub(crate) struct Session {
     /// The connection to the client (reads are pulled by `run`).
     out: Arc<dyn Link>,
     pub(crate) auth: Option<Auth>,
+    /// The end-to-end encryption device this connection reads for (its
+    /// Curve25519 key): encrypted messages carry only its ciphertext.
+    pub(crate) device: Option<String>,
     pushes: Option<Arc<Inbox>>,
     /// Highest seq already sent per conversation (sync/live de-duplication).
     pub(crate) sent_upto: HashMap<ConvId, u64>,
+    /// Which `typing` requests are relayed (bounded per connection).
+    pub(crate) typing: crate::typing::TypingGate,
     /// Messages handed to the writer whose ✓ ([`Push::Reply`]) has not
     /// come back yet (shutdown waits for them).
     pub(crate) awaiting_writer: usize,
@@ -51,6 +57,9 @@ pub(crate) struct Session {
     pub(crate) read_bucket: TokenBucket,
     /// This connection's slot in the per-address count.
     _slot: Option<AddrSlot>,
+    /// Runs file chunk requests off the session's path (started on the
+    /// first one; ends with the session or at logout).
+    bulk: Option<BulkWorker>,
 }
 
 impl Session {
@@ -67,9 +76,12 @@ impl Session {
             gateway: out.gateway(),
             out,
             auth: None,
+            device: None,
             pushes: None,
             sent_upto: HashMap::new(),
+            typing: crate::typing::TypingGate::default(),
             awaiting_writer: 0,
+            bulk: None,
         }
     }
 
@@ -182,10 +194,18 @@ impl Session {
 
     async fn on_push(&mut self, push: Push) -> Result<(), &'static str> {
         match push {
-            Push::Message { conv, seq, frame } => {
+            Push::Message {
+                conv,
+                seq,
+                mut frame,
+                e2e,
+            } => {
                 let upto = self.sent_upto.entry(conv).or_default();
                 if seq > *upto {
                     *upto = seq;
+                    if e2e {
+                        frame = crate::e2e::frame_for_device(frame, self.device.as_deref());
+                    }
                     self.deliver(frame).await.map_err(|_| "link closed")?;
                 }
                 Ok(())
@@ -219,6 +239,9 @@ impl Session {
                 return self.respond(0, Err(err)).await;
             }
         };
+        let Some(body) = self.hand_to_bulk(id, body).await? else {
+            return Ok(());
+        };
         match cmd::dispatch(self, id, body).await {
             Reply::Now(result) => self.respond(id, result).await,
             Reply::ByWriter => Ok(()),
@@ -234,13 +257,54 @@ impl Session {
         }
     }
 
+    /// Hands a logged-in user's file chunk request to the bulk worker
+    /// (the answer goes out from there); gives any other request back.
+    async fn hand_to_bulk(
+        &mut self,
+        id: u64,
+        body: api::Request,
+    ) -> Result<Option<api::Request>, LinkClosed> {
+        let auth = self.auth.as_ref().filter(|_| body.is_bulk());
+        let Some(user) = auth.map(|a| a.id) else {
+            return Ok(Some(body));
+        };
+        let (shared, out) = (self.shared.clone(), self.out.clone());
+        let worker = self
+            .bulk
+            .get_or_insert_with(|| BulkWorker::spawn(shared, out));
+        let job = BulkJob {
+            id,
+            user,
+            request: body,
+        };
+        match worker.submit(job).await {
+            true => Ok(None),
+            false => Err(LinkClosed),
+        }
+    }
+
     async fn respond(
         &mut self,
         id: u64,
         result: Result<api::Response, CmdError>,
     ) -> Result<(), LinkClosed> {
+        let bulk = matches!(result, Ok(ref r) if r.is_bulk());
         let result = result.map_err(CmdError::into_api);
-        self.send(&ServerFrame::Response { id, result }).await
+        let frame = ServerFrame::Response { id, result };
+        if bulk {
+            return self.send_bulk(&frame).await;
+        }
+        self.send(&frame).await
+    }
+
+    /// [`Self::send`] on the link's bulk path (file chunks).
+    async fn send_bulk(&self, frame: &ServerFrame) -> Result<(), LinkClosed> {
+        let bytes = api::encode(frame).map_err(|_| LinkClosed)?;
+        tokio::select! {
+            biased;
+            sent = self.out.send_bulk(Bytes::from(bytes)) => sent,
+            () = past_grace(self.pushes.clone(), self.grace()) => Err(LinkClosed),
+        }
     }
 
     /// Queues one already encoded frame towards the client.
@@ -299,6 +363,7 @@ impl Session {
             self.shared.presence_changed(auth.id, false);
         }
         self.pushes = None;
+        self.bulk = None;
         self.sent_upto.clear();
         self.awaiting_writer = 0; // replies to a session key no longer registered are lost
     }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use natter_api::{ConversationInfo, Event, ServerFrame, SyncRequest};
-use natter_store::{ConvId, Conversation, MAX_PAGE, UserId};
+use natter_store::{ConvId, Conversation, LastMessage, MAX_PAGE, Member, UserId};
 
 use crate::ctx::Shared;
 use crate::error::CmdError;
@@ -44,6 +44,7 @@ enum SyncError {
 
 async fn sync_all(s: &mut Session, req: SyncRequest) -> Result<(), SyncError> {
     let me = s.require_auth()?.id;
+    crate::cmd::adopt_device(s, req.device.clone()).await?;
     let shared = s.shared.clone();
     let (convs, cursors) = shared
         .db(move |st| Ok((st.conversations_of(me)?, st.cursors_of(me)?)))
@@ -58,9 +59,13 @@ async fn sync_all(s: &mut Session, req: SyncRequest) -> Result<(), SyncError> {
         let from = start.get(&conv.id).copied().unwrap_or(0);
         sync_conv(s, conv.id, from).await?;
     }
+    sync_former(s, &start).await?;
     send_list(s).await?;
     for conv in convs {
         send_receipt(s, conv.id).await?;
+        if conv.kind == natter_store::ConvKind::Direct {
+            send_seen(s, conv.id).await?;
+        }
     }
     Ok(())
 }
@@ -113,31 +118,41 @@ async fn send_list(s: &mut Session) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// Stored `(delivered, read)` cursors by conversation.
-type Cursors = HashMap<ConvId, (u64, u64)>;
+/// Stored `(delivered, read)` cursors and the newest message, by
+/// conversation.
+#[derive(Default)]
+pub(crate) struct Cursors {
+    stored: HashMap<ConvId, (u64, u64)>,
+    last: HashMap<ConvId, LastMessage>,
+}
 
 /// `me`'s current conversations with an id above `after`, in id order, and
-/// their stored cursors.
-async fn snapshot(
+/// their stored cursors and newest messages (three reads, whatever the
+/// number of conversations).
+pub(crate) async fn snapshot(
     shared: &Shared,
     me: UserId,
     after: Option<ConvId>,
 ) -> Result<(Vec<Conversation>, Cursors), CmdError> {
-    let (mut convs, cursors) = shared
-        .db(move |st| Ok((st.conversations_of(me)?, st.cursors_of(me)?)))
+    let (mut convs, cursors, last) = shared
+        .db(move |st| {
+            let convs = st.conversations_of(me)?;
+            Ok((convs, st.cursors_of(me)?, st.last_messages_of(me)?))
+        })
         .await?;
     if let Some(after) = after {
         convs.retain(|c| c.id > after);
     }
-    let cursors = cursors
+    let stored = cursors
         .iter()
         .map(|c| (c.conv, (c.delivered, c.read)))
         .collect();
-    Ok((convs, cursors))
+    let last = last.into_iter().map(|m| (m.conv, m)).collect();
+    Ok((convs, Cursors { stored, last }))
 }
 
 /// The listing of each of `convs` as `me` sees it.
-async fn infos(
+pub(crate) async fn infos(
     shared: &Shared,
     me: UserId,
     convs: impl Iterator<Item = Conversation>,
@@ -145,8 +160,9 @@ async fn infos(
 ) -> Result<Vec<ConversationInfo>, CmdError> {
     let mut list = Vec::new();
     for conv in convs {
-        let c = cursors.get(&conv.id).copied().unwrap_or_default();
-        list.push(shared.conversation_info(conv, me, c).await?);
+        let c = cursors.stored.get(&conv.id).copied().unwrap_or_default();
+        let last = cursors.last.get(&conv.id).copied();
+        list.push(shared.conversation_info(conv, me, c, last).await?);
     }
     Ok(list)
 }
@@ -175,6 +191,19 @@ async fn send_receipt(s: &mut Session, conv: ConvId) -> Result<(), SyncError> {
     Ok(())
 }
 
+/// In direct `conv`: the peer's read cursor ("seen"), if any.
+async fn send_seen(s: &mut Session, conv: ConvId) -> Result<(), SyncError> {
+    let me = s.require_auth()?.id;
+    let reads = s.shared.db(move |st| st.read_cursors(conv)).await?;
+    let peer = reads.iter().find(|(user, _)| *user != me);
+    if let Some(&(_, seq)) = peer.filter(|(_, seq)| *seq > 0) {
+        let conv = convert::api_conv(conv);
+        s.send(&ServerFrame::Event(Event::Seen { conv, seq }))
+            .await?;
+    }
+    Ok(())
+}
+
 /// Sends `(from, last]` of `conv`, never below the user's join point.
 async fn sync_conv(s: &mut Session, conv: ConvId, from: u64) -> Result<(), SyncError> {
     let me = s.require_auth()?.id;
@@ -183,7 +212,56 @@ async fn sync_conv(s: &mut Session, conv: ConvId, from: u64) -> Result<(), SyncE
         .db(move |st| Ok((st.last_seq(conv)?, st.member(conv, me)?)))
         .await?;
     let joined = member.map_or(u64::MAX, |m| m.joined_seq);
-    let mut after = from.max(joined.saturating_sub(1)).min(last);
+    let after = from.max(joined.saturating_sub(1)).min(last);
+    send_range(s, conv, after, last, member.as_ref()).await?;
+    s.sent_upto.insert(conv, last);
+    Ok(())
+}
+
+/// Most former conversations caught up by one sync (the rest follow at
+/// the next): bounds the work a user who left many groups causes.
+const FORMER_PER_SYNC: usize = 64;
+
+/// The readable rest of conversations `me` left or was removed from
+/// before it was delivered (kicked while offline: the messages up to the
+/// kick, and the kick's system message), from the stored or the client's
+/// cursor, whichever is higher; sent once:
+/// the delivered cursor is raised to the leave point right after (a
+/// former member cannot ack).
+async fn sync_former(s: &mut Session, start: &HashMap<ConvId, u64>) -> Result<(), SyncError> {
+    let me = s.require_auth()?.id;
+    let shared = s.shared.clone();
+    let former = shared
+        .db(move |st| st.unsynced_former(me, FORMER_PER_SYNC))
+        .await?;
+    for f in former {
+        let Some(left) = f.member.left_seq else {
+            continue;
+        };
+        let held = start.get(&f.conv).copied().unwrap_or(0);
+        let after = f
+            .delivered
+            .max(held)
+            .max(f.member.joined_seq.saturating_sub(1));
+        let last = shared.db(move |st| st.last_seq(f.conv)).await?;
+        send_range(s, f.conv, after, left.min(last), Some(&f.member)).await?;
+        let conv = f.conv;
+        shared
+            .db(move |st| st.set_delivered(me, conv, left))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Sends the messages of `conv` in `(after, last]`, as `member` may see them.
+async fn send_range(
+    s: &mut Session,
+    conv: ConvId,
+    mut after: u64,
+    last: u64,
+    member: Option<&Member>,
+) -> Result<(), SyncError> {
+    let shared = s.shared.clone();
     while after < last {
         let page = shared
             .db(move |st| st.range(conv, after, last, MAX_PAGE))
@@ -191,10 +269,11 @@ async fn sync_conv(s: &mut Session, conv: ConvId, from: u64) -> Result<(), SyncE
         let Some(tail) = page.last() else { break };
         after = tail.seq;
         for m in page {
-            let m = shared.message(m).await?;
+            let mut m = shared.message(m).await?;
+            crate::e2e::for_device(&mut m, s.device.as_deref());
+            convert::hide_unreadable(&mut m, member);
             s.send(&ServerFrame::Event(Event::Message(m))).await?;
         }
     }
-    s.sent_upto.insert(conv, last);
     Ok(())
 }

@@ -14,14 +14,30 @@
 
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
+mod cases_actions;
 mod cases_chat;
+mod cases_devices;
+mod cases_files;
+mod cases_former;
 mod cases_groups;
+mod cases_last_messages;
+mod cases_moderation;
+mod cases_operators;
 mod cases_people;
+mod cases_search;
 mod cases_sessions;
 
+pub use cases_actions::*;
 pub use cases_chat::*;
+pub use cases_devices::*;
+pub use cases_files::*;
+pub use cases_former::*;
 pub use cases_groups::*;
+pub use cases_last_messages::*;
+pub use cases_moderation::*;
+pub use cases_operators::*;
 pub use cases_people::*;
+pub use cases_search::*;
 pub use cases_sessions::*;
 
 use crate::{ClientId, ConvId, Message, MsgKind, NewMessage, Store, User, UserId};
@@ -55,6 +71,32 @@ macro_rules! conformance_tests {
             cursors_of_and_delivered_cursors,
             group_names_collide_by_skeleton,
             group_count_counts_current_groups,
+            search_matches_substrings_in_any_script_ignoring_case,
+            search_is_newest_first_and_paged,
+            search_sees_only_what_the_user_may_read,
+            search_follows_edits_and_deletes,
+            read_marks_rise_and_list_current_members,
+            an_edit_is_an_entry_and_changes_the_text_once,
+            a_delete_erases_the_text_and_ends_every_change,
+            only_stored_text_messages_can_be_changed,
+            files_are_created_listed_and_completed,
+            file_recipient_states_change,
+            file_usage_expiry_and_delete,
+            bans_are_listed_capped_and_lifted,
+            mutes_toggle_and_outlive_membership,
+            group_settings_and_renames,
+            ownership_is_transferred_to_a_current_member,
+            a_deleted_group_is_gone_but_its_id_stays_taken,
+            accounts_are_disabled_and_enabled,
+            a_users_message_bodies_are_removed_everywhere,
+            counts_count_everything,
+            last_messages_follow_the_newest_message_of_current_conversations,
+            former_memberships_with_undelivered_messages_are_listed,
+            devices_are_published_listed_and_owned,
+            one_time_keys_are_claimed_once_then_the_fallback,
+            devices_and_pools_are_bounded,
+            encrypted_bodies_and_the_e2e_flag,
+            deleting_an_encrypted_message_drops_its_ciphertexts,
         );
     };
 }

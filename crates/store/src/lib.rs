@@ -11,9 +11,17 @@
 
 #![warn(missing_docs)]
 
+mod actions;
+mod devices;
 mod error;
+mod files;
+mod former;
+mod last_messages;
 mod memory;
+mod moderation;
+mod operators;
 mod paging;
+mod search;
 mod sessions;
 mod sqlite;
 mod types;
@@ -21,10 +29,21 @@ mod types;
 #[doc(hidden)]
 pub mod conformance;
 
+pub use actions::{Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
+pub use devices::{
+    Ciphertext, Claimed, DeviceRecord, Devices, EncryptedBody, KeyLimits, MessageKey, PublicKey,
+    Published,
+};
 pub use error::{Result, StoreError};
+pub use files::{FileId, FileRecord, FileUsage, Files, NewFile, RecipientState};
+pub use former::{FormerMembers, Unsynced};
+pub use last_messages::{LastMessage, LastMessages};
 pub use memory::MemoryStore;
+pub use moderation::{Ban, GroupSettings, GroupUpdate, Moderation};
+pub use operators::{Operators, StoreCounts};
+pub use search::{MIN_SEARCH_CHARS, ReadMarks, Search, SearchPos, SearchQuery, find_ignoring_case};
 pub use sessions::{CreatedSession, NewSession, SessionId, SessionRecord};
-pub use sqlite::SqliteStore;
+pub use sqlite::{BackupReport, SqliteStore};
 pub use types::{
     Anchor, Appended, ClientId, ConvId, ConvKind, Conversation, Cursor, MAX_PAGE, Member, Message,
     MsgKind, NewGroup, NewMessage, Order, Page, Role, TokenHash, User, UserId, group_key, name_key,
@@ -33,7 +52,12 @@ pub use types::{
 /// All store traits, for `use natter_store::prelude::*;` (trait methods need
 /// their trait in scope, also when called on `dyn Store`).
 pub mod prelude {
-    pub use crate::{Conversations, Cursors, Members, Messages, Sessions, Store, Users};
+    pub use crate::FormerMembers;
+    pub use crate::{
+        Conversations, Cursors, Devices, Files, LastMessages, Members, MessageActions, Messages,
+        Moderation, Operators, Sessions, Store, Users,
+    };
+    pub use crate::{ReadMarks, Search};
 }
 
 /// Accounts.
@@ -239,11 +263,45 @@ pub trait Cursors {
 
 /// Everything the server needs, as one object-safe trait (use `Arc<dyn Store>`).
 pub trait Store:
-    Users + Sessions + Conversations + Members + Messages + Cursors + Send + Sync + 'static
+    Users
+    + Sessions
+    + Conversations
+    + Members
+    + Messages
+    + Cursors
+    + MessageActions
+    + Moderation
+    + Operators
+    + Devices
+    + LastMessages
+    + FormerMembers
+    + Files
+    + Search
+    + ReadMarks
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: Users + Sessions + Conversations + Members + Messages + Cursors + Send + Sync + 'static
+    T: Users
+        + Sessions
+        + Conversations
+        + Members
+        + Messages
+        + Cursors
+        + MessageActions
+        + Moderation
+        + Operators
+        + Devices
+        + LastMessages
+        + FormerMembers
+        + Files
+        + Search
+        + ReadMarks
+        + Send
+        + Sync
+        + 'static
 {
 }

@@ -1,5 +1,13 @@
 //! In-memory reference backend: the semantics every other backend must match.
 
+mod actions;
+mod devices;
+mod files;
+mod former;
+mod last_messages;
+mod moderation;
+mod operators;
+mod search;
 mod sessions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +37,7 @@ struct Inner {
     users: BTreeMap<UserId, User>,
     user_names: HashMap<String, UserId>,
     sessions: sessions::SessionTable,
+    devices: devices::DeviceTable,
     convs: BTreeMap<ConvId, Conversation>,
     group_names: HashMap<String, ConvId>,
     directs: HashMap<(UserId, UserId), ConvId>,
@@ -38,6 +47,14 @@ struct Inner {
     msg_keys: HashMap<MsgKey, u64>,
     /// `(delivered, read)` per `(user, conv)`.
     cursors: BTreeMap<(UserId, ConvId), (u64, u64)>,
+    /// The order messages were appended in (`Search`).
+    search_order: search::AppendOrder,
+    /// Disabled accounts (`Operators`).
+    operators: operators::OperatorState,
+    /// Bans, mutes, group settings, deleted groups (`Moderation`).
+    moderation: moderation::ModTables,
+    /// File offers (`Files`).
+    files: files::FileTable,
 }
 
 impl MemoryStore {
@@ -153,9 +170,13 @@ impl Inner {
             kind: new.kind,
             body: new.body.clone(),
             ts_ms: new.ts_ms,
+            edited_ms: None,
+            deleted: false,
+            action: None,
         };
         self.logs.entry(new.conv).or_default().push(message.clone());
         self.msg_keys.insert(key, seq);
+        self.search_order.note(new.conv, seq);
         Appended {
             message,
             duplicate: false,

@@ -188,6 +188,13 @@ pub struct Message {
     pub body: String,
     /// Server timestamp, unix milliseconds.
     pub ts_ms: i64,
+    /// When the text was last edited, unix milliseconds; `None` if never.
+    pub edited_ms: Option<i64>,
+    /// Deleted: the body is empty (erased).
+    pub deleted: bool,
+    /// For an edit or delete entry: what it did to which message (its own
+    /// body is empty); see [`crate::MessageActions`].
+    pub action: Option<crate::MsgAction>,
 }
 
 /// Result of appending one [`NewMessage`].

@@ -35,6 +35,12 @@ pub struct App {
     pub(crate) max_scroll: u16,
     pub(crate) transcript: Option<Vec<String>>,
     pub(crate) refreshing: BTreeSet<ConversationId>,
+    /// File transfers in flight and offers seen.
+    pub(crate) files: crate::files::Files,
+    /// Typing indicators, "seen" marks.
+    pub(crate) marks: crate::marks::Marks,
+    /// The last `/search` results and the message `/goto` shows.
+    pub(crate) jump: crate::jump::Jump,
     quit: bool,
 }
 
@@ -55,6 +61,9 @@ impl App {
             max_scroll: 0,
             transcript: None,
             refreshing: BTreeSet::new(),
+            files: crate::files::Files::default(),
+            marks: crate::marks::Marks::default(),
+            jump: crate::jump::Jump::default(),
             quit: false,
         }
     }
@@ -126,6 +135,7 @@ impl App {
         }
         self.active = index;
         self.scroll = 0;
+        self.jump.focus = None;
         self.mark_read(index).into_iter().collect()
     }
 
@@ -153,7 +163,22 @@ impl App {
             Command::Invite(user) => self.with_group(|conv| Action::Invite { conv, user }),
             Command::Users => vec![Action::ListUsers],
             Command::Members => self.with_id(Action::ListMembers),
+            Command::File(path) => self.send_file(path),
+            Command::Accept { id, out } => vec![Action::AcceptFile { id, out }],
+            Command::Reject(id) => vec![Action::RejectFile(id)],
+            Command::Edit { seq, text } => self.edit_message(seq, text),
+            Command::Delete(seq) => self.delete_message(seq),
+            Command::Search(query) => vec![Action::Search { query }],
+            Command::Moderate { action, reason } => self.with_group(|conv| Action::Moderate {
+                conv,
+                action,
+                reason,
+            }),
+            Command::Bans => self.with_group(Action::Bans),
+            Command::Settings => self.with_group(Action::GroupSettings),
             Command::Help => self.help(),
+            Command::E2e(on) => self.set_e2e(on),
+            Command::Goto(n) => self.goto(n),
             Command::Quit => {
                 self.quit = true;
                 vec![Action::Quit]
@@ -226,6 +251,10 @@ impl App {
 
     /// Queues `body` for conversation `index` with a new client id (⏳).
     fn send_text(&mut self, index: usize, body: String) -> Action {
+        if let (true, ConvKind::Direct(peer)) = (self.convs[index].e2e, &self.convs[index].kind) {
+            let peer = peer.clone();
+            return self.send_encrypted(index, peer, body);
+        }
         let client_id = ClientMsgId::new_v4();
         let conv = &self.convs[index];
         let target = match (&conv.kind, conv.id) {

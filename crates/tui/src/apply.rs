@@ -18,7 +18,10 @@ impl App {
         match event.into() {
             AppEvent::Client(event) => return self.on_client(event),
             AppEvent::ConversationList(list) => return self.on_conversations(list),
-            AppEvent::History { conv, messages } => self.on_history(conv, messages),
+            AppEvent::History { conv, messages } => {
+                self.on_history(conv, messages);
+                return self.continue_jump(conv);
+            }
             AppEvent::Users(list) => {
                 self.notice(user_list(&list));
                 self.on_presence(list, false);
@@ -28,6 +31,8 @@ impl App {
             AppEvent::Left(conv) => self.on_left(conv),
             AppEvent::Notice(text) => self.notice(text),
             AppEvent::Error(text) => self.notice(format!("error: {text}")),
+            AppEvent::Transfer(transfer) => self.on_transfer(transfer),
+            AppEvent::SearchResults { query, hits } => self.on_search(&query, &hits),
         }
         Vec::new()
     }
@@ -56,6 +61,24 @@ impl App {
             Event::ServerClosing { reason } => {
                 self.notice(format!("the server is shutting down ({reason})"));
             }
+            Event::Added { conversation, by } => {
+                let by = by.map_or_else(|| "the server".to_owned(), |u| u.name);
+                let name = match &conversation.kind {
+                    ConversationKind::Group { name, .. } => name.clone(),
+                    _ => String::from("a conversation"),
+                };
+                self.notice(format!("{by} added you to #{name}"));
+                return self.on_conversations(vec![conversation]);
+            }
+            Event::FileUpdate { id, user, state } => self.on_file_update(id, &user, state),
+            Event::Typing { conv, user, typing } => self.on_typing(conv, &user.name, typing),
+            Event::Seen { conv, seq } => self.on_seen(conv, seq),
+            Event::Removed {
+                conv,
+                by,
+                kind,
+                reason,
+            } => self.on_removed(conv, &by, kind, reason.as_deref()),
             Event::ConversationsPart(_) | Event::Behind { .. } => {}
         }
         Vec::new()
@@ -93,6 +116,7 @@ impl App {
         let index = index.unwrap_or_else(|| self.push_conv(Conversation::new(None, kind.clone())));
         self.convs[index].id = Some(info.id);
         self.convs[index].kind = kind;
+        self.convs[index].e2e |= info.e2e;
         index
     }
 
@@ -132,6 +156,9 @@ impl App {
 
     fn on_message(&mut self, msg: Message) -> Vec<Action> {
         let mut actions = Vec::new();
+        if let Some(sender) = &msg.sender {
+            self.stopped_typing(msg.conv, &sender.name);
+        }
         let index = self.index_for(msg.conv, msg.client_id, &mut actions);
         if !self.insert_message(index, msg) {
             return actions;
@@ -183,8 +210,14 @@ impl App {
             .sender
             .as_ref()
             .is_some_and(|s| same_name(&s.name, &self.me));
+        if msg.action.is_some() {
+            return self.apply_entry(index, &msg);
+        }
         if !self.convs[index].seen.insert(msg.seq) {
             return false;
+        }
+        if let Some(file) = &msg.file {
+            self.saw_offer(msg.conv, file);
         }
         if own && self.complete_pending(msg.client_id, msg.seq, msg.ts_ms) {
             return true;
@@ -194,9 +227,14 @@ impl App {
             seq: Some(msg.seq),
             ts_ms: Some(msg.ts_ms),
             sender: msg.sender.map(|s| s.name),
-            body: msg.body,
+            body: match &msg.file {
+                Some(file) => crate::files::offer_text(file, own),
+                None => msg.body,
+            },
             client_id: Some(msg.client_id),
             tick,
+            edited: msg.edited_ms.is_some(),
+            deleted: msg.deleted,
         };
         self.record(index, &line);
         let lines = &mut self.convs[index].lines;

@@ -24,6 +24,68 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "/members",
         "/members           members of the current conversation",
     ),
+    (
+        "/file",
+        "/file PATH         offer a file to the current conversation",
+    ),
+    (
+        "/accept",
+        "/accept ID [PATH]  download an offered file (verified)",
+    ),
+    ("/reject", "/reject ID         reject an offered file"),
+    (
+        "/edit",
+        "/edit [SEQ] TEXT   replace the text of my message SEQ (default: my last one)",
+    ),
+    (
+        "/delete",
+        "/delete [SEQ]      delete message SEQ (default: my last one)",
+    ),
+    (
+        "/search",
+        "/search TEXT       find TEXT in the messages I may read (newest first)",
+    ),
+    (
+        "/goto",
+        "/goto N            open search result N there (loads history up to it)",
+    ),
+    (
+        "/kick",
+        "/kick [--no-ban] USER [reason]   remove USER from the group (and ban them)",
+    ),
+    ("/ban", "/ban USER [reason]   ban USER (member or not)"),
+    ("/unban", "/unban USER        take USER off the ban list"),
+    ("/mute", "/mute USER [reason]   USER reads but cannot post"),
+    ("/unmute", "/unmute USER       let USER post again"),
+    ("/promote", "/promote USER      make USER an admin (owner)"),
+    (
+        "/demote",
+        "/demote USER       make an admin a member (owner)",
+    ),
+    (
+        "/transfer",
+        "/transfer USER     make USER the owner (owner)",
+    ),
+    (
+        "/topic",
+        "/topic [TEXT]      set (or clear) the group's topic",
+    ),
+    ("/rename", "/rename NAME       rename the group"),
+    (
+        "/public",
+        "/public yes|no     anyone may join, or invite-only",
+    ),
+    ("/invites", "/invites admins|members   who may invite"),
+    (
+        "/deletegroup",
+        "/deletegroup       delete the group for everyone (owner)",
+    ),
+    ("/bans", "/bans              the group's ban list (admins)"),
+    ("/settings", "/settings          the group's settings"),
+    (
+        "/e2e",
+        "/e2e on            end-to-end encrypt the current direct conversation (for good)",
+    ),
     ("/help", "/help              this help"),
     ("/quit", "/quit              leave natter chat"),
 ];
@@ -64,10 +126,50 @@ pub enum Command {
     Users,
     /// `/members`.
     Members,
+    /// `/file PATH`: offer a file.
+    File(String),
+    /// `/accept ID [PATH]`: download an offered file.
+    Accept {
+        /// The file.
+        id: natter_api::FileId,
+        /// Where to save it (default: its name in the current directory).
+        out: Option<String>,
+    },
+    /// `/reject ID`.
+    Reject(natter_api::FileId),
     /// `/help`.
     Help,
     /// `/quit`.
     Quit,
+    /// `/edit [SEQ] TEXT`.
+    Edit {
+        /// The message (`None`: my last one in the conversation).
+        seq: Option<u64>,
+        /// The new text.
+        text: String,
+    },
+    /// `/delete [SEQ]` (`None`: my last message in the conversation).
+    Delete(Option<u64>),
+    /// `/search TEXT`: every conversation I may read.
+    Search(String),
+    /// A moderation action in the current group (`/kick`, `/ban`,
+    /// `/unban`, `/mute`, `/unmute`, `/promote`, `/demote`, `/transfer`,
+    /// `/topic`, `/rename`, `/public`, `/invites`, `/deletegroup`).
+    Moderate {
+        /// What to do.
+        action: natter_api::ModAction,
+        /// Why (the words after the user name).
+        reason: Option<String>,
+    },
+    /// `/bans`: the current group's ban list.
+    Bans,
+    /// `/settings`: the current group's settings.
+    Settings,
+    /// `/e2e on|off`: end-to-end encrypt the current direct.
+    E2e(bool),
+    /// `/goto N`: open the conversation of search result N (1-based) at
+    /// that message.
+    Goto(usize),
 }
 
 /// Why a line is not a valid command; the text is shown to the user.
@@ -106,11 +208,27 @@ fn parse_command(rest: &str) -> Result<Command, ParseError> {
         "leave" => no_args(Command::Leave, &words),
         "users" => no_args(Command::Users, &words),
         "members" => no_args(Command::Members, &words),
+        "file" => parse_file(args),
+        "accept" | "reject" => parse_answer(name, &words),
+        "edit" => parse_edit(args),
+        "delete" => parse_delete(&words),
+        "search" => parse_search(args),
+        "goto" => match words.as_slice() {
+            [n] => n.parse().map(Command::Goto).map_err(|_| usage("/goto N")),
+            _ => Err(usage("/goto N")),
+        },
+        "e2e" => match words.as_slice() {
+            ["on"] => Ok(Command::E2e(true)),
+            ["off"] => Ok(Command::E2e(false)),
+            _ => Err(usage("/e2e on")),
+        },
         "help" => Ok(Command::Help),
         "quit" | "exit" => Ok(Command::Quit),
-        other => Err(ParseError(format!(
-            "unknown command /{other} (type /help for the list)"
-        ))),
+        other => crate::moderation::parse(other, args).unwrap_or_else(|| {
+            Err(ParseError(format!(
+                "unknown command /{other} (type /help for the list)"
+            )))
+        }),
     }
 }
 
@@ -125,6 +243,35 @@ fn parse_msg(args: &str) -> Result<Command, ParseError> {
     Ok(Command::Msg { user, text })
 }
 
+/// A seq as typed: `12` or `#12`.
+fn seq_word(word: &str) -> Option<u64> {
+    word.strip_prefix('#').unwrap_or(word).parse().ok()
+}
+
+fn parse_edit(args: &str) -> Result<Command, ParseError> {
+    let args = args.trim();
+    let (first, rest) = args.split_once(' ').unwrap_or((args, ""));
+    let (seq, text) = match seq_word(first) {
+        Some(seq) => (Some(seq), rest.trim_start()),
+        None => (None, args),
+    };
+    if text.is_empty() {
+        return Err(usage("/edit [SEQ] TEXT"));
+    }
+    let text = text.to_owned();
+    Ok(Command::Edit { seq, text })
+}
+
+fn parse_delete(words: &[&str]) -> Result<Command, ParseError> {
+    match words {
+        [] => Ok(Command::Delete(None)),
+        [word] => seq_word(word)
+            .map(|seq| Command::Delete(Some(seq)))
+            .ok_or_else(|| usage("/delete [SEQ]")),
+        _ => Err(usage("/delete [SEQ]")),
+    }
+}
+
 fn parse_create(words: &[&str]) -> Result<Command, ParseError> {
     let (name, members) = words
         .split_first()
@@ -137,6 +284,38 @@ fn parse_create(words: &[&str]) -> Result<Command, ParseError> {
         .collect();
     let name = (*name).to_owned();
     Ok(Command::Create { name, members })
+}
+
+fn parse_search(args: &str) -> Result<Command, ParseError> {
+    natter_api::search_text(args).map_err(|e| ParseError(format!("/search TEXT: {e}")))?;
+    Ok(Command::Search(args.trim().to_owned()))
+}
+
+fn parse_file(args: &str) -> Result<Command, ParseError> {
+    let path = args.trim();
+    if path.is_empty() {
+        return Err(usage("/file PATH"));
+    }
+    Ok(Command::File(path.to_owned()))
+}
+
+fn parse_answer(name: &str, words: &[&str]) -> Result<Command, ParseError> {
+    let id = |w: &str| {
+        crate::files::parse_id(w).ok_or_else(|| ParseError(format!("not a file id: {w}")))
+    };
+    match (name, words) {
+        ("accept", [w]) => Ok(Command::Accept {
+            id: id(w)?,
+            out: None,
+        }),
+        ("accept", [w, out]) => Ok(Command::Accept {
+            id: id(w)?,
+            out: Some((*out).to_owned()),
+        }),
+        ("reject", [w]) => Ok(Command::Reject(id(w)?)),
+        ("accept", _) => Err(usage("/accept ID [PATH]")),
+        _ => Err(usage("/reject ID")),
+    }
 }
 
 fn one_word(usage_line: &str, words: &[&str]) -> Result<String, ParseError> {

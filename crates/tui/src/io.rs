@@ -38,6 +38,15 @@ pub enum AppEvent {
     Notice(String),
     /// A command failed: shown as a notice.
     Error(String),
+    /// Progress of a file transfer (status line), see [`crate::Transfer`].
+    Transfer(crate::Transfer),
+    /// Answer to [`Action::Search`]: one page of hits, newest first.
+    SearchResults {
+        /// What was searched.
+        query: String,
+        /// The hits.
+        hits: Vec<natter_api::SearchHit>,
+    },
 }
 
 impl From<ClientEvent> for AppEvent {
@@ -108,4 +117,76 @@ pub enum Action {
     RefreshConversations,
     /// Leave the program.
     Quit,
+    /// Offer the file at `path` to `target` and upload it, reporting
+    /// [`AppEvent::Transfer`] progress and a notice at the end.
+    SendFile {
+        /// Where to offer it.
+        target: Target,
+        /// Local path as typed.
+        path: String,
+    },
+    /// Download an offered file, verify its hash and save it (progress as
+    /// for [`Action::SendFile`]).
+    AcceptFile {
+        /// The file.
+        id: natter_api::FileId,
+        /// Where to save it (`None`: its offered name in the current directory).
+        out: Option<String>,
+    },
+    /// Reject an offered file → [`AppEvent::Notice`].
+    RejectFile(natter_api::FileId),
+    /// Tell the other members I am typing (or stopped); no answer needed.
+    Typing {
+        /// Conversation.
+        conv: ConversationId,
+        /// True: typing; false: stopped.
+        typing: bool,
+    },
+    /// Search every conversation I may read → [`AppEvent::SearchResults`].
+    Search {
+        /// The text (at least 3 characters).
+        query: String,
+    },
+    /// Replace the text of my message `seq` → [`AppEvent::Notice`] (the
+    /// edit itself arrives as a message event and updates the line).
+    Edit {
+        /// Conversation.
+        conv: ConversationId,
+        /// The message.
+        seq: Seq,
+        /// New text.
+        body: String,
+    },
+    /// Delete message `seq` → [`AppEvent::Notice`] (the delete arrives as a
+    /// message event and updates the line).
+    Delete {
+        /// Conversation.
+        conv: ConversationId,
+        /// The message.
+        seq: Seq,
+    },
+    /// A moderation action in group `conv` → [`AppEvent::Notice`] (the
+    /// group's system message arrives as a message).
+    Moderate {
+        /// The group.
+        conv: ConversationId,
+        /// What to do.
+        action: natter_api::ModAction,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// The ban list of group `conv` → [`AppEvent::Notice`].
+    Bans(ConversationId),
+    /// The settings of group `conv` → [`AppEvent::Notice`].
+    GroupSettings(ConversationId),
+    /// Encrypt `body` for every device of `peer` and my other devices and
+    /// post it into our direct (⏳ until the client reports it stored).
+    SendEncrypted {
+        /// Idempotency id chosen by the app.
+        client_id: ClientMsgId,
+        /// The other user.
+        peer: String,
+        /// Text (never leaves this process unencrypted).
+        body: String,
+    },
 }

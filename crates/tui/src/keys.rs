@@ -35,12 +35,13 @@ impl App {
 
     fn edit(&mut self, f: impl FnOnce(&mut String, &mut usize)) -> Vec<Action> {
         f(&mut self.input, &mut self.cursor);
-        Vec::new()
+        self.typing_actions()
     }
 
     fn enter(&mut self) -> Vec<Action> {
         let line = std::mem::take(&mut self.input);
         self.cursor = 0;
+        self.sent_line();
         self.submit_line(&line)
     }
 
@@ -51,6 +52,7 @@ impl App {
     }
 
     fn scroll_up(&mut self) -> Vec<Action> {
+        self.jump.focus = None;
         let page = self.page.max(1);
         let wanted = self.scroll.saturating_add(page);
         self.scroll = wanted.min(self.max_scroll);
@@ -61,6 +63,7 @@ impl App {
     }
 
     fn scroll_down(&mut self) -> Vec<Action> {
+        self.jump.focus = None;
         self.scroll = self.scroll.saturating_sub(self.page.max(1));
         Vec::new()
     }

@@ -10,17 +10,24 @@
 //! so tests render into a `TestBackend` and compare screens.
 #![warn(missing_docs)]
 
+mod actions;
 mod app;
 mod apply;
 mod command;
+mod e2e;
+mod files;
 mod io;
+mod jump;
 mod keys;
+mod marks;
 mod model;
+mod moderation;
 mod render;
 mod text;
 
 pub use app::{App, HISTORY_PAGE};
 pub use command::{COMMANDS, Command, Input, ParseError, parse};
+pub use files::{Transfer, size_text};
 pub use io::{Action, AppEvent};
 pub use model::{ChatLine, ConnStatus, ConvKind, Conversation, Tick};
 pub use render::draw;

@@ -92,6 +92,10 @@ pub struct ChatLine {
     pub client_id: Option<ClientMsgId>,
     /// Tick, for my own messages only.
     pub tick: Option<Tick>,
+    /// The text was edited (shown with "(edited)").
+    pub edited: bool,
+    /// The message was deleted: shown as "(message deleted)".
+    pub deleted: bool,
 }
 
 impl ChatLine {
@@ -104,6 +108,8 @@ impl ChatLine {
             body: body.into(),
             client_id: None,
             tick: None,
+            edited: false,
+            deleted: false,
         }
     }
 }
@@ -128,6 +134,8 @@ pub struct Conversation {
     pub history_done: bool,
     /// An older page was requested and has not arrived yet.
     pub loading: bool,
+    /// A direct that is end-to-end encrypted (`/e2e on`, or so listed).
+    pub e2e: bool,
 }
 
 impl Conversation {
@@ -142,6 +150,7 @@ impl Conversation {
             delivered: 0,
             history_done: false,
             loading: false,
+            e2e: false,
         }
     }
 
@@ -150,6 +159,9 @@ impl Conversation {
         match (&self.kind, self.id) {
             (ConvKind::Lobby, _) => "#lobby".to_owned(),
             (ConvKind::Group(name), _) => format!("#{}", crate::text::safe_name(name)),
+            (ConvKind::Direct(peer), _) if self.e2e => {
+                format!("@{} 🔒", crate::text::safe_name(peer))
+            }
             (ConvKind::Direct(peer), _) => format!("@{}", crate::text::safe_name(peer)),
             (ConvKind::Unknown, Some(id)) => format!("#{}", id.0),
             (ConvKind::Unknown, None) => "#?".to_owned(),

@@ -92,14 +92,35 @@ fn user_list(app: &App) -> Paragraph<'static> {
 
 fn draw_messages(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
     let conv = &app.convs[app.active];
-    let lines: Vec<Line<'static>> = conv.lines.iter().flat_map(message_lines).collect();
+    let seen = app.seen_line(app.active);
+    let focused = app.focused_line();
+    let mut focus_at = None;
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    for (i, line) in conv.lines.iter().enumerate() {
+        if focused == Some(i) {
+            focus_at = Some(lines.len());
+            let mark = Style::new().add_modifier(Modifier::REVERSED);
+            lines.extend(message_lines(line).into_iter().map(|l| l.style(mark)));
+        } else {
+            lines.extend(message_lines(line));
+        }
+        if seen == Some(i) {
+            let dim = Style::new().add_modifier(Modifier::DIM);
+            lines.push(Line::styled("      seen", dim));
+        }
+    }
     let block = Block::bordered().title(conv.label());
     let inner = block.inner(area);
+    let above = focus_at.map(|at| Paragraph::new(lines[..at].to_vec()).wrap(Wrap { trim: false }));
     let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
     let total = paragraph.line_count(inner.width);
     let total = u16::try_from(total).unwrap_or(u16::MAX);
     app.page = inner.height.saturating_sub(1).max(1);
     app.max_scroll = total.saturating_sub(inner.height);
+    if let Some(above) = above {
+        let above = u16::try_from(above.line_count(inner.width)).unwrap_or(u16::MAX);
+        app.scroll = app.max_scroll - above.saturating_sub(1).min(app.max_scroll);
+    }
     app.scroll = app.scroll.min(app.max_scroll);
     let top = app.max_scroll - app.scroll;
     frame.render_widget(paragraph.block(block).scroll((top, 0)), area);
@@ -109,6 +130,7 @@ fn draw_messages(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
 fn message_lines(line: &crate::model::ChatLine) -> Vec<Line<'static>> {
     let style = match (&line.sender, line.tick) {
         (None, _) => Style::new().add_modifier(Modifier::DIM),
+        _ if line.deleted => Style::new().add_modifier(Modifier::DIM | Modifier::ITALIC),
         (_, Some(Tick::Pending | Tick::Failed)) => Style::new().add_modifier(Modifier::ITALIC),
         _ => Style::new(),
     };
@@ -128,6 +150,8 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     if app.scroll > 0 {
         parts.push(format!("↑{}", app.scroll));
     }
+    parts.extend(app.transfers_text());
+    parts.extend(app.typing_text());
     parts.extend(app.hint.as_deref().map(|h| safe_name(h).into_owned()));
     let text = format!(" {}", parts.join(" │ "));
     let style = Style::new().add_modifier(Modifier::REVERSED);

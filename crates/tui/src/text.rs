@@ -47,6 +47,11 @@ pub fn message_text(line: &ChatLine) -> String {
             let tick = line.tick.map(|t| format!(" {}", t.glyph()));
             let tick = tick.unwrap_or_default();
             let sender = safe_name(sender);
+            let body = match (line.deleted, line.edited) {
+                (true, _) => "(message deleted)".to_owned(),
+                (false, true) => format!("{body} (edited)"),
+                (false, false) => body,
+            };
             format!("{} {sender}: {body}{tick}", clock(line.ts_ms))
         }
         None => format!("      -- {body}"),
@@ -86,7 +91,11 @@ pub(crate) fn member_list(members: &[MemberInfo]) -> String {
             } else {
                 "offline"
             };
-            format!("{} ({role}{status})", safe_name(&m.presence.user.name))
+            let muted = if m.muted { ", muted" } else { "" };
+            format!(
+                "{} ({role}{status}{muted})",
+                safe_name(&m.presence.user.name)
+            )
         })
         .collect();
     members.join(", ")
@@ -136,6 +145,30 @@ mod tests {
         assert_eq!(
             message_text(&line),
             "00:00 bo^[b: ^[[2J^Ghi^M\n      │ bob: forged\u{fffd}"
+        );
+    }
+
+    #[test]
+    fn the_member_list_shows_role_status_and_mutes() {
+        let member = |name: &str, role, online, muted| MemberInfo {
+            role,
+            presence: Presence {
+                user: natter_api::UserInfo {
+                    id: natter_api::UserId(1),
+                    name: name.into(),
+                },
+                online,
+                last_seen_ms: None,
+            },
+            muted,
+        };
+        let list = [
+            member("olga", Role::Owner, true, false),
+            member("mia", Role::Member, false, true),
+        ];
+        assert_eq!(
+            member_list(&list),
+            "olga (owner, online), mia (offline, muted)"
         );
     }
 }

@@ -203,6 +203,7 @@ pub(crate) async fn resume(
             conv: lobby,
             seq: seen.cursor(),
         }],
+        device: None,
     };
     let resume = Request::Resume {
         version: PROTOCOL_VERSION,

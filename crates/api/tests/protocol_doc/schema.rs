@@ -39,6 +39,12 @@ fn trace_all(t: &mut Tracer) -> serde_reflection::Result<()> {
     t.trace_simple_type::<Order>()?;
     t.trace_simple_type::<ConversationKind>()?;
     t.trace_simple_type::<Role>()?;
+    t.trace_simple_type::<natter_api::AdminRequest>()?;
+    t.trace_simple_type::<natter_api::AdminResponse>()?;
+    t.trace_simple_type::<natter_api::MessageAction>()?;
+    t.trace_simple_type::<natter_api::ModAction>()?;
+    t.trace_simple_type::<natter_api::Removal>()?;
+    t.trace_simple_type::<natter_api::FileState>()?;
     Ok(())
 }
 
@@ -161,6 +167,7 @@ fn type_name(reg: &Registry, f: &Format) -> String {
             format!("[`{name}`](#{}-{kind})", name.to_lowercase())
         }
         Format::Bool => "`bool`".into(),
+        Format::U8 => "`u8`".into(),
         Format::U32 => "`u32`".into(),
         Format::U64 => "`u64`".into(),
         Format::Str => "`string`".into(),

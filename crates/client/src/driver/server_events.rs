@@ -23,7 +23,14 @@ impl Driver {
             }
             Event::Delivered { conv, seq } => self.on_delivered(conv, seq),
             Event::Behind { closing, .. } => self.on_behind(closing),
-            Event::ServerClosing { .. } | Event::Read { .. } | Event::Presence(_) => {
+            Event::ServerClosing { .. }
+            | Event::Read { .. }
+            | Event::Presence(_)
+            | Event::Typing { .. }
+            | Event::Seen { .. }
+            | Event::Added { .. }
+            | Event::Removed { .. }
+            | Event::FileUpdate { .. } => {
                 self.emit(event.into());
             }
         }

@@ -217,10 +217,11 @@ pub struct Connection {
     tx_streams: SendStreams,
     max_data_pending: bool,
     ping_pending: bool,
+    /// The CLOSE of this side (the reason is emptied once sent: repeats to
+    /// stragglers carry the code only).
     close_frame: Option<(u64, String)>,
-    /// The code of the CLOSE sent on entering `Closing`, repeated (with an
-    /// empty reason) to stragglers.
-    close_code: u64,
+    /// `close_frame` is due to be sent.
+    close_pending: bool,
     // Receiving.
     received: RangeSet,
     rx_floor: u64,
@@ -287,7 +288,7 @@ impl Connection {
             max_data_pending: false,
             ping_pending: false,
             close_frame: None,
-            close_code: close_code::NO_ERROR,
+            close_pending: false,
             received: RangeSet::new(),
             rx_floor: 0,
             largest_rx: None,
@@ -472,7 +473,7 @@ impl Connection {
         };
         if self.keys.is_some() {
             self.close_frame = Some((code, text));
-            self.close_code = code;
+            self.close_pending = true;
             self.state = State::Closing {
                 until: now + self.linger(),
             };

@@ -148,16 +148,20 @@ impl Connection {
     }
 
     fn transmit_close(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let (code, reason) = self.close_frame.take()?;
+        if !self.close_pending {
+            return None;
+        }
+        self.close_pending = false;
+        // Repeats carry the code only: the reason goes out once.
+        let (code, reason) = self.close_frame.as_mut()?;
+        let (code, reason) = (*code, std::mem::take(reason));
         let mut b = self.builder();
         frame::encode_close(&mut b.payload, code, &reason);
         Some(self.finish(now, buf, b, self.remote))
     }
 
     pub(super) fn resend_close(&mut self) {
-        if self.close_frame.is_none() {
-            self.close_frame = Some((self.close_code, String::new()));
-        }
+        self.close_pending = self.close_frame.is_some();
     }
 
     /// PATH_CHALLENGE to a new address, PATH_RESPONSE to whoever asked.

@@ -28,7 +28,10 @@ pub(super) async fn apply(s: &mut Session, q: HistoryQuery) -> Result<Response, 
         if bytes > MAX_PAGE_BYTES && !messages.is_empty() {
             break;
         }
-        messages.push(shared.message(m).await?);
+        let mut m = shared.message(m).await?;
+        crate::e2e::for_device(&mut m, s.device.as_deref());
+        convert::hide_unreadable(&mut m, Some(&member));
+        messages.push(m);
     }
     Ok(Response::History {
         conv: q.conv,

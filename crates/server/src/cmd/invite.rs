@@ -22,7 +22,7 @@ pub(super) async fn apply(
     let auth = s.require_auth()?;
     let shared = s.shared.clone();
     let conv = groups::by_id(&shared, conv).await?;
-    access::check_conv(&shared, conv.id, auth.id, Need::Member).await?;
+    access::check_conv(&shared, conv.id, auth.id, Need::Invite).await?;
     let lookup = user.clone();
     let invitee = shared.db(move |st| st.user_by_name(&lookup)).await?;
     let invitee = invitee.ok_or_else(|| {

@@ -37,6 +37,7 @@ pub(super) async fn apply(
         return Err(failed(s, &name, Some(&account)));
     };
     shared.throttle.succeed(s.remote.ip(), &account);
+    super::admin::refuse_disabled(&shared, user.id).await?;
     let (token, hash) = auth::new_token();
     let id = user.id;
     let evicted = super::helpers::login_sessions::create(&shared, hash, id, s.remote).await?;
@@ -48,7 +49,12 @@ pub(super) async fn apply(
         token: hash,
     });
     super::helpers::login_sessions::end_evicted(&shared, id, evicted);
-    Ok(Response::LoggedIn { user: info, token })
+    super::admin::recheck_disabled(s).await?;
+    Ok(Response::LoggedIn {
+        user: info,
+        token,
+        max_body: super::helpers::max_body(&shared),
+    })
 }
 
 /// The attempt bucket, shape and throttle checks; the account's name key.

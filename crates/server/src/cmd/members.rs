@@ -24,9 +24,11 @@ pub(super) async fn apply(s: &mut Session, conv: ConversationId) -> Result<Respo
             Ok(rows)
         })
         .await?;
+    let muted = access::muted(&shared, conv).await?;
     let list = rows.iter().map(|(role, user)| api::MemberInfo {
         role: api_role(*role),
         presence: presence::status(&shared, user),
+        muted: muted.binary_search(&user.id).is_ok(),
     });
     Ok(Response::Members(list.collect()))
 }

@@ -7,10 +7,25 @@
 
 mod ack_delivered;
 mod ack_read;
+mod admin;
+mod bans;
 mod change_password;
+mod claim_keys;
 mod conversations;
 mod conversations_page;
 mod create_group;
+mod delete_message;
+mod devices;
+mod edit_message;
+mod file_finish;
+mod file_get;
+mod file_offer;
+mod file_reject;
+mod file_report;
+mod file_status;
+mod file_upload;
+mod files;
+mod group_settings;
 mod helpers;
 mod history;
 mod invite;
@@ -19,18 +34,25 @@ mod leave_group;
 mod login;
 mod logout;
 mod members;
+mod moderate;
 mod my_groups;
 mod ping;
 mod presence;
 mod public_groups;
+mod publish_keys;
 mod receipt;
 mod register;
 mod resume;
 mod revoke_session;
+mod search;
 mod send;
+mod send_encrypted;
 mod sessions;
+mod typing;
 mod users;
 
+pub(crate) use admin::warn_unclaimed_admins;
+pub(crate) use helpers::devices::adopt as adopt_device;
 pub(crate) use helpers::login_sessions::prune_at_start;
 
 use natter_api::{ErrorCode, PROTOCOL_VERSION, RateClass, Request, Response, SyncRequest};
@@ -112,6 +134,78 @@ pub(crate) async fn dispatch(s: &mut Session, id: u64, request: Request) -> Repl
         R::Presence => Box::pin(presence::apply(s)).await,
         R::Sessions => Box::pin(sessions::apply(s)).await,
         R::RevokeSession { id } => Box::pin(revoke_session::apply(s, id)).await,
+        R::EditMessage {
+            conv,
+            seq,
+            client_id,
+            body,
+        } => Box::pin(edit_message::apply(s, conv, seq, client_id, body)).await,
+        R::DeleteMessage {
+            conv,
+            seq,
+            client_id,
+        } => Box::pin(delete_message::apply(s, conv, seq, client_id)).await,
+        R::Typing { conv, typing } => Box::pin(typing::apply(s, conv, typing)).await,
+        R::Search(query) => Box::pin(search::apply(s, query)).await,
+        R::Admin(request) => Box::pin(admin::apply(s, request)).await,
+        R::Moderate {
+            conv,
+            action,
+            reason,
+        } => Box::pin(moderate::apply(s, conv, action, reason)).await,
+        R::Bans { conv } => Box::pin(bans::apply(s, conv)).await,
+        R::GroupSettings { conv } => Box::pin(group_settings::apply(s, conv)).await,
+        R::PublishKeys {
+            device,
+            one_time_keys,
+            fallback_key,
+        } => Box::pin(publish_keys::apply(s, device, one_time_keys, fallback_key)).await,
+        R::Devices { user } => Box::pin(devices::apply(s, user)).await,
+        R::ClaimKeys { user, devices } => Box::pin(claim_keys::apply(s, user, devices)).await,
+        R::SendEncrypted {
+            peer,
+            client_id,
+            sender_device,
+            ciphertexts,
+        } => {
+            let sent = send_encrypted::apply(s, id, peer, client_id, sender_device, ciphertexts);
+            return match Box::pin(sent).await {
+                Ok(()) => Reply::ByWriter,
+                Err(e) => Reply::Now(Err(e)),
+            };
+        }
+        R::FileOffer {
+            target,
+            client_id,
+            name,
+            size,
+            media_type,
+            hash,
+        } => {
+            let offer = file_offer::Offer {
+                target,
+                client_id,
+                name,
+                size,
+                media_type,
+                hash,
+            };
+            Box::pin(file_offer::apply(s, offer)).await
+        }
+        R::FileUpload { id, offset, data } => {
+            Box::pin(file_upload::apply(s, id, offset, data)).await
+        }
+        R::FileFinish { id: file } => {
+            return match Box::pin(file_finish::apply(s, id, file)).await {
+                Ok(()) => Reply::ByWriter,
+                Err(e) => Reply::Now(Err(e)),
+            };
+        }
+        R::FileGet { id, offset, len } => Box::pin(file_get::apply(s, id, offset, len)).await,
+        R::FileReject { id } => Box::pin(file_reject::apply(s, id)).await,
+        R::FileReport { id, intact } => Box::pin(file_report::apply(s, id, intact)).await,
+        R::FileStatus { id } => Box::pin(file_status::apply(s, id)).await,
+        R::Files => Box::pin(files::apply(s)).await,
     };
     Reply::Now(result)
 }

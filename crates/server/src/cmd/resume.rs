@@ -48,6 +48,8 @@ pub(super) async fn apply(
         s.deauthenticate();
         return Err(unknown());
     }
+    super::admin::recheck_disabled(s).await?;
     tracing::info!(session = s.key.0, user = %user.name, remote = %s.remote, "resumed");
-    Ok(Response::Resumed { user })
+    let max_body = super::helpers::max_body(&shared);
+    Ok(Response::Resumed { user, max_body })
 }

@@ -29,6 +29,7 @@ pub(super) async fn apply(
         ));
     }
     let conv = resolve(s, me, target).await?;
+    refuse_if_encrypted(s, conv).await?;
     let message = NewMessage {
         conv,
         sender: Some(me),
@@ -52,7 +53,7 @@ pub(super) async fn apply(
 
 /// The conversation a target names, checking the caller may post there
 /// (every account is in the lobby).
-async fn resolve(s: &Session, me: UserId, target: Target) -> Result<ConvId, CmdError> {
+pub(super) async fn resolve(s: &Session, me: UserId, target: Target) -> Result<ConvId, CmdError> {
     match target {
         Target::Lobby => Ok(s.shared.lobby),
         Target::User(name) => direct_with(s, me, name).await,
@@ -61,7 +62,7 @@ async fn resolve(s: &Session, me: UserId, target: Target) -> Result<ConvId, CmdE
 }
 
 /// The direct conversation with user `name`, created on first use.
-async fn direct_with(s: &Session, me: UserId, name: String) -> Result<ConvId, CmdError> {
+pub(super) async fn direct_with(s: &Session, me: UserId, name: String) -> Result<ConvId, CmdError> {
     let lookup = name.clone();
     let peer = s.shared.db(move |st| st.user_by_name(&lookup)).await?;
     let peer =
@@ -82,4 +83,17 @@ async fn direct_with(s: &Session, me: UserId, name: String) -> Result<ConvId, Cm
         Err(CmdError::Store(StoreError::NotFound)) => Err(ErrorCode::NoSuchUser.into()),
         Err(e) => Err(e),
     }
+}
+
+/// `encryption_required` in an end-to-end encrypted direct: plain text
+/// never goes there (the web client, say, cannot encrypt). The lobby is
+/// never encrypted and costs no look-up.
+async fn refuse_if_encrypted(s: &Session, conv: ConvId) -> Result<(), CmdError> {
+    if conv == s.shared.lobby || !s.shared.db(move |st| st.is_e2e(conv)).await? {
+        return Ok(());
+    }
+    Err(CmdError::api(
+        ErrorCode::EncryptionRequired,
+        "this conversation is end-to-end encrypted: open it in natter chat",
+    ))
 }

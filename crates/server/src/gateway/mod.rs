@@ -50,6 +50,13 @@ pub trait Link: Send + Sync + 'static {
     /// (backpressure). Cancel-safe while it waits.
     fn send(&self, frame: Bytes) -> LinkFuture<'_, Result<(), LinkClosed>>;
 
+    /// [`Self::send`] for bulk data (file chunks): over UDP on a stream
+    /// of its own with a cap of its own, so it never delays chat frames;
+    /// other doors send it like any frame.
+    fn send_bulk(&self, frame: Bytes) -> LinkFuture<'_, Result<(), LinkClosed>> {
+        self.send(frame)
+    }
+
     /// Queues `frame` if there is room now.
     fn try_send(&self, frame: Bytes) -> Result<(), TrySendError>;
 

@@ -4,7 +4,8 @@
 //! capped queue.
 //!
 //! Stream 0 carries every frame in both directions, so events keep their
-//! order (sync before live events, a message before its receipt).
+//! order (sync before live events, a message before its receipt); file
+//! chunks and their answers travel on [`natter_net::BULK_STREAM`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,6 +51,10 @@ impl Link for Pipe {
 
     fn send(&self, frame: Bytes) -> LinkFuture<'_, Result<(), LinkClosed>> {
         Box::pin(async move { Self::send(self, frame).await.map_err(|_| LinkClosed) })
+    }
+
+    fn send_bulk(&self, frame: Bytes) -> LinkFuture<'_, Result<(), LinkClosed>> {
+        Box::pin(async move { Self::send_bulk(self, frame).await.map_err(|_| LinkClosed) })
     }
 
     fn try_send(&self, frame: Bytes) -> Result<(), TrySendError> {

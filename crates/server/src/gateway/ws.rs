@@ -197,6 +197,8 @@ fn pings(every: Duration) -> tokio::time::Interval {
 
 /// One JSON text frame → the postcard frame a [`super::Link`] carries, or the
 /// error response to send back.
+// The Err is the rare error frame sent back once: boxing it gains nothing.
+#[allow(clippy::result_large_err)]
 pub fn decode_text(text: &str, limit: usize) -> Result<Bytes, ServerFrame> {
     if text.len() > limit {
         let why = format!(

@@ -62,6 +62,10 @@ const ASSETS: &[Asset] = &[
     asset!("js/ui.js", JS),
     asset!("js/dom.js", JS),
     asset!("js/dialogs.js", JS),
+    asset!("js/files.js", JS),
+    asset!("js/account.js", JS),
+    asset!("js/actions.js", JS),
+    asset!("js/moderation.js", JS),
 ];
 
 /// An asset ready to serve.

@@ -14,9 +14,16 @@ pub(crate) async fn fan_out(
     message: natter_store::Message,
 ) -> Result<(), CmdError> {
     let (conv, seq) = (message.conv, message.seq);
-    let event = ServerFrame::Event(Event::Message(shared.message(message).await?));
+    let message = shared.message(message).await?;
+    let e2e = message.e2e.is_some();
+    let event = ServerFrame::Event(Event::Message(message));
     let frame = Bytes::from(api::encode(&event).map_err(|_| ErrorCode::Internal)?);
-    let push = Push::Message { conv, seq, frame };
+    let push = Push::Message {
+        conv,
+        seq,
+        frame,
+        e2e,
+    };
     let sessions = if conv == shared.lobby {
         shared.hub.push_all(&push)
     } else {

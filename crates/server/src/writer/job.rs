@@ -26,6 +26,10 @@ pub(crate) enum WriteJob {
     Member(MemberChange),
     /// A new group with its initial members (a membership change too).
     Create(CreateGroup),
+    /// A moderation action, authorized and applied by the writer.
+    Moderate(super::mod_job::ModJob),
+    /// An edit or delete of a stored message (see [`ActionJob`]).
+    Action(ActionJob),
 }
 
 /// Where a stored message's ✓ goes: request `id` of session `key`, logged
@@ -81,6 +85,14 @@ pub(crate) struct CreateGroup {
     /// Body of the system message that opens the log.
     pub(crate) text: String,
     pub(crate) reply: Answer<Conversation>,
+}
+
+/// An edit or delete to authorize and apply, and where to answer (the
+/// entry's ✓).
+#[derive(Debug)]
+pub(crate) struct ActionJob {
+    pub(crate) action: natter_store::NewAction,
+    pub(crate) reply: Answer<natter_api::Sent>,
 }
 
 /// The writer's queue as the rest of the server sees it: open while the

@@ -16,7 +16,7 @@
 
 use natter_api::ErrorCode;
 use natter_store::{
-    ConvId, Conversation, MsgKind, NewGroup, NewMessage, Store, StoreError, UserId,
+    ConvId, Conversation, MsgKind, NewGroup, NewMessage, Role, Store, StoreError, UserId,
 };
 
 use super::fan_out::fan_out;
@@ -38,7 +38,8 @@ pub(super) async fn apply(shared: &Shared, change: WriteJob) {
             let result = create(shared, c.group, c.text).await;
             let _ = c.reply.send(result.map_err(CmdError::into_api));
         }
-        WriteJob::Message { .. } | WriteJob::Ack(_) => {}
+        WriteJob::Moderate(m) => super::moderation::apply(shared, m).await,
+        WriteJob::Message { .. } | WriteJob::Ack(_) | WriteJob::Action(_) => {}
     }
 }
 
@@ -72,6 +73,7 @@ async fn create(shared: &Shared, group: NewGroup, text: String) -> Result<Conver
         Ok(conv) => {
             shared.forget_members(conv.id);
             system_message(shared, conv.id, text).await?;
+            super::added::announce(shared, conv.id, &members, owner, true).await;
             let sync = Push::Sync {
                 conv: conv.id,
                 from: Some(0),
@@ -98,10 +100,25 @@ async fn group_cap_error(shared: &Shared, user: UserId, me: UserId) -> CmdError 
     CmdError::api(ErrorCode::LimitReached, text)
 }
 
+/// `banned` naming who is banned ("you are" for a join).
+async fn banned_error(shared: &Shared, user: UserId, me: UserId) -> CmdError {
+    if user == me {
+        return crate::access::banned("you are");
+    }
+    match shared.user_info(user).await {
+        Ok(info) => crate::access::banned(&format!("{} is", info.name)),
+        Err(e) => e,
+    }
+}
+
 /// Why a join cannot happen, checked by the writer before it.
 enum Refusal {
     UserFull,
     GroupFull,
+    /// On the group's ban list.
+    Banned,
+    /// The owner may not leave before handing the group over.
+    OwnerLeaving,
 }
 
 async fn apply_change(shared: &Shared, c: &MemberChange) -> Result<u64, CmdError> {
@@ -122,6 +139,10 @@ async fn apply_change(shared: &Shared, c: &MemberChange) -> Result<u64, CmdError
                     s.set_delivered(user, conv, last)?;
                 }
                 Kind::Leave => {
+                    let member = s.member(conv, user)?;
+                    if member.is_some_and(|m| m.role == Role::Owner && m.is_current()) {
+                        return Ok(Err(Refusal::OwnerLeaving));
+                    }
                     s.remove_member(conv, user, last)?;
                 }
             }
@@ -136,10 +157,19 @@ async fn apply_change(shared: &Shared, c: &MemberChange) -> Result<u64, CmdError
             let text = format!("at most {} members per group", caps.1);
             return Err(CmdError::api(ErrorCode::LimitReached, text));
         }
+        Err(Refusal::Banned) => return Err(banned_error(shared, user, c.who.by).await),
+        Err(Refusal::OwnerLeaving) => {
+            let text = "the owner cannot leave: transfer ownership first (natter group transfer), \
+                        or delete the group (natter group delete)";
+            return Err(CmdError::api(ErrorCode::BadRequest, text));
+        }
     };
     shared.forget_members(conv);
     let seq = system_message(shared, conv, c.text.clone()).await?;
     let from = matches!(kind, Kind::Join(_)).then_some(last);
+    if from.is_some() && c.who.by != user {
+        super::added::announce(shared, conv, &[user], c.who.by, false).await;
+    }
     shared.hub.push_to(&[user], &Push::Sync { conv, from });
     if kind == Kind::Leave {
         receipts::update(shared, conv).await?;
@@ -148,7 +178,11 @@ async fn apply_change(shared: &Shared, c: &MemberChange) -> Result<u64, CmdError
 }
 
 /// Appends and fans out a system message; returns its seq.
-async fn system_message(shared: &Shared, conv: ConvId, body: String) -> Result<u64, CmdError> {
+pub(super) async fn system_message(
+    shared: &Shared,
+    conv: ConvId,
+    body: String,
+) -> Result<u64, CmdError> {
     let message = NewMessage {
         conv,
         sender: None,
@@ -176,6 +210,9 @@ fn join_refusal(
 ) -> Result<Option<Refusal>, StoreError> {
     if s.member(conv, user)?.is_some_and(|m| m.is_current()) {
         return Ok(None);
+    }
+    if s.ban_of(conv, user)?.is_some() {
+        return Ok(Some(Refusal::Banned));
     }
     if s.group_count(user)? >= max_groups {
         return Ok(Some(Refusal::UserFull));

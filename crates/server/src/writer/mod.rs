@@ -18,9 +18,15 @@
 //! `fan_out` → `acks`, `membership` → this task.
 
 mod acks;
+mod actions;
+mod added;
 mod fan_out;
 pub(crate) mod job;
 mod membership;
+pub(crate) mod mod_job;
+mod moderation;
+#[cfg(test)]
+mod race_tests;
 
 use std::sync::Arc;
 
@@ -64,6 +70,10 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
             match job {
                 WriteJob::Message { message, to } => run.push(MessageJob { message, to }),
                 WriteJob::Ack(ack) => acks.jobs.push(ack),
+                WriteJob::Action(job) => {
+                    commit(&shared, std::mem::take(&mut run)).await;
+                    actions::apply(&shared, job).await;
+                }
                 change => {
                     commit(&shared, std::mem::take(&mut run)).await;
                     acks::commit(&shared, acks.take()).await;
@@ -136,6 +146,7 @@ async fn collect(
 /// Stores a batch's messages in one transaction, then answers and fans
 /// them out. A ✓ is only sent after `COMMIT`.
 async fn commit(shared: &Shared, batch: Vec<MessageJob>) {
+    let batch = admitted(shared, batch).await;
     if batch.is_empty() {
         return;
     }
@@ -145,6 +156,24 @@ async fn commit(shared: &Shared, batch: Vec<MessageJob>) {
     let appended = shared.db(move |s| s.append(&messages)).await;
     shared.metrics.commit(started.elapsed());
     answer(shared, replies, appended).await;
+}
+
+/// The jobs whose sender may still post at this commit; the others (a
+/// kick, ban or mute was applied after their session checked) are
+/// answered with the error and never stored (`access::may_post`).
+async fn admitted(shared: &Shared, batch: Vec<MessageJob>) -> Vec<MessageJob> {
+    let mut kept = Vec::with_capacity(batch.len());
+    for job in batch {
+        let verdict = match job.message.sender {
+            Some(user) => crate::access::may_post(shared, job.message.conv, user).await,
+            None => Ok(()),
+        };
+        match verdict {
+            Ok(()) => kept.push(job),
+            Err(code) => reply(shared, job.to, Err(code.into())),
+        }
+    }
+    kept
 }
 
 /// Answers each stored message's ✓ (fanning it out first), or fails them all.

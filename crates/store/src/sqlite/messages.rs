@@ -18,7 +18,11 @@ fn last_seq(conn: &Connection, conv: ConvId) -> Result<u64> {
 }
 
 /// Messages of `conv` with `lo <= seq <= hi`, ascending.
-fn seq_range(conn: &Connection, conv: ConvId, bounds: Option<(u64, u64)>) -> Result<Vec<Message>> {
+pub(super) fn seq_range(
+    conn: &Connection,
+    conv: ConvId,
+    bounds: Option<(u64, u64)>,
+) -> Result<Vec<Message>> {
     let Some((lo, hi)) = bounds else {
         return Ok(Vec::new());
     };
@@ -31,7 +35,7 @@ fn seq_range(conn: &Connection, conv: ConvId, bounds: Option<(u64, u64)>) -> Res
 }
 
 /// The stored message with the idempotency key of `new`, if any.
-fn by_client_id(tx: &Transaction<'_>, new: &NewMessage) -> Result<Option<Message>> {
+pub(super) fn by_client_id(tx: &Transaction<'_>, new: &NewMessage) -> Result<Option<Message>> {
     let sql = format!(
         "SELECT {MSG_COLS} FROM messages
          WHERE conv_id = ?1 AND coalesce(sender_id, 0) = ?2 AND client_id = ?3"
@@ -43,7 +47,7 @@ fn by_client_id(tx: &Transaction<'_>, new: &NewMessage) -> Result<Option<Message
         .optional()?)
 }
 
-fn append_one(tx: &Transaction<'_>, new: &NewMessage) -> Result<Appended> {
+pub(super) fn append_one(tx: &Transaction<'_>, new: &NewMessage) -> Result<Appended> {
     require_conv(tx, new.conv)?;
     if let Some(sender) = new.sender {
         require_user(tx, sender)?;
@@ -76,6 +80,9 @@ fn append_one(tx: &Transaction<'_>, new: &NewMessage) -> Result<Appended> {
         kind: new.kind,
         body: new.body.clone(),
         ts_ms: new.ts_ms,
+        edited_ms: None,
+        deleted: false,
+        action: None,
     };
     Ok(Appended {
         message,

@@ -2,11 +2,24 @@
 //! connection and one read connection (each behind its own mutex).
 
 mod accounts;
+mod actions;
+mod backup;
 mod convs;
+mod devices;
+mod files;
+mod former;
+mod last_messages;
 mod messages;
+#[cfg(test)]
+mod migration_tests;
+mod moderation;
 mod open;
+mod operators;
 mod schema;
+mod search;
 mod sessions;
+
+pub use backup::BackupReport;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -90,6 +103,8 @@ fn lock(conn: &Mutex<Connection>) -> Result<MutexGuard<'_, Connection>> {
 fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Erased message text (edits, deletes) is overwritten with zeros.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
 }
@@ -190,7 +205,8 @@ fn member_row(row: &Row<'_>) -> rusqlite::Result<Member> {
 }
 
 /// Columns read by [`message_row`].
-const MSG_COLS: &str = "conv_id, seq, sender_id, client_id, kind, body, ts_ms";
+const MSG_COLS: &str =
+    "conv_id, seq, sender_id, client_id, kind, body, ts_ms, edited_ms, deleted, action, target_seq";
 
 fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     let kind = match row.get::<_, i64>(4)? {
@@ -206,6 +222,9 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         kind,
         body: row.get(5)?,
         ts_ms: row.get(6)?,
+        edited_ms: row.get(7)?,
+        deleted: row.get(8)?,
+        action: actions::action_cols(row, 9)?,
     })
 }
 

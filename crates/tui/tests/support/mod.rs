@@ -31,6 +31,8 @@ pub(crate) fn conv(id: ConversationId, kind: ConversationKind, last_seq: u64) ->
         last_seq,
         delivered: last_seq,
         read: last_seq,
+        last_ts_ms: 0,
+        e2e: false,
     }
 }
 
@@ -42,6 +44,11 @@ pub(crate) fn message(conv: ConversationId, seq: u64, sender: &str, body: &str) 
         sender: Some(user(sender)),
         client_id: ClientMsgId::from_u128(u128::from(seq) << 64 | conv.0 as u128),
         body: body.to_owned(),
+        e2e: None,
+        file: None,
+        edited_ms: None,
+        deleted: false,
+        action: None,
     }
 }
 

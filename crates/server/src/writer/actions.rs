@@ -1,0 +1,139 @@
+//! Edits and deletes, applied by the writer between message batches: the
+//! caller's right is checked here (so it holds against concurrent role
+//! changes and other actions), the store appends the entry and changes the
+//! target in one transaction, and the entry is fanned out like a message.
+//!
+//! The pushed entry carries its target's current text. Members who may not
+//! read the target (they joined after it) get the entry with an empty body.
+
+use bytes::Bytes;
+use natter_api::{self as api, ErrorCode, Event, ServerFrame};
+use natter_store::{Change, Message, MsgKind, NewAction, Refusal};
+
+use super::job::ActionJob;
+use crate::access::{self, Need};
+use crate::ctx::{Shared, now_ms};
+use crate::error::CmdError;
+use crate::metrics::Metrics;
+use crate::push::Push;
+
+/// Authorizes and applies one edit or delete, fans it out and answers it.
+pub(super) async fn apply(shared: &Shared, job: ActionJob) {
+    let result = act(shared, job.action).await;
+    let _ = job.reply.send(result.map_err(CmdError::into_api));
+}
+
+async fn act(shared: &Shared, action: NewAction) -> Result<api::Sent, CmdError> {
+    authorize(shared, &action).await?;
+    let stored = shared.db(move |st| st.act(&action)).await?;
+    let stored = stored.map_err(refused)?;
+    let m = &stored.message;
+    let sent = api::Sent {
+        conv: crate::convert::api_conv(m.conv),
+        seq: m.seq,
+        ts_ms: m.ts_ms.max(0) as u64,
+    };
+    if !stored.duplicate {
+        Metrics::inc(&shared.metrics.messages_stored);
+        if let Err(e) = fan_out(shared, stored.message).await {
+            tracing::error!(error = %e, "fan-out of a message action failed");
+        }
+    }
+    Ok(sent)
+}
+
+/// Edit: a member who may post, the author, within the edit window.
+/// Delete: the author (any member), or an admin or the owner of the group,
+/// or a server admin (`[server] admins`, member or not).
+async fn authorize(shared: &Shared, action: &NewAction) -> Result<(), CmdError> {
+    let (conv, me, seq) = (action.conv, action.actor, action.target);
+    let mut standing = access::standing(shared, conv, me).await?;
+    let name = shared.user_info(me).await?.name;
+    standing.server_admin = shared.config.is_server_admin(&name);
+    if !(standing.server_admin && standing.exists) {
+        access::decide(Need::Member, &standing)?;
+    }
+    let target = shared.db(move |st| st.message(conv, seq)).await?;
+    let target = target
+        .filter(|m| m.kind == MsgKind::Text && m.action.is_none())
+        .ok_or_else(|| refused(Refusal::NoSuchMessage))?;
+    let own = target.sender == Some(me);
+    match action.change {
+        Change::Edit(_) if !own => Err(CmdError::api(
+            ErrorCode::NotAuthor,
+            "you can only edit your own messages",
+        )),
+        Change::Edit(_) => {
+            access::decide(Need::Post, &standing)?;
+            within_window(shared, &target)
+        }
+        Change::Delete if own => Ok(()),
+        Change::Delete => access::decide(Need::DeleteOthers, &standing),
+    }
+}
+
+/// `edit_window_closed` if the server limits edits and `target` is too old.
+fn within_window(shared: &Shared, target: &Message) -> Result<(), CmdError> {
+    let Some(secs) = shared.config.edit_window_secs else {
+        return Ok(());
+    };
+    let window_ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    if now_ms().saturating_sub(target.ts_ms) <= window_ms {
+        return Ok(());
+    }
+    let text = format!("messages can be edited for {secs} s after sending; this one is older");
+    Err(CmdError::api(ErrorCode::EditWindowClosed, text))
+}
+
+/// The peer-visible error of a store refusal.
+fn refused(why: Refusal) -> CmdError {
+    match why {
+        Refusal::NoSuchMessage => CmdError::api(
+            ErrorCode::NoSuchMessage,
+            "no such message (system messages, edits and deletes cannot be changed)",
+        ),
+        Refusal::Deleted => CmdError::api(
+            ErrorCode::MessageDeleted,
+            "this message was deleted: it cannot be changed any more",
+        ),
+    }
+}
+
+/// Pushes the entry (with its target's state) to the conversation's
+/// members' sessions; members who may not read the target get it without
+/// the text.
+async fn fan_out(shared: &Shared, entry: Message) -> Result<(), CmdError> {
+    let (conv, seq) = (entry.conv, entry.seq);
+    let target = entry.action.map_or(0, |a| a.target());
+    let full = shared.message(entry).await?;
+    let stripped = api::Message {
+        body: String::new(),
+        ..full.clone()
+    };
+    let sessions = if conv == shared.lobby {
+        shared.hub.push_all(&push(conv, seq, full)?)
+    } else {
+        let members = shared.db(move |st| st.members(conv)).await?;
+        let (readers, others): (Vec<_>, Vec<_>) = members.iter().partition(|m| m.may_read(target));
+        let ids =
+            |list: Vec<&natter_store::Member>| list.iter().map(|m| m.user).collect::<Vec<_>>();
+        shared.hub.push_to(&ids(readers), &push(conv, seq, full)?)
+            + shared
+                .hub
+                .push_to(&ids(others), &push(conv, seq, stripped)?)
+    };
+    let deliveries = &shared.metrics.deliveries;
+    deliveries.fetch_add(sessions as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+fn push(conv: natter_store::ConvId, seq: u64, m: api::Message) -> Result<Push, CmdError> {
+    let event = ServerFrame::Event(Event::Message(m));
+    let frame = Bytes::from(api::encode(&event).map_err(|_| ErrorCode::Internal)?);
+    Ok(Push::Message {
+        conv,
+        seq,
+        frame,
+        e2e: false,
+    })
+}
