@@ -30,6 +30,19 @@ pub(super) async fn apply(
     }
     let conv = resolve(s, me, target).await?;
     refuse_if_encrypted(s, conv).await?;
+    submit(s, id, conv, client_id, body).await
+}
+
+/// Queues a text message from the caller on the writer, whose ✓ (or
+/// error) answers request `id`.
+pub(super) async fn submit(
+    s: &mut Session,
+    id: u64,
+    conv: ConvId,
+    client_id: ClientMsgId,
+    body: String,
+) -> Result<(), CmdError> {
+    let me = s.require_auth()?.id;
     let message = NewMessage {
         conv,
         sender: Some(me),

@@ -6,14 +6,12 @@
 //! plain direct. Each session then relays only its own device's ciphertext.
 
 use natter_api::{ClientMsgId, DeviceCiphertext, ErrorCode, MAX_CIPHERTEXTS};
-use natter_store::{Ciphertext, EncryptedBody, MessageKey, MsgKind, NewMessage, UserId};
+use natter_store::{Ciphertext, EncryptedBody, MessageKey, UserId};
 
 use super::helpers::devices::{owns_device, user_named};
-use super::send::direct_with;
-use crate::ctx::now_ms;
+use super::send::{direct_with, submit};
 use crate::error::CmdError;
 use crate::session::Session;
-use crate::writer::job::{ReplyTo, WriteJob};
 
 /// Room for the Olm overhead (header, ratchet key, MAC, pre-key data) on
 /// top of the server's `max_body` per ciphertext.
@@ -53,25 +51,8 @@ pub(super) async fn apply(
             st.set_e2e(conv)
         })
         .await?;
-    let message = NewMessage {
-        conv,
-        sender: Some(me),
-        client_id: key.client_id,
-        kind: MsgKind::Text,
-        body: String::new(),
-        ts_ms: now_ms(),
-    };
-    let to = ReplyTo {
-        user: me,
-        key: s.key,
-        id,
-    };
-    s.shared
-        .writer
-        .submit(WriteJob::Message { message, to })
-        .await?;
-    s.awaiting_writer += 1;
-    Ok(())
+    // The text is the ciphertexts: the log keeps an empty body.
+    submit(s, id, conv, client_id, String::new()).await
 }
 
 /// `bad_request` unless there are 1 to [`MAX_CIPHERTEXTS`] ciphertexts for
