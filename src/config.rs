@@ -38,6 +38,14 @@ pub(crate) struct ServeArgs {
     /// such as `info,natter_server=debug`. [default: info]
     #[arg(long, env = "NATTER_LOG_LEVEL", value_name = "FILTER")]
     pub(crate) log_level: Option<String>,
+    /// Cluster mode: the store every node shares, `postgres://USER@HOST:PORT/DB`
+    /// (password in the URL or ~/.pgpass). [default: SQLite in the data dir]
+    #[arg(long, env = "NATTER_STORE", value_name = "URL")]
+    pub(crate) store: Option<String>,
+    /// Cluster mode: the bus between nodes, `nats://HOST:PORT` (several
+    /// separated by commas). [default: in-process, a single node]
+    #[arg(long, env = "NATTER_BUS", value_name = "URL")]
+    pub(crate) bus: Option<String>,
     /// TOML file with the same keys (data, udp, http, idle-timeout, loss,
     /// log-level), an optional [server] table of server tunables
     /// (max_body, commit_batch, …) and an optional [transport] table
@@ -166,10 +174,32 @@ impl ServeSettings {
                 .log_level
                 .or(file.log_level)
                 .unwrap_or_else(|| Self::DEFAULT_LOG_LEVEL.into()),
-            server: file.server.unwrap_or_default(),
+            server: cluster(file.server.unwrap_or_default(), args.store, args.bus)?,
             transport: transport.unwrap_or_default(),
         })
     }
+}
+
+/// `--store` and `--bus` (flag or env) over `[server] store` and `bus`;
+/// checks their schemes.
+fn cluster(
+    mut server: natter_server::ServerConfig,
+    store: Option<String>,
+    bus: Option<String>,
+) -> anyhow::Result<natter_server::ServerConfig> {
+    server.store = store.or(server.store).filter(|s| !s.is_empty());
+    server.bus = bus.or(server.bus).filter(|s| !s.is_empty());
+    if let Some(url) = &server.store
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        bail!("--store: expected a postgres:// URL (without it: SQLite in the data directory)");
+    }
+    if let Some(url) = &server.bus
+        && !natter_server::bus::is_nats_url(url)
+    {
+        bail!("--bus: expected a nats:// URL (without it: a single node)");
+    }
+    Ok(server)
 }
 
 fn default_udp() -> SocketAddr {

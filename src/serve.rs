@@ -42,10 +42,7 @@ async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     let keypair =
         StaticKeypair::from_private(load_or_create_secret(&settings.data.join(KEY_FILE))?);
     let token_secret = load_or_create_secret(&settings.data.join(TOKEN_FILE))?;
-    let db = settings.data.join(DB_FILE);
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&db).with_context(|| format!("cannot open database {}", db.display()))?,
-    );
+    let store = open_store(&settings)?;
     tighten_permissions(&settings.data)?;
     let endpoint = Endpoint::bind(settings.udp, net_config(&settings, keypair, token_secret))
         .await
@@ -58,7 +55,8 @@ async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     if config.files.dir.is_none() {
         config.files.dir = Some(settings.data.join(FILES_DIR));
     }
-    let server = Server::new(store, config);
+    let bus = open_bus(&config).await?;
+    let server = Server::with_bus(store, config, bus);
     let (stop, stopping) = watch::channel(false);
     let http = http.map(|listener| {
         let serve = natter_server::serve_http(
@@ -82,6 +80,52 @@ async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     }
     tracing::info!("natter stopped");
     Ok(())
+}
+
+/// The shared PostgreSQL store with `--store`, else the SQLite file in
+/// the data directory.
+fn open_store(settings: &ServeSettings) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = &settings.server.store {
+        let store = natter_store::PgStore::connect(url)
+            .with_context(|| format!("cannot open the store at {}", redact_url(url)))?;
+        tracing::info!(store = %redact_url(url), "cluster store: PostgreSQL");
+        return Ok(Arc::new(store));
+    }
+    let db = settings.data.join(DB_FILE);
+    let store =
+        SqliteStore::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// The NATS bus with `--bus`, else the in-process one (a single node).
+async fn open_bus(config: &natter_server::ServerConfig) -> anyhow::Result<natter_server::Bus> {
+    let Some(url) = &config.bus else {
+        return Ok(natter_server::Bus::local());
+    };
+    let options = natter_server::BusOptions {
+        heartbeat: std::time::Duration::from_millis(config.bus_heartbeat_ms.max(50)),
+        ..Default::default()
+    };
+    let bus = natter_server::Bus::nats(url, options)
+        .await
+        .with_context(|| format!("cannot use the bus at {}", redact_url(url)))?;
+    tracing::info!(bus = %redact_url(url), "cluster bus: NATS");
+    Ok(bus)
+}
+
+/// `url` without a password (`scheme://user:secret@host` → `scheme://user@host`).
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(unparsable URL)".into();
+    };
+    let (auth, host) = rest.rsplit_once('@').unwrap_or(("", rest));
+    let user = auth.split(':').next().unwrap_or("");
+    let user = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    format!("{scheme}://{user}{host}")
 }
 
 /// Binds the HTTP listener unless it is off.

@@ -84,12 +84,14 @@ impl World {
     }
 
     fn register(&self, user: &str) {
-        let out = self
-            .natter(user, &["register"])
-            .output()
-            .expect("run register");
+        self.run(user, &["register"]);
+    }
+
+    /// Runs a CLI command as `user`; it must succeed.
+    fn run(&self, user: &str, args: &[&str]) {
+        let out = self.natter(user, args).output().expect("run natter");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "register {user}: {err}");
+        assert!(out.status.success(), "{user} {args:?}: {err}");
     }
 }
 
@@ -280,6 +282,58 @@ fn goto_scrolls_the_full_screen_ui_to_a_search_result() {
     bob.quit();
 }
 
+/// Each conversation shows once in the panel, with its right label, on
+/// every path: a DM from a new contact, `/msg` to them, `/join`, a rename
+/// by the group's owner, and a restart (whose sync brings messages before
+/// the conversation list).
+#[test]
+fn the_full_screen_ui_shows_each_conversation_once() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let world = World::start();
+    world.register("alice");
+    world.register("bob");
+    world.register("carol");
+    world.run("bob", &["group", "create", "crew"]);
+    let alice = Tmux::start(&world, "alice");
+    alice.wait_for("connected");
+    world.run(
+        "bob",
+        &["send", "--to", "alice", "hello from a new contact"],
+    );
+    alice.wait_for("@bob (1)");
+    alice.keys(&["/msg bob hi bob", "Enter"]);
+    alice.wait_for("alice: hi bob ✓");
+    // `/msg carol` opens "@carol" before the conversation exists; carol's
+    // first message arrives in a conversation known only by its id.
+    alice.keys(&["/msg carol", "Enter"]);
+    alice.wait_for("> @carol");
+    world.run("carol", &["send", "--to", "alice", "hi from carol"]);
+    alice.wait_for("carol: hi from carol");
+    alice.wait_for_panel(&["#lobby", "@bob", "@carol (1)"]);
+    alice.keys(&["/join crew", "Enter"]);
+    alice.wait_for("you are in #crew");
+    alice.wait_for_panel(&["#lobby", "@bob", "@carol (1)", "#crew"]);
+    world.run("bob", &["group", "settings", "crew", "--rename", "crew2"]);
+    alice.wait_for_panel(&["#lobby", "@bob", "@carol (1)", "#crew2"]);
+    alice.keys(&["/quit", "Enter"]);
+    alice.wait_exit();
+    drop(alice);
+
+    world.run("bob", &["send", "--lobby", "while you were away"]);
+    world.run("bob", &["send", "--group", "crew2", "and here"]);
+    world.run("bob", &["send", "--to", "alice", "and to you"]);
+    let alice = Tmux::start(&world, "alice");
+    alice.wait_for_panel(&["#lobby (1)", "@bob (1)", "@carol (1)", "#crew2 (1)"]);
+    alice.keys(&["/msg bob", "Enter"]);
+    alice.wait_for("bob: and to you");
+    alice.wait_for_panel(&["#lobby (1)", "@bob", "@carol (1)", "#crew2 (1)"]);
+    alice.keys(&["/quit", "Enter"]);
+    alice.wait_exit();
+}
+
 /// One `natter chat` in a detached tmux session of its own.
 struct Tmux {
     socket: PathBuf,
@@ -339,6 +393,58 @@ impl Tmux {
             assert!(Instant::now() < deadline, "still `{needle}` on:\n{screen}");
             std::thread::sleep(Duration::from_millis(50)); // polling interval
             screen = self.screen();
+        }
+    }
+
+    /// The entries of the conversation panel, top to bottom, as shown
+    /// (label and unread count, without the marker of the shown one).
+    fn panel(screen: &str) -> Vec<String> {
+        let rows = screen.lines().skip_while(|r| !r.contains("Conversations"));
+        rows.skip(1)
+            .take_while(|r| r.starts_with('│'))
+            .map(|r| {
+                let inside: String = r.chars().skip(1).take(18).collect();
+                let entry = inside.trim_end();
+                entry.strip_prefix("> ").unwrap_or(entry).trim().to_owned()
+            })
+            .collect()
+    }
+
+    /// Polls the screen until the conversation panel lists exactly
+    /// `entries`, each once, in any order (guarded).
+    fn wait_for_panel(&self, entries: &[&str]) {
+        let mut wanted: Vec<&str> = entries.to_vec();
+        wanted.sort_unstable();
+        let sorted = |mut panel: Vec<String>| {
+            panel.sort_unstable();
+            panel
+        };
+        let deadline = Instant::now() + GUARD;
+        let mut screen = self.screen();
+        while sorted(Self::panel(&screen)) != wanted {
+            assert!(
+                Instant::now() < deadline,
+                "panel not {entries:?} on:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50)); // polling interval
+            screen = self.screen();
+        }
+    }
+
+    /// Polls until the chat has exited and its tmux session ended (guarded).
+    fn wait_exit(&self) {
+        let deadline = Instant::now() + GUARD;
+        while self
+            .tmux(&["has-session", "-t", &self.name])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "still running:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50)); // polling interval
         }
     }
 

@@ -36,7 +36,7 @@ impl ChatE2e {
         let (this, tx) = (self.clone(), tx.clone());
         tokio::spawn(async move {
             let Some(device) = &this.device else {
-                let why = "/e2e needs this home's device: run `natter keys` once, then restart natter chat";
+                let why = "/e2e needs this home's device (made at login with the password): run `natter keys` once, then restart natter chat";
                 let _ = tx.send(AppEvent::Error(why.into()));
                 return;
             };

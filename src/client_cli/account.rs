@@ -17,6 +17,7 @@ pub(crate) fn register(args: RegisterArgs) -> Result<(), Fail> {
         let user = conn.client.register(name, &password).await;
         let user =
             user.map_err(|e| client_fail(conn.server, &format!("cannot register {name}"), e))?;
+        super::e2e_login::after_register(&conn.client, &args.common, &home, &password).await;
         if args.json {
             print_json(&json!({ "user": user.name, "id": user.id.0, "server": conn.server }));
         } else {

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use natter_api::{ErrorCode, SessionToken, UserInfo};
 use natter_client::{
-    Backoff, Client, ClientError, ClientOptions, ConnectError, DialError, EventReceiver, OutboxDir,
-    OutgoingHandle, UdpDialer,
+    Backoff, Client, ClientError, ClientOptions, ConnectError, DialError, EventReceiver,
+    FailoverDialer, OutboxDir, OutgoingHandle,
 };
 use natter_net::{NetConfig, ServerKeyPolicy, private_files};
 
@@ -28,7 +28,9 @@ use crate::exit::{AUTH, Fail, KEY_CHANGED, NOT_FOUND, OTHER, UNREACHABLE, USAGE,
 /// Options common to every client subcommand.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ClientArgs {
-    /// Server address, HOST:PORT.
+    /// Server address, HOST:PORT, or the nodes of a cluster separated by
+    /// commas (HOST:PORT,HOST:PORT,…): tried in order, the next when one
+    /// does not answer or dies.
     #[arg(short, long, env = "NATTER_SERVER", default_value = "127.0.0.1:7700")]
     pub(crate) server: String,
     /// Account name.
@@ -52,17 +54,38 @@ impl ClientArgs {
             .ok_or_else(|| Fail::new(USAGE, "no user name: pass -u NAME or set NATTER_USER"))
     }
 
-    /// The server's address (the first one HOST resolves to).
+    /// The server's address: the first of the list (the first address its
+    /// HOST resolves to). With a cluster it names the cluster in this
+    /// home's files (session token, outbox, device), whichever node
+    /// answers.
     pub(crate) fn server_addr(&self) -> Result<SocketAddr, Fail> {
-        let unresolved =
-            |why: String| Fail::new(UNREACHABLE, format!("server `{}`: {why}", self.server));
-        let mut addrs = self
-            .server
-            .to_socket_addrs()
-            .map_err(|e| unresolved(e.to_string()))?;
-        addrs
-            .next()
-            .ok_or_else(|| unresolved("no address found".into()))
+        Ok(self.server_addrs()?[0])
+    }
+
+    /// Every address of `-s` (each the first address its HOST resolves
+    /// to), in order, without repeats; at least one.
+    pub(crate) fn server_addrs(&self) -> Result<Vec<SocketAddr>, Fail> {
+        let mut addrs = Vec::new();
+        for part in self.server.split(',').map(str::trim) {
+            let unresolved =
+                |why: String| Fail::new(UNREACHABLE, format!("server `{part}`: {why}"));
+            if part.is_empty() {
+                return Err(Fail::new(
+                    USAGE,
+                    format!("server `{}`: an empty address", self.server),
+                ));
+            }
+            let mut resolved = part
+                .to_socket_addrs()
+                .map_err(|e| unresolved(e.to_string()))?;
+            let addr = resolved
+                .next()
+                .ok_or_else(|| unresolved("no address found".into()))?;
+            if !addrs.contains(&addr) {
+                addrs.push(addr);
+            }
+        }
+        Ok(addrs)
     }
 
     /// Client options: every wait is bounded by `--timeout`.
@@ -164,12 +187,16 @@ pub(crate) struct Dialed {
 
 /// Connects to the server within `--timeout`, pinning its key in the
 /// known-servers file (a changed key is refused with an explanation).
+/// With several addresses the first that answers is used (see
+/// [`FailoverDialer`]; the key learnt first is pinned for all of them),
+/// and the client moves to another one when its node dies.
 pub(crate) async fn connect(args: &ClientArgs, home: &Home) -> Result<Dialed, Fail> {
-    let server = args.server_addr()?;
+    let servers = args.server_addrs()?;
+    let server = servers[0];
     let policy = ServerKeyPolicy::KnownServers(home.known_servers());
-    let dialer = UdpDialer::new(server, policy, NetConfig::default()).await?;
+    let dialer = FailoverDialer::udp(&servers, policy, NetConfig::default()).await?;
     let connected = Client::connect(Arc::new(dialer), args.client_options()).await;
-    let (client, events) = connected.map_err(|e| connect_fail(server, e))?;
+    let (client, events) = connected.map_err(|e| connect_fail(&list(&servers), e))?;
     remember_open(&client);
     Ok(Dialed {
         client,
@@ -178,7 +205,13 @@ pub(crate) async fn connect(args: &ClientArgs, home: &Home) -> Result<Dialed, Fa
     })
 }
 
-fn connect_fail(server: SocketAddr, e: ConnectError) -> Fail {
+/// The addresses of `-s`, for messages.
+fn list(servers: &[SocketAddr]) -> String {
+    let names: Vec<_> = servers.iter().map(SocketAddr::to_string).collect();
+    names.join(", ")
+}
+
+fn connect_fail(server: &str, e: ConnectError) -> Fail {
     let unreachable = |why: String| {
         Fail::new(
             UNREACHABLE,
@@ -257,6 +290,8 @@ pub(crate) async fn authenticate(
     let user = client.login(name, &password).await;
     let user = user.map_err(|e| client_fail(server, &format!("cannot log in as {name}"), e))?;
     save_token(client, &file);
+    // The first login of this home creates its end-to-end encryption device.
+    super::e2e_login::first_login(client, args, home, &password).await;
     Ok(user)
 }
 
@@ -451,6 +486,7 @@ mod tests {
     #[test]
     fn each_dial_error_has_its_own_exit_code() {
         let server: SocketAddr = "127.0.0.1:7700".parse().expect("addr");
+        let server = &server.to_string();
         let code = |e: DialError| connect_fail(server, ConnectError::Dial(e)).code;
         assert_eq!(
             code(DialError::Unreachable("no answer".into())),

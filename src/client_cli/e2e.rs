@@ -27,12 +27,21 @@ pub(crate) fn device_file(home: &Home, args: &ClientArgs) -> Result<PathBuf, Fai
 /// Opens (creating on first use) the device, unlocking it with the password.
 pub(crate) async fn open_device(home: &Home, args: &ClientArgs) -> Result<E2eDevice, Fail> {
     let name = args.user()?;
+    let password = common::password(args, name, false).await?;
+    open_device_with(home, args, password).await
+}
+
+/// [`open_device`] with the password in hand.
+pub(crate) async fn open_device_with(
+    home: &Home,
+    args: &ClientArgs,
+    password: String,
+) -> Result<E2eDevice, Fail> {
     let file = device_file(home, args)?;
     if let Some(dir) = file.parent() {
         natter_net::private_files::create_dir(dir)?;
     }
-    let password = common::password(args, name, false).await?;
-    let user = name.to_owned();
+    let user = args.user()?.to_owned();
     let opened =
         tokio::task::spawn_blocking(move || E2eDevice::open(&file, &user, &password)).await;
     let opened = opened.map_err(|e| Fail::new(OTHER, e.to_string()))?;
@@ -65,35 +74,56 @@ pub(crate) async fn rekey_device(
 }
 
 /// Connects, names the device for the sync (so encrypted messages arrive
-/// with its ciphertexts), logs in, and publishes the device's keys.
+/// with its ciphertexts), logs in, and publishes the device's keys. A new
+/// device is created only after the login succeeded (a mistyped password
+/// never locks a device).
 pub(crate) async fn open(
     args: &ClientArgs,
     home: &Home,
     ack_delivery: bool,
 ) -> Result<(LoggedIn, E2eDevice), Fail> {
-    let mut device = open_device(home, args).await?;
+    let existing = match device_file(home, args)?.exists() {
+        true => Some(open_device(home, args).await?),
+        false => None,
+    };
+    let session = login(args, home, ack_delivery, existing.as_ref()).await?;
+    let mut device = match existing {
+        Some(device) => device,
+        None => open_device(home, args).await?,
+    };
+    e2e::publish(&session.client, &mut device)
+        .await
+        .map_err(|e| e2e_fail(session.server, "cannot publish this device's keys", e))?;
+    Ok((session, device))
+}
+
+/// Connects and logs in (naming `device` for the sync, if any).
+async fn login(
+    args: &ClientArgs,
+    home: &Home,
+    ack_delivery: bool,
+    device: Option<&E2eDevice>,
+) -> Result<LoggedIn, Fail> {
     let Dialed {
         client,
         events,
         server,
     } = common::connect(args, home).await?;
     client.set_delivery_acks(ack_delivery).await;
-    client.set_e2e_device(Some(device.keys().curve25519)).await;
+    if let Some(device) = device {
+        client.set_e2e_device(Some(device.keys().curve25519)).await;
+    }
     let restored = client
         .attach_outbox(home.outbox(server, args.user()?))
         .await?;
     let user = common::authenticate(&client, args, home, server).await?;
-    e2e::publish(&client, &mut device)
-        .await
-        .map_err(|e| e2e_fail(server, "cannot publish this device's keys", e))?;
-    let session = LoggedIn {
+    Ok(LoggedIn {
         client,
         events,
         server,
         user,
         restored,
-    };
-    Ok((session, device))
+    })
 }
 
 /// An end-to-end encryption failure as an exit code and a sentence.
@@ -146,11 +176,17 @@ pub(crate) fn announce(news: &[Announcement]) {
 
 /// One announcement as a sentence.
 pub(crate) fn announcement(news: &Announcement) -> String {
-    let Announcement::NewDevice {
-        user,
-        device,
-        flagged,
-    } = news;
+    let (user, device, flagged) = match news {
+        Announcement::NewDevice {
+            user,
+            device,
+            flagged,
+        } => (user, device, flagged),
+        Announcement::RemovedDevice { user, device } => {
+            let short: String = device.chars().take(10).collect();
+            return format!("{} removed a device ({}…)", safe(user), safe(&short));
+        }
+    };
     let short: String = device.chars().take(10).collect();
     let warn = if *flagged {
         " — NOT VERIFIED: compare with `natter keys verify` again"
@@ -228,17 +264,44 @@ pub(crate) const LOCKED: &str =
     "[end-to-end encrypted: run `natter history` or `natter listen` with the password to read it]";
 
 /// Like [`common::open`], but with this user's device when this
-/// `NATTER_HOME` has one (then unlocked with the password).
+/// `NATTER_HOME` has one (also one its first login just created), unlocked
+/// with the password. Without a password at hand (no file, no
+/// NATTER_PASSWORD, no terminal) or when its keys cannot be published, it
+/// goes on without: encrypted messages are then shown locked.
 pub(crate) async fn open_if_device(
     args: &ClientArgs,
     home: &Home,
     ack_delivery: bool,
 ) -> Result<(LoggedIn, Option<E2eDevice>), Fail> {
-    if device_file(home, args)?.exists() {
-        let (session, device) = open(args, home, ack_delivery).await?;
-        return Ok((session, Some(device)));
+    let file = device_file(home, args)?;
+    if !super::e2e_login::password_at_hand(args) {
+        if file.exists() {
+            eprintln!("natter: warning: no password: encrypted messages are shown locked");
+        }
+        return Ok((common::open(args, home, ack_delivery).await?, None));
     }
-    Ok((common::open(args, home, ack_delivery).await?, None))
+    let existing = match file.exists() {
+        true => Some(open_device(home, args).await?),
+        false => None,
+    };
+    let session = login(args, home, ack_delivery, existing.as_ref()).await?;
+    let device = match existing {
+        Some(device) => Some(device),
+        None if file.exists() => Some(open_device(home, args).await?),
+        None => None,
+    };
+    let Some(mut device) = device else {
+        return Ok((session, None));
+    };
+    match e2e::publish(&session.client, &mut device).await {
+        Ok(()) => Ok((session, Some(device))),
+        Err(e) => {
+            let why = safe(&e.to_string()).into_owned();
+            eprintln!("natter: warning: encrypted messages are shown locked: {why}");
+            session.client.set_e2e_device(None).await;
+            Ok((session, None))
+        }
+    }
 }
 
 /// JSON and a line for an encrypted message `m` (`None`: a replay, not

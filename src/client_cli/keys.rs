@@ -1,6 +1,7 @@
 //! `natter keys`: this device's end-to-end encryption keys (publishing
 //! them), and `natter keys verify USER`: the safety number to compare with
-//! USER out of band, marking USER's devices verified.
+//! USER out of band, marking USER's devices verified; `natter keys remove
+//! [DEVICE]` (see [`super::keys_remove`]).
 
 use natter_api::DeviceKeys;
 use natter_client::e2e::{self, safety_number};
@@ -38,6 +39,20 @@ pub(crate) enum KeysCommand {
         #[arg(value_name = "USER")]
         contact: String,
     },
+    /// Remove one of my devices from the server with its keys (default:
+    /// this one, whose keys and encrypted history are then deleted from
+    /// NATTER_HOME); another of mine by its curve25519 key or a unique
+    /// prefix of it, as `natter keys` lists them.
+    Remove {
+        #[command(flatten)]
+        common: ClientArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The device (curve25519 key or a unique prefix; default: this one).
+        #[arg(value_name = "DEVICE")]
+        device: Option<String>,
+    },
 }
 
 /// Runs `natter keys`.
@@ -49,6 +64,11 @@ pub(crate) fn keys(args: KeysArgs) -> Result<(), Fail> {
             json,
             contact,
         }) => block_on(verify(common, json, contact)),
+        Some(KeysCommand::Remove {
+            common,
+            json,
+            device,
+        }) => block_on(super::keys_remove::remove(common, json, device)),
     }
 }
 
@@ -109,7 +129,7 @@ async fn verify(args: ClientArgs, json: bool, user: String) -> Result<(), Fail> 
     Ok(())
 }
 
-fn fingerprint(d: &DeviceKeys) -> String {
+pub(crate) fn fingerprint(d: &DeviceKeys) -> String {
     format!(
         "curve25519 {}  ed25519 {}",
         safe(&d.curve25519),

@@ -371,6 +371,16 @@ pub enum Request {
         /// The group.
         conv: ConversationId,
     },
+    /// Remove one of my end-to-end encryption devices (this one or another
+    /// of mine, by its Curve25519 key) with its one-time and fallback keys:
+    /// nobody encrypts for it any more, its place under the device cap is
+    /// free, and contacts learn it when they next fetch my `Devices`. A
+    /// removed device that publishes its keys again comes back as a new
+    /// device. → `Done`. Errors: `bad_request` (not a device of mine).
+    RemoveDevice {
+        /// The device's Curve25519 identity key.
+        device: String,
+    },
 }
 
 /// Largest page of the conversation list: 500 entries of at most ~1 KB each
@@ -406,6 +416,7 @@ impl Request {
             | Self::PublishKeys { .. }
             | Self::ClaimKeys { .. }
             | Self::SendEncrypted { .. }
+            | Self::RemoveDevice { .. }
             | Self::FileOffer { .. }
             | Self::FileFinish { .. }
             | Self::FileReject { .. }

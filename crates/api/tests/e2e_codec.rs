@@ -60,6 +60,9 @@ fn e2e_requests_roundtrip() {
             sender_device: "a".repeat(43),
             ciphertexts: vec![ciphertext()],
         },
+        Request::RemoveDevice {
+            device: "c".repeat(43),
+        },
         Request::Login {
             version: PROTOCOL_VERSION,
             name: "bob".into(),

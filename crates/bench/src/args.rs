@@ -31,9 +31,14 @@ pub struct BenchArgs {
     /// Injected datagram loss on every client and the server (`0.2` = 20 %).
     #[arg(long, default_value_t = 0.0)]
     pub loss: f64,
-    /// Use the running server at this UDP address.
-    #[arg(long, conflicts_with = "spawn")]
-    pub server: Option<SocketAddr>,
+    /// Use the running server at this UDP address; a comma-separated list
+    /// (the nodes of a cluster, issue 11) spreads the clients over them
+    /// (see `--placement`).
+    #[arg(long, conflicts_with = "spawn", value_delimiter = ',', num_args = 1..)]
+    pub server: Vec<SocketAddr>,
+    /// With several `--server` nodes: which node each client uses.
+    #[arg(long, value_enum, default_value = "round-robin")]
+    pub placement: Placement,
     /// With --server: its key fingerprint (`natter1:…`); without, any key is accepted.
     #[arg(long)]
     pub server_key: Option<String>,
@@ -93,6 +98,17 @@ pub enum Reference {
     Sqlite,
     /// A minimal QUIC relay (quinn): one connection and one stream per client.
     Quic,
+}
+
+/// How clients are spread over several `--server` nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Placement {
+    /// Client i on node i mod N: a group's members sit on different
+    /// nodes, so most deliveries cross nodes.
+    RoundRobin,
+    /// Each group's members on one node (group g's clients on node g mod
+    /// N): deliveries stay on the node, the load is still spread.
+    ByGroup,
 }
 
 /// Parses `500ms`, `3s`, `2m`, `1h`.

@@ -29,6 +29,6 @@ mod sqlite;
 mod stats;
 mod tcp;
 
-pub use args::{BenchArgs, Reference, format_duration, parse_duration};
+pub use args::{BenchArgs, Placement, Reference, format_duration, parse_duration};
 pub use report::{LatencyMs, ReferenceReport, Report};
 pub use run::main;

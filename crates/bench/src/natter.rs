@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use natter_api::{ClientMsgId, ConversationId, Event, Seq, Target};
-use natter_client::{Client, ClientEvent, ClientOptions, EventReceiver, OutgoingState, UdpDialer};
+use natter_client::{
+    Client, ClientEvent, ClientOptions, Dialer, EventReceiver, FailoverDialer, OutgoingState,
+    UdpDialer,
+};
 use natter_net::{Endpoint, FaultConfig, NetConfig, ServerKeyPolicy};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::args::Placement;
 use crate::plan::{Plan, body, pace, parse_body};
 use crate::stats::Latency;
 
@@ -43,7 +47,11 @@ pub(crate) struct Fleet {
 
 /// Where and how clients connect.
 pub(crate) struct Dial {
-    pub(crate) server: SocketAddr,
+    /// The server, or the nodes of a cluster (clients spread by `placement`).
+    pub(crate) servers: Vec<SocketAddr>,
+    pub(crate) placement: Placement,
+    /// Members per group (for [`Placement::ByGroup`]).
+    pub(crate) members: usize,
     pub(crate) policy: ServerKeyPolicy,
     pub(crate) loss: f64,
     pub(crate) per_socket: usize,
@@ -59,7 +67,7 @@ pub(crate) async fn setup(t: &Dial, n: usize, plan: &Plan) -> anyhow::Result<Fle
     let mut set = JoinSet::new();
     for i in 0..n {
         let ep = endpoints[i / t.per_socket.max(1)].clone();
-        let dialer = UdpDialer::with_endpoint(ep, t.server, t.policy.clone());
+        let dialer = t.dialer(ep, i);
         let (gate, name) = (gate.clone(), user_name(&run, i));
         set.spawn(async move {
             let _permit = gate.acquire_owned().await;
@@ -80,12 +88,37 @@ pub(crate) async fn setup(t: &Dial, n: usize, plan: &Plan) -> anyhow::Result<Fle
     })
 }
 
+impl Dial {
+    /// The node client `i` connects to.
+    fn node(&self, i: usize) -> SocketAddr {
+        let n = self.servers.len().max(1);
+        let slot = match self.placement {
+            Placement::RoundRobin => i % n,
+            Placement::ByGroup => (i / self.members.max(1)) % n,
+        };
+        self.servers[slot]
+    }
+
+    /// Client `i`'s dialer: its node first, then the others in list order
+    /// after it (where it goes when its node dies).
+    fn dialer(&self, ep: Endpoint, i: usize) -> FailoverDialer {
+        let first = self.servers.iter().position(|a| *a == self.node(i));
+        let n = self.servers.len();
+        let order = (0..n).map(|k| self.servers[(first.unwrap_or(0) + k) % n]);
+        let nodes = order.map(|addr| {
+            let dialer = UdpDialer::with_endpoint(ep.clone(), addr, self.policy.clone());
+            Arc::new(dialer) as Arc<dyn Dialer>
+        });
+        FailoverDialer::new(nodes.collect())
+    }
+}
+
 fn user_name(run: &str, i: usize) -> String {
     format!("b{run}u{i}")
 }
 
 async fn endpoints(t: &Dial, n: usize) -> anyhow::Result<Vec<Endpoint>> {
-    let local: SocketAddr = if t.server.is_ipv4() {
+    let local: SocketAddr = if t.servers.first().is_none_or(SocketAddr::is_ipv4) {
         ([0, 0, 0, 0], 0).into()
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
@@ -107,7 +140,7 @@ async fn endpoints(t: &Dial, n: usize) -> anyhow::Result<Vec<Endpoint>> {
 }
 
 /// Connects, registers, logs in and waits for the end of the sync.
-async fn join(dialer: UdpDialer, name: &str) -> anyhow::Result<(Client, EventReceiver)> {
+async fn join(dialer: FailoverDialer, name: &str) -> anyhow::Result<(Client, EventReceiver)> {
     let options = ClientOptions {
         connect_timeout: Duration::from_secs(30),
         request_timeout: Duration::from_secs(60),

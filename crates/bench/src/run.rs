@@ -35,10 +35,10 @@ pub fn main(args: BenchArgs, exe: &Path) -> anyhow::Result<()> {
     if let (Some(addr), Some(cert)) = (args.relay_quic, &args.quic_cert) {
         return runtime.block_on(quic::serve_relay(addr, cert));
     }
-    let server = match (&args.server, args.spawn) {
-        (Some(_), _) => None,
-        (None, true) => Some(ServerChild::start(exe, args.loss)?),
-        (None, false) => bail!("give --server ADDR or --spawn"),
+    let server = match (args.server.is_empty(), args.spawn) {
+        (false, _) => None,
+        (true, true) => Some(ServerChild::start(exe, args.loss)?),
+        (true, false) => bail!("give --server ADDR or --spawn"),
     };
     if let Some(idle) = args.idle {
         return runtime.block_on(crate::idle::run(&args, server.as_ref(), idle));
@@ -97,17 +97,19 @@ async fn run(args: &BenchArgs, server: Option<&ServerChild>) -> anyhow::Result<R
 }
 
 pub(crate) fn dial(args: &BenchArgs, server: Option<&ServerChild>) -> anyhow::Result<Dial> {
-    let (addr, policy) = match (server, args.server, &args.server_key) {
-        (Some(s), _, _) => (s.addr, ServerKeyPolicy::Pinned(s.key)),
-        (None, Some(addr), Some(key)) => {
+    let (servers, policy) = match (server, args.server.is_empty(), &args.server_key) {
+        (Some(s), _, _) => (vec![s.addr], ServerKeyPolicy::Pinned(s.key)),
+        (None, false, Some(key)) => {
             let key = parse_fingerprint(key).context("bad --server-key")?;
-            (addr, ServerKeyPolicy::Pinned(key))
+            (args.server.clone(), ServerKeyPolicy::Pinned(key))
         }
-        (None, Some(addr), None) => (addr, ServerKeyPolicy::AcceptAny),
-        (None, None, _) => bail!("give --server ADDR or --spawn"),
+        (None, false, None) => (args.server.clone(), ServerKeyPolicy::AcceptAny),
+        (None, true, _) => bail!("give --server ADDR or --spawn"),
     };
     Ok(Dial {
-        server: addr,
+        servers,
+        placement: args.placement,
+        members: args.members,
         policy,
         loss: args.loss,
         per_socket: args.clients_per_socket,

@@ -108,8 +108,12 @@ pub(crate) struct Driver {
     awaiting: HashMap<ConversationId, Vec<(Sent, ClientMsgId, watch::Sender<OutgoingState>)>>,
     /// Highest ✓✓ watermark seen per conversation.
     delivered: HashMap<ConversationId, Seq>,
-    /// When rate limited: the outbox is flushed again at this time.
+    /// When rate limited or the server could not store a message: the
+    /// outbox is flushed again at this time.
     flush_at: Option<Instant>,
+    /// Wait before resending after a retryable refusal (e.g. the server's
+    /// database is down); doubles up to [`MAX_RETRY_DELAY`], reset by a ✓.
+    retry_delay: std::time::Duration,
     /// The lobby (no ✓✓ there, so its messages are not tracked).
     lobby: Option<ConversationId>,
     /// Leading parts of a conversation list being received in pages.
@@ -146,6 +150,7 @@ impl Driver {
             awaiting: HashMap::new(),
             delivered: HashMap::new(),
             flush_at: None,
+            retry_delay: MIN_RETRY_DELAY,
             lobby: None,
             list_parts: Vec::new(),
         }
@@ -380,7 +385,11 @@ impl Driver {
                 return;
             }
             Err(e) if retryable(e.code) => {
+                // Resent on the next connection, or after a pause on this one
+                // (a node whose database is down answers `internal` until it
+                // is back: no ✓ without a commit, and no message lost).
                 self.outbox.unsend(client_id);
+                self.retry_later();
                 return;
             }
             Err(e) => OutgoingState::Failed(e),
@@ -389,6 +398,9 @@ impl Driver {
                 format!("unexpected answer to send: {other:?}"),
             )),
         };
+        if matches!(state, OutgoingState::Stored(_)) {
+            self.retry_delay = MIN_RETRY_DELAY;
+        }
         let Some(entry) = self.outbox.take(client_id) else {
             return;
         };
@@ -408,6 +420,13 @@ impl Driver {
                 list.push((sent, client_id, entry.state));
             }
         }
+    }
+
+    /// Schedules the next outbox flush after the retry delay, then doubles it.
+    fn retry_later(&mut self) {
+        let at = Instant::now() + self.retry_delay;
+        self.flush_at = Some(self.flush_at.map_or(at, |t| t.max(at)));
+        self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY_DELAY);
     }
 
     /// Transmits every outbox entry not in flight (only when logged in and
@@ -481,7 +500,7 @@ impl Driver {
 
     fn schedule_reconnect(&mut self) {
         self.attempt += 1;
-        self.retry_at = Instant::now() + self.options.backoff.delay(self.attempt);
+        self.retry_at = Instant::now() + self.options.backoff.jittered(self.attempt);
         let attempt = self.attempt;
         tracing::debug!(attempt, pending = self.outbox.len(), "reconnect scheduled");
         self.emit(ClientEvent::Connection(ConnectionState::Reconnecting {
@@ -519,6 +538,11 @@ impl Driver {
 }
 
 /// Send failures worth retrying on a later link (the message stays ⏳).
+/// First pause before resending after a retryable refusal.
+const MIN_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+/// Longest pause between resends after retryable refusals.
+const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(8);
+
 fn retryable(code: ErrorCode) -> bool {
     matches!(
         code,

@@ -33,19 +33,23 @@ impl UdpDialer {
         policy: ServerKeyPolicy,
         config: NetConfig,
     ) -> std::io::Result<Self> {
-        let local: SocketAddr = match server {
-            SocketAddr::V4(a) if a.ip().is_loopback() => ([127, 0, 0, 1], 0).into(),
-            SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
-            SocketAddr::V6(a) if a.ip().is_loopback() => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
-            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let endpoint = Endpoint::bind(local, config).await?;
-        Ok(Self {
+        let endpoint = bind_for(&[server], config).await?;
+        Ok(Self::on(endpoint, server, policy, true))
+    }
+
+    /// A dialer on `endpoint`; `owned`: [`Dialer::shutdown`] stops it.
+    pub(crate) fn on(
+        endpoint: Endpoint,
+        server: SocketAddr,
+        policy: ServerKeyPolicy,
+        owned: bool,
+    ) -> Self {
+        Self {
             endpoint,
             server,
             policy,
-            owned: true,
-        })
+            owned,
+        }
     }
 
     /// Dials `server` through an existing endpoint, so many clients can share
@@ -88,6 +92,25 @@ impl Dialer for UdpDialer {
             }
         })
     }
+}
+
+/// Binds a local socket that reaches every address of `servers`: on
+/// loopback when they all are loopback, else on any address (IPv4 when
+/// they all are IPv4, else IPv6, which also reaches IPv4 on a dual-stack
+/// host).
+pub(crate) async fn bind_for(
+    servers: &[SocketAddr],
+    config: NetConfig,
+) -> std::io::Result<Endpoint> {
+    let all = |f: fn(&SocketAddr) -> bool| servers.iter().all(f);
+    let loopback = all(|a| a.ip().is_loopback());
+    let local: SocketAddr = match (all(SocketAddr::is_ipv4), loopback) {
+        (true, true) => ([127, 0, 0, 1], 0).into(),
+        (true, false) => ([0, 0, 0, 0], 0).into(),
+        (false, true) if all(SocketAddr::is_ipv6) => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+        (false, _) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    Endpoint::bind(local, config).await
 }
 
 fn bridge(conn: Connection) -> ClientLink {

@@ -8,6 +8,7 @@
 
 #[macro_use]
 mod support;
+mod signed_keys;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use natter_client::Client;
 use natter_client::e2e::{self, Announcement, E2eDevice, Received, Status};
 use natter_server::Server;
 use natter_store::{SqliteStore, Store};
+use signed_keys::{fake_device, publish_request};
 use support::{Backend, Events, Harness, MemoryDialer, PASSWORD, connect};
 
 /// One installation: its own directory, device and connection.
@@ -408,30 +410,6 @@ async fn from_user(who: &mut Install, user: &str) -> Message {
 fn forget_sessions(who: &Install) {
     let db = rusqlite::Connection::open(&who.file).unwrap();
     db.execute("DELETE FROM sessions", []).unwrap();
-}
-
-fn fake_device(i: usize) -> natter_api::DeviceKeys {
-    natter_api::DeviceKeys {
-        curve25519: format!("curve{i:040}"),
-        ed25519: format!("ed{i:041}"),
-    }
-}
-
-fn fake_keys(prefix: &str, n: usize) -> Vec<natter_api::SignedKey> {
-    let key = |i| natter_api::SignedKey {
-        key_id: format!("{prefix}{i}"),
-        key: format!("key{prefix}{i}"),
-        signature: format!("sig{prefix}{i}"),
-    };
-    (0..n).map(key).collect()
-}
-
-fn publish_request(device: usize, prefix: &str, n: usize) -> natter_api::Request {
-    natter_api::Request::PublishKeys {
-        device: fake_device(device),
-        one_time_keys: fake_keys(prefix, n),
-        fallback_key: fake_keys("fallback", 1).pop(),
-    }
 }
 
 fn code(r: Result<natter_api::Response, natter_client::ClientError>) -> Option<ErrorCode> {

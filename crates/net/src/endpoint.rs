@@ -146,11 +146,7 @@ impl Endpoint {
         remote: SocketAddr,
         policy: ServerKeyPolicy,
     ) -> Result<Connection, ConnectError> {
-        let pinned = match &policy {
-            ServerKeyPolicy::Pinned(fp) => Some(*fp),
-            ServerKeyPolicy::KnownServers(file) => known_servers::lookup(file, remote)?,
-            ServerKeyPolicy::AcceptAny => None,
-        };
+        let pinned = policy.expected(remote)?;
         let (tx, rx) = oneshot::channel();
         let conn = {
             let mut st = self.shared.lock();
@@ -165,10 +161,8 @@ impl Endpoint {
         self.shared.wake.notify_one();
         let outcome = rx.await.unwrap_or(Err(CloseReason::IdleTimeout));
         outcome.map_err(|reason| connect_error(reason, remote, &policy, pinned))?;
-        if let (ServerKeyPolicy::KnownServers(file), None, Some(key)) =
-            (&policy, pinned, conn.remote_key())
-        {
-            known_servers::remember(file, remote, &key)?;
+        if let Some(key) = conn.remote_key() {
+            policy.accept(remote, pinned, &key)?;
         }
         Ok(conn)
     }
@@ -228,10 +222,7 @@ fn connect_error(
 ) -> ConnectError {
     match reason {
         CloseReason::KeyMismatch { presented } => {
-            let file = match policy {
-                ServerKeyPolicy::KnownServers(f) => Some(f.as_path()),
-                _ => None,
-            };
+            let file = policy.file();
             let mismatch = known_servers::KeyMismatch::new(remote, pinned, &presented, file);
             ConnectError::KeyMismatch(mismatch)
         }

@@ -22,6 +22,95 @@ pub enum ServerKeyPolicy {
     KnownServers(PathBuf),
     /// Accept any key (tests, or a user who opted out explicitly).
     AcceptAny,
+    /// Trust on first use for the nodes of one cluster, which share one
+    /// server key: `addresses` are every address of the list the client
+    /// was given. A node is expected to present the key pinned for it, or
+    /// else the key pinned for any other address of the list; a presented
+    /// key must match every pin of the list. On the first contact with a
+    /// list (nothing pinned for any of its addresses) the key the first
+    /// answering node presents is pinned for every address of the list.
+    KnownCluster {
+        /// The known-servers file.
+        file: PathBuf,
+        /// Every address of the cluster (the one dialed among them).
+        addresses: Vec<SocketAddr>,
+    },
+}
+
+impl ServerKeyPolicy {
+    /// The known-servers file this policy reads and writes, if any.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Self::KnownServers(file) | Self::KnownCluster { file, .. } => Some(file),
+            Self::Pinned(_) | Self::AcceptAny => None,
+        }
+    }
+
+    /// The key `remote` must present in the handshake (`None`: any key,
+    /// to be pinned after it).
+    pub(crate) fn expected(&self, remote: SocketAddr) -> io::Result<Option<Fingerprint>> {
+        match self {
+            Self::Pinned(fp) => Ok(Some(*fp)),
+            Self::KnownServers(file) => lookup(file, remote),
+            Self::AcceptAny => Ok(None),
+            Self::KnownCluster { file, addresses } => {
+                let pins = cluster_pins(file, remote, addresses)?;
+                Ok(pins.first().map(|(_, fp)| *fp))
+            }
+        }
+    }
+
+    /// After a handshake in which `remote` presented `key` (already checked
+    /// against `pinned`, what [`Self::expected`] returned): for a cluster,
+    /// checks the key against every pin of the list; then pins it where
+    /// this policy pins and nothing was pinned yet.
+    pub(crate) fn accept(
+        &self,
+        remote: SocketAddr,
+        pinned: Option<Fingerprint>,
+        key: &[u8; 32],
+    ) -> Result<(), crate::ConnectError> {
+        match self {
+            Self::KnownServers(file) if pinned.is_none() => Ok(remember(file, remote, key)?),
+            Self::KnownCluster { file, addresses } => {
+                let pins = cluster_pins(file, remote, addresses)?;
+                if let Some((_, other)) = pins.iter().find(|(_, fp)| !fp.matches(key)) {
+                    let mismatch = KeyMismatch::new(remote, Some(*other), key, Some(file));
+                    return Err(crate::ConnectError::KeyMismatch(mismatch));
+                }
+                let unpinned = std::iter::once(remote).chain(addresses.iter().copied());
+                let mut done: Vec<SocketAddr> = pins.iter().map(|(a, _)| *a).collect();
+                for addr in unpinned {
+                    if !done.contains(&addr) {
+                        remember(file, addr, key)?;
+                        done.push(addr);
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The pins of `remote` (first) and of the other addresses of its cluster.
+fn cluster_pins(
+    file: &Path,
+    remote: SocketAddr,
+    addresses: &[SocketAddr],
+) -> io::Result<Vec<(SocketAddr, Fingerprint)>> {
+    let mut pins = Vec::new();
+    let mut seen = Vec::new();
+    for addr in std::iter::once(remote).chain(addresses.iter().copied()) {
+        if seen.contains(&addr) {
+            continue;
+        }
+        seen.push(addr);
+        if let Some(fp) = lookup(file, addr)? {
+            pins.push((addr, fp));
+        }
+    }
+    Ok(pins)
 }
 
 /// Reads the fingerprint pinned for `addr`, if any.
@@ -139,5 +228,48 @@ mod tests {
             let mode = fs::metadata(&file).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn a_cluster_pins_the_first_key_for_every_address_and_refuses_another() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("known_servers");
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let addresses = vec![addr(1), addr(2), addr(3)];
+        let policy = ServerKeyPolicy::KnownCluster {
+            file: file.clone(),
+            addresses: addresses.clone(),
+        };
+        let (key, other) = ([5u8; 32], [6u8; 32]);
+        assert_eq!(policy.expected(addr(2)).expect("read"), None);
+        policy.accept(addr(2), None, &key).expect("first contact");
+        for a in &addresses {
+            let fp = lookup(&file, *a).expect("read").expect("pinned");
+            assert!(fp.matches(&key), "{a}");
+        }
+        let pinned = policy.expected(addr(3)).expect("read");
+        assert!(pinned.is_some_and(|fp| fp.matches(&key)));
+        policy.accept(addr(3), pinned, &key).expect("same key");
+        let lines = fs::read_to_string(&file).expect("read").lines().count();
+        assert_eq!(lines, 3, "nothing pinned twice");
+        // A new address of the list takes the list's pin, and a node that
+        // only its own pin would accept is refused by the list's others.
+        let policy = ServerKeyPolicy::KnownCluster {
+            file: file.clone(),
+            addresses: vec![addr(1), addr(4)],
+        };
+        let pinned = policy.expected(addr(4)).expect("read");
+        assert!(pinned.is_some_and(|fp| fp.matches(&key)));
+        remember(&file, addr(5), &other).expect("write");
+        let mixed = ServerKeyPolicy::KnownCluster {
+            file: file.clone(),
+            addresses: vec![addr(5), addr(1)],
+        };
+        let pinned = mixed.expected(addr(5)).expect("read");
+        let Err(crate::ConnectError::KeyMismatch(m)) = mixed.accept(addr(5), pinned, &other) else {
+            panic!("a list with two keys accepted a node");
+        };
+        assert_eq!(m.got, fingerprint(&other));
+        assert_eq!(m.expected, fingerprint(&key));
     }
 }

@@ -104,6 +104,17 @@ pub struct ServerConfig {
     /// File transfer limits (the `[server.files]` table): size, quota,
     /// expiry, unfinished uploads per user. See [`crate::files::FilesConfig`].
     pub files: crate::files::FilesConfig,
+    /// Cluster mode (issue 11): the shared store, `postgres://…`; `None`
+    /// (the default): the embedded SQLite file in the data directory.
+    /// Read by `natter serve` (`--store`), not by the server itself.
+    pub store: Option<String>,
+    /// Cluster mode: the bus between nodes, `nats://host:port`; `None`
+    /// (the default): in-process, a single node (`--bus`).
+    pub bus: Option<String>,
+    /// Cluster mode: how often a node tells the others it is alive, in
+    /// ms; a node silent for 3 heartbeats is presumed dead and its users
+    /// offline. Default 2000.
+    pub bus_heartbeat_ms: u64,
 }
 
 /// Token bucket per connection: `per_second` tokens are added each second up
@@ -160,6 +171,9 @@ impl Default for ServerConfig {
             edit_window_secs: None,
             admins: Vec::new(),
             files: crate::files::FilesConfig::default(),
+            store: None,
+            bus: None,
+            bus_heartbeat_ms: 2000,
         }
     }
 }

@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     members: Mutex<MemberCache>,
     /// Muted users per group (see `access::muted`).
     pub(crate) mutes: crate::mutes::MuteCache,
+    /// This node on the cluster bus (in-process on a single node).
+    pub(crate) bus: Arc<crate::bus::Node>,
 }
 
 /// Current member lists of non-lobby conversations, sorted by user id.
@@ -64,7 +66,17 @@ struct MemberCache {
 }
 
 impl Shared {
+    #[cfg(test)]
     pub(crate) fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        Self::with_node(store, config, Arc::default())
+    }
+
+    /// Shared state of a node on the cluster bus `bus`.
+    pub(crate) fn with_node(
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+        bus: Arc<crate::bus::Node>,
+    ) -> Self {
         let metrics = Metrics::default();
         Self {
             lobby: store.lobby(),
@@ -73,7 +85,8 @@ impl Shared {
             files: crate::files::FileService::new(&config.files),
             store,
             config,
-            hub: Hub::default(),
+            hub: Hub::with_relay(bus.clone()),
+            bus,
             tasks: Arc::default(),
             shutdown: watch::Sender::new(false),
             accepting: AtomicBool::new(true),
@@ -165,8 +178,20 @@ impl Shared {
         Ok(ids)
     }
 
-    /// Reports that `user` came online or went offline.
+    /// Reports that `user` came online or went offline on this node (and
+    /// tells the other nodes); nothing changes for contacts while the user
+    /// is online on another node.
     pub(crate) fn presence_changed(&self, user: UserId, online: bool) {
+        self.bus
+            .publish(crate::bus::Body::Presence { user, online });
+        if self.bus.online_elsewhere(user) {
+            return;
+        }
+        self.report_presence(user, online);
+    }
+
+    /// Queues a presence transition of `user` for this node's contacts.
+    pub(crate) fn report_presence(&self, user: UserId, online: bool) {
         let at_ms = now_ms();
         self.presence.report(Change {
             user,
@@ -178,9 +203,23 @@ impl Shared {
     /// Drops the cached member list of `conv`. Only the writer changes group
     /// membership (and only it fans out), so its view is always current.
     pub(crate) fn forget_members(&self, conv: ConvId) {
+        self.bus.publish(crate::bus::Body::Forget { conv });
+        self.forget_here(conv);
+    }
+
+    /// Drops this node's cached member and mute lists of `conv` (another
+    /// node changed them).
+    pub(crate) fn forget_here(&self, conv: ConvId) {
         let mut cache = self.members_lock();
         cache.lists.remove(&conv);
         cache.epoch += 1;
+        drop(cache);
+        self.mutes.forget(conv);
+    }
+
+    /// Whether `user` is online on this node or another one.
+    pub(crate) fn online_anywhere(&self, user: UserId) -> bool {
+        self.hub.is_online(user) || self.bus.online_elsewhere(user)
     }
 
     /// The conversation `conv` as listed to `me`, with its newest message

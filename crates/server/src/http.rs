@@ -78,8 +78,16 @@ pub async fn serve_http(
     accept::serve(listener, app, admission, &config, shutdown).await
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// `200 ok` on a healthy single node; in a cluster `store: …` and `bus: …`
+/// lines; `503` while the store is down (the node acknowledges nothing).
+async fn healthz(State(app): State<App>) -> impl IntoResponse {
+    let health = app.server.health().await;
+    let status = if health.is_ok() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, health.text())
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use natter_store::{TokenHash, UserId};
 
+use crate::bus::{Body, Node};
 use crate::inbox::Inbox;
 use crate::push::{Push, SessionKey};
 
@@ -17,12 +18,34 @@ struct Entry {
 
 /// Online sessions by user. Delivery is best effort: a session whose task is
 /// gone is skipped (it unregisters itself on exit).
+///
+/// In a cluster, frames, re-syncs and session ends pushed here are also
+/// published on the bus (`relay`) for the other nodes' sessions; messages
+/// go through `bus::deliver` instead, presence is computed on each node
+/// (`push_local`).
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
     users: Mutex<HashMap<UserId, Vec<Entry>>>,
+    relay: Option<Arc<Node>>,
 }
 
 impl Hub {
+    /// A hub that also publishes what it pushes to `node`'s bus.
+    pub(crate) fn with_relay(node: Arc<Node>) -> Self {
+        let relay = (!node.is_local()).then_some(node);
+        Self {
+            users: Mutex::default(),
+            relay,
+        }
+    }
+
+    /// Publishes `body` for the other nodes (nothing on one node).
+    fn relay(&self, body: impl FnOnce() -> Body) {
+        if let Some(node) = &self.relay {
+            node.publish(body());
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Vec<Entry>>> {
         self.users.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -63,8 +86,26 @@ impl Hub {
         self.lock().contains_key(&user)
     }
 
-    /// Pushes to every session of every user in `to`; returns how many sessions.
+    /// Pushes to every session of every user in `to`, on every node (frames
+    /// and re-syncs are relayed); returns how many sessions here.
     pub(crate) fn push_to(&self, to: &[UserId], push: &Push) -> usize {
+        match push {
+            Push::Frame(frame) => self.relay(|| Body::Frame {
+                to: to.to_vec(),
+                frame: frame.to_vec(),
+            }),
+            Push::Sync { conv, from } => self.relay(|| Body::Sync {
+                to: to.to_vec(),
+                conv: *conv,
+                from: *from,
+            }),
+            _ => {}
+        }
+        self.push_local(to, push)
+    }
+
+    /// Pushes to the sessions of `to` on this node only; returns how many.
+    pub(crate) fn push_local(&self, to: &[UserId], push: &Push) -> usize {
         let users = self.lock();
         send_each(to.iter().filter_map(|u| users.get(u)).flatten(), push)
     }
@@ -81,7 +122,7 @@ impl Hub {
         entry.map(|e| e.inbox.push(push)).is_some()
     }
 
-    /// Pushes to every online session; returns how many.
+    /// Pushes to every online session of this node; returns how many.
     pub(crate) fn push_all(&self, push: &Push) -> usize {
         let users = self.lock();
         send_each(users.values().flatten(), push)
@@ -96,6 +137,11 @@ impl Hub {
         keep: Option<SessionKey>,
         reason: &str,
     ) -> bool {
+        self.relay(|| Body::End {
+            user,
+            token: None,
+            reason: reason.to_owned(),
+        });
         self.end_where(user, reason, |e| Some(e.key) != keep)
     }
 
@@ -109,7 +155,18 @@ impl Hub {
         keep: Option<SessionKey>,
         reason: &str,
     ) -> bool {
+        self.relay(|| Body::End {
+            user,
+            token: Some(token),
+            reason: reason.to_owned(),
+        });
         self.end_where(user, reason, |e| e.token == token && Some(e.key) != keep)
+    }
+
+    /// Ends this node's connections of `user` (those using `token`, or
+    /// all) as another node asked; true if the user went offline here.
+    pub(crate) fn end_relayed(&self, user: UserId, token: Option<TokenHash>, reason: &str) -> bool {
+        self.end_where(user, reason, |e| token.is_none_or(|t| e.token == t))
     }
 
     /// Records that connection `key` of `user` now holds `token` (its
@@ -144,6 +201,11 @@ impl Hub {
             return before > 0;
         }
         false
+    }
+
+    /// The users with a session on this node.
+    pub(crate) fn online_users(&self) -> Vec<UserId> {
+        self.lock().keys().copied().collect()
     }
 
     /// Number of online sessions.

@@ -10,6 +10,7 @@
 
 mod access;
 mod auth;
+pub mod bus;
 mod cmd;
 mod config;
 mod convert;
@@ -39,8 +40,9 @@ mod tracker;
 mod typing;
 mod writer;
 
+pub use bus::{Bus, BusError, BusOptions};
 pub use config::{Argon2Config, RateConfig, ServerConfig, ThrottleConfig};
 pub use gateway::Link;
 pub use http::serve_http;
 pub use run::{run, run_server};
-pub use server::Server;
+pub use server::{Health, Server};

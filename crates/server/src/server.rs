@@ -13,6 +13,8 @@ use crate::gateway::Link;
 use crate::session::Session;
 use crate::{presence, writer};
 
+pub use crate::bus::health::Health;
+
 /// A running chat server. Cheap to clone; every clone is the same server.
 #[derive(Clone)]
 pub struct Server {
@@ -31,7 +33,16 @@ impl Server {
     /// Starts a server on `store` (spawns the writer task: call inside a tokio
     /// runtime). Nothing listens yet: gateways call [`Server::accept_link`].
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
-        let shared = Arc::new(Shared::new(store, config));
+        Self::with_bus(store, config, crate::Bus::local())
+    }
+
+    /// Starts a server that is one node of a cluster: `store` is shared by
+    /// every node, `bus` carries what the nodes push to their users (see
+    /// [`crate::bus`]). With [`crate::Bus::local`] this is [`Server::new`].
+    pub fn with_bus(store: Arc<dyn Store>, config: ServerConfig, bus: crate::Bus) -> Self {
+        let (node, link) = bus.into_parts();
+        let shared = Arc::new(Shared::with_node(store, config, Arc::new(node)));
+        crate::bus::receive::spawn(&shared, link);
         crate::cmd::prune_at_start(&shared);
         crate::cmd::warn_unclaimed_admins(&shared);
         let task = writer::spawn(shared.clone());
@@ -77,7 +88,24 @@ impl Server {
 
     /// Prometheus text exposition of the server's counters (`/metrics`).
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render()
+        let mut text = self.shared.metrics.render();
+        text.push_str(&crate::bus::health::metrics(&self.shared));
+        text
+    }
+
+    /// The store's and the bus's state, for `/healthz`: the store is probed
+    /// (a cheap read, given `bus::health::HEALTH_PROBE` at most) and counts as down
+    /// while the writer's last commit failed.
+    pub async fn health(&self) -> Health {
+        crate::bus::health::probe(&self.shared).await
+    }
+
+    /// Test hook: this node drops the next `n` message envelopes it
+    /// receives from the bus (the seq gate must fill the gap from the store).
+    #[doc(hidden)]
+    pub fn drop_bus_messages(&self, n: u64) {
+        let hook = &self.shared.bus.drop_incoming;
+        hook.store(n, Ordering::SeqCst);
     }
 
     /// Number of logged-in sessions right now.

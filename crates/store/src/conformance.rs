@@ -97,6 +97,7 @@ macro_rules! conformance_tests {
             devices_and_pools_are_bounded,
             encrypted_bodies_and_the_e2e_flag,
             deleting_an_encrypted_message_drops_its_ciphertexts,
+            a_removed_device_frees_its_place_and_loses_its_keys,
         );
     };
 }

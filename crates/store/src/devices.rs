@@ -124,6 +124,11 @@ pub trait Devices {
     /// (also for an unknown device or one of another user).
     fn claim_key(&self, user: UserId, device: &str) -> crate::Result<Option<Claimed>>;
 
+    /// Removes `user`'s device `device` with its one-time and fallback keys
+    /// (a later publish of the same keys creates it anew, counted against
+    /// the cap again). `false` if `user` has no such device.
+    fn remove_device(&self, user: UserId, device: &str) -> crate::Result<bool>;
+
     /// Unclaimed one-time keys of a device (0 if unknown).
     fn pool_size(&self, device: &str) -> crate::Result<usize>;
 

@@ -21,6 +21,7 @@ mod memory;
 mod moderation;
 mod operators;
 mod paging;
+mod postgres;
 mod search;
 mod sessions;
 mod sqlite;
@@ -28,6 +29,8 @@ mod types;
 
 #[doc(hidden)]
 pub mod conformance;
+#[doc(hidden)]
+pub mod pg_harness;
 
 pub use actions::{Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
 pub use devices::{
@@ -41,6 +44,7 @@ pub use last_messages::{LastMessage, LastMessages};
 pub use memory::MemoryStore;
 pub use moderation::{Ban, GroupSettings, GroupUpdate, Moderation};
 pub use operators::{Operators, StoreCounts};
+pub use postgres::PgStore;
 pub use search::{MIN_SEARCH_CHARS, ReadMarks, Search, SearchPos, SearchQuery, find_ignoring_case};
 pub use sessions::{CreatedSession, NewSession, SessionId, SessionRecord};
 pub use sqlite::{BackupReport, SqliteStore};

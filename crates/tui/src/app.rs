@@ -197,14 +197,13 @@ impl App {
         actions
     }
 
+    /// The direct with `user`, opened (without an id yet) if there is none.
     fn direct_index(&mut self, user: &str) -> usize {
-        let is_peer =
-            |c: &Conversation| matches!(&c.kind, ConvKind::Direct(p) if same_name(p, user));
-        if let Some(index) = self.convs.iter().position(is_peer) {
-            return index;
+        let kind = ConvKind::Direct(self.display_name(user));
+        match self.find_conv(None, Some(&kind)) {
+            Some(index) => index,
+            None => self.merge_conv(None, Some(kind)),
         }
-        let name = self.display_name(user);
-        self.push_conv(Conversation::new(None, ConvKind::Direct(name)))
     }
 
     /// The display spelling of a known user, else `name` as typed.
@@ -295,12 +294,6 @@ impl App {
         if let Some(t) = self.transcript.as_mut() {
             t.push(transcript_line(&label, line));
         }
-    }
-
-    /// Adds a conversation at the end of the panel; returns its index.
-    pub(crate) fn push_conv(&mut self, conv: Conversation) -> usize {
-        self.convs.push(conv);
-        self.convs.len() - 1
     }
 
     /// Moves the read cursor of `index` to its newest message.

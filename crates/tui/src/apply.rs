@@ -7,7 +7,7 @@ use natter_api::{
 
 use crate::app::{App, HISTORY_PAGE};
 use crate::io::{Action, AppEvent};
-use crate::model::{ChatLine, ConnStatus, ConvKind, Conversation, Tick, same_name};
+use crate::model::{ChatLine, ConnStatus, ConvKind, Tick, same_name};
 use crate::text::{member_list, user_list};
 
 impl App {
@@ -105,28 +105,13 @@ impl App {
         actions
     }
 
-    /// The index of the conversation `info` describes, created if new.
+    /// The index of the conversation `info` describes (through the merge
+    /// point: created if new, its label updated if renamed).
     fn adopt(&mut self, info: &ConversationInfo) -> usize {
-        let kind = match &info.kind {
-            ConversationKind::Lobby => ConvKind::Lobby,
-            ConversationKind::Direct { peer } => ConvKind::Direct(peer.name.clone()),
-            ConversationKind::Group { name, .. } => ConvKind::Group(name.clone()),
-        };
-        let index = self.conv_index(info.id).or_else(|| self.unnamed(&kind));
-        let index = index.unwrap_or_else(|| self.push_conv(Conversation::new(None, kind.clone())));
-        self.convs[index].id = Some(info.id);
-        self.convs[index].kind = kind;
+        let kind = ConvKind::from(&info.kind);
+        let index = self.merge_conv(Some(info.id), Some(kind));
         self.convs[index].e2e |= info.e2e;
         index
-    }
-
-    /// A conversation of this kind still without an id (lobby, new direct).
-    fn unnamed(&self, kind: &ConvKind) -> Option<usize> {
-        let same = |c: &Conversation| match (&c.kind, kind) {
-            (ConvKind::Direct(a), ConvKind::Direct(b)) => same_name(a, b),
-            (a, b) => a == b,
-        };
-        self.convs.iter().position(|c| c.id.is_none() && same(c))
     }
 
     pub(crate) fn conv_index(&self, id: ConversationId) -> Option<usize> {
@@ -182,13 +167,12 @@ impl App {
             return index;
         }
         if let Some((index, _)) = self.find_pending(client_id) {
-            self.convs[index].id = Some(id);
-            return index;
+            return self.identify(index, id);
         }
         if self.refreshing.insert(id) {
             actions.push(Action::RefreshConversations);
         }
-        self.push_conv(Conversation::new(Some(id), ConvKind::Unknown))
+        self.merge_conv(Some(id), None)
     }
 
     fn find_pending(&self, client_id: ClientMsgId) -> Option<(usize, usize)> {
@@ -291,8 +275,11 @@ impl App {
             OutgoingState::Failed(e) => return self.on_failed(client_id, e.message),
         };
         if let Some((index, _)) = self.find_pending(client_id) {
-            let id = self.convs[index].id.get_or_insert(sent.conv);
-            if *id == sent.conv {
+            let index = match self.convs[index].id {
+                None => self.identify(index, sent.conv),
+                Some(_) => index,
+            };
+            if self.convs[index].id == Some(sent.conv) {
                 self.raise_tick(client_id, sent.seq, sent.ts_ms, tick);
             }
         }
@@ -307,13 +294,7 @@ impl App {
     }
 
     fn on_delivered(&mut self, conv: ConversationId, seq: Seq) {
-        // Every entry with this id: a DM that arrived before the list named
-        // it ("#7") and the one I opened with `/msg` both get it when my ✓
-        // names the conversation.
-        let entries: Vec<usize> = (0..self.convs.len())
-            .filter(|&index| self.convs[index].id == Some(conv))
-            .collect();
-        for index in entries {
+        if let Some(index) = self.conv_index(conv) {
             self.raise_delivered(index, seq);
         }
     }
@@ -373,10 +354,7 @@ impl App {
     }
 
     fn on_group(&mut self, id: ConversationId, name: String) -> Vec<Action> {
-        let index = match self.conv_index(id) {
-            Some(index) => index,
-            None => self.push_conv(Conversation::new(Some(id), ConvKind::Group(name))),
-        };
+        let index = self.merge_conv(Some(id), Some(ConvKind::Group(name)));
         let mut actions = self.select(index);
         let label = self.convs[index].label();
         self.notice(format!("you are in {label}"));
@@ -388,9 +366,7 @@ impl App {
 
     fn on_left(&mut self, conv: ConversationId) {
         if let Some(index) = self.conv_index(conv) {
-            let label = self.convs.remove(index).label();
-            self.active = 0;
-            self.scroll = 0;
+            let label = self.remove_conv(index).label();
             self.notice(format!("you left {label}"));
         }
     }

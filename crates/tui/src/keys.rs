@@ -109,7 +109,7 @@ impl App {
     /// User names, or conversation labels (`#group`) when `hash`.
     fn names(&self, hash: bool) -> Vec<String> {
         if hash {
-            return self.convs.iter().map(|c| c.label()).collect();
+            return self.convs.iter().map(|c| c.name()).collect();
         }
         let users = self.users.values().map(|(name, _)| name.clone());
         let groups = self.convs.iter().filter_map(|c| match &c.kind {

@@ -23,6 +23,7 @@ mod marks;
 mod model;
 mod moderation;
 mod render;
+mod sidebar;
 mod text;
 
 pub use app::{App, HISTORY_PAGE};

@@ -189,11 +189,7 @@ impl App {
     }
 }
 
-/// `#lobby`, `@peer` or `#group` (terminal-safe).
+/// `#lobby`, `@peer` or `#group` (terminal-safe), as the panel writes it.
 fn hit_label(kind: &ConversationKind) -> String {
-    match kind {
-        ConversationKind::Lobby => "#lobby".to_owned(),
-        ConversationKind::Direct { peer } => format!("@{}", safe_name(&peer.name)),
-        ConversationKind::Group { name, .. } => format!("#{}", safe_name(name)),
-    }
+    ConvKind::from(kind).label().unwrap_or_default()
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use natter_api::{ClientMsgId, ConversationId, Seq};
+use natter_api::{ClientMsgId, ConversationId, ConversationKind, Seq};
 
 /// Delivery state of one of my messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,6 +75,29 @@ pub enum ConvKind {
     Direct(String),
     /// Known only by id until the conversation list arrives.
     Unknown,
+}
+
+impl ConvKind {
+    /// How it is written: `#lobby`, `#group`, `@user` (terminal-safe);
+    /// `None` while unknown.
+    pub fn label(&self) -> Option<String> {
+        match self {
+            Self::Lobby => Some("#lobby".to_owned()),
+            Self::Group(name) => Some(format!("#{}", crate::text::safe_name(name))),
+            Self::Direct(peer) => Some(format!("@{}", crate::text::safe_name(peer))),
+            Self::Unknown => None,
+        }
+    }
+}
+
+impl From<&ConversationKind> for ConvKind {
+    fn from(kind: &ConversationKind) -> Self {
+        match kind {
+            ConversationKind::Lobby => Self::Lobby,
+            ConversationKind::Direct { peer } => Self::Direct(peer.name.clone()),
+            ConversationKind::Group { name, .. } => Self::Group(name.clone()),
+        }
+    }
 }
 
 /// One line of a conversation: a message (mine or someone's) or a notice.
@@ -154,18 +177,21 @@ impl Conversation {
         }
     }
 
-    /// Its label in the panel and the status line: `#lobby`, `#group`, `@user`.
+    /// Its label in the panel and the status line: its [`Self::name`],
+    /// with 🔒 for an end-to-end encrypted direct.
     pub fn label(&self) -> String {
-        match (&self.kind, self.id) {
-            (ConvKind::Lobby, _) => "#lobby".to_owned(),
-            (ConvKind::Group(name), _) => format!("#{}", crate::text::safe_name(name)),
-            (ConvKind::Direct(peer), _) if self.e2e => {
-                format!("@{} 🔒", crate::text::safe_name(peer))
-            }
-            (ConvKind::Direct(peer), _) => format!("@{}", crate::text::safe_name(peer)),
-            (ConvKind::Unknown, Some(id)) => format!("#{}", id.0),
-            (ConvKind::Unknown, None) => "#?".to_owned(),
+        match &self.kind {
+            ConvKind::Direct(_) if self.e2e => format!("{} 🔒", self.name()),
+            _ => self.name(),
         }
+    }
+
+    /// `#lobby`, `#group`, `@user`, or `#7` while only its id is known.
+    pub fn name(&self) -> String {
+        self.kind.label().unwrap_or_else(|| match self.id {
+            Some(id) => format!("#{}", id.0),
+            None => "#?".to_owned(),
+        })
     }
 
     /// Messages from others above my read cursor.
@@ -190,8 +216,8 @@ impl Conversation {
 
     /// Whether this conversation is the one named `name` (`#x`, `x`, `@x`).
     pub fn answers_to(&self, name: &str) -> bool {
-        let label = self.label();
-        same_name(&label, name) || same_name(&label[1..], name)
+        let own = self.name();
+        same_name(&own, name) || same_name(&own[1..], name)
     }
 }
 

@@ -126,9 +126,7 @@ impl App {
         let Some(index) = self.conv_index(conv) else {
             return;
         };
-        let label = self.convs.remove(index).label();
-        self.active = 0;
-        self.scroll = 0;
+        let label = self.remove_conv(index).label();
         let what = match kind {
             Removal::Kicked => format!("{} removed you from {label}", by.name),
             Removal::Banned => format!("{} removed and banned you from {label}", by.name),

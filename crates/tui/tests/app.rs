@@ -332,8 +332,8 @@ fn the_clients_events_are_applied_as_they_are() {
 }
 
 /// A DM that arrived before the conversation list named it is shown as
-/// "#N"; my `/msg` to the same person opens "@name". The ✓✓ watermark
-/// reaches my line although two entries now carry the conversation's id.
+/// "#N"; my `/msg` to the same person opens "@name". My ✓ names the
+/// conversation, the two entries become one, and ✓✓ reaches my line.
 #[test]
 fn two_ticks_reach_my_dm_line_when_the_dm_also_arrived_unnamed() {
     let mut app = alice();
@@ -354,4 +354,6 @@ fn two_ticks_reach_my_dm_line_when_the_dm_also_arrived_unnamed() {
     let transcript = app.take_transcript();
     let ticked = transcript.iter().any(|l| l.contains("alice: yo ✓✓"));
     assert!(ticked, "{transcript:#?}");
+    let with_dm = app.conversations().iter().filter(|c| c.id == Some(dm));
+    assert_eq!(with_dm.count(), 1, "one entry");
 }

@@ -60,6 +60,18 @@ impl Client {
         }
     }
 
+    /// Removes one of this user's devices (its Curve25519 key) with its
+    /// keys on the server.
+    pub async fn remove_device(&self, device: &str) -> Result<(), ClientError> {
+        let request = Request::RemoveDevice {
+            device: device.to_owned(),
+        };
+        match self.request(request).await? {
+            Response::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Posts an encrypted message into the direct with `peer` (✓ when the
     /// answer comes; resending the same `client_id` never stores it twice).
     pub async fn send_encrypted_raw(

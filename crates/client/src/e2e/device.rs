@@ -12,6 +12,7 @@ use vodozemac::olm::{Account, AccountPickle, OlmMessage, Session, SessionConfig,
 use vodozemac::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
 
 use super::E2eError;
+use super::seal::Sealer;
 use super::store::{LocalMessage, LocalStore};
 
 /// Tries of a ratchet step that another process raced (see
@@ -74,6 +75,7 @@ impl E2eDevice {
             }
             None => Account::new(),
         };
+        store.unlock(Sealer::new(&key))?;
         let device = Self {
             account,
             key,
@@ -98,7 +100,9 @@ impl E2eDevice {
             rekeyed.push((device, id, session.pickle().encrypt(&key)));
         }
         let account = self.account.pickle().encrypt(&key);
-        self.store.rekey(&salt, account.as_bytes(), &rekeyed)?;
+        let sealer = Sealer::new(&key);
+        self.store
+            .rekey(&salt, account.as_bytes(), &rekeyed, sealer)?;
         self.key = key;
         Ok(())
     }
@@ -373,6 +377,79 @@ impl E2eDevice {
     fn save_account(&self) -> Result<(), E2eError> {
         let pickle = self.account.pickle().encrypt(&self.key);
         self.store.set_meta("account", pickle.as_bytes())
+    }
+}
+
+impl E2eDevice {
+    /// For tests that read the home's files byte by byte: this device's
+    /// secrets — the pickle key, the private keys of its Olm account and
+    /// the root, chain and ratchet keys of its sessions, each raw and in
+    /// base64 — none of which may be found in clear on disk.
+    #[doc(hidden)]
+    pub fn secret_material(&self) -> Result<Vec<Vec<u8>>, E2eError> {
+        let mut found = vec![self.key.to_vec()];
+        let account = serde_json::to_value(self.account.pickle());
+        secret_arrays(
+            &account.map_err(|e| E2eError::Olm(e.to_string()))?,
+            &[],
+            &mut found,
+        );
+        for (_, _, pickle) in self.store.all_sessions()? {
+            let session = serde_json::to_value(self.unpickle(&pickle)?.pickle());
+            secret_arrays(
+                &session.map_err(|e| E2eError::Olm(e.to_string()))?,
+                &[],
+                &mut found,
+            );
+        }
+        let b64: Vec<Vec<u8>> = found
+            .iter()
+            .map(|s| vodozemac::base64_encode(s).into_bytes())
+            .collect();
+        found.extend(b64);
+        Ok(found)
+    }
+}
+
+/// The 32-byte arrays of a vodozemac pickle (as JSON) that are secret:
+/// private keys, root, chain and our own ratchet keys (not the public keys
+/// a pickle also holds).
+fn secret_arrays(v: &serde_json::Value, path: &[&str], out: &mut Vec<Vec<u8>>) {
+    use serde_json::Value;
+    const SECRET: [&str; 7] = [
+        "Normal",
+        "Expanded",
+        "diffie_hellman_key",
+        "key",
+        "root_key",
+        "chain_key",
+        "private_keys",
+    ];
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let mut deeper = path.to_vec();
+                deeper.push(k);
+                secret_arrays(child, &deeper, out);
+            }
+        }
+        Value::Array(items) if items.len() == 32 && items.iter().all(Value::is_u64) => {
+            let last = path.last().copied().unwrap_or_default();
+            let secret = SECRET.contains(&last)
+                || path.contains(&"private_keys")
+                || (last == "ratchet_key" && path.contains(&"active_ratchet"));
+            if secret && !path.contains(&"session_keys") && !path.contains(&"public_keys") {
+                out.push(
+                    items
+                        .iter()
+                        .filter_map(Value::as_u64)
+                        .map(|b| b as u8)
+                        .collect(),
+                );
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| secret_arrays(i, path, out)),
+        _ => {}
     }
 }
 

@@ -23,6 +23,14 @@ pub enum Announcement {
         /// Verified contact with an unverified device.
         flagged: bool,
     },
+    /// `user` removed a device this device knew (it is forgotten here:
+    /// nothing is encrypted for it any more).
+    RemovedDevice {
+        /// Whose.
+        user: String,
+        /// Its Curve25519 key.
+        device: String,
+    },
 }
 
 /// What became of one received encrypted message.
@@ -55,6 +63,16 @@ pub async fn sync_devices(
     let known = store.devices(&name)?;
     let verified = store.is_verified_user(&name)?;
     let mut news = Vec::new();
+    for gone in known
+        .iter()
+        .filter(|k| !devices.iter().any(|d| d.curve25519 == k.curve25519))
+    {
+        store.remove_device(&name, &gone.curve25519)?;
+        news.push(Announcement::RemovedDevice {
+            user: info.name.clone(),
+            device: gone.curve25519.clone(),
+        });
+    }
     for d in &devices {
         if known.iter().any(|k| k.curve25519 == d.curve25519)
             || d.curve25519 == device.keys().curve25519

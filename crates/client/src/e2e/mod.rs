@@ -20,6 +20,7 @@ mod client;
 mod device;
 mod flow;
 mod repair;
+mod seal;
 mod store;
 mod trust;
 

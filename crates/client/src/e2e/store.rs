@@ -2,12 +2,17 @@
 //! account and sessions as encrypted pickles, the decrypted history of
 //! encrypted conversations, the contacts' devices with their trust, and the
 //! hashes of every ciphertext already handled (replays are not shown twice).
+//! The texts of the history are sealed (see [`super::seal`]) once the
+//! device is unlocked; rows an older version wrote in plaintext are sealed
+//! then, and the file is vacuumed with `secure_delete` so no old page keeps
+//! them.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::E2eError;
+use super::seal::Sealer;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -114,6 +119,8 @@ pub struct KnownDevice {
 pub(crate) struct LocalStore {
     /// Behind a mutex so a device can be shared between tasks.
     conn: std::sync::Mutex<Connection>,
+    /// Seals the history's texts; set by [`Self::unlock`].
+    sealer: std::sync::RwLock<Option<Sealer>>,
 }
 
 impl LocalStore {
@@ -125,11 +132,56 @@ impl LocalStore {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: std::sync::Mutex::new(conn),
+            sealer: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Seals the history from now on with `sealer` (the unlocked device's),
+    /// first sealing any plaintext row an older version left.
+    pub(crate) fn unlock(&self, sealer: Sealer) -> Result<(), E2eError> {
+        let legacy = {
+            let conn = self.conn();
+            let sql = "SELECT conv, seq, body FROM messages WHERE body NOT LIKE 'v1:%'";
+            let mut stmt = conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get(2)?))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<(i64, i64, String)>>>()?
+        };
+        if !legacy.is_empty() {
+            let conn = self.conn();
+            let tx = conn.unchecked_transaction()?;
+            let sql = "UPDATE messages SET body = ?3 WHERE conv = ?1 AND seq = ?2";
+            for (conv, seq, body) in legacy {
+                let sealed = sealer.seal((conv as u64, seq as u64), &body);
+                tx.execute(sql, params![conv, seq, sealed])?;
+            }
+            tx.commit()?;
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        }
+        *self.sealer.write().unwrap_or_else(|e| e.into_inner()) = Some(sealer);
+        Ok(())
+    }
+
+    /// `text` of message `at`, sealed (refused while locked).
+    fn seal(&self, at: (u64, u64), text: &str) -> Result<String, E2eError> {
+        let sealer = self.sealer.read().unwrap_or_else(|e| e.into_inner());
+        let sealer = sealer.as_ref().ok_or(E2eError::WrongPassword)?;
+        Ok(sealer.seal(at, text))
+    }
+
+    /// A stored row's text, opened (`None`: it does not open).
+    fn open_text(&self, at: (u64, u64), stored: &str) -> Option<String> {
+        if !Sealer::is_sealed(stored) {
+            return Some(stored.to_owned());
+        }
+        let sealer = self.sealer.read().unwrap_or_else(|e| e.into_inner());
+        sealer.as_ref()?.open(at, stored)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -196,9 +248,15 @@ impl LocalStore {
         salt: &[u8],
         account: &[u8],
         sessions: &[(String, String, String)],
+        sealer: Sealer,
     ) -> Result<(), E2eError> {
+        let history = self.resealed(&sealer)?;
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
+        let sql = "UPDATE messages SET body = ?3 WHERE conv = ?1 AND seq = ?2";
+        for (conv, seq, body) in history {
+            tx.execute(sql, params![conv as i64, seq as i64, body])?;
+        }
         let meta = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)";
         tx.execute(meta, params!["salt", salt])?;
         tx.execute(meta, params!["account", account])?;
@@ -207,7 +265,29 @@ impl LocalStore {
             tx.execute(sql, params![device, id, pickle])?;
         }
         tx.commit()?;
+        *self.sealer.write().unwrap_or_else(|e| e.into_inner()) = Some(sealer);
         Ok(())
+    }
+
+    /// Every history row's text sealed by `sealer` instead (a row that
+    /// does not open stays as it is: unreadable either way).
+    fn resealed(&self, sealer: &Sealer) -> Result<Vec<(u64, u64, String)>, E2eError> {
+        let rows: Vec<(i64, i64, String)> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare("SELECT conv, seq, body FROM messages")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (conv, seq, body) in rows {
+            let at = (conv as u64, seq as u64);
+            let resealed = match self.open_text(at, &body) {
+                Some(text) => sealer.seal(at, &text),
+                None => body,
+            };
+            out.push((at.0, at.1, resealed));
+        }
+        Ok(out)
     }
 
     pub(crate) fn clear_meta(&self, key: &str) -> Result<(), E2eError> {
@@ -226,6 +306,7 @@ impl LocalStore {
     pub(crate) fn put_message(&self, m: &LocalMessage) -> Result<bool, E2eError> {
         let sql = "INSERT OR IGNORE INTO messages (conv, seq, ts_ms, sender, device, status, body)
                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+        let body = self.seal((m.conv, m.seq), &m.body)?;
         let row = params![
             m.conv as i64,
             m.seq as i64,
@@ -233,7 +314,7 @@ impl LocalStore {
             m.sender,
             m.device,
             m.status.code(),
-            m.body
+            body
         ];
         Ok(self.conn().execute(sql, row)? == 1)
     }
@@ -253,7 +334,17 @@ impl LocalStore {
         let row = self
             .conn()
             .query_row(sql, [conv as i64, seq as i64], local_row);
-        Ok(row.optional()?)
+        let Some(mut m) = row.optional()? else {
+            return Ok(None);
+        };
+        match self.open_text((m.conv, m.seq), &m.body) {
+            Some(text) => m.body = text,
+            None => {
+                m.body = String::new();
+                m.status = Status::Undecryptable;
+            }
+        }
+        Ok(Some(m))
     }
 
     /// The seq up to which [`crate::e2e::catch_up`] read `conv` (0: never).
@@ -285,6 +376,17 @@ impl LocalStore {
     pub(crate) fn add_device(&self, user: &str, curve: &str, ed: &str) -> Result<(), E2eError> {
         let sql = "INSERT OR IGNORE INTO devices (user, curve25519, ed25519) VALUES (?1, ?2, ?3)";
         self.conn().execute(sql, params![user, curve, ed])?;
+        Ok(())
+    }
+
+    /// Forgets `user`'s device `curve` and this device's sessions with it.
+    pub(crate) fn remove_device(&self, user: &str, curve: &str) -> Result<(), E2eError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let sql = "DELETE FROM devices WHERE user = ?1 AND curve25519 = ?2";
+        tx.execute(sql, params![user, curve])?;
+        tx.execute("DELETE FROM sessions WHERE device = ?1", [curve])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -330,7 +432,40 @@ fn create_private(path: &Path) -> Result<(), E2eError> {
 
 #[cfg(test)]
 mod tests {
-    use super::LocalStore;
+    use super::{LocalMessage, LocalStore, Sealer, Status};
+
+    #[test]
+    fn plaintext_rows_of_an_older_version_are_sealed_and_erased_at_unlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let old_text = "an old plaintext 7f3e9c1d";
+        {
+            let store = LocalStore::open(&path).unwrap();
+            let sql = "INSERT INTO messages VALUES (1, 2, 3, 'bob', 'dev', 'ok', ?1)";
+            store.conn().execute(sql, [old_text]).unwrap();
+        }
+        let store = LocalStore::open(&path).unwrap();
+        store.unlock(Sealer::new(&[9; 32])).unwrap();
+        let m = store.message(1, 2).unwrap().unwrap();
+        assert_eq!((m.body.as_str(), m.status), (old_text, Status::Ok));
+        let new = LocalMessage {
+            seq: 3,
+            body: "a new text 55aa".into(),
+            ..m
+        };
+        assert!(store.put_message(&new).unwrap());
+        drop(store);
+        for name in ["d.db", "d.db-wal"] {
+            let bytes = std::fs::read(dir.path().join(name)).unwrap_or_default();
+            for text in [old_text, "a new text 55aa"] {
+                let found = bytes.windows(text.len()).any(|w| w == text.as_bytes());
+                assert!(!found, "{text} in {name}");
+            }
+        }
+        // Locked (no key yet), the history cannot be written.
+        let locked = LocalStore::open(&path).unwrap();
+        assert!(locked.put_message(&LocalMessage { seq: 4, ..new }).is_err());
+    }
 
     #[test]
     fn a_session_state_loaded_before_another_write_is_not_written() {

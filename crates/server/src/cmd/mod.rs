@@ -42,6 +42,7 @@ mod public_groups;
 mod publish_keys;
 mod receipt;
 mod register;
+mod remove_device;
 mod resume;
 mod revoke_session;
 mod search;
@@ -206,6 +207,7 @@ pub(crate) async fn dispatch(s: &mut Session, id: u64, request: Request) -> Repl
         R::FileReport { id, intact } => Box::pin(file_report::apply(s, id, intact)).await,
         R::FileStatus { id } => Box::pin(file_status::apply(s, id)).await,
         R::Files => Box::pin(files::apply(s)).await,
+        R::RemoveDevice { device } => Box::pin(remove_device::apply(s, device)).await,
     };
     Reply::Now(result)
 }

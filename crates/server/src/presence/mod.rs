@@ -72,7 +72,9 @@ async fn flush(shared: &Shared, changes: Vec<Change>) -> Result<(), CmdError> {
     for (to, list) in inbox {
         let frame = api::encode(&ServerFrame::Event(Event::Presence(list)));
         if let Ok(bytes) = frame {
-            shared.hub.push_to(&[to], &Push::Frame(Bytes::from(bytes)));
+            shared
+                .hub
+                .push_local(&[to], &Push::Frame(Bytes::from(bytes)));
         }
     }
     Ok(())
@@ -80,7 +82,7 @@ async fn flush(shared: &Shared, changes: Vec<Change>) -> Result<(), CmdError> {
 
 /// The current status of a stored user.
 pub(crate) fn status(shared: &Shared, user: &User) -> api::Presence {
-    let online = shared.hub.is_online(user.id);
+    let online = shared.online_anywhere(user.id);
     api::Presence {
         user: convert::user_info(user),
         online,

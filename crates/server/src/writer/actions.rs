@@ -6,8 +6,7 @@
 //! The pushed entry carries its target's current text. Members who may not
 //! read the target (they joined after it) get the entry with an empty body.
 
-use bytes::Bytes;
-use natter_api::{self as api, ErrorCode, Event, ServerFrame};
+use natter_api::{self as api, ErrorCode};
 use natter_store::{Change, Message, MsgKind, NewAction, Refusal};
 
 use super::job::ActionJob;
@@ -15,7 +14,6 @@ use crate::access::{self, Need};
 use crate::ctx::{Shared, now_ms};
 use crate::error::CmdError;
 use crate::metrics::Metrics;
-use crate::push::Push;
 
 /// Authorizes and applies one edit or delete, fans it out and answers it.
 pub(super) async fn apply(shared: &Shared, job: ActionJob) {
@@ -35,7 +33,7 @@ async fn act(shared: &Shared, action: NewAction) -> Result<api::Sent, CmdError> 
     };
     if !stored.duplicate {
         Metrics::inc(&shared.metrics.messages_stored);
-        if let Err(e) = fan_out(shared, stored.message).await {
+        if let Err(e) = super::fan_out(shared, stored.message).await {
             tracing::error!(error = %e, "fan-out of a message action failed");
         }
     }
@@ -97,43 +95,4 @@ fn refused(why: Refusal) -> CmdError {
             "this message was deleted: it cannot be changed any more",
         ),
     }
-}
-
-/// Pushes the entry (with its target's state) to the conversation's
-/// members' sessions; members who may not read the target get it without
-/// the text.
-async fn fan_out(shared: &Shared, entry: Message) -> Result<(), CmdError> {
-    let (conv, seq) = (entry.conv, entry.seq);
-    let target = entry.action.map_or(0, |a| a.target());
-    let full = shared.message(entry).await?;
-    let stripped = api::Message {
-        body: String::new(),
-        ..full.clone()
-    };
-    let sessions = if conv == shared.lobby {
-        shared.hub.push_all(&push(conv, seq, full)?)
-    } else {
-        let members = shared.db(move |st| st.members(conv)).await?;
-        let (readers, others): (Vec<_>, Vec<_>) = members.iter().partition(|m| m.may_read(target));
-        let ids =
-            |list: Vec<&natter_store::Member>| list.iter().map(|m| m.user).collect::<Vec<_>>();
-        shared.hub.push_to(&ids(readers), &push(conv, seq, full)?)
-            + shared
-                .hub
-                .push_to(&ids(others), &push(conv, seq, stripped)?)
-    };
-    let deliveries = &shared.metrics.deliveries;
-    deliveries.fetch_add(sessions as u64, std::sync::atomic::Ordering::Relaxed);
-    Ok(())
-}
-
-fn push(conv: natter_store::ConvId, seq: u64, m: api::Message) -> Result<Push, CmdError> {
-    let event = ServerFrame::Event(Event::Message(m));
-    let frame = Bytes::from(api::encode(&event).map_err(|_| ErrorCode::Internal)?);
-    Ok(Push::Message {
-        conv,
-        seq,
-        frame,
-        e2e: false,
-    })
 }

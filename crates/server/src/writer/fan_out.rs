@@ -1,11 +1,21 @@
 //! Pushing a committed message to the sessions of its conversation's members.
+//!
+//! [`parts`] renders a stored message (a plain or system message, or an
+//! edit/delete entry) into what each member's sessions get, encoded once
+//! per variant; [`fan_out`] hands that to `bus::deliver`, the one point
+//! (per node) where messages reach sessions in seq order exactly once and
+//! are published to the other nodes of a cluster. The bus fills gaps with
+//! [`parts`] too.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use natter_api::{self as api, ErrorCode, Event, ServerFrame};
+use natter_store::UserId;
 
+use crate::bus::deliver::{self, LocalPart};
 use crate::ctx::Shared;
 use crate::error::CmdError;
-use crate::push::Push;
 
 /// Pushes a committed message to the sessions of its conversation's members
 /// (the lobby: every session), encoded once for all of them.
@@ -14,22 +24,47 @@ pub(crate) async fn fan_out(
     message: natter_store::Message,
 ) -> Result<(), CmdError> {
     let (conv, seq) = (message.conv, message.seq);
-    let message = shared.message(message).await?;
+    let parts = parts(shared, message).await?;
+    deliver::committed(shared, conv, seq, parts).await;
+    Ok(())
+}
+
+/// What the members' sessions get for `message`. An edit or delete entry
+/// (with its target's state) goes without the text to members who may not
+/// read the target.
+pub(crate) async fn parts(
+    shared: &Shared,
+    message: natter_store::Message,
+) -> Result<Vec<LocalPart>, CmdError> {
+    let conv = message.conv;
+    let target = message.action.map(|a| a.target());
+    let full = shared.message(message).await?;
+    if conv == shared.lobby {
+        return Ok(vec![part(None, full)?]);
+    }
+    let Some(target) = target else {
+        let members = shared.members(conv).await?;
+        return Ok(vec![part(Some(members), full)?]);
+    };
+    let members = shared.db(move |st| st.members(conv)).await?;
+    let (readers, others): (Vec<_>, Vec<_>) = members.iter().partition(|m| m.may_read(target));
+    let ids = |list: Vec<&natter_store::Member>| -> Arc<[UserId]> {
+        list.iter().map(|m| m.user).collect()
+    };
+    let stripped = api::Message {
+        body: String::new(),
+        ..full.clone()
+    };
+    Ok(vec![
+        part(Some(ids(readers)), full)?,
+        part(Some(ids(others)), stripped)?,
+    ])
+}
+
+/// One encoded push of `message` to `to` (`None`: everyone).
+fn part(to: Option<Arc<[UserId]>>, message: api::Message) -> Result<LocalPart, CmdError> {
     let e2e = message.e2e.is_some();
     let event = ServerFrame::Event(Event::Message(message));
     let frame = Bytes::from(api::encode(&event).map_err(|_| ErrorCode::Internal)?);
-    let push = Push::Message {
-        conv,
-        seq,
-        frame,
-        e2e,
-    };
-    let sessions = if conv == shared.lobby {
-        shared.hub.push_all(&push)
-    } else {
-        shared.hub.push_to(&shared.members(conv).await?, &push)
-    };
-    let deliveries = &shared.metrics.deliveries;
-    deliveries.fetch_add(sessions as u64, std::sync::atomic::Ordering::Relaxed);
-    Ok(())
+    Ok(LocalPart { to, frame, e2e })
 }

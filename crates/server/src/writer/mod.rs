@@ -42,7 +42,7 @@ use crate::error::CmdError;
 use crate::metrics::Metrics;
 use crate::push::Push;
 
-pub(crate) use fan_out::fan_out;
+pub(crate) use fan_out::{fan_out, parts};
 
 /// Jobs waiting for the writer before senders wait.
 const QUEUE: usize = 4096;
@@ -155,6 +155,10 @@ async fn commit(shared: &Shared, batch: Vec<MessageJob>) {
     let started = std::time::Instant::now();
     let appended = shared.db(move |s| s.append(&messages)).await;
     shared.metrics.commit(started.elapsed());
+    match &appended {
+        Ok(_) => shared.bus.store.ok(),
+        Err(e) => shared.bus.store.failed(&e.to_string()),
+    }
     answer(shared, replies, appended).await;
 }
 

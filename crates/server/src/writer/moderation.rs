@@ -212,7 +212,7 @@ async fn mute(
     let on = matches!(job.op, ModOp::Mute(_));
     let (conv, user) = (job.conv, t.id);
     let changed = shared.db(move |st| st.set_muted(conv, user, on)).await?;
-    shared.mutes.forget(conv);
+    shared.forget_members(conv); // and the mute list, on every node
     let (name, by) = (&t.name, &job.by_name);
     match (changed, on) {
         (false, true) => Err(bad(format!("{name} is muted already"))),

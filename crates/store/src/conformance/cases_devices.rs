@@ -132,6 +132,42 @@ pub fn devices_and_pools_are_bounded(s: &dyn Store) {
     assert_eq!(s.pool_size("curve-d0").unwrap(), 10);
 }
 
+pub fn a_removed_device_frees_its_place_and_loses_its_keys(s: &dyn Store) {
+    let a = new_user(s, "alice").id;
+    let b = new_user(s, "bob").id;
+    let limits = KeyLimits {
+        max_devices: 2,
+        max_pool: 10,
+    };
+    for tag in ["d0", "d1"] {
+        let out = s.publish_keys(a, &device(a, tag), &keys("k", 3), None, limits);
+        assert_eq!(out.unwrap(), Published::Stored { pool: 3 });
+    }
+    let full = s.publish_keys(a, &device(a, "d2"), &[], None, limits);
+    assert_eq!(full.unwrap(), Published::TooManyDevices);
+    // Only the owner removes a device; an unknown one is `false`.
+    assert!(!s.remove_device(b, "curve-d0").unwrap());
+    assert!(!s.remove_device(a, "curve-nope").unwrap());
+    assert!(s.remove_device(a, "curve-d0").unwrap());
+    assert!(!s.remove_device(a, "curve-d0").unwrap());
+    let left: Vec<String> = s
+        .devices_of(a)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.curve25519)
+        .collect();
+    assert_eq!(left, ["curve-d1"]);
+    assert_eq!(s.pool_size("curve-d0").unwrap(), 0);
+    assert_eq!(s.claim_key(a, "curve-d0").unwrap(), None);
+    // Its place is free for another device.
+    let out = s.publish_keys(a, &device(a, "d2"), &keys("n", 1), None, limits);
+    assert_eq!(out.unwrap(), Published::Stored { pool: 1 });
+    // Published again, the removed device starts with an empty pool.
+    assert!(s.remove_device(a, "curve-d2").unwrap());
+    let again = s.publish_keys(a, &device(a, "d0"), &[], None, limits);
+    assert_eq!(again.unwrap(), Published::Stored { pool: 0 });
+}
+
 pub fn encrypted_bodies_and_the_e2e_flag(s: &dyn Store) {
     let a = new_user(s, "alice").id;
     let b = new_user(s, "bob").id;

@@ -131,6 +131,16 @@ impl Devices for MemoryStore {
         }))
     }
 
+    fn remove_device(&self, user: UserId, device: &str) -> Result<bool> {
+        let mut s = self.lock()?;
+        let table = &mut s.devices.devices;
+        if table.get(device).is_none_or(|d| d.record.user != user) {
+            return Ok(false);
+        }
+        table.remove(device);
+        Ok(true)
+    }
+
     fn pool_size(&self, device: &str) -> Result<usize> {
         let s = self.lock()?;
         Ok(s.devices.devices.get(device).map_or(0, |d| d.pool.len()))

@@ -219,6 +219,19 @@ impl Devices for SqliteStore {
         })
     }
 
+    fn remove_device(&self, user: UserId, device: &str) -> Result<bool> {
+        self.write(|tx| match find_device(tx, device)? {
+            Some((id, owner, _)) if owner == user => {
+                tx.prepare_cached("DELETE FROM e2e_one_time_keys WHERE device_id = ?1")?
+                    .execute([id])?;
+                tx.prepare_cached("DELETE FROM e2e_devices WHERE id = ?1")?
+                    .execute([id])?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+    }
+
     fn pool_size(&self, device: &str) -> Result<usize> {
         self.read(|conn| match find_device(conn, device)? {
             Some((id, _, _)) => count(conn, POOL, id),

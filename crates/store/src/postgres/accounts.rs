@@ -1,0 +1,123 @@
+//! `Users` on PostgreSQL.
+
+use postgres::{Row, Transaction};
+
+use super::PgStore;
+use crate::types::LOBBY;
+use crate::{ConvId, Member, Result, Role, StoreError, User, UserId, Users, name_key};
+
+const USER_COLS: &str = "id, name, password_hash, created_ms, last_seen_ms";
+
+fn user_row(row: &Row) -> Result<User> {
+    Ok(User {
+        id: UserId(row.try_get(0)?),
+        name: row.try_get(1)?,
+        password_hash: row.try_get(2)?,
+        created_ms: row.try_get(3)?,
+        last_seen_ms: row.try_get(4)?,
+    })
+}
+
+/// Inserts a membership row (replacing a former one) and returns it.
+pub(super) fn join(
+    tx: &mut Transaction<'_>,
+    conv: ConvId,
+    user: UserId,
+    role: Role,
+    joined: u64,
+) -> Result<Member> {
+    let sql = "INSERT INTO members (conv_id, user_id, role, joined_seq, left_seq)
+               VALUES ($1, $2, $3, $4, NULL)
+               ON CONFLICT (conv_id, user_id) DO UPDATE
+               SET role = EXCLUDED.role, joined_seq = EXCLUDED.joined_seq, left_seq = NULL";
+    let joined_seq = super::sql_seq(joined);
+    tx.execute(
+        sql,
+        &[&conv.0, &user.0, &super::role_code(role), &joined_seq],
+    )?;
+    Ok(Member {
+        user,
+        role,
+        joined_seq: joined_seq as u64,
+        left_seq: None,
+    })
+}
+
+impl PgStore {
+    /// Runs one `UPDATE users … WHERE id = $1`; `NotFound` if no row.
+    fn update_user<V>(&self, sql: &'static str, id: UserId, value: V) -> Result<()>
+    where
+        V: postgres::types::ToSql + Sync + Send + 'static,
+    {
+        self.tx(move |tx| match tx.execute(sql, &[&id.0, &value])? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        })
+    }
+
+    fn user_where(&self, where_sql: &str, param: Param) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE {where_sql}");
+        self.call(move |c| {
+            let row = match &param {
+                Param::Id(id) => c.query_opt(&sql, &[id])?,
+                Param::Key(key) => c.query_opt(&sql, &[key])?,
+            };
+            row.as_ref().map(user_row).transpose()
+        })
+    }
+}
+
+enum Param {
+    Id(i64),
+    Key(String),
+}
+
+impl Users for PgStore {
+    fn create_user(&self, name: &str, password_hash: &str, now_ms: i64) -> Result<User> {
+        let (name, hash, key) = (name.to_owned(), password_hash.to_owned(), name_key(name));
+        self.tx(move |tx| {
+            let taken = "SELECT 1 FROM users WHERE name_key = $1";
+            if tx.query_opt(taken, &[&key])?.is_some() {
+                return Err(StoreError::NameTaken);
+            }
+            let insert = "INSERT INTO users (name, name_key, password_hash, created_ms)
+                          VALUES ($1, $2, $3, $4) RETURNING id";
+            let row = tx.query_one(insert, &[&name, &key, &hash, &now_ms])?;
+            let id = UserId(row.try_get(0)?);
+            join(tx, LOBBY, id, Role::Member, 1)?;
+            Ok(User {
+                id,
+                name: name.clone(),
+                password_hash: hash.clone(),
+                created_ms: now_ms,
+                last_seen_ms: None,
+            })
+        })
+    }
+
+    fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        self.user_where("name_key = $1", Param::Key(name_key(name)))
+    }
+
+    fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.user_where("id = $1", Param::Id(id.0))
+    }
+
+    fn list_users(&self) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users ORDER BY id");
+        self.call(move |c| c.query(&sql, &[])?.iter().map(user_row).collect())
+    }
+
+    fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
+        let sql = "UPDATE users SET password_hash = $2 WHERE id = $1";
+        self.update_user(sql, id, password_hash.to_owned())
+    }
+
+    fn set_last_seen(&self, id: UserId, at_ms: i64) -> Result<()> {
+        self.update_user(
+            "UPDATE users SET last_seen_ms = $2 WHERE id = $1",
+            id,
+            at_ms,
+        )
+    }
+}

@@ -1,0 +1,269 @@
+//! `Messages` and `Cursors` on PostgreSQL.
+//!
+//! An append runs in one READ COMMITTED transaction that first locks the
+//! rows of its conversations (`FOR NO KEY UPDATE`, in id order so two
+//! batches never deadlock) and reads their `last_seq`. Appends to one
+//! conversation are so serialized across every node; each statement after
+//! the lock sees what the previous holder committed, so `last_seq + 1` is
+//! gap-free and a resend of a client id through another node finds the
+//! stored message. The batch raises `last_seq` before it commits.
+
+use std::collections::HashMap;
+
+use postgres::{GenericClient, IsolationLevel, Transaction};
+
+use super::{
+    MSG_COLS, PgStore, get_seq, message_row, msg_kind_code, require_conv, require_user, sql_seq,
+};
+use crate::paging::{clamp_limit, ordered, page_bounds};
+use crate::{
+    Anchor, Appended, ClientId, ConvId, Cursor, Cursors, Message, Messages, NewMessage, Page,
+    Result, StoreError, UserId,
+};
+
+pub(super) fn last_seq(conn: &mut impl GenericClient, conv: ConvId) -> Result<u64> {
+    let sql = "SELECT last_seq FROM conversations WHERE id = $1";
+    match conn.query_opt(sql, &[&conv.0])? {
+        Some(row) => get_seq(&row, 0),
+        None => Ok(0),
+    }
+}
+
+/// Messages with `lo <= seq <= hi`, oldest first (none for `None`).
+pub(super) fn seq_range(
+    conn: &mut impl GenericClient,
+    conv: ConvId,
+    bounds: Option<(u64, u64)>,
+) -> Result<Vec<Message>> {
+    let Some((lo, hi)) = bounds else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "SELECT {MSG_COLS} FROM messages WHERE conv_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq"
+    );
+    let rows = conn.query(&sql, &[&conv.0, &sql_seq(lo), &sql_seq(hi)])?;
+    rows.iter().map(message_row).collect()
+}
+
+/// The stored message with this idempotency key.
+pub(super) fn by_client_id(
+    conn: &mut impl GenericClient,
+    conv: ConvId,
+    sender: Option<UserId>,
+    client_id: ClientId,
+) -> Result<Option<Message>> {
+    let sql = format!(
+        "SELECT {MSG_COLS} FROM messages
+         WHERE conv_id = $1 AND coalesce(sender_id, 0) = $2 AND client_id = $3"
+    );
+    let sender = sender.map_or(0, |u| u.0);
+    let row = conn.query_opt(&sql, &[&conv.0, &sender, &&client_id[..]])?;
+    row.as_ref().map(message_row).transpose()
+}
+
+/// Locks the rows of `convs` for appending (in id order) and returns their
+/// next seqs; `NotFound` if one does not exist.
+pub(super) fn lock_convs(
+    tx: &mut Transaction<'_>,
+    convs: impl IntoIterator<Item = ConvId>,
+) -> Result<NextSeqs> {
+    let mut ids: Vec<i64> = convs.into_iter().map(|c| c.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let sql = "SELECT id, last_seq FROM conversations WHERE id = ANY($1)
+               ORDER BY id FOR NO KEY UPDATE";
+    let rows = tx.query(sql, &[&ids])?;
+    if rows.len() != ids.len() {
+        return Err(StoreError::NotFound);
+    }
+    let next = |r: &postgres::Row| Ok((ConvId(r.try_get(0)?), get_seq(r, 1)? + 1));
+    rows.iter().map(next).collect()
+}
+
+/// Raises `last_seq` of every conversation that `append_one` appended to
+/// since `lock_convs` returned `before`.
+pub(super) fn store_last_seqs(
+    tx: &mut Transaction<'_>,
+    before: &NextSeqs,
+    after: &NextSeqs,
+) -> Result<()> {
+    let sql = "UPDATE conversations SET last_seq = $2 WHERE id = $1";
+    for (conv, &next) in after {
+        if before.get(conv) != Some(&next) {
+            tx.execute(sql, &[&conv.0, &sql_seq(next - 1)])?;
+        }
+    }
+    Ok(())
+}
+
+/// `NotFound` unless every user of `users` exists.
+fn require_users(tx: &mut Transaction<'_>, users: impl IntoIterator<Item = UserId>) -> Result<()> {
+    let mut ids: Vec<i64> = users.into_iter().map(|u| u.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let row = tx.query_one("SELECT count(*) FROM users WHERE id = ANY($1)", &[&ids])?;
+    match row.try_get::<_, i64>(0)? == ids.len() as i64 {
+        true => Ok(()),
+        false => Err(StoreError::NotFound),
+    }
+}
+
+/// The next seq of each conversation a batch appends to.
+pub(super) type NextSeqs = HashMap<ConvId, u64>;
+
+/// Appends one message; its conversation must be locked ([`lock_convs`], which
+/// filled `next`) and its sender known to exist.
+pub(super) fn append_one(
+    tx: &mut Transaction<'_>,
+    next: &mut NextSeqs,
+    new: &NewMessage,
+) -> Result<Appended> {
+    if let Some(message) = by_client_id(tx, new.conv, new.sender, new.client_id)? {
+        return Ok(Appended {
+            message,
+            duplicate: true,
+        });
+    }
+    let seq = *next.get(&new.conv).ok_or(StoreError::NotFound)?;
+    let sql = "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, ts_ms)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let sender = new.sender.map(|u| u.0);
+    let params: [&(dyn postgres::types::ToSql + Sync); 7] = [
+        &new.conv.0,
+        &sql_seq(seq),
+        &sender,
+        &&new.client_id[..],
+        &msg_kind_code(new.kind),
+        &new.body,
+        &new.ts_ms,
+    ];
+    tx.execute(sql, &params)?;
+    next.insert(new.conv, seq + 1);
+    let message = Message {
+        conv: new.conv,
+        seq,
+        sender: new.sender,
+        client_id: new.client_id,
+        kind: new.kind,
+        body: new.body.clone(),
+        ts_ms: new.ts_ms,
+        edited_ms: None,
+        deleted: false,
+        action: None,
+    };
+    Ok(Appended {
+        message,
+        duplicate: false,
+    })
+}
+
+/// Raises cursor `column` of `user` in `conv` (clamped to the log).
+fn raise_in(
+    tx: &mut Transaction<'_>,
+    column: &str,
+    user: UserId,
+    conv: ConvId,
+    seq: u64,
+) -> Result<u64> {
+    let sql = format!(
+        "INSERT INTO cursors (user_id, conv_id, {column}) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, conv_id) DO UPDATE
+         SET {column} = greatest(cursors.{column}, EXCLUDED.{column})
+         RETURNING {column}"
+    );
+    require_user(tx, user)?;
+    require_conv(tx, conv)?;
+    let seq = seq.min(last_seq(tx, conv)?);
+    get_seq(&tx.query_one(&sql, &[&user.0, &conv.0, &sql_seq(seq)])?, 0)
+}
+
+impl Messages for PgStore {
+    fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+        let batch = batch.to_vec();
+        self.tx_at(IsolationLevel::ReadCommitted, move |tx| {
+            let before = lock_convs(tx, batch.iter().map(|m| m.conv))?;
+            require_users(tx, batch.iter().filter_map(|m| m.sender))?;
+            let mut next = before.clone();
+            let appended = batch
+                .iter()
+                .map(|new| append_one(tx, &mut next, new))
+                .collect::<Result<_>>()?;
+            store_last_seqs(tx, &before, &next)?;
+            Ok(appended)
+        })
+    }
+
+    fn history(&self, conv: ConvId, page: Page) -> Result<Vec<Message>> {
+        self.call(move |c| {
+            let bounds = page_bounds(last_seq(c, conv)?, page.anchor, clamp_limit(page.limit));
+            Ok(ordered(seq_range(c, conv, bounds)?, page.order))
+        })
+    }
+
+    fn last_seq(&self, conv: ConvId) -> Result<u64> {
+        self.call(move |c| last_seq(c, conv))
+    }
+
+    fn range(&self, conv: ConvId, after: u64, upto: u64, limit: u32) -> Result<Vec<Message>> {
+        self.call(move |c| {
+            let upto = upto.min(last_seq(c, conv)?);
+            let bounds = page_bounds(upto, Anchor::After(after), clamp_limit(limit));
+            seq_range(c, conv, bounds)
+        })
+    }
+
+    fn message(&self, conv: ConvId, seq: u64) -> Result<Option<Message>> {
+        self.call(move |c| Ok(seq_range(c, conv, Some((seq, seq)))?.pop()))
+    }
+}
+
+impl Cursors for PgStore {
+    fn set_delivered(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
+        self.tx(move |tx| raise_in(tx, "delivered", user, conv, seq))
+    }
+
+    fn set_delivered_many(&self, cursors: &[(UserId, ConvId, u64)]) -> Result<Vec<u64>> {
+        let cursors = cursors.to_vec();
+        self.tx(move |tx| {
+            let raise = |&(user, conv, seq): &(UserId, ConvId, u64)| {
+                raise_in(tx, "delivered", user, conv, seq)
+            };
+            cursors.iter().map(raise).collect()
+        })
+    }
+
+    fn set_read(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
+        self.tx(move |tx| raise_in(tx, "read", user, conv, seq))
+    }
+
+    fn cursors_of(&self, user: UserId) -> Result<Vec<Cursor>> {
+        let sql = "SELECT m.conv_id, coalesce(k.delivered, 0), coalesce(k.read, 0)
+                   FROM members m LEFT JOIN cursors k
+                     ON k.user_id = m.user_id AND k.conv_id = m.conv_id
+                   WHERE m.user_id = $1 AND m.left_seq IS NULL ORDER BY m.conv_id";
+        self.call(move |c| {
+            let row = |r: &postgres::Row| {
+                Ok(Cursor {
+                    conv: ConvId(r.try_get(0)?),
+                    delivered: get_seq(r, 1)?,
+                    read: get_seq(r, 2)?,
+                })
+            };
+            c.query(sql, &[&user.0])?.iter().map(row).collect()
+        })
+    }
+
+    fn delivered_cursors(&self, conv: ConvId) -> Result<Vec<(UserId, u64)>> {
+        let sql = "SELECT m.user_id, coalesce(k.delivered, 0)
+                   FROM members m LEFT JOIN cursors k
+                     ON k.user_id = m.user_id AND k.conv_id = m.conv_id
+                   WHERE m.conv_id = $1 AND m.left_seq IS NULL ORDER BY m.user_id";
+        self.call(move |c| {
+            let row = |r: &postgres::Row| Ok((UserId(r.try_get(0)?), get_seq(r, 1)?));
+            c.query(sql, &[&conv.0])?.iter().map(row).collect()
+        })
+    }
+}

@@ -1,0 +1,264 @@
+//! PostgreSQL backend (cluster mode): several `natter serve` nodes share one
+//! database. Same semantics as the SQLite backend (the memory store is the
+//! reference), checked by the same conformance suite.
+//!
+//! The sync `postgres` crate runs a tokio runtime inside each `Client` and
+//! panics when used from a thread that is already inside a runtime, while the
+//! server calls the store from async tasks. So no `Client` is ever used on the
+//! caller's thread: a small pool of dedicated OS threads each owns one
+//! connection; [`PgStore::call`] and [`PgStore::tx`] send a closure to an idle
+//! worker and block on its answer. A worker whose connection broke reconnects
+//! on its next job, so a PostgreSQL restart heals by itself; calls made while
+//! the database is down fail with [`StoreError::Backend`].
+//!
+//! Durability: `synchronous_commit` stays on (the default), so `Ok` means the
+//! transaction's commit record is flushed.
+
+mod accounts;
+mod actions;
+mod convs;
+mod devices;
+mod error;
+mod files;
+mod former;
+mod last_messages;
+mod messages;
+mod moderation;
+mod operators;
+mod pool;
+mod schema;
+mod schema_extra;
+mod search;
+mod sessions;
+
+use postgres::{IsolationLevel, Row, Transaction};
+
+pub(crate) use error::retryable_failure;
+use pool::Pool;
+
+use crate::types::SEQ_MAX;
+use crate::{
+    ConvId, ConvKind, Conversation, Member, Message, MsgKind, Result, Role, StoreError, UserId,
+};
+
+/// Default number of connections (worker threads) per store.
+const DEFAULT_CONNECTIONS: usize = 4;
+
+/// How often a transaction is retried after a serialization failure or deadlock.
+const MAX_ATTEMPTS: usize = 30;
+
+/// PostgreSQL backend; see the [module docs](self). Cheap to share (`Arc`).
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connects (URL like `postgres://user@127.0.0.1:5432/db`) and applies
+    /// missing migrations (under an advisory lock, so nodes starting at once
+    /// do not both migrate).
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, DEFAULT_CONNECTIONS)
+    }
+
+    /// [`PgStore::connect`] with `connections` pooled connections (at least 1).
+    pub fn connect_with(url: &str, connections: usize) -> Result<Self> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("postgres url: {e}")))?;
+        let store = Self {
+            pool: Pool::start(config, connections.max(1))?,
+        };
+        store.call(schema::migrate)?;
+        Ok(store)
+    }
+
+    /// Runs `f` on one pooled connection (autocommit: each statement commits).
+    pub(crate) fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.pool.run(f)
+    }
+
+    /// Runs `f` in one SERIALIZABLE transaction and commits if it returns `Ok`.
+    /// Retried from the start on a serialization failure or deadlock (which is
+    /// also how PostgreSQL reports most unique violations caused by a racing
+    /// transaction), so `f` is `FnMut` and must not have side effects outside
+    /// the transaction.
+    pub(crate) fn tx<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut Transaction<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.tx_at(IsolationLevel::Serializable, f)
+    }
+
+    /// [`PgStore::tx`] at another isolation level (the append path uses READ
+    /// COMMITTED with explicit row locks, which never needs a retry).
+    pub(crate) fn tx_at<T: Send + 'static>(
+        &self,
+        level: IsolationLevel,
+        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.pool.run(move |client| {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                error::clear_retryable();
+                match run_tx(client, level, &mut f) {
+                    Err(_) if retryable_failure() && attempt < MAX_ATTEMPTS => continue,
+                    out => return out,
+                }
+            }
+        })
+    }
+}
+
+/// One attempt of a transaction.
+fn run_tx<T>(
+    client: &mut postgres::Client,
+    level: IsolationLevel,
+    f: &mut impl FnMut(&mut Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut tx = client.build_transaction().isolation_level(level).start()?;
+    let out = f(&mut tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// A seq as PostgreSQL stores it (BIGINT, saturated at `i64::MAX`).
+pub(super) fn sql_seq(seq: u64) -> i64 {
+    seq.min(SEQ_MAX) as i64
+}
+
+/// Reads a seq column (a non-negative BIGINT).
+pub(super) fn get_seq(row: &Row, column: usize) -> Result<u64> {
+    let value: i64 = row.try_get(column)?;
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative seq {value}")))
+}
+
+/// Reads a nullable seq column.
+pub(super) fn get_opt_seq(row: &Row, column: usize) -> Result<Option<u64>> {
+    let value: Option<i64> = row.try_get(column)?;
+    value
+        .map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative seq {v}"))))
+        .transpose()
+}
+
+pub(super) fn kind_code(kind: ConvKind) -> i16 {
+    match kind {
+        ConvKind::Lobby => 0,
+        ConvKind::Direct => 1,
+        ConvKind::Group => 2,
+    }
+}
+
+pub(super) fn role_code(role: Role) -> i16 {
+    match role {
+        Role::Owner => 0,
+        Role::Admin => 1,
+        Role::Member => 2,
+    }
+}
+
+pub(super) fn msg_kind_code(kind: MsgKind) -> i16 {
+    match kind {
+        MsgKind::Text => 0,
+        MsgKind::System => 1,
+    }
+}
+
+/// Columns read by [`conv_row`] (table alias `c`).
+pub(super) const CONV_COLS: &str = "c.id, c.kind, c.name, c.public, c.created_ms";
+
+pub(super) fn conv_row(row: &Row) -> Result<Conversation> {
+    let kind = match row.try_get::<_, i16>(1)? {
+        0 => ConvKind::Lobby,
+        1 => ConvKind::Direct,
+        2 => ConvKind::Group,
+        other => return Err(StoreError::Corrupt(format!("conversation kind {other}"))),
+    };
+    Ok(Conversation {
+        id: ConvId(row.try_get(0)?),
+        kind,
+        name: row.try_get(2)?,
+        public: row.try_get(3)?,
+        created_ms: row.try_get(4)?,
+    })
+}
+
+/// Columns read by [`member_row`] (table alias `m`).
+pub(super) const MEMBER_COLS: &str = "m.user_id, m.role, m.joined_seq, m.left_seq";
+
+pub(super) fn member_row(row: &Row) -> Result<Member> {
+    let role = match row.try_get::<_, i16>(1)? {
+        0 => Role::Owner,
+        1 => Role::Admin,
+        2 => Role::Member,
+        other => return Err(StoreError::Corrupt(format!("member role {other}"))),
+    };
+    Ok(Member {
+        user: UserId(row.try_get(0)?),
+        role,
+        joined_seq: get_seq(row, 2)?,
+        left_seq: get_opt_seq(row, 3)?,
+    })
+}
+
+/// Columns read by [`message_row`].
+pub(super) const MSG_COLS: &str =
+    "conv_id, seq, sender_id, client_id, kind, body, ts_ms, edited_ms, deleted, action, target_seq";
+
+pub(super) fn message_row(row: &Row) -> Result<Message> {
+    let kind = match row.try_get::<_, i16>(4)? {
+        0 => MsgKind::Text,
+        1 => MsgKind::System,
+        other => return Err(StoreError::Corrupt(format!("message kind {other}"))),
+    };
+    Ok(Message {
+        conv: ConvId(row.try_get(0)?),
+        seq: get_seq(row, 1)?,
+        sender: row.try_get::<_, Option<i64>>(2)?.map(UserId),
+        client_id: client_id(row, 3)?,
+        kind,
+        body: row.try_get(5)?,
+        ts_ms: row.try_get(6)?,
+        edited_ms: row.try_get(7)?,
+        deleted: row.try_get(8)?,
+        action: actions::action_cols(row, 9)?,
+    })
+}
+
+/// Reads a 16-byte client id column.
+pub(super) fn client_id(row: &Row, column: usize) -> Result<crate::ClientId> {
+    let bytes: Vec<u8> = row.try_get(column)?;
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("client id is not 16 bytes".to_owned()))
+}
+
+/// True if `sql` with `params` returns a row.
+pub(super) fn exists(
+    conn: &mut impl postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<bool> {
+    Ok(conn.query_opt(sql, params)?.is_some())
+}
+
+pub(super) fn require_user(conn: &mut impl postgres::GenericClient, user: UserId) -> Result<()> {
+    match exists(conn, "SELECT 1 FROM users WHERE id = $1", &[&user.0])? {
+        true => Ok(()),
+        false => Err(StoreError::NotFound),
+    }
+}
+
+pub(super) fn require_conv(conn: &mut impl postgres::GenericClient, conv: ConvId) -> Result<()> {
+    match exists(
+        conn,
+        "SELECT 1 FROM conversations WHERE id = $1",
+        &[&conv.0],
+    )? {
+        true => Ok(()),
+        false => Err(StoreError::NotFound),
+    }
+}

@@ -1,0 +1,235 @@
+//! `Moderation` on PostgreSQL (tables `group_bans`, `group_mutes`,
+//! `group_settings`, `deleted_groups` of [`super::schema_extra`]). A ban
+//! takes a per-group advisory lock, so the cap holds when two nodes ban at
+//! once.
+
+use postgres::{GenericClient, Row};
+
+use super::schema_extra::READ_COMMITTED;
+use super::schema_extra::{count, lock_key};
+use super::{CONV_COLS, PgStore, conv_row, role_code};
+use super::{require_conv, require_user};
+use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation};
+use crate::{ConvId, Conversation, Result, Role, StoreError, UserId, group_key};
+
+const BAN_COLS: &str = "user_id, by_id, reason, at_ms";
+
+fn ban_row(r: &Row) -> Result<Ban> {
+    Ok(Ban {
+        user: UserId(r.try_get(0)?),
+        by: UserId(r.try_get(1)?),
+        reason: r.try_get(2)?,
+        at_ms: r.try_get(3)?,
+    })
+}
+
+/// The live (not deleted) group `conv`, or `not_found`.
+fn require_group(c: &mut impl GenericClient, conv: ConvId) -> Result<Conversation> {
+    let sql = format!(
+        "SELECT {CONV_COLS} FROM conversations c WHERE c.id = $1 AND c.kind = 2
+           AND NOT EXISTS (SELECT 1 FROM deleted_groups d WHERE d.conv_id = c.id)"
+    );
+    match c.query_opt(&sql, &[&conv.0])? {
+        Some(r) => conv_row(&r),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+fn settings(c: &mut impl GenericClient, conv: ConvId) -> Result<GroupSettings> {
+    let sql = "SELECT topic, admins_only_invite FROM group_settings WHERE conv_id = $1";
+    match c.query_opt(sql, &[&conv.0])? {
+        Some(r) => Ok(GroupSettings {
+            topic: r.try_get(0)?,
+            admins_only_invite: r.try_get(1)?,
+        }),
+        None => Ok(GroupSettings::default()),
+    }
+}
+
+fn rename(c: &mut impl GenericClient, conv: ConvId, name: &str) -> Result<()> {
+    let key = group_key(name);
+    let taken = "SELECT 1 FROM conversations WHERE kind = 2 AND name_key = $1 AND id <> $2";
+    if c.query_opt(taken, &[&key, &conv.0])?.is_some() {
+        return Err(StoreError::NameTaken);
+    }
+    let sql = "UPDATE conversations SET name = $1, name_key = $2 WHERE id = $3";
+    c.execute(sql, &[&name, &key, &conv.0])?;
+    Ok(())
+}
+
+fn update(
+    c: &mut impl GenericClient,
+    conv: ConvId,
+    u: &GroupUpdate,
+) -> Result<(Conversation, GroupSettings)> {
+    require_group(c, conv)?;
+    if let Some(name) = &u.name {
+        rename(c, conv, name)?;
+    }
+    if let Some(public) = u.public {
+        c.execute(
+            "UPDATE conversations SET public = $1 WHERE id = $2",
+            &[&public, &conv.0],
+        )?;
+    }
+    let mut s = settings(c, conv)?;
+    if let Some(topic) = &u.topic {
+        s.topic.clone_from(topic);
+    }
+    if let Some(admins_only) = u.admins_only_invite {
+        s.admins_only_invite = admins_only;
+    }
+    let sql = "INSERT INTO group_settings (conv_id, topic, admins_only_invite) VALUES ($1, $2, $3)
+               ON CONFLICT (conv_id) DO UPDATE
+               SET topic = excluded.topic, admins_only_invite = excluded.admins_only_invite";
+    c.execute(sql, &[&conv.0, &s.topic, &s.admins_only_invite])?;
+    Ok((require_group(c, conv)?, s))
+}
+
+fn put_ban(c: &mut impl GenericClient, conv: ConvId, ban: &Ban, max: usize) -> Result<()> {
+    require_conv(c, conv)?;
+    require_user(c, ban.user)?;
+    lock_key(c, "bans", conv.0)?;
+    let listed = "SELECT count(*) FROM group_bans WHERE conv_id = $1";
+    let banned = "SELECT 1 FROM group_bans WHERE conv_id = $1 AND user_id = $2";
+    if count(c, listed, &[&conv.0])? >= max
+        && c.query_opt(banned, &[&conv.0, &ban.user.0])?.is_none()
+    {
+        return Err(StoreError::Conflict("ban list full"));
+    }
+    let sql = "INSERT INTO group_bans (conv_id, user_id, by_id, reason, at_ms)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conv_id, user_id) DO UPDATE
+               SET by_id = excluded.by_id, reason = excluded.reason, at_ms = excluded.at_ms";
+    c.execute(
+        sql,
+        &[&conv.0, &ban.user.0, &ban.by.0, &ban.reason, &ban.at_ms],
+    )?;
+    Ok(())
+}
+
+/// The role code of current member `user`, locked for this transaction.
+fn role_of(c: &mut impl GenericClient, conv: ConvId, user: UserId) -> Result<Option<i16>> {
+    let sql = "SELECT role FROM members WHERE conv_id = $1 AND user_id = $2 AND left_seq IS NULL
+               FOR UPDATE";
+    let row = c.query_opt(sql, &[&conv.0, &user.0])?;
+    row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
+}
+
+fn transfer(c: &mut impl GenericClient, conv: ConvId, from: UserId, to: UserId) -> Result<()> {
+    if role_of(c, conv, from)? != Some(role_code(Role::Owner)) {
+        return Err(StoreError::Conflict("not the owner"));
+    }
+    if from == to {
+        return Err(StoreError::Conflict("already the owner"));
+    }
+    role_of(c, conv, to)?.ok_or(StoreError::NotFound)?;
+    let sql = "UPDATE members SET role = $1 WHERE conv_id = $2 AND user_id = $3";
+    c.execute(sql, &[&role_code(Role::Admin), &conv.0, &from.0])?;
+    c.execute(sql, &[&role_code(Role::Owner), &conv.0, &to.0])?;
+    Ok(())
+}
+
+fn delete(c: &mut impl GenericClient, conv: ConvId) -> Result<()> {
+    require_group(c, conv)?;
+    for table in [
+        "messages",
+        "members",
+        "cursors",
+        "group_bans",
+        "group_mutes",
+        "group_settings",
+    ] {
+        c.execute(
+            &format!("DELETE FROM {table} WHERE conv_id = $1"),
+            &[&conv.0],
+        )?;
+    }
+    let sql =
+        "UPDATE conversations SET name_key = NULL, public = false, last_seq = 0 WHERE id = $1";
+    c.execute(sql, &[&conv.0])?;
+    c.execute(
+        "INSERT INTO deleted_groups (conv_id) VALUES ($1)",
+        &[&conv.0],
+    )?;
+    Ok(())
+}
+
+impl Moderation for PgStore {
+    fn ban(&self, conv: ConvId, ban: &Ban, max: usize) -> Result<()> {
+        let ban = ban.clone();
+        self.tx_at(READ_COMMITTED, move |t| put_ban(t, conv, &ban, max))
+    }
+
+    fn unban(&self, conv: ConvId, user: UserId) -> Result<bool> {
+        self.tx(move |t| {
+            let sql = "DELETE FROM group_bans WHERE conv_id = $1 AND user_id = $2";
+            Ok(t.execute(sql, &[&conv.0, &user.0])? > 0)
+        })
+    }
+
+    fn ban_of(&self, conv: ConvId, user: UserId) -> Result<Option<Ban>> {
+        let sql = format!("SELECT {BAN_COLS} FROM group_bans WHERE conv_id = $1 AND user_id = $2");
+        self.call(move |c| {
+            c.query_opt(&sql, &[&conv.0, &user.0])?
+                .as_ref()
+                .map(ban_row)
+                .transpose()
+        })
+    }
+
+    fn bans(&self, conv: ConvId) -> Result<Vec<Ban>> {
+        let sql = format!("SELECT {BAN_COLS} FROM group_bans WHERE conv_id = $1 ORDER BY user_id");
+        self.call(move |c| c.query(&sql, &[&conv.0])?.iter().map(ban_row).collect())
+    }
+
+    fn set_muted(&self, conv: ConvId, user: UserId, muted: bool) -> Result<bool> {
+        self.tx(move |t| {
+            require_conv(t, conv)?;
+            require_user(t, user)?;
+            let sql = match muted {
+                true => {
+                    "INSERT INTO group_mutes (conv_id, user_id) VALUES ($1, $2)
+                         ON CONFLICT DO NOTHING"
+                }
+                false => "DELETE FROM group_mutes WHERE conv_id = $1 AND user_id = $2",
+            };
+            Ok(t.execute(sql, &[&conv.0, &user.0])? > 0)
+        })
+    }
+
+    fn muted(&self, conv: ConvId) -> Result<Vec<UserId>> {
+        self.call(move |c| {
+            let sql = "SELECT user_id FROM group_mutes WHERE conv_id = $1 ORDER BY user_id";
+            let rows = c.query(sql, &[&conv.0])?;
+            rows.iter().map(|r| Ok(UserId(r.try_get(0)?))).collect()
+        })
+    }
+
+    fn group_settings(&self, conv: ConvId) -> Result<GroupSettings> {
+        self.call(move |c| settings(c, conv))
+    }
+
+    fn update_group(
+        &self,
+        conv: ConvId,
+        update: &GroupUpdate,
+    ) -> Result<(Conversation, GroupSettings)> {
+        let update = update.clone();
+        self.tx(move |t| self::update(t, conv, &update))
+    }
+
+    fn transfer_ownership(&self, conv: ConvId, from: UserId, to: UserId) -> Result<()> {
+        self.tx(move |t| transfer(t, conv, from, to))
+    }
+
+    fn delete_group(&self, conv: ConvId) -> Result<()> {
+        self.tx(move |t| delete(t, conv))
+    }
+
+    fn group_deleted(&self, conv: ConvId) -> Result<bool> {
+        self.call(move |c| {
+            let sql = "SELECT 1 FROM deleted_groups WHERE conv_id = $1";
+            Ok(c.query_opt(sql, &[&conv.0])?.is_some())
+        })
+    }
+}
