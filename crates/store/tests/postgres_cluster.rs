@@ -150,3 +150,41 @@ fn stores_heal_after_postgres_restarts() {
         assert_eq!(last, 2);
     }
 }
+
+/// Registrations racing on two nodes (every new user joins the lobby, so
+/// their serializable transactions conflict): each one succeeds, retried
+/// inside the store, and never reaches the caller as a backend error (the
+/// bench once saw SQLSTATE 40001 come back as `internal`).
+#[test]
+fn racing_registrations_on_two_nodes_all_succeed() {
+    let Some(pg) = TestPostgres::shared() else {
+        return;
+    };
+    let url = pg.url_for_new_db();
+    let nodes = [
+        Arc::new(PgStore::connect(&url).expect("node a")),
+        Arc::new(PgStore::connect(&url).expect("node b")),
+    ];
+    let threads: Vec<_> = (0..32)
+        .map(|i| {
+            let store = Arc::clone(&nodes[i % 2]);
+            std::thread::spawn(move || {
+                let user = store.create_user(&format!("racer{i}"), "h", 1)?;
+                let session = natter_store::NewSession {
+                    user: user.id,
+                    token_hash: [i as u8; 32],
+                    addr: None,
+                    max_per_user: 8,
+                };
+                store.create_session(&session, 2)?;
+                store.set_last_seen(user.id, 3)
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        let out = t.join().expect("thread");
+        assert!(out.is_ok(), "registration {i} failed: {out:?}");
+    }
+    let lobby = nodes[0].lobby();
+    assert_eq!(nodes[1].members(lobby).expect("members").len(), 32);
+}
