@@ -135,7 +135,7 @@ async fn users_on_three_nodes_chat_in_dms_and_a_group() {
         return;
     };
     let _one = serial().await;
-    let c = Cluster::start(&tools, 3);
+    let c = Cluster::start(tools, 3);
     let members = spread_members(&c, true).await;
     let (alice, bob) = (&members[0], &members[1]);
     // A DM from node 0 to node 1: ✓ for each, bob gets each once in
@@ -264,7 +264,7 @@ async fn kill_9_a_node_mid_stream_loses_and_duplicates_nothing() {
     let (k, seed) = (crash_k(), seed());
     println!("cluster crash test: K = {k}, seed = {seed} (NATTER_CLUSTER_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut c = Cluster::start(&tools, 3);
+    let mut c = Cluster::start(tools, 3);
     let members = spread_members(&c, true).await;
     let conv = group(&members, "crash").await;
     let mut handles = Vec::new();
@@ -311,13 +311,13 @@ async fn nats_killed_and_restarted_mid_stream_loses_nothing() {
     let seed = seed();
     println!("NATS restart test: seed = {seed} (NATTER_CLUSTER_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut c = Cluster::start(&tools, 3);
+    let mut c = Cluster::start(tools, 3);
     let members = spread_members(&c, true).await;
     let conv = group(&members, "bus").await;
     let mut handles = burst(&members, conv, 0, rng.random_range(10..30)).await;
     let mut first = handles[rng.random_range(0..handles.len())].clone();
     guard(first.stored()).await.expect("✓ before NATS dies");
-    c.nats.kill_9();
+    c.nats.kill();
     let bus =
         |state: &'static str| move |_: u16, body: &str| body.contains(&format!("bus: {state}"));
     (0..3).for_each(|i| wait_healthz(&c, i, bus("down")));
@@ -339,7 +339,7 @@ async fn two_nodes_appending_to_one_conversation_keep_seqs_contiguous() {
         return;
     };
     let _one = serial().await;
-    let c = Cluster::start(&tools, 3);
+    let c = Cluster::start(tools, 3);
     let members = spread_members(&c, true).await;
     let conv = group(&members, "race").await;
     // Alice (node 0) and bob (node 1) stream at once, 80 messages each.
@@ -373,7 +373,7 @@ async fn a_node_without_postgres_reports_it_and_gives_no_tick() {
         return;
     };
     let _one = serial().await;
-    let mut c = Cluster::start(&tools, 2);
+    let mut c = Cluster::start(tools, 2);
     let members = spread_members_of(&c, 2).await;
     let _pending = send_while_the_store_is_down(&mut c, &members).await;
     c.pg.restart();
@@ -388,7 +388,7 @@ async fn a_message_sent_while_postgres_is_down_is_stored_once_it_is_back() {
         return;
     };
     let _one = serial().await;
-    let mut c = Cluster::start(&tools, 2);
+    let mut c = Cluster::start(tools, 2);
     let members = spread_members_of(&c, 2).await;
     let mut pending = send_while_the_store_is_down(&mut c, &members).await;
     c.pg.restart();

@@ -17,13 +17,11 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use crate::common::{GUARD, read_lines};
 
-#[path = "cluster_pg.rs"]
-mod pg;
-pub use pg::Postgres;
+use natter_server::bus::nats_harness::TestNats;
+use natter_store::pg_harness::TestPostgres;
 
 /// Every cluster test account's password.
 pub const PASSWORD: &str = "correct horse";
@@ -54,72 +52,26 @@ parallelism = 1
 /// the first node's data directory into the others before they start).
 const SHARED_FILES: [&str; 2] = ["server.key", "token.secret"];
 
-/// Where the external programs are.
-#[derive(Debug, Clone)]
+/// The services a cluster runs on: a throwaway PostgreSQL of its own (the
+/// tests stop and restart it) and a `nats-server`, both from the shared
+/// test harnesses of natter-store and natter-server.
 pub struct Tools {
-    /// Directory with `initdb` and `postgres`.
-    pub pg_bin: PathBuf,
-    /// The `nats-server` binary.
-    pub nats: PathBuf,
+    pg: TestPostgres,
+    nats: TestNats,
 }
 
-/// The tools, or `None` (test skipped, said on stderr) when one is missing;
-/// panics instead when `NATTER_REQUIRE_CLUSTER_TESTS=1`.
+/// The started services, or `None` (test skipped, said on stderr) when a
+/// binary is missing; with `NATTER_REQUIRE_CLUSTER_TESTS=1` (CI) that panics.
 pub fn tools(test: &str) -> Option<Tools> {
-    let found = pg_bin_dir().zip(nats_binary());
-    if found.is_none() {
-        let why = "needs PostgreSQL (initdb, postgres) and nats-server";
-        if std::env::var("NATTER_REQUIRE_CLUSTER_TESTS").as_deref() == Ok("1") {
-            panic!("{test}: {why} (NATTER_REQUIRE_CLUSTER_TESTS=1)");
-        }
-        eprintln!("{test}: skipped: {why}; apt-get install postgresql nats-server");
-    }
-    found.map(|(pg_bin, nats)| Tools { pg_bin, nats })
-}
-
-fn pg_bin_dir() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| Some(e.ok()?.path().join("bin")))
-        .collect();
-    dirs.sort();
-    dirs.push("/usr/local/bin".into());
-    dirs.into_iter()
-        .rev()
-        .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
-}
-
-fn nats_binary() -> Option<PathBuf> {
-    [
-        "/usr/sbin/nats-server",
-        "/usr/bin/nats-server",
-        "/usr/local/bin/nats-server",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-}
-
-/// Whether this process runs as root (the owner of `/proc/self`).
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    let pg = TestPostgres::start()?;
+    let nats = TestNats::start(test)?;
+    Some(Tools { pg, nats })
 }
 
 /// A free loopback TCP port (bound, read and released).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr").port()
-}
-
-/// Waits (within the guard) until `ready` holds, checking every 20 ms.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let give_up = Instant::now() + GUARD;
-    while !ready() {
-        assert!(Instant::now() < give_up, "{what}: not within the guard");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// `setpriv --pdeathsig KILL -- PROGRAM`: the child dies with this thread.
@@ -133,67 +85,6 @@ fn stop(child: &mut Option<Child>) {
     if let Some(mut c) = child.take() {
         let _ = c.kill();
         let _ = c.wait();
-    }
-}
-
-/// A `nats-server` on a loopback port.
-pub struct Nats {
-    bin: PathBuf,
-    /// Its client port on 127.0.0.1.
-    pub port: u16,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Nats {
-    /// Starts it (log in `dir`) and waits until it accepts connections.
-    pub fn start(tools: &Tools, dir: &Path) -> Self {
-        let mut nats = Self {
-            bin: tools.nats.clone(),
-            port: free_port(),
-            log: dir.join("nats.log"),
-            child: None,
-        };
-        nats.restart();
-        nats
-    }
-
-    /// The URL nodes get with `--bus`.
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it again on the same port (after [`Self::kill_9`]).
-    pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "nats-server is running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("nats log");
-        let child = with_parent_death(&self.bin)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start nats-server");
-        self.child = Some(child);
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        wait_until("nats-server listening", || {
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        });
-    }
-
-    /// kill -9, and reap it.
-    pub fn kill_9(&mut self) {
-        stop(&mut self.child);
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        stop(&mut self.child);
     }
 }
 
@@ -347,27 +238,21 @@ pub struct Cluster {
     /// The nodes, `n0`, `n1`, …
     pub nodes: Vec<Node>,
     /// The bus.
-    pub nats: Nats,
+    pub nats: TestNats,
     /// The store.
-    pub pg: Postgres,
+    pub pg: TestPostgres,
     /// Logs, data directories, configs and client homes.
     pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
-    /// Starts PostgreSQL (fsync off), NATS and `n` nodes. The first node
+    /// Starts `n` nodes on `tools`' PostgreSQL and NATS. The first node
     /// creates the server key and token secret; they are copied into the
     /// other nodes' data directories before those start.
-    pub fn start(tools: &Tools, n: usize) -> Self {
-        Self::start_with(tools, n, false)
-    }
-
-    /// [`Self::start`] with PostgreSQL's `fsync` on or off.
-    pub fn start_with(tools: &Tools, n: usize, fsync: bool) -> Self {
+    pub fn start(tools: Tools, n: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pg = Postgres::start(tools, fsync);
-        let nats = Nats::start(tools, dir.path());
-        let (store, bus) = (pg.url(), nats.url());
+        let Tools { pg, nats } = tools;
+        let (store, bus) = (pg.url_for_new_db(), nats.url());
         let mut nodes = vec![Node::start(dir.path(), "n0", &store, &bus)];
         for i in 1..n {
             let name = format!("n{i}");
