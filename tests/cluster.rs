@@ -2,7 +2,8 @@
 //! one PostgreSQL and one NATS on loopback, real processes. Users spread
 //! over the nodes chat in DMs and a group (library clients and the CLI);
 //! a node is kill -9'd in the middle of a message stream (seeded, K
-//! times); NATS is killed and restarted mid-stream; two nodes append to
+//! times); a user online on two nodes at once gets everything on both;
+//! NATS is killed and restarted mid-stream; two nodes append to
 //! one conversation at once; a node whose PostgreSQL is gone says so on
 //! `/healthz` and gives no ✓, and stores the message once it is back.
 //!
@@ -365,6 +366,40 @@ async fn two_nodes_appending_to_one_conversation_keep_seqs_contiguous() {
     let history = full_history(&again.client, conv).await;
     let last = history.last().map(|m| m.seq);
     assert_eq!(last, acked.last().map(|(s, _)| *s), "no new message");
+}
+
+/// Alice is online on two nodes at once (two devices); bob, on a third
+/// node, writes to her in a DM and in a group: each of her devices gets
+/// every message exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_on_two_nodes_at_once_gets_everything_on_both() {
+    let Some(tools) = cluster::tools("a_user_on_two_nodes") else {
+        return;
+    };
+    let _one = serial().await;
+    let c = Cluster::start(tools, 3);
+    let members = spread_members(&c, true).await;
+    let conv = group(&members, "both").await;
+    let known = c.dir.path().join("known-alice-2");
+    let second = member(&rotated(&c.addrs(), 2), &known, "alice", false).await;
+    assert_eq!(
+        second.addr(),
+        c.nodes[2].udp,
+        "alice's second device on node 2"
+    );
+    let bob = &members[1];
+    let mut hello = bob.client.send(Target::User("alice".into()), "hi").await;
+    let dm = guard(hello.stored()).await.expect("✓ of the first DM").conv;
+    for conv in [conv, dm] {
+        let acked = all_stored(burst(&members[1..2], conv, 0, 30).await, 0).await;
+        let want: BTreeSet<Seq> = acked.iter().map(|(s, _)| *s).collect();
+        for device in [&members[0], &second] {
+            device.wait_for(conv, &want).await;
+            let got = device.received(conv);
+            let once_in_order = got.windows(2).all(|w| w[0] < w[1]);
+            assert!(once_in_order, "alice on {}: {got:?}", device.addr());
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
