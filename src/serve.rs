@@ -125,6 +125,8 @@ fn redact_url(url: &str) -> String {
     } else {
         format!("{user}@")
     };
+    // A query may carry a password too (`?password=…`): drop it.
+    let host = host.split_once('?').map_or(host, |(host, _)| host);
     format!("{scheme}://{user}{host}")
 }
 
@@ -332,6 +334,13 @@ fn create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_and_bus_urls_are_logged_without_secrets() {
+        let url = "postgres://natter:hunter2@db:5432/chat?password=hunter3";
+        assert_eq!(redact_url(url), "postgres://natter@db:5432/chat");
+        assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
 
     #[test]
     fn secrets_are_created_once_private_and_read_back() {

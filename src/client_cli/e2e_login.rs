@@ -37,7 +37,7 @@ pub(crate) async fn first_login(client: &Client, args: &ClientArgs, home: &Home,
     let mut device = match open_device_with(home, args, password.to_owned()).await {
         Ok(device) => device,
         Err(fail) => {
-            let why = fail.message;
+            let why = safe(&fail.message);
             eprintln!("natter: warning: no end-to-end encryption device here: {why}");
             return;
         }

@@ -353,6 +353,15 @@ async fn plain_text_is_refused_once_a_direct_is_encrypted(backend: Backend) {
     let mut plain = alice.client.send(Target::User("bob".into()), "plain").await;
     let err = plain.stored().await.expect_err("refused");
     assert_eq!(err.code(), Some(ErrorCode::EncryptionRequired));
+    // Files are not end-to-end encrypted yet: offering one there is refused
+    // rather than handing the server its bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret.txt");
+    std::fs::write(&path, "file secret").unwrap();
+    let file = natter_client::files::LocalFile::read(&path).unwrap();
+    let offer = alice.client.offer_file(Target::User("bob".into()), &file);
+    let err = offer.await.expect_err("file offer refused");
+    assert_eq!(err.code(), Some(ErrorCode::EncryptionRequired));
 }
 
 async fn a_lost_session_is_repaired_before_the_next_message(backend: Backend) {

@@ -28,20 +28,9 @@ pub(super) async fn apply(
         let text = "an edit needs text: delete the message instead";
         return Err(CmdError::api(ErrorCode::BadRequest, text));
     }
-    refuse_if_encrypted(s, conv).await?;
+    if let Some(store_conv) = crate::convert::store_conv(conv) {
+        let why = "messages of an end-to-end encrypted conversation cannot be edited";
+        super::send::refuse_if_encrypted(s, store_conv, why).await?;
+    } // else the writer answers no_such_conversation
     submit(s, conv, seq, client_id, Change::Edit(body)).await
-}
-
-/// `encryption_required` for an end-to-end encrypted conversation.
-async fn refuse_if_encrypted(s: &Session, conv: ConversationId) -> Result<(), CmdError> {
-    let Some(conv) = crate::convert::store_conv(conv) else {
-        return Ok(()); // the writer answers no_such_conversation
-    };
-    if conv == s.shared.lobby || !s.shared.db(move |st| st.is_e2e(conv)).await? {
-        return Ok(());
-    }
-    Err(CmdError::api(
-        ErrorCode::EncryptionRequired,
-        "messages of an end-to-end encrypted conversation cannot be edited",
-    ))
 }

@@ -24,13 +24,16 @@ pub(super) struct Offer {
 
 pub(super) async fn apply(s: &mut Session, offer: Offer) -> Result<Response, CmdError> {
     let me = s.require_auth()?.id;
-    s.shared.files.disk()?;
     let hash = validate(&s.shared.config.files, &offer)?;
     let conv = super::send::resolve(s, me, offer.target.clone()).await?;
     if conv == s.shared.lobby {
         let text = "files are offered in directs and groups, not the lobby";
         return Err(CmdError::api(ErrorCode::BadRequest, text));
     }
+    // Files are not end-to-end encrypted yet: the server would see them.
+    let why = "files cannot be sent in an end-to-end encrypted conversation yet";
+    super::send::refuse_if_encrypted(s, conv, why).await?;
+    s.shared.files.disk()?;
     let file = create_or_resume(s, me, conv, hash, &offer).await?;
     Ok(Response::File(Box::new(
         file_info(&s.shared, &file, me).await?,

@@ -29,7 +29,8 @@ pub(super) async fn apply(
         ));
     }
     let conv = resolve(s, me, target).await?;
-    refuse_if_encrypted(s, conv).await?;
+    let why = "this conversation is end-to-end encrypted: open it in natter chat";
+    refuse_if_encrypted(s, conv, why).await?;
     submit(s, id, conv, client_id, body).await
 }
 
@@ -98,15 +99,16 @@ pub(super) async fn direct_with(s: &Session, me: UserId, name: String) -> Result
     }
 }
 
-/// `encryption_required` in an end-to-end encrypted direct: plain text
-/// never goes there (the web client, say, cannot encrypt). The lobby is
-/// never encrypted and costs no look-up.
-async fn refuse_if_encrypted(s: &Session, conv: ConvId) -> Result<(), CmdError> {
+/// `encryption_required` (saying `why`) in an end-to-end encrypted direct:
+/// nothing the server could read goes there (plain text, edits, files).
+/// The lobby is never encrypted and costs no look-up.
+pub(super) async fn refuse_if_encrypted(
+    s: &Session,
+    conv: ConvId,
+    why: &'static str,
+) -> Result<(), CmdError> {
     if conv == s.shared.lobby || !s.shared.db(move |st| st.is_e2e(conv)).await? {
         return Ok(());
     }
-    Err(CmdError::api(
-        ErrorCode::EncryptionRequired,
-        "this conversation is end-to-end encrypted: open it in natter chat",
-    ))
+    Err(CmdError::api(ErrorCode::EncryptionRequired, why))
 }
