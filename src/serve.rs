@@ -6,6 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use natter_net::{
@@ -33,8 +34,15 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = ServeSettings::resolve(args)?;
     crate::init_logging(&settings.log_level)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(serve_async(settings))
+    let out = runtime.block_on(serve_async(settings));
+    // Do not wait forever for a thread still blocked in a PostgreSQL
+    // connect attempt (stopped while waiting for it).
+    runtime.shutdown_timeout(LEFTOVER_WAIT);
+    out
 }
+
+/// Longest wait at exit for blocking tasks still running.
+const LEFTOVER_WAIT: Duration = Duration::from_secs(3);
 
 async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     create_data_dir(&settings.data)?;
@@ -42,7 +50,7 @@ async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     let keypair =
         StaticKeypair::from_private(load_or_create_secret(&settings.data.join(KEY_FILE))?);
     let token_secret = load_or_create_secret(&settings.data.join(TOKEN_FILE))?;
-    let store = open_store(&settings)?;
+    let store = open_store(&settings).await?;
     tighten_permissions(&settings.data)?;
     let endpoint = Endpoint::bind(settings.udp, net_config(&settings, keypair, token_secret))
         .await
@@ -82,19 +90,72 @@ async fn serve_async(settings: ServeSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The shared PostgreSQL store with `--store`, else the SQLite file in
-/// the data directory.
-fn open_store(settings: &ServeSettings) -> anyhow::Result<Arc<dyn Store>> {
+/// The shared PostgreSQL store with `--store` ([`open_postgres`]), else
+/// the SQLite file in the data directory. Opening connects and migrates:
+/// blocking work, run off the async threads.
+async fn open_store(settings: &ServeSettings) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(url) = &settings.server.store {
-        let store = natter_store::PgStore::connect(url)
-            .with_context(|| format!("cannot open the store at {}", redact_url(url)))?;
-        tracing::info!(store = %redact_url(url), "cluster store: PostgreSQL");
-        return Ok(Arc::new(store));
+        return open_postgres(url).await;
     }
     let db = settings.data.join(DB_FILE);
-    let store =
-        SqliteStore::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
+    let open = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || SqliteStore::open(&db))
+    };
+    let store = open
+        .await
+        .context("the database opening task failed")?
+        .with_context(|| format!("cannot open database {}", db.display()))?;
     Ok(Arc::new(store))
+}
+
+/// First pause before trying PostgreSQL again at start-up; it doubles up
+/// to [`STORE_RETRY_MAX`].
+const STORE_RETRY_MIN: Duration = Duration::from_millis(500);
+/// Longest pause between start-up attempts to reach PostgreSQL.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Connects to PostgreSQL at `url` and migrates. While it cannot be
+/// reached (refused, timed out, starting up) the node says so and tries
+/// again, until it answers or SIGINT/SIGTERM: nodes and their database
+/// often start together. A configuration it cannot work with (bad URL,
+/// refused login, missing database) is an error at once.
+async fn open_postgres(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let shown = redact_url(url);
+    // Installed once, before the first attempt: a signal during a (blocking)
+    // connect attempt stops the node too.
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut pause = STORE_RETRY_MIN;
+    loop {
+        let connect = {
+            let url = url.to_owned();
+            tokio::task::spawn_blocking(move || natter_store::PgStore::connect(&url))
+        };
+        let connected = tokio::select! {
+            joined = connect => joined.context("the store opening task failed")?,
+            () = &mut shutdown => bail!("stopped while waiting for PostgreSQL at {shown}"),
+        };
+        let why = match connected {
+            Ok(store) => {
+                tracing::info!(store = %shown, "cluster store: PostgreSQL");
+                return Ok(Arc::new(store));
+            }
+            Err(natter_store::StoreError::Unavailable(why)) => why,
+            Err(e) => return Err(e).with_context(|| format!("cannot open the store at {shown}")),
+        };
+        tracing::warn!(
+            store = %shown,
+            error = %why,
+            retry_in_ms = pause.as_millis() as u64,
+            "PostgreSQL unreachable: not serving until it answers (stop with Ctrl-C)"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = &mut shutdown => bail!("stopped while waiting for PostgreSQL at {shown}"),
+        }
+        pause = (pause * 2).min(STORE_RETRY_MAX);
+    }
 }
 
 /// The NATS bus with `--bus`, else the in-process one (a single node).
@@ -103,7 +164,7 @@ async fn open_bus(config: &natter_server::ServerConfig) -> anyhow::Result<natter
         return Ok(natter_server::Bus::local());
     };
     let options = natter_server::BusOptions {
-        heartbeat: std::time::Duration::from_millis(config.bus_heartbeat_ms.max(50)),
+        heartbeat: Duration::from_millis(config.bus_heartbeat_ms.max(50)),
         ..Default::default()
     };
     let bus = natter_server::Bus::nats(url, options)
@@ -230,21 +291,26 @@ fn browsable(bound: std::net::SocketAddr) -> std::net::SocketAddr {
     std::net::SocketAddr::new(ip, bound.port())
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on the first SIGINT or SIGTERM after the call: the handlers
+/// are installed at once (inside the runtime), so a signal that comes
+/// before the first poll is not lost.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
+    let streams = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    let name = tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    };
-    tracing::info!(signal = name, "shutdown requested");
+    );
+    async move {
+        let (Ok(mut int), Ok(mut term)) = streams else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        let name = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        tracing::info!(signal = name, "shutdown requested");
+    }
 }
 
 fn create_data_dir(dir: &Path) -> anyhow::Result<()> {

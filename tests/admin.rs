@@ -29,11 +29,23 @@ fn users_and_stats_for_a_server_admin_and_refused_to_anyone_else() {
     w.ok("alice", &["send", "--to", "bob", "hello"]);
     w.ok("alice", &["group", "create", "crew"]);
 
-    let users = w.json(ROOT, &["admin", "users"]);
+    // Alice's last sign-off is recorded with the next presence batch, a
+    // moment after her command exits: ask until it is there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let users = loop {
+        let users = w.json(ROOT, &["admin", "users"]);
+        if user_row(&users, "alice")["last_seen_ms"].is_u64() {
+            break users;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no last seen: {users}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50)); // polling, deadline above
+    };
     let alice = user_row(&users, "alice");
     assert_eq!(alice["sessions"], 1, "{users}");
     assert_eq!(alice["disabled"], false, "{users}");
-    assert!(alice["last_seen_ms"].is_u64(), "{users}");
     assert_eq!(user_row(&users, ROOT)["server_admin"], true, "{users}");
     assert_eq!(user_row(&users, "bob")["server_admin"], false, "{users}");
     let table = w.ok(ROOT, &["admin", "users"]).stdout;

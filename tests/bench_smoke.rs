@@ -61,3 +61,35 @@ fn bench_idle_reports_memory_per_client_for_both_processes() {
         assert!(line.contains("KiB per client"), "{line}");
     }
 }
+
+/// `--processes`: the clients spread over several bench processes (here
+/// also over two loopback source addresses), one report line for each
+/// process and one for the server.
+#[test]
+fn bench_idle_spreads_clients_over_processes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["bench", "--spawn", "--clients", "9", "--groups", "0"])
+        .args(["--processes", "2", "--local-addrs", "127.0.0.2,127.0.0.3"])
+        .args(["--idle", "1s"])
+        .output()
+        .expect("run natter bench --processes");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "natter bench --processes failed: {stderr}"
+    );
+    assert!(
+        stdout.contains("9 clients in 2 processes set up"),
+        "{stdout}"
+    );
+    for who in [
+        "bench process 1 (client library): RSS",
+        "bench process 2 (client library): RSS",
+        "server: RSS",
+    ] {
+        let line = stdout.lines().find(|l| l.contains(who));
+        let line = line.unwrap_or_else(|| panic!("no '{who}' in {stdout}"));
+        assert!(line.contains("KiB per client"), "{line}");
+    }
+}

@@ -6,8 +6,8 @@ use natter_api::{ConversationInfo, Sent};
 use serde_json::json;
 
 use super::common::{self, ClientArgs, Home, LoggedIn, block_on, client_fail};
-use super::output::{label, print_json};
-use super::{SendDest, find_conversation};
+use super::output::print_json;
+use super::{Dest, SendDest, find_conversation};
 use crate::exit::Fail;
 
 /// `natter edit`.
@@ -78,7 +78,7 @@ async fn open(common: &ClientArgs, dest: &SendDest) -> Result<(LoggedIn, Convers
 
 /// `✓ edited #crew #5 (entry #7)`, or one JSON object.
 fn report(state: &str, info: &ConversationInfo, seq: u64, sent: &Sent, json: bool) {
-    let conversation = label(info);
+    let conversation = Dest::from(&info.kind).label();
     if json {
         print_json(&json!({
             "state": state, "conversation": conversation, "conv": info.id.0,

@@ -81,7 +81,7 @@ async fn moderation_command(command: GroupCommand) -> Result<(), Fail> {
         GroupCommand::Demote(args) => m::user_action(args, Verb::Demote).await,
         GroupCommand::Transfer(args) => m::user_action(args, Verb::Transfer).await,
         GroupCommand::Settings(args) => m::settings(args).await,
-        GroupCommand::Delete(args) => m::delete(args).await,
+        GroupCommand::Delete(args) => m::delete_group(args).await,
         GroupCommand::Bans(args) => m::bans(args).await,
         _ => Ok(()),
     }

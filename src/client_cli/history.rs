@@ -4,8 +4,8 @@ use natter_api::{Anchor, HistoryQuery, Order};
 use serde_json::json;
 
 use super::common::{Home, block_on, client_fail};
-use super::output::{label, message_json, message_line, print_json};
-use super::{HistoryArgs, find_conversation};
+use super::output::{message_json, message_line, print_json};
+use super::{Dest, HistoryArgs, find_conversation};
 use crate::exit::Fail;
 
 /// Runs `natter history`.
@@ -26,7 +26,7 @@ pub(crate) fn history(args: HistoryArgs) -> Result<(), Fail> {
         };
         let page = session.client.history(query).await;
         let page = page.map_err(|e| client_fail(session.server, "cannot read the history", e))?;
-        let name = label(&info);
+        let name = Dest::from(&info.kind).label();
         let mut shown = Vec::with_capacity(page.len());
         for m in &page {
             if m.e2e.is_none() {

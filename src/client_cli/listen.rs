@@ -12,9 +12,9 @@ use natter_api::Event;
 use natter_client::{ClientEvent, ConnectionState, OutgoingState};
 use serde_json::{Value, json};
 
-use super::ListArgs;
 use super::common::{Home, LoggedIn, block_on};
-use super::output::{Labels, label, message_json, message_line, print_json, safe};
+use super::output::{Labels, message_json, message_line, print_json, safe};
+use super::{Dest, ListArgs};
 use crate::exit::{AUTH, Fail, OTHER};
 
 /// Runs `natter listen`.
@@ -184,7 +184,7 @@ fn added(
     conv: &natter_api::ConversationInfo,
     by: Option<&natter_api::UserInfo>,
 ) -> (Value, String) {
-    let name = label(conv);
+    let name = Dest::from(&conv.kind).label();
     let by = by.map(|u| u.name.as_str());
     let who = by.map_or(Cow::Borrowed("the server"), safe);
     let v = json!({"type": "added", "conversation": name, "conv": conv.id.0, "by": by});
@@ -196,27 +196,22 @@ fn online(on: bool) -> &'static str {
 }
 
 fn connection(state: ConnectionState) -> (Value, String) {
-    match state {
-        ConnectionState::Connected => (
-            json!({"type": "connection", "state": "connected"}),
-            "-- connected --".into(),
-        ),
-        ConnectionState::Resumed => (
-            json!({"type": "connection", "state": "resumed"}),
-            "-- resumed --".into(),
-        ),
-        ConnectionState::Reconnecting { attempt } => (
-            json!({"type": "connection", "state": "reconnecting", "attempt": attempt}),
-            format!("-- reconnecting (attempt {attempt}) --"),
-        ),
-    }
+    let value = match state {
+        ConnectionState::Connected => json!({"type": "connection", "state": "connected"}),
+        ConnectionState::Resumed => json!({"type": "connection", "state": "resumed"}),
+        ConnectionState::Reconnecting { attempt } => {
+            json!({"type": "connection", "state": "reconnecting", "attempt": attempt})
+        }
+    };
+    (value, format!("-- {state} --"))
 }
 
 fn outgoing(client_id: uuid::Uuid, state: &OutgoingState) -> (Value, String) {
+    let glyph = state.glyph();
     let (name, text) = match state {
-        OutgoingState::Pending => ("pending", "⏳".to_owned()),
-        OutgoingState::Stored(s) => ("stored", format!("✓ #{}", s.seq)),
-        OutgoingState::Delivered(s) => ("delivered", format!("✓✓ #{}", s.seq)),
+        OutgoingState::Pending => ("pending", glyph.to_owned()),
+        OutgoingState::Stored(s) => ("stored", format!("{glyph} #{}", s.seq)),
+        OutgoingState::Delivered(s) => ("delivered", format!("{glyph} #{}", s.seq)),
         OutgoingState::Failed(e) => ("failed", format!("failed: {}", safe(&e.message))),
     };
     let value = json!({"type": "outgoing", "client_id": client_id, "state": name});

@@ -205,29 +205,32 @@ pub(crate) enum GroupCommand {
     /// Remove USER from a group and ban them (admins; `--no-ban`: only remove).
     Kick(moderation::KickArgs),
     /// Ban USER (member or not) from a group (admins).
-    Ban(moderation::TargetArgs),
+    Ban(moderation::GroupUserArgs),
     /// Take USER off a group's ban list (admins).
-    Unban(moderation::TargetArgs),
+    Unban(moderation::GroupUserArgs),
     /// Mute USER in a group: they read but cannot post (admins).
-    Mute(moderation::TargetArgs),
+    Mute(moderation::GroupUserArgs),
     /// Let a muted USER post again (admins).
-    Unmute(moderation::TargetArgs),
+    Unmute(moderation::GroupUserArgs),
     /// Make member USER an admin (owner).
-    Promote(moderation::TargetArgs),
+    Promote(moderation::GroupUserArgs),
     /// Make admin USER a plain member (owner).
-    Demote(moderation::TargetArgs),
+    Demote(moderation::GroupUserArgs),
     /// Make member USER the owner; you become an admin (owner).
-    Transfer(moderation::TargetArgs),
+    Transfer(moderation::GroupUserArgs),
     /// Show a group's settings, or change its name, topic, visibility or
     /// who may invite (admins).
     Settings(moderation::SettingsArgs),
     /// Delete a group for everyone, with its history (owner; needs --yes).
-    Delete(moderation::DeleteArgs),
+    Delete(moderation::GroupDeleteArgs),
     /// List a group's ban list (admins).
     Bans(moderation::BansArgs),
 }
 
-/// A conversation named on the command line.
+/// A conversation by name, as the command line names it (`--to`,
+/// `--group`) and as output writes it ([`Dest::label`], the one label
+/// function of the CLI; a listed conversation is labelled through
+/// `Dest::from(&info.kind)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Dest {
     /// The direct conversation with this user.
@@ -258,13 +261,24 @@ fn pick(user: Option<&String>, group: Option<&String>) -> Dest {
     }
 }
 
+impl From<&ConversationKind> for Dest {
+    fn from(kind: &ConversationKind) -> Self {
+        match kind {
+            ConversationKind::Lobby => Self::Lobby,
+            ConversationKind::Direct { peer } => Self::User(peer.name.clone()),
+            ConversationKind::Group { name, .. } => Self::Group(name.clone()),
+        }
+    }
+}
+
 impl Dest {
     /// Whether `info` is this conversation (names compare case-insensitively).
     fn matches(&self, info: &ConversationInfo) -> bool {
-        match (self, &info.kind) {
-            (Self::Lobby, ConversationKind::Lobby) => true,
-            (Self::User(u), ConversationKind::Direct { peer }) => peer.name.eq_ignore_ascii_case(u),
-            (Self::Group(g), ConversationKind::Group { name, .. }) => name.eq_ignore_ascii_case(g),
+        match (self, Self::from(&info.kind)) {
+            (Self::Lobby, Self::Lobby) => true,
+            (Self::User(a), Self::User(b)) | (Self::Group(a), Self::Group(b)) => {
+                a.eq_ignore_ascii_case(&b)
+            }
             _ => false,
         }
     }
@@ -295,4 +309,52 @@ pub(crate) async fn find_conversation(
         };
         Fail::new(NOT_FOUND, what)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use natter_api::{ConversationId, UserId, UserInfo};
+
+    use super::*;
+
+    fn info(kind: ConversationKind) -> ConversationInfo {
+        ConversationInfo {
+            id: ConversationId(1),
+            kind,
+            last_seq: 0,
+            delivered: 0,
+            read: 0,
+            last_ts_ms: 0,
+            e2e: false,
+        }
+    }
+
+    #[test]
+    fn a_listed_conversation_is_labelled_and_found_like_a_named_one() {
+        let peer = UserInfo {
+            id: UserId(2),
+            name: "Bob\u{1b}[2J".into(),
+        };
+        let kinds = [
+            (ConversationKind::Lobby, "lobby"),
+            (ConversationKind::Direct { peer }, "@Bob^[[2J"),
+            (
+                ConversationKind::Group {
+                    name: "Crew".into(),
+                    public: true,
+                },
+                "#Crew",
+            ),
+        ];
+        for (kind, label) in kinds {
+            assert_eq!(Dest::from(&kind).label(), label);
+        }
+        let crew = info(ConversationKind::Group {
+            name: "Crew".into(),
+            public: false,
+        });
+        assert!(Dest::Group("crew".into()).matches(&crew));
+        assert!(!Dest::User("crew".into()).matches(&crew));
+        assert!(Dest::Lobby.matches(&info(ConversationKind::Lobby)));
+    }
 }

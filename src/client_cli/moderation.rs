@@ -10,7 +10,7 @@ use crate::exit::{Fail, USAGE};
 
 /// A group and a user it is about.
 #[derive(Debug, clap::Args)]
-pub(crate) struct TargetArgs {
+pub(crate) struct GroupUserArgs {
     #[command(flatten)]
     pub(crate) common: ClientArgs,
     /// Group name.
@@ -27,7 +27,7 @@ pub(crate) struct TargetArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct KickArgs {
     #[command(flatten)]
-    pub(crate) target: TargetArgs,
+    pub(crate) target: GroupUserArgs,
     /// Only remove them: they are not banned and may come back.
     #[arg(long)]
     pub(crate) no_ban: bool,
@@ -62,7 +62,7 @@ pub(crate) struct SettingsArgs {
 
 /// `natter group delete`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct DeleteArgs {
+pub(crate) struct GroupDeleteArgs {
     #[command(flatten)]
     pub(crate) common: ClientArgs,
     /// Group name.
@@ -84,7 +84,7 @@ pub(crate) struct BansArgs {
     pub(crate) json: bool,
 }
 
-/// Which user action a [`TargetArgs`] subcommand is.
+/// Which user action a [`GroupUserArgs`] subcommand is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Verb {
     Ban,
@@ -101,7 +101,7 @@ async fn session(args: &ClientArgs) -> Result<LoggedIn, Fail> {
 }
 
 /// Runs one user action and prints what was done.
-pub(crate) async fn user_action(args: TargetArgs, verb: Verb) -> Result<(), Fail> {
+pub(crate) async fn user_action(args: GroupUserArgs, verb: Verb) -> Result<(), Fail> {
     let user = args.member.clone();
     let (action, done) = match verb {
         Verb::Ban => (ModAction::Ban { user }, "banned"),
@@ -123,7 +123,7 @@ pub(crate) async fn kick(args: KickArgs) -> Result<(), Fail> {
     run(&args.target, ModAction::Kick { user, ban }, done).await
 }
 
-async fn run(args: &TargetArgs, action: ModAction, done: &str) -> Result<(), Fail> {
+async fn run(args: &GroupUserArgs, action: ModAction, done: &str) -> Result<(), Fail> {
     let s = session(&args.common).await?;
     let g = super::groups::my_group(&s.client, s.server, &args.name).await?;
     let result = s
@@ -190,7 +190,7 @@ pub(crate) fn settings_lines(info: &GroupSettingsInfo) -> Vec<String> {
 }
 
 /// `natter group delete GROUP --yes`.
-pub(crate) async fn delete(args: DeleteArgs) -> Result<(), Fail> {
+pub(crate) async fn delete_group(args: GroupDeleteArgs) -> Result<(), Fail> {
     if !args.yes {
         let text = format!(
             "deleting {} ends it for every member and its history is gone: add --yes",

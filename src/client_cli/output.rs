@@ -14,10 +14,12 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use natter_api::text::{is_unsafe, printable, printable_line};
-use natter_api::{ConversationId, ConversationInfo, ConversationKind, Message};
+use natter_api::text::{is_unsafe, printable_indented, printable_line};
+use natter_api::{ConversationId, ConversationInfo, Message};
 use natter_client::Client;
 use serde_json::{Value, json};
+
+use super::Dest;
 
 /// Starts every continuation line of a multi-line message body.
 pub(crate) const CONTINUATION: &str = "    │ ";
@@ -58,16 +60,7 @@ pub(crate) fn safe(text: &str) -> Cow<'_, str> {
 /// A message body safe to print after a line's prefix: controls made
 /// visible, continuation lines starting with [`CONTINUATION`].
 pub(crate) fn body_text(body: &str) -> String {
-    printable(body).replace('\n', &format!("\n{CONTINUATION}"))
-}
-
-/// A conversation's display name (terminal-safe).
-pub(crate) fn label(info: &ConversationInfo) -> String {
-    match &info.kind {
-        ConversationKind::Lobby => "lobby".to_owned(),
-        ConversationKind::Direct { peer } => format!("@{}", safe(&peer.name)),
-        ConversationKind::Group { name, .. } => format!("#{}", safe(name)),
-    }
+    printable_indented(body, CONTINUATION)
 }
 
 /// Display names of the user's conversations, refreshed on demand.
@@ -77,7 +70,10 @@ pub(crate) struct Labels(HashMap<ConversationId, String>);
 impl Labels {
     /// Replaces the names with those of `list`.
     pub(crate) fn set(&mut self, list: &[ConversationInfo]) {
-        self.0 = list.iter().map(|c| (c.id, label(c))).collect();
+        self.0 = list
+            .iter()
+            .map(|c| (c.id, Dest::from(&c.kind).label()))
+            .collect();
     }
 
     /// The name of `conv`, asking the server once when it is unknown.
@@ -119,7 +115,7 @@ fn action_json(m: &Message) -> Value {
 
 /// A message as a human line: `TIME CONVERSATION #SEQ SENDER: TEXT`; a
 /// multi-line body continues on lines starting with [`CONTINUATION`].
-/// `conversation` must already be terminal-safe (see [`label`]).
+/// `conversation` must already be terminal-safe (see [`Dest::label`]).
 pub(crate) fn message_line(conversation: &str, m: &Message) -> String {
     let from = m.sender.as_ref().map_or("*", |u| u.name.as_str());
     let (from, body) = (safe(from), body_text(&m.body));

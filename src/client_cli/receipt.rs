@@ -5,8 +5,8 @@ use natter_api::UserInfo;
 use serde_json::json;
 
 use super::common::{self, ClientArgs, Home, block_on, client_fail};
-use super::output::{label, print_json, safe};
-use super::{HistoryDest, find_conversation};
+use super::output::{print_json, safe};
+use super::{Dest, HistoryDest, find_conversation};
 use crate::exit::Fail;
 
 /// `natter receipt`.
@@ -32,7 +32,7 @@ pub(crate) fn receipt(args: ReceiptArgs) -> Result<(), Fail> {
         let view = s.client.receipt_view(info.id, args.seq).await;
         let what = format!("cannot show the receipt of #{}", args.seq);
         let view = view.map_err(|e| client_fail(s.server, &what, e))?;
-        let name = label(&info);
+        let name = Dest::from(&info.kind).label();
         if args.json {
             print_json(&json!({
                 "conversation": name,

@@ -1,7 +1,7 @@
 //! `natter search TEXT [--with USER | --group NAME | --lobby]`: messages I
 //! may read that contain TEXT (ignoring case), newest first, one page.
 
-use natter_api::{ConversationId, ConversationKind, SearchCursor, SearchHit, search_text};
+use natter_api::{ConversationId, SearchCursor, SearchHit, search_text};
 use serde_json::{Value, json};
 
 use super::common::{self, ClientArgs, Home, block_on, client_fail};
@@ -96,19 +96,10 @@ pub(crate) fn search(args: SearchArgs) -> Result<(), Fail> {
     })
 }
 
-/// `lobby`, `@USER` or `#GROUP` (terminal-safe).
-fn label(kind: &ConversationKind) -> String {
-    match kind {
-        ConversationKind::Lobby => "lobby".to_owned(),
-        ConversationKind::Direct { peer } => format!("@{}", safe(&peer.name)),
-        ConversationKind::Group { name, .. } => format!("#{}", safe(name)),
-    }
-}
-
 /// `TIME CONVERSATION #SEQ SENDER: SNIPPET`, like a history line.
 fn hit_line(h: &SearchHit) -> String {
     let from = h.sender.as_ref().map_or("*", |u| u.name.as_str());
-    let (time, conv) = (utc(h.ts_ms), label(&h.kind));
+    let (time, conv) = (utc(h.ts_ms), Dest::from(&h.kind).label());
     format!(
         "{time} {conv} #{} {}: {}",
         h.seq,
@@ -119,7 +110,7 @@ fn hit_line(h: &SearchHit) -> String {
 
 fn hit_json(h: &SearchHit) -> Value {
     json!({
-        "conversation": label(&h.kind),
+        "conversation": Dest::from(&h.kind).label(),
         "conv": h.conv.0,
         "seq": h.seq,
         "ts_ms": h.ts_ms,

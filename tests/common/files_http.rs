@@ -240,6 +240,31 @@ pub async fn cut_upload(addr: SocketAddr, user: &User, id: FileId, data: &[u8], 
     tcp.write_all(head.as_bytes()).await.expect("head");
     tcp.write_all(data).await.expect("part of the body");
     tcp.shutdown().await.expect("cut");
+    // The server reads what was sent before the cut at its own pace: wait
+    // until it has stored some of it (else a resume could race the cut
+    // request and start at 0).
+    let deadline = tokio::time::Instant::now() + GUARD;
+    loop {
+        let head = http(
+            addr,
+            "HEAD",
+            &format!("/files/{}", id.0),
+            &[user.bearer()],
+            b"",
+        )
+        .await;
+        let at = head
+            .header("upload-offset")
+            .and_then(|v| v.parse::<u64>().ok());
+        if at.is_some_and(|at| at > 0) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing stored: {head:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling, deadline above
+    }
 }
 
 /// `HEAD` for the resume point, then `PATCH` the rest; repeated while the

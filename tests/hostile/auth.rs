@@ -109,6 +109,19 @@ fn too_many(result: &Result<Response, ApiError>) -> Option<u64> {
     }
 }
 
+/// `retry_after_ms` of any refusal with a wait: `too_many_attempts` (the
+/// address's bucket or the hash queue) or `rate_limited` (the connection's
+/// own request bucket, which a fast enough flood outruns first).
+fn refused(result: &Result<Response, ApiError>) -> Option<u64> {
+    match result {
+        Err(ApiError {
+            code: ErrorCode::RateLimited { retry_after_ms },
+            ..
+        }) => Some(*retry_after_ms),
+        _ => too_many(result),
+    }
+}
+
 /// The value of metric `name` from `GET /metrics`.
 async fn metric(http: SocketAddr, name: &str) -> u64 {
     let text = scrape(http).await;
@@ -168,7 +181,7 @@ async fn register_until(http: SocketAddr, from: IpAddr, tag: usize, end: Instant
     while Instant::now() < end {
         n += 1;
         let result = ws.register(&format!("f{tag}_{n}"), PASSWORD).await;
-        match (&result, too_many(&result)) {
+        match (&result, refused(&result)) {
             (Ok(Response::Registered { .. }), _) => tally.ok += 1,
             (_, Some(ms)) => {
                 assert!(ms > 0, "retry_after_ms is set");
@@ -211,14 +224,17 @@ async fn a_register_flood_keeps_memory_bounded_and_others_served() {
     victim.login("victim", PASSWORD).await.expect("login");
     let rss_before = rss_kib(server.pid());
     let sampler = RssPeak::start(server.pid());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The gate lets `cores` hash and 4 × `cores` wait: more connections than
+    // that, each from its own address (its own register bucket, so the hash
+    // gate is what stops them), overflow it on any machine; at least 32.
+    let spread_n = (5 * cores + 8).clamp(32, 200);
     let end = Instant::now() + Duration::from_secs(4);
-    // 32 connections from 32 addresses (each has its own register bucket, so
-    // the hash gate is what stops them) and 16 more from 127.0.0.1 (its
-    // bucket stops them).
-    let spread: Vec<_> = (0..32)
+    // ...and 16 more from 127.0.0.1 (its bucket stops them).
+    let spread: Vec<_> = (0..spread_n)
         .map(|i| tokio::spawn(register_until(http, local(10 + i as u8), i, end)))
         .collect();
-    let one: Vec<_> = (32..48)
+    let one: Vec<_> = (spread_n..spread_n + 16)
         .map(|i| tokio::spawn(register_until(http, local(1), i, end)))
         .collect();
     let victim = tokio::spawn(victim_until(victim, end));
@@ -239,13 +255,14 @@ async fn a_register_flood_keeps_memory_bounded_and_others_served() {
     let queue_refused = metric(http, "natter_hash_refused_total").await;
     let rate_limited = metric(http, "natter_auth_rate_limited_total").await;
     println!(
-        "register flood (48 connections, 4 s): RSS {} → peak {} MiB; 32 addresses: {spread_tally:?}; \
+        "register flood ({} connections, 4 s): RSS {} → peak {} MiB; {spread_n} addresses: {spread_tally:?}; \
          127.0.0.1: {one_tally:?}; hash queue refused {queue_refused}, rate-limited {rate_limited}; \
          hashes in flight ≤ {peak_in_flight}; victim {victim_sent} sends, slowest {victim_slowest:?}",
+        spread_n + 16,
         rss_before / 1024,
         peak / 1024,
     );
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let cores = cores as u64;
     // The server's own needs plus one argon2 block (19 MiB) per hashing
     // thread, generously; unbounded hashing reached 5 GB.
     let bound_mib = 120 + 20 * cores;
@@ -257,7 +274,7 @@ async fn a_register_flood_keeps_memory_bounded_and_others_served() {
     assert!(peak_in_flight <= cores, "{peak_in_flight} hashes at once");
     assert!(
         queue_refused > 0,
-        "32 concurrent registrations overflow the queue"
+        "{spread_n} concurrent registrations overflow the queue"
     );
     assert_eq!(spread_tally.other + one_tally.other, 0);
     assert!(one_tally.ok <= 11, "one address: burst 10 (+1 refill)");

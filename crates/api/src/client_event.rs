@@ -59,6 +59,18 @@ pub enum ConnectionState {
     Resumed,
 }
 
+/// How a status line or a notice writes it: `connected`,
+/// `reconnecting (attempt 2)`, `resumed`.
+impl std::fmt::Display for ConnectionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connected => f.write_str("connected"),
+            Self::Reconnecting { attempt } => write!(f, "reconnecting (attempt {attempt})"),
+            Self::Resumed => f.write_str("resumed"),
+        }
+    }
+}
+
 /// State of one outgoing message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutgoingState {
@@ -72,4 +84,16 @@ pub enum OutgoingState {
     /// (the state of a message's handle; the event stream reports ✓✓ as
     /// the [`Event::Delivered`] watermark instead).
     Delivered(Sent),
+}
+
+impl OutgoingState {
+    /// The tick shown after the message: ⏳, ✓, ✓✓, or ✗ when rejected.
+    pub fn glyph(&self) -> &'static str {
+        match self {
+            Self::Pending => "⏳",
+            Self::Stored(_) => "✓",
+            Self::Delivered(_) => "✓✓",
+            Self::Failed(_) => "✗",
+        }
+    }
 }

@@ -34,6 +34,13 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     render(text, true)
 }
 
+/// [`printable`] text whose lines after the first start with
+/// `continuation`, so that none of them can pass for an entry of its own
+/// (the CLI's and the TUI's message bodies).
+pub fn printable_indented(text: &str, continuation: &str) -> String {
+    printable(text).replace('\n', &format!("\n{continuation}"))
+}
+
 /// Like [`printable`], for a single line: `\n` is replaced too (by `^J`).
 pub fn printable_line(text: &str) -> Cow<'_, str> {
     render(text, false)

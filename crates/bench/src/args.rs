@@ -1,6 +1,6 @@
 //! Command-line flags of `natter bench`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -54,9 +54,25 @@ pub struct BenchArgs {
     /// Clients sharing one local UDP socket.
     #[arg(long, default_value_t = 64)]
     pub clients_per_socket: usize,
-    /// Connections set up at once.
+    /// Connections set up at once (per bench process).
     #[arg(long, default_value_t = 32)]
     pub connect_parallel: usize,
+    /// Local IP addresses the client sockets bind to, round robin (e.g.
+    /// `127.0.0.2,127.0.0.3`): the clients then come from several source
+    /// addresses, as they would from several machines.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub local_addrs: Vec<IpAddr>,
+    /// With `--idle`: spread the clients over this many bench processes
+    /// (this one starts the others, all on the same server, and reports
+    /// for each of them and the server): for more clients than one
+    /// process holds comfortably.
+    #[arg(long, default_value_t = 1, requires = "idle")]
+    pub processes: usize,
+    /// One of the `--processes`: says when it starts and when its clients
+    /// are set up, on stdout, waits for a line on stdin before connecting,
+    /// and holds the clients until stdin closes.
+    #[arg(long, hide = true, requires = "server")]
+    pub worker: bool,
     /// With `--reference tcp`: use the relay at this address (see `--relay`).
     #[arg(long)]
     pub tcp_relay: Option<SocketAddr>,

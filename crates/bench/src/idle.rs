@@ -4,12 +4,22 @@
 //! transport) and, with `--spawn`, the server, and the CPU both spend while
 //! nothing is sent (keepalives only).
 
-use std::time::Duration;
+use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use crate::args::{BenchArgs, format_duration};
 use crate::natter;
 use crate::plan::Plan;
 use crate::spawn::{ProcUsage, ServerChild};
+
+/// What a `--worker` prints when it is ready to connect (then it waits for
+/// a line on stdin).
+pub(crate) const WORKER_STARTED: &str = "natter bench worker: started";
+/// What a `--worker` prints when its clients are set up (then it holds
+/// them until stdin closes).
+pub(crate) const WORKER_SET_UP: &str = "natter bench worker: set up";
 
 /// Sets the clients up, holds them idle for `idle`, prints the figures.
 pub(crate) async fn run(
@@ -22,13 +32,15 @@ pub(crate) async fn run(
     let me = || ProcUsage::read(std::process::id());
     let usage = || server.map(ServerChild::usage).transpose();
     let (me_before, server_before) = (me()?, usage()?);
+    let started = Instant::now();
     let fleet = natter::setup(&dial, args.clients, &plan).await?;
+    let setup_s = started.elapsed().as_secs_f64();
     let (me_idle, server_idle) = (me()?, usage()?);
     tokio::time::sleep(idle).await;
     let (me_end, server_end) = (me()?, usage()?);
     let n = args.clients;
     println!(
-        "natter bench --idle: {n} clients set up, then idle for {}",
+        "natter bench --idle: {n} clients set up in {setup_s:.1} s, then idle for {}",
         format_duration(idle)
     );
     print_side(
@@ -46,8 +58,40 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// `--worker`: one of the bench processes of `--processes` (see
+/// `crate::processes`). Says it started, connects when a line arrives on
+/// stdin, says its clients are set up, and holds them until stdin closes.
+pub(crate) async fn worker(args: &BenchArgs) -> anyhow::Result<()> {
+    let dial = crate::run::dial(args, None)?;
+    let plan = Plan::new(args.clients, args.groups, args.members);
+    say(WORKER_STARTED)?;
+    let go = from_stdin(|s| s.read_line(&mut String::new())).await?;
+    anyhow::ensure!(go > 0, "stdin closed before the go line (parent gone?)");
+    let fleet = natter::setup(&dial, args.clients, &plan).await?;
+    say(WORKER_SET_UP)?;
+    from_stdin(|s| std::io::copy(s, &mut std::io::sink())).await?;
+    drop(fleet);
+    Ok(())
+}
+
+/// One line on stdout, flushed (the parent waits for it).
+fn say(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .context("write to stdout")
+}
+
+/// Runs a blocking read of stdin off the runtime's threads.
+async fn from_stdin<T: Send + 'static>(
+    read: impl FnOnce(&mut std::io::StdinLock<'static>) -> std::io::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let task = tokio::task::spawn_blocking(move || read(&mut std::io::stdin().lock()));
+    task.await?.context("read stdin")
+}
+
 /// RSS growth per client from `before` to `idle`, and CPU from `idle` to `end`.
-fn print_side(
+pub(crate) fn print_side(
     who: &str,
     n: usize,
     idle: Duration,

@@ -18,6 +18,7 @@ mod idle;
 mod lossy_udp;
 mod natter;
 mod plan;
+mod processes;
 mod progress;
 mod quic;
 mod raw;

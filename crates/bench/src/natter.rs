@@ -2,7 +2,7 @@
 //! paced or windowed senders, and receivers that check every delivery.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,6 +56,9 @@ pub(crate) struct Dial {
     pub(crate) loss: f64,
     pub(crate) per_socket: usize,
     pub(crate) parallel: usize,
+    /// Local addresses the client sockets bind to, round robin; empty:
+    /// the unspecified address of the server's family.
+    pub(crate) local: Vec<IpAddr>,
 }
 
 /// Connects `n` clients (sharing sockets), registers and logs them in, and
@@ -89,6 +92,19 @@ pub(crate) async fn setup(t: &Dial, n: usize, plan: &Plan) -> anyhow::Result<Fle
 }
 
 impl Dial {
+    /// Where client socket `i` binds: the next of `local`, round robin, or
+    /// the unspecified address of the server's family.
+    fn local_addr(&self, i: usize) -> SocketAddr {
+        let ip = match self.local.get(i % self.local.len().max(1)) {
+            Some(ip) => *ip,
+            None if self.servers.first().is_none_or(SocketAddr::is_ipv4) => {
+                Ipv4Addr::UNSPECIFIED.into()
+            }
+            None => Ipv6Addr::UNSPECIFIED.into(),
+        };
+        (ip, 0).into()
+    }
+
     /// The node client `i` connects to.
     fn node(&self, i: usize) -> SocketAddr {
         let n = self.servers.len().max(1);
@@ -118,11 +134,6 @@ fn user_name(run: &str, i: usize) -> String {
 }
 
 async fn endpoints(t: &Dial, n: usize) -> anyhow::Result<Vec<Endpoint>> {
-    let local: SocketAddr = if t.servers.first().is_none_or(SocketAddr::is_ipv4) {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
     let count = n.div_ceil(t.per_socket.max(1)).max(1);
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
@@ -130,11 +141,9 @@ async fn endpoints(t: &Dial, n: usize) -> anyhow::Result<Vec<Endpoint>> {
             faults: FaultConfig::loss(t.loss, 0xbe5c_0000 + i as u64),
             ..NetConfig::default()
         };
-        out.push(
-            Endpoint::bind(local, config)
-                .await
-                .context("bind a client socket")?,
-        );
+        let local = t.local_addr(i);
+        let ep = Endpoint::bind(local, config).await;
+        out.push(ep.with_context(|| format!("bind a client socket on {local}"))?);
     }
     Ok(out)
 }
@@ -451,5 +460,36 @@ impl Fleet {
     /// The groups' conversations, in plan order.
     pub(crate) fn convs(&self) -> Vec<ConversationId> {
         self.convs.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dial(local: Vec<IpAddr>) -> Dial {
+        Dial {
+            servers: vec![([127, 0, 0, 1], 9).into()],
+            placement: Placement::RoundRobin,
+            members: 1,
+            policy: ServerKeyPolicy::AcceptAny,
+            loss: 0.0,
+            per_socket: 2,
+            parallel: 1,
+            local,
+        }
+    }
+
+    #[tokio::test]
+    async fn client_sockets_bind_round_robin_over_the_local_addresses() {
+        let local: Vec<IpAddr> = vec![[127, 0, 0, 2].into(), [127, 0, 0, 3].into()];
+        let eps = endpoints(&dial(local), 5).await.unwrap();
+        let ips: Vec<IpAddr> = eps.iter().map(|e| e.local_addr().unwrap().ip()).collect();
+        assert_eq!(
+            ips,
+            [[127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 2]].map(IpAddr::from)
+        );
+        let any = endpoints(&dial(Vec::new()), 1).await.unwrap();
+        assert!(any[0].local_addr().unwrap().ip().is_unspecified());
     }
 }

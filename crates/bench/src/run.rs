@@ -35,13 +35,20 @@ pub fn main(args: BenchArgs, exe: &Path) -> anyhow::Result<()> {
     if let (Some(addr), Some(cert)) = (args.relay_quic, &args.quic_cert) {
         return runtime.block_on(quic::serve_relay(addr, cert));
     }
+    if args.worker {
+        return runtime.block_on(crate::idle::worker(&args));
+    }
     let server = match (args.server.is_empty(), args.spawn) {
         (false, _) => None,
         (true, true) => Some(ServerChild::start(exe, args.loss)?),
         (true, false) => bail!("give --server ADDR or --spawn"),
     };
-    if let Some(idle) = args.idle {
-        return runtime.block_on(crate::idle::run(&args, server.as_ref(), idle));
+    match args.idle {
+        Some(idle) if args.processes > 1 => {
+            return crate::processes::run(&args, exe, server.as_ref(), idle);
+        }
+        Some(idle) => return runtime.block_on(crate::idle::run(&args, server.as_ref(), idle)),
+        None => {}
     }
     let mut report = runtime.block_on(run(&args, server.as_ref()))?;
     if let Some(kind) = args.reference {
@@ -114,6 +121,7 @@ pub(crate) fn dial(args: &BenchArgs, server: Option<&ServerChild>) -> anyhow::Re
         loss: args.loss,
         per_socket: args.clients_per_socket,
         parallel: args.connect_parallel,
+        local: args.local_addrs.clone(),
     })
 }
 

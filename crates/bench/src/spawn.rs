@@ -104,7 +104,8 @@ impl Drop for ServerChild {
     }
 }
 
-fn read_lines(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+/// Lines of a child's stdout, read by a thread.
+pub(crate) fn read_lines(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {

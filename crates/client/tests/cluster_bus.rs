@@ -16,8 +16,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use natter_api::{ConversationId, Event, Message, Target};
+use natter_api::{
+    Anchor, ConversationId, ErrorCode, Event, HistoryQuery, Message, Order, Request, Target,
+};
 use natter_client::{Client, ClientEvent};
+use natter_server::bus::EnvelopeKind;
 use natter_server::bus::nats_harness::TestNats;
 use natter_server::{Bus, BusOptions, Server, ServerConfig};
 use natter_store::pg_harness::TestPostgres;
@@ -29,6 +32,9 @@ struct Pair {
     nats: TestNats,
     a: Server,
     b: Server,
+    /// The store both share (a test changes it behind the nodes' backs to
+    /// play another node whose envelopes were all lost).
+    store: Arc<dyn Store>,
 }
 
 /// Fast heartbeats so a silent node is noticed quickly.
@@ -60,14 +66,18 @@ impl Shared {
 
 impl Pair {
     async fn start(test: &str, shared: Shared) -> Option<Self> {
+        Self::start_with(test, shared, bus_options()).await
+    }
+
+    async fn start_with(test: &str, shared: Shared, options: BusOptions) -> Option<Self> {
         let store = shared.open()?;
         let nats = TestNats::start(test)?;
         let node = || async {
-            let bus = Bus::nats(&nats.url(), bus_options()).await.expect("bus");
+            let bus = Bus::nats(&nats.url(), options.clone()).await.expect("bus");
             Server::with_bus(store.clone(), ServerConfig::for_tests(), bus)
         };
         let (a, b) = (node().await, node().await);
-        let pair = Self { nats, a, b };
+        let pair = Self { nats, a, b, store };
         pair.wait_bus(true).await;
         Some(pair)
     }
@@ -331,6 +341,216 @@ async fn a_silent_node_is_presumed_dead_and_its_users_go_offline(shared: Shared)
     presence(&mut be, "alice", true).await;
 }
 
+/// Waits (polling, bounded by GUARD) until `cond` holds.
+async fn until_true(what: &str, mut cond: impl FnMut() -> bool) {
+    let wait = async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await; // polling a state, bounded by GUARD
+        }
+    };
+    tokio::time::timeout(GUARD, wait)
+        .await
+        .unwrap_or_else(|_| panic!("{what}"));
+}
+
+/// Makes `server` lose the next envelope of `kind` from the bus, runs
+/// `lose_it` (which publishes one), and waits until the envelope was
+/// dropped, the loss seen as a hole, and a recovery started after it.
+async fn lose_next(server: &Server, kind: EnvelopeKind, lose_it: impl Future<Output = ()>) {
+    let holes = || metric(&server.metrics_text(), "natter_bus_holes_total");
+    let before = holes();
+    server.drop_bus_envelopes(kind, 1);
+    lose_it.await;
+    until_true("the envelope never came", || server.bus_drops_left() == 0).await;
+    until_true("the loss was not seen", || holes() > before).await;
+    let unrecovered = || metric(&server.metrics_text(), "natter_bus_holes_unrecovered");
+    until_true("no recovery after the loss", || unrecovered() == 0).await;
+}
+
+async fn a_lost_session_end_still_ends_the_session(shared: Shared) {
+    let Some(pair) = Pair::start("lost_session_end", shared).await else {
+        return;
+    };
+    let (alice_a, _ae) = user(&pair.a, "alice").await;
+    let (_alice_b, mut be) = user(&pair.b, "alice").await;
+    let sessions = alice_a.sessions().await.expect("sessions");
+    let other = sessions.iter().find(|s| !s.current).expect("the B session");
+    // Revoked through A; B never hears the `End`.
+    lose_next(&pair.b, EnvelopeKind::End, async {
+        alice_a.revoke_session(other.id).await.expect("revoked");
+    })
+    .await;
+    be.until(|e| match e {
+        ClientEvent::Server(Event::SessionEnded { .. }) => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+/// Node A loses the `Forget` of carol's kick: its member cache still holds
+/// her until the recovery after the loss forgets the caches. The
+/// delivered ack, which a member-cache hit settles, shows that the
+/// recovery did forget them (with the stale cache A would take it); the
+/// post is refused at commit either way (the store is the authority).
+async fn a_lost_forget_after_a_kick_does_not_let_the_kicked_user_post(shared: Shared) {
+    let Some(pair) = Pair::start("lost_forget", shared).await else {
+        return;
+    };
+    let (alice, _ae) = user(&pair.b, "alice").await;
+    let (carol, _ce) = user(&pair.a, "carol").await;
+    let group = alice.create_group("club", false, &["carol"]).await;
+    let conv = group.expect("group").id;
+    let target = Target::Conversation(conv);
+    send_n(&carol, &target, 1, "before").await; // A caches the member list
+    lose_next(&pair.a, EnvelopeKind::Forget, async {
+        alice
+            .kick(conv, "carol", false, None)
+            .await
+            .expect("kicked");
+    })
+    .await;
+    // Before any post of hers: a refused post drops A's lists by itself.
+    let ack = Request::AckDelivered { conv, seq: 1 };
+    let refused = carol.request(ack).await.expect_err("an ack after the kick");
+    assert_eq!(refused.code(), Some(ErrorCode::NotMember), "{refused:?}");
+    let mut sent = carol.send(target, "after the kick").await;
+    let refused = sent.stored().await.expect_err("a kicked member posted");
+    assert_eq!(refused.code(), Some(ErrorCode::NotMember));
+    let query = HistoryQuery {
+        conv,
+        anchor: Anchor::After(0),
+        limit: 100,
+        order: Order::OldestFirst,
+    };
+    let history = alice.history(query).await.expect("history");
+    assert!(history.iter().all(|m| m.body != "after the kick"));
+}
+
+async fn a_lost_last_message_of_a_quiet_conversation_arrives_by_itself(shared: Shared) {
+    let Some(pair) = Pair::start("lost_last_message", shared).await else {
+        return;
+    };
+    let (alice, _ae) = user(&pair.a, "alice").await;
+    let (_bob, mut be) = user(&pair.b, "bob").await;
+    let dm = Target::User("bob".into());
+    let (conv, _) = send_n(&alice, &dm, 1, "first").await;
+    messages_in(&mut be, conv, 1).await;
+    let mut last = Vec::new();
+    lose_next(&pair.b, EnvelopeKind::Message, async {
+        last = send_n(&alice, &dm, 1, "last").await.1;
+    })
+    .await;
+    // Nothing else is sent in the conversation: the recovery brings it.
+    assert_in_order(&messages_in(&mut be, conv, 1).await, &last);
+}
+
+/// The store's user id of `name`.
+fn user_id(store: &dyn Store, name: &str) -> natter_store::UserId {
+    store.user_by_name(name).expect("store").expect("user").id
+}
+
+/// Waits for `SessionEnded`; returns its reason.
+async fn session_ended(events: &mut Events) -> String {
+    events
+        .until(|e| match e {
+            ClientEvent::Server(Event::SessionEnded { reason }) => Some(reason),
+            _ => None,
+        })
+        .await
+}
+
+/// Sessions are checked against the store: one revoked and one of a
+/// disabled account, whose `End` never reached node A (changed in the store
+/// directly, as by a node whose envelopes were all lost: no hole, no
+/// recovery), are ended by node A's re-check, with a reason; the others
+/// stay.
+async fn sessions_gone_from_the_store_are_ended_by_revalidation(shared: Shared) {
+    let Some(pair) = Pair::start("revalidation", shared).await else {
+        return;
+    };
+    let (_alice, mut ae) = user(&pair.a, "alice").await;
+    let (_bob, mut be) = user(&pair.a, "bob").await;
+    let (carol, _ce) = user(&pair.a, "carol").await;
+    let store = &*pair.store;
+    store
+        .delete_sessions_of(user_id(store, "alice"), None)
+        .expect("revoke");
+    store
+        .set_disabled(user_id(store, "bob"), true)
+        .expect("disable");
+    let run = pair.a.revalidate_sessions().await;
+    // A stall (presumed-dead peer, recovery) may start a background
+    // re-check that ends alice and bob first: whichever run ends them,
+    // this one finds only carol alive, and both get `SessionEnded`.
+    assert_eq!((run.checked - run.ended, run.failed), (1, false), "{run:?}");
+    assert!(session_ended(&mut ae).await.contains("no longer valid"));
+    assert!(session_ended(&mut be).await.contains("no longer valid"));
+    send_n(&carol, &Target::User("alice".into()), 1, "still here").await;
+    assert_eq!(pair.a.online_sessions(), 1);
+    assert_eq!(pair.b.revalidate_sessions().await.checked, 0);
+}
+
+/// In cluster mode the re-check also runs by itself every
+/// `BusOptions::revalidate`.
+async fn sessions_are_revalidated_periodically(shared: Shared) {
+    let options = BusOptions {
+        revalidate: Duration::from_millis(200),
+        ..bus_options()
+    };
+    let Some(pair) = Pair::start_with("revalidation_periodic", shared, options).await else {
+        return;
+    };
+    let (_alice, mut ae) = user(&pair.b, "alice").await;
+    let store = &*pair.store;
+    store
+        .delete_sessions_of(user_id(store, "alice"), None)
+        .expect("revoke");
+    assert!(session_ended(&mut ae).await.contains("no longer valid"));
+}
+
+/// The store is the authority at commit: kim is kicked and mia muted by
+/// another node whose `Forget` envelopes never reached node A (changed in
+/// the store directly: no hole, no recovery), so A's member and mute
+/// caches still let them through the session's check; the commit refuses
+/// both posts (not_member, muted) and nothing they sent is stored.
+async fn a_kicked_or_muted_user_cannot_post_through_a_node_with_stale_caches(shared: Shared) {
+    let Some(pair) = Pair::start("stale_caches", shared).await else {
+        return;
+    };
+    let (alice, _ae) = user(&pair.b, "alice").await;
+    let (kim, _ke) = user(&pair.a, "kim").await;
+    let (mia, _me) = user(&pair.a, "mia").await;
+    let group = alice.create_group("club", false, &["kim", "mia"]).await;
+    let target = Target::Conversation(group.expect("group").id);
+    send_n(&kim, &target, 1, "kim, warming A's caches").await;
+    send_n(&mia, &target, 1, "mia, warming A's caches").await;
+    let store = &*pair.store;
+    let conv = store
+        .group_by_name("club")
+        .expect("store")
+        .expect("group")
+        .id;
+    let last = store.last_seq(conv).expect("last seq");
+    store
+        .remove_member(conv, user_id(store, "kim"), last)
+        .expect("kick");
+    store
+        .set_muted(conv, user_id(store, "mia"), true)
+        .expect("mute");
+    for (client, code) in [(&kim, ErrorCode::NotMember), (&mia, ErrorCode::Muted)] {
+        for attempt in 0..2 {
+            let mut sent = client.send(target.clone(), "after").await;
+            let refused = sent.stored().await.expect_err("posted");
+            assert_eq!(refused.code(), Some(code), "attempt {attempt}");
+        }
+    }
+    assert_eq!(
+        store.last_seq(conv).expect("last seq"),
+        last,
+        "nothing stored"
+    );
+}
+
 /// The value of an unlabelled metric.
 fn metric(text: &str, name: &str) -> u64 {
     let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
@@ -399,4 +619,10 @@ both_stores!(
     a_dropped_bus_message_is_filled_from_the_store,
     nats_killed_and_restarted_mid_stream_loses_nothing,
     a_silent_node_is_presumed_dead_and_its_users_go_offline,
+    a_lost_session_end_still_ends_the_session,
+    a_lost_forget_after_a_kick_does_not_let_the_kicked_user_post,
+    a_lost_last_message_of_a_quiet_conversation_arrives_by_itself,
+    sessions_gone_from_the_store_are_ended_by_revalidation,
+    sessions_are_revalidated_periodically,
+    a_kicked_or_muted_user_cannot_post_through_a_node_with_stale_caches,
 );

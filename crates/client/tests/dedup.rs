@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 both_backends!(
     a_message_sent_twice_by_the_server_reaches_the_application_once,
     delivered_is_reported_once_as_the_watermark,
+    a_gap_in_what_a_session_got_is_read_from_the_store_before_the_next_message,
+    a_conversation_newer_than_the_sync_starts_from_its_first_message,
 );
 
 /// Dials the in-process server and sends every message event it pushes
@@ -115,4 +117,77 @@ async fn delivered_is_reported_once_as_the_watermark(backend: Backend) {
     );
     assert_eq!(handle.delivered().await.expect("✓✓"), sent);
     assert_eq!(handle.state(), OutgoingState::Delivered(sent));
+}
+
+/// A message committed without reaching the sessions (its fan-out failed;
+/// on a cluster node, one overtaken by a later message from another node)
+/// is read from the store by each member's session before the next live
+/// message of that conversation: the reader gets both, in order, at once.
+async fn a_gap_in_what_a_session_got_is_read_from_the_store_before_the_next_message(
+    backend: Backend,
+) {
+    let h = Harness::new(backend);
+    let (alice, _alice_events, _) = user(&h, "alice").await;
+    let (_bob, mut bob_events, _) = user(&h, "bob").await;
+    let mut sent = alice.send(Target::User("bob".into()), "one").await;
+    let one = sent.stored().await.expect("stored");
+    assert_eq!(bob_events.message().await.body, "one");
+    let sender = h
+        .store
+        .user_by_name("alice")
+        .expect("store")
+        .expect("alice");
+    let behind_the_servers_back = natter_store::NewMessage {
+        conv: natter_store::ConvId(one.conv.0 as i64),
+        sender: Some(sender.id),
+        client_id: [7; 16],
+        kind: natter_store::MsgKind::Text,
+        body: "two".into(),
+        ts_ms: 1,
+    };
+    h.store
+        .append(&[behind_the_servers_back])
+        .expect("appended");
+    let mut sent = alice.send(Target::User("bob".into()), "three").await;
+    sent.stored().await.expect("stored");
+    let got = bob_events.messages(2).await;
+    let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["two", "three"], "the gap first, then the live one");
+    let seqs: Vec<_> = got.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [one.seq + 1, one.seq + 2]);
+}
+
+/// Issue 11: a conversation that began after the reader's sync (here a
+/// direct whose first message was committed without reaching anyone; on a
+/// cluster, one overtaken by the second from another node): the session
+/// has sent nothing of it, so the second message is not taken as the
+/// start. The reader gets the first from the store, then the second.
+async fn a_conversation_newer_than_the_sync_starts_from_its_first_message(backend: Backend) {
+    let h = Harness::new(backend);
+    let (alice, _alice_events, _) = user(&h, "alice").await;
+    let (_bob, mut bob_events, _) = user(&h, "bob").await;
+    let id = |name: &str| {
+        let user = h.store.user_by_name(name).expect("store").expect("user");
+        user.id
+    };
+    let direct = h.store.direct(id("alice"), id("bob"), 1).expect("direct");
+    let first = natter_store::NewMessage {
+        conv: direct.id,
+        sender: Some(id("alice")),
+        client_id: [9; 16],
+        kind: natter_store::MsgKind::Text,
+        body: "one".into(),
+        ts_ms: 1,
+    };
+    h.store.append(&[first]).expect("appended");
+    let mut sent = alice.send(Target::User("bob".into()), "two").await;
+    let two = sent.stored().await.expect("stored");
+    assert_eq!(two.seq, 2);
+    let got = bob_events.messages(2).await;
+    let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["one", "two"],
+        "the first from the store, then the live one"
+    );
 }

@@ -120,6 +120,15 @@ async fn a_kicked_members_queued_messages_are_refused(backend: Backend) {
     let (olga, _oe, _) = user(&h, "olga").await;
     let (kim, mut ke, dialer) = user(&h, "kim").await;
     let g = olga.create_group("club", true, &["kim"]).await.unwrap();
+    // Kim's list with the group arrives before the cut (else it could be
+    // the list `ke.sync()` reads after the kick).
+    ke.until(|e| match e {
+        ClientEvent::Server(Event::Conversations(list)) if list.iter().any(|c| c.id == g.id) => {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
     dialer.set_refuse(true);
     dialer.cut();
     let mut queued = Vec::new();

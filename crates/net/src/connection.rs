@@ -154,19 +154,31 @@ impl Connection {
         Ok(id)
     }
 
+    /// Queues every message of `msgs` on `stream` under one lock of the
+    /// endpoint and with one wake-up of the driver (a session's queued
+    /// pushes leave together, several per datagram). Delivery is reliable;
+    /// on an error the messages not yet queued are dropped.
+    pub fn send_many_nowait(
+        &self,
+        stream: u64,
+        msgs: impl IntoIterator<Item = Bytes>,
+    ) -> Result<(), ConnectionError> {
+        let queued = {
+            let mut st = self.shared.lock();
+            msgs.into_iter()
+                .try_for_each(|msg| st.proto.send(self.handle, stream, msg).map(|_| ()))
+        };
+        self.shared.wake.notify_one();
+        Ok(queued?)
+    }
+
     /// The next message (in order per stream, exactly once); `None` once the
     /// connection is closed and everything received was read.
     pub async fn recv(&self) -> Option<(u64, Bytes)> {
         loop {
             let notified = self.readable.notified();
-            {
-                let mut st = self.shared.lock();
-                if let Some(msg) = st.proto.recv(self.handle) {
-                    drop(st);
-                    // Reading may release flow-control credit: let the driver send it.
-                    self.shared.wake.notify_one();
-                    return Some(msg);
-                }
+            if let Some(msg) = self.try_recv() {
+                return Some(msg);
             }
             if self.closed.reason.get().is_some() {
                 return None;
@@ -177,9 +189,17 @@ impl Connection {
 
     /// The next message if one is ready now (see [`Self::recv`]).
     pub fn try_recv(&self) -> Option<(u64, Bytes)> {
-        let msg = self.shared.lock().proto.recv(self.handle)?;
-        // Reading may release flow-control credit: let the driver send it.
-        self.shared.wake.notify_one();
+        let (msg, wake) = {
+            let mut st = self.shared.lock();
+            let msg = st.proto.recv(self.handle)?;
+            (msg, st.proto.wants_poll())
+        };
+        // Reading may have released flow-control credit (or been the last
+        // read of a closed connection): only then has the driver work to
+        // do. Waking it for every frame read cost a driver round per frame.
+        if wake {
+            self.shared.wake.notify_one();
+        }
         Some(msg)
     }
 

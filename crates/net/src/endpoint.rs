@@ -199,15 +199,13 @@ impl Endpoint {
     /// Closes every connection with `reason`, sends the CLOSE frames, and
     /// stops the driver. Pending accepts return `None`.
     pub async fn shutdown(&self, code: u64, reason: &str) {
-        let mut out = Outbox::default();
         {
             let mut st = self.shared.lock();
             st.proto.close_all(Instant::now(), code, reason);
-            flush(&self.shared, &mut st, &mut out);
+            // The driver sends the CLOSE frames, in slices, then stops.
             st.stopped = true;
             st.accept_tx = None;
         }
-        out.send(&*self.shared.socket);
         self.shared.wake.notify_one();
         let mut stopped = self.shared.stopped.subscribe();
         let _ = stopped.wait_for(|s| *s).await;
@@ -242,30 +240,31 @@ fn random_seed() -> [u8; 32] {
 const ACCEPT_QUEUE: usize = 1024;
 
 /// The driver: receive, time out, send, dispatch events, sleep, repeat.
+///
+/// One round does a bounded slice of work under the lock (the timers of at
+/// most [`TIMER_SLICE`] connections, at most [`SEND_SLICE`] datagrams),
+/// sends it, and, while more is due, reads what arrived meanwhile and lets
+/// other tasks run before the next slice. One unbounded round (every due
+/// timer, every datagram, all under the lock) lasted seconds with 100 000
+/// connections on a busy machine: nothing read the socket, its queue
+/// overflowed, and sessions waiting for the lock stalled a worker.
 async fn drive(shared: Arc<Shared>) {
     let socket = shared.socket.clone();
     let mut rx = Inbox::default();
     let mut out = Outbox::default();
     loop {
-        let (deadline, stopped) = {
-            let mut st = shared.lock();
-            let now = Instant::now();
-            for h in shared.take_dropped() {
-                st.conns.remove(&h);
-                st.proto.close(now, h, 0, "closed");
-                // Nobody will read what is left: let the endpoint forget it.
-                while st.proto.recv(h).is_some() {}
-            }
-            st.proto.handle_timeout(now);
-            release_held(&mut st, &mut out.batch, now);
-            flush(&shared, &mut st, &mut out);
-            (next_wakeup(&mut st), st.stopped)
-        };
+        let round = slice(&shared, &mut out);
         out.send(&*socket);
-        if stopped {
+        if round.busy {
+            receive_queued(&shared, &*socket, &mut rx);
+            tokio::task::yield_now().await;
+            continue;
+        }
+        if round.stopped {
             shared.stopped.send_replace(true);
             return;
         }
+        let deadline = round.deadline;
         // tokio's timers tick in milliseconds: a pacing gap of a few
         // microseconds would become a whole millisecond. Go round again
         // instead of sleeping when the deadline is that close.
@@ -288,6 +287,43 @@ async fn drive(shared: Arc<Shared>) {
         }
     }
 }
+
+/// What one slice of the driver left.
+struct Round {
+    /// More timers are due or datagrams ready: go round again at once.
+    busy: bool,
+    /// When the next timer is due.
+    deadline: Instant,
+    stopped: bool,
+}
+
+/// One bounded slice of the driver's work, under the lock; `out` holds
+/// the datagrams to send once it is released.
+fn slice(shared: &Arc<Shared>, out: &mut Outbox) -> Round {
+    let mut st = shared.lock();
+    let now = Instant::now();
+    for h in shared.take_dropped() {
+        st.conns.remove(&h);
+        st.proto.close(now, h, 0, "closed");
+        // Nobody will read what is left: let the endpoint forget it.
+        while st.proto.recv(h).is_some() {}
+    }
+    let timers_left = st.proto.handle_timeout_limited(now, TIMER_SLICE);
+    release_held(&mut st, &mut out.batch, now);
+    let sends_left = flush_some(shared, &mut st, out, SEND_SLICE);
+    Round {
+        busy: timers_left || sends_left,
+        deadline: next_wakeup(&mut st),
+        stopped: st.stopped,
+    }
+}
+
+/// Most connections whose timers one slice of the driver fires.
+const TIMER_SLICE: usize = 256;
+
+/// Most datagrams one slice of the driver builds (about 4 `sendmmsg`
+/// calls; under a millisecond of the endpoint's lock).
+const SEND_SLICE: usize = 256;
 
 /// After an application call woke the driver: let the other tasks that are
 /// ready now run first, so that the messages they queue (a fan-out reaches
@@ -338,7 +374,25 @@ fn on_datagrams(
     let mut st = shared.lock();
     let now = Instant::now();
     handle_one(&mut st, now, from, &mut rx.buf[..len]);
-    let mut handled = 1;
+    handle_queued(&mut st, now, socket, rx, 1);
+}
+
+/// Between two slices of a busy driver: handles what the socket already
+/// holds (up to [`RECV_BATCH`]) without waiting.
+fn receive_queued(shared: &Shared, socket: &dyn DatagramSocket, rx: &mut Inbox) {
+    let mut st = shared.lock();
+    handle_queued(&mut st, Instant::now(), socket, rx, 0);
+}
+
+/// Reads and handles queued datagrams, in batches, until the socket is
+/// empty or [`RECV_BATCH`] were handled (counting `handled` already).
+fn handle_queued(
+    st: &mut State,
+    now: Instant,
+    socket: &dyn DatagramSocket,
+    rx: &mut Inbox,
+    mut handled: usize,
+) {
     while handled < RECV_BATCH {
         rx.got.clear();
         if socket
@@ -348,7 +402,7 @@ fn on_datagrams(
             break;
         }
         for &(slot, len, from) in &rx.got {
-            handle_one(&mut st, now, from, &mut rx.buf[slot * RECV_SLOT..][..len]);
+            handle_one(st, now, from, &mut rx.buf[slot * RECV_SLOT..][..len]);
         }
         handled += rx.got.len().max(1);
         if rx.got.len() < rx.buf.len() / RECV_SLOT {
@@ -395,16 +449,24 @@ impl Outbox {
     }
 }
 
-/// Queues every due datagram into `out` and dispatches every event; the
-/// caller sends `out` once it has released the lock.
-pub(crate) fn flush(shared: &Arc<Shared>, st: &mut State, out: &mut Outbox) {
+/// Queues at most `max` due datagrams into `out` and dispatches every
+/// event; the caller sends `out` once it has released the lock. True when
+/// more datagrams may be ready (the endpoint sends round robin across
+/// connections, so the next call goes on where this one stopped).
+fn flush_some(shared: &Arc<Shared>, st: &mut State, out: &mut Outbox, max: usize) -> bool {
     let now = Instant::now();
-    while let Some(t) = st.proto.poll_transmit(now, &mut out.buf) {
+    let mut built = 0;
+    while built < max {
+        let Some(t) = st.proto.poll_transmit(now, &mut out.buf) else {
+            break;
+        };
         queue(st, &mut out.batch, now, t.destination, &out.buf[..t.size]);
+        built += 1;
     }
     while let Some((h, event)) = st.proto.poll_event() {
         dispatch(shared, st, h, event);
     }
+    built == max && st.proto.wants_poll()
 }
 
 /// Queues one datagram, through fault injection when it is on.

@@ -127,40 +127,56 @@ impl Pipe {
     /// is closed (`LIMIT_EXCEEDED`, `"peer not reading"`). Cancel-safe
     /// while it waits: nothing is queued until it resolves.
     pub async fn send(&self, msg: Bytes) -> Result<(), ConnectionError> {
-        match self.queue.room(&self.conn, &self.options).await {
-            Room::Yes => {}
-            Room::Closed(reason) => return Err(ConnectionError::Closed(reason)),
-            Room::Stalled => {
-                tracing::debug!(remote = %self.conn.remote_addr(), "peer not reading; closing");
-                let code = natter_proto::close_code::LIMIT_EXCEEDED;
-                self.conn.close(code, "peer not reading");
-                return Err(ConnectionError::Closed(CloseReason::Local {
-                    code,
-                    reason: "peer not reading".into(),
-                }));
+        self.send_many([msg]).await
+    }
+
+    /// [`Self::send`] for several messages in order, handed to the
+    /// transport together (one lock of the endpoint, one wake-up of its
+    /// driver) whenever the cap leaves room for them: a fan-out's frames
+    /// for one peer share datagrams instead of costing a round each. The
+    /// cap is checked before each message, as for [`Self::send`]. If the
+    /// future is dropped while waiting for room, the messages before the
+    /// wait were queued and the rest are dropped.
+    pub async fn send_many(
+        &self,
+        msgs: impl IntoIterator<Item = Bytes>,
+    ) -> Result<(), ConnectionError> {
+        let mut ready = Vec::new();
+        for msg in msgs {
+            if ready.is_empty() || !self.queue.has_room(&self.options) {
+                self.queue_now(&mut ready)?;
+                self.wait_room(&self.queue).await?;
             }
+            ready.push(self.queue.track(msg));
         }
-        self.queue_now(msg).map(|_| ())
+        self.queue_now(&mut ready)
     }
 
     /// [`Self::send`] on [`BULK_STREAM`], with a queue and cap of its own:
     /// bulk data waiting for room never delays the pipe's own stream.
     pub async fn send_bulk(&self, msg: Bytes) -> Result<(), ConnectionError> {
-        match self.bulk.room(&self.conn, &self.options).await {
-            Room::Yes => {}
-            Room::Closed(reason) => return Err(ConnectionError::Closed(reason)),
-            Room::Stalled => {
-                let code = natter_proto::close_code::LIMIT_EXCEEDED;
-                self.conn.close(code, "peer not reading");
-                return Err(ConnectionError::Closed(CloseReason::Local {
-                    code,
-                    reason: "peer not reading".into(),
-                }));
-            }
-        }
+        self.wait_room(&self.bulk).await?;
         self.conn
             .send_nowait(BULK_STREAM, self.bulk.track(msg))
             .map(|_| ())
+    }
+
+    /// Waits until `queue` is at most the cap; past the stall limit closes
+    /// the connection (`LIMIT_EXCEEDED`, `"peer not reading"`).
+    async fn wait_room(&self, queue: &SendQueue) -> Result<(), ConnectionError> {
+        match queue.room(&self.conn, &self.options).await {
+            Room::Yes => Ok(()),
+            Room::Closed(reason) => Err(ConnectionError::Closed(reason)),
+            Room::Stalled => {
+                tracing::debug!(remote = %self.conn.remote_addr(), "peer not reading; closing");
+                let code = natter_proto::close_code::LIMIT_EXCEEDED;
+                self.conn.close(code, "peer not reading");
+                Err(ConnectionError::Closed(CloseReason::Local {
+                    code,
+                    reason: "peer not reading".into(),
+                }))
+            }
+        }
     }
 
     /// Queues `msg` if the transport has room for it now.
@@ -173,8 +189,7 @@ impl Pipe {
         }
         // A refused message (closed meanwhile) is not handed back: the
         // transport consumed it. Report it as closed without the bytes.
-        self.queue_now(msg)
-            .map(|_| ())
+        self.queue_now(&mut vec![self.queue.track(msg)])
             .map_err(|_| TrySendError::Closed(Bytes::new()))
     }
 
@@ -200,9 +215,13 @@ impl Pipe {
         self.conn.close(0, self.options.reason);
     }
 
-    fn queue_now(&self, msg: Bytes) -> Result<u64, ConnectionError> {
+    /// Hands `ready` (tracked messages) to the transport, if any.
+    fn queue_now(&self, ready: &mut Vec<Bytes>) -> Result<(), ConnectionError> {
+        if ready.is_empty() {
+            return Ok(());
+        }
         self.conn
-            .send_nowait(self.options.stream, self.queue.track(msg))
+            .send_many_nowait(self.options.stream, ready.drain(..))
     }
 }
 

@@ -178,3 +178,36 @@ async fn a_pipe_that_stops_reading_returns_no_credit_until_it_reads() {
     rest.await.expect("sender");
     assert_eq!(reader.try_recv(), None, "each message exactly once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_many_keeps_the_cap_and_the_order() {
+    let (_server, _client, c, s) = pair().await;
+    let sender = std::sync::Arc::new(s.into_pipe_with(options(None)));
+    // Far more than the reader's window plus the cap: the batch can only
+    // finish once the reader reads.
+    const N: u32 = 1000;
+    let batch = tokio::spawn({
+        let sender = sender.clone();
+        async move { sender.send_many((0..N).map(message)).await }
+    });
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while sender.queued_bytes() < CAP {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the queue never filled"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(!batch.is_finished(), "the whole batch went past the cap");
+    let held = sender.queued_bytes();
+    assert!(held <= CAP + SIZE, "{held} bytes queued, cap {CAP}");
+    for i in 0..N {
+        let got = tokio::time::timeout(GUARD, c.recv())
+            .await
+            .expect("within the guard")
+            .expect("open");
+        assert_eq!(got, (0, message(i)), "message {i}");
+    }
+    batch.await.expect("join").expect("pipe open");
+    assert_eq!(c.try_recv(), None, "each message exactly once");
+}

@@ -1,6 +1,10 @@
 //! Fairness to TCP on a real rate-limited link: one TCP bulk flow and one Natter
-//! bulk flow share an 8 Mbit/s `tbf` bottleneck between two network namespaces, and
-//! neither may starve the other.
+//! bulk flow share an 8 Mbit/s `tbf` bottleneck on a router namespace between a
+//! source and a sink namespace, and each gets a fair share: at least 30 % of the
+//! bytes (TCP Reno measured 47–61 % over nine runs, BENCHMARKS.md). Natter's
+//! redundancy (copies of small packets on a randomly lossy path) is set to copy any
+//! packet at any loss rate, and must stay off all the same: the loss here comes with
+//! a standing queue, which is congestion.
 //!
 //! Needs root and `ip`/`tc` (iproute2); without them the test prints why and passes.
 //! It takes about 12 s and runs in the normal test run. The parent test builds the
@@ -23,13 +27,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use natter_net::{Endpoint, NetConfig, ServerEndpointConfig, ServerKeyPolicy, StaticKeypair};
+use natter_net::{
+    Endpoint, NetConfig, ServerEndpointConfig, ServerKeyPolicy, StaticKeypair, TransportConfig,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Environment variable naming the role of a re-run of this binary.
 const ROLE: &str = "NATTER_FAIRNESS_ROLE";
 const SINK_IP: &str = "10.213.0.1";
-const SOURCE_IP: &str = "10.213.0.2";
+const SINK_ROUTER_IP: &str = "10.213.0.254";
+const SOURCE_IP: &str = "10.213.1.2";
+const SOURCE_ROUTER_IP: &str = "10.213.1.254";
 const TCP_PORT: u16 = 5201;
 const NATTER_PORT: u16 = 5202;
 /// Both flows start, then run this long before the measurement starts…
@@ -69,9 +77,26 @@ fn tcp_and_natter_share_a_rate_limited_link() {
         natter * 100 / total,
     );
     assert!(
-        tcp * 10 >= total && natter * 10 >= total,
-        "each flow gets at least 10 % of the link: {report}"
+        tcp * 10 >= total * 3 && natter * 10 >= total * 3,
+        "each flow gets at least 30 % of the link: {report}"
     );
+    let copies = sources.line();
+    println!("Natter source: {copies}");
+    let (redundant, sent) = parse_copies(&copies);
+    assert!(
+        redundant * 100 <= sent,
+        "redundancy stays off on a congested path (≤ 1 % of the bytes): {copies}"
+    );
+}
+
+/// `(redundant_bytes, bytes_sent)` from the sources' last line.
+fn parse_copies(line: &str) -> (u64, u64) {
+    let field = |name: &str| -> u64 {
+        let (_, rest) = line.split_once(&format!("{name}=")).expect("field");
+        let value = rest.split_whitespace().next().expect("value");
+        value.parse().expect("number")
+    };
+    (field("redundant_bytes"), field("bytes_sent"))
 }
 
 /// Why the test cannot run here, if it cannot.
@@ -87,10 +112,16 @@ fn preconditions() -> Result<(), String> {
     run("ip", &["netns", "del", &probe])
 }
 
-/// Two namespaces joined by a veth pair; the source side's egress is an 8 Mbit/s
-/// token bucket with a 50 ms queue. Deleted on drop (which removes the veth pair).
+/// Three namespaces in a line, source — router — sink, joined by veth pairs; the
+/// router's egress towards the sink is an 8 Mbit/s token bucket with a 50 ms queue.
+/// The bottleneck sits on a router, as on a real path, not in the sources' own
+/// qdisc: there TCP would see its drops at once (local congestion) and TCP Small
+/// Queues would cap its share of the queue, while a UDP flow sees neither, which
+/// measures the host's stack rather than the congestion controllers. Deleted on
+/// drop (which removes the veth pairs).
 struct Namespaces {
     sink: String,
+    router: String,
     source: String,
 }
 
@@ -99,38 +130,67 @@ impl Namespaces {
         let id = std::process::id();
         let net = Self {
             sink: format!("nfair-sink-{id}"),
+            router: format!("nfair-rtr-{id}"),
             source: format!("nfair-src-{id}"),
         };
-        run("ip", &["netns", "add", &net.sink])?;
-        run("ip", &["netns", "add", &net.source])?;
-        let (a, b) = (format!("nfs{id}"), format!("nfc{id}"));
+        for ns in [&net.sink, &net.router, &net.source] {
+            run("ip", &["netns", "add", ns])?;
+        }
+        let sink_side = net.link(&net.sink, SINK_IP, "s", SINK_ROUTER_IP)?;
+        net.link(&net.source, SOURCE_IP, "c", SOURCE_ROUTER_IP)?;
         run(
             "ip",
-            &["link", "add", &a, "type", "veth", "peer", "name", &b],
+            &[
+                "netns",
+                "exec",
+                &net.router,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
         )?;
-        net.configure(&a, &net.sink, SINK_IP)?;
-        net.configure(&b, &net.source, SOURCE_IP)?;
         let tbf = "root tbf rate 8mbit burst 32kbit latency 50ms";
-        let mut args = vec!["-n", &net.source, "qdisc", "add", "dev", &b];
+        let mut args = vec!["-n", &net.router, "qdisc", "add", "dev", &sink_side];
         args.extend(tbf.split(' '));
         run("tc", &args)?;
         Ok(net)
     }
 
-    fn configure(&self, dev: &str, ns: &str, ip: &str) -> Result<(), String> {
-        run("ip", &["link", "set", dev, "netns", ns])?;
+    /// Joins `ns` (address `ip`) to the router (address `router_ip` on that link),
+    /// routes everything else through the router; returns the router's device.
+    fn link(&self, ns: &str, ip: &str, tag: &str, router_ip: &str) -> Result<String, String> {
+        let id = std::process::id();
+        let (outer, inner) = (format!("nf{tag}r{id}"), format!("nf{tag}{id}"));
         run(
             "ip",
-            &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev],
+            &[
+                "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+            ],
         )?;
-        run("ip", &["-n", ns, "link", "set", dev, "up"])?;
-        run("ip", &["-n", ns, "link", "set", "lo", "up"])
+        configure(&outer, &self.router, router_ip)?;
+        configure(&inner, ns, ip)?;
+        run(
+            "ip",
+            &["-n", ns, "route", "add", "default", "via", router_ip],
+        )?;
+        Ok(outer)
     }
+}
+
+/// Moves `dev` into `ns` with address `ip`/24 and brings it (and `lo`) up.
+fn configure(dev: &str, ns: &str, ip: &str) -> Result<(), String> {
+    run("ip", &["link", "set", dev, "netns", ns])?;
+    run(
+        "ip",
+        &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev],
+    )?;
+    run("ip", &["-n", ns, "link", "set", dev, "up"])?;
+    run("ip", &["-n", ns, "link", "set", "lo", "up"])
 }
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
-        for ns in [&self.sink, &self.source] {
+        for ns in [&self.sink, &self.router, &self.source] {
             let _ = run("ip", &["netns", "del", ns]);
         }
     }
@@ -305,9 +365,18 @@ async fn sources() {
         .await
         .expect("tcp connect");
     let any: SocketAddr = format!("{SOURCE_IP}:0").parse().expect("addr");
-    let endpoint = Endpoint::bind(any, NetConfig::default())
-        .await
-        .expect("natter bind");
+    // Copies for any loss rate and any packet size: only the congestion signals
+    // (the tbf queue) may keep redundancy off.
+    let transport = TransportConfig {
+        redundancy_min_loss: 1,
+        redundancy_max_size: 1200,
+        ..TransportConfig::default()
+    };
+    let config = NetConfig {
+        transport,
+        ..NetConfig::default()
+    };
+    let endpoint = Endpoint::bind(any, config).await.expect("natter bind");
     let sink: SocketAddr = format!("{SINK_IP}:{NATTER_PORT}").parse().expect("addr");
     let conn = endpoint
         .connect(sink, ServerKeyPolicy::AcceptAny)
@@ -323,6 +392,18 @@ async fn sources() {
         });
     }
     let chunk = vec![7u8; 64 * 1024];
-    while Instant::now() < deadline && tcp.write_all(&chunk).await.is_ok() {}
+    // The sink closes the Natter connection when it reports, so its counters are
+    // read while the flows run.
+    let mut stats = conn.stats();
+    while Instant::now() < deadline && tcp.write_all(&chunk).await.is_ok() {
+        let now = conn.stats();
+        if now.bytes_sent >= stats.bytes_sent {
+            stats = now; // a closed connection reads as all zeros
+        }
+    }
     senders.join_all().await;
+    say(&format!(
+        "redundant_bytes={} bytes_sent={} redundant_packets={} packets_lost={}",
+        stats.redundant_bytes, stats.bytes_sent, stats.redundant_packets, stats.packets_lost
+    ));
 }

@@ -26,6 +26,21 @@ pub struct TransportConfig {
     pub max_message_size: u64,
     /// Streams are numbered `0..max_streams`.
     pub max_streams: u64,
+    /// Redundancy (ARCHITECTURE.md, "The transport's shape"): small packets are sent
+    /// twice while the recent loss rate is at least this many percent and the path
+    /// shows no congestion (no standing queue, no loss burst). Default 10.
+    pub redundancy_min_loss: u32,
+    /// Redundancy: only packets of at most this many bytes are copied (chat-sized;
+    /// full packets of a bulk transfer never are). Default 1000.
+    pub redundancy_max_size: usize,
+    /// Redundancy: copies never exceed this many percent of the bytes of the original
+    /// packets (plus four datagrams of slack); 0 turns redundancy off. Default 200:
+    /// every small packet's first copy, and a second one for each packet still
+    /// unacknowledged an RTT later (about half of them at 36 % loss each way).
+    pub redundancy_budget: u32,
+    /// Redundancy: how long after the original its copy goes out, so that a short
+    /// burst of loss does not take both. Default 1 ms.
+    pub redundancy_spacing: Duration,
 }
 
 impl Default for TransportConfig {
@@ -40,6 +55,10 @@ impl Default for TransportConfig {
             receive_window: 2 * 1024 * 1024,
             max_message_size: 1024 * 1024,
             max_streams: 1024,
+            redundancy_min_loss: 10,
+            redundancy_max_size: 1000,
+            redundancy_budget: 200,
+            redundancy_spacing: Duration::from_millis(1),
         }
     }
 }

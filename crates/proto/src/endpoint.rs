@@ -16,8 +16,7 @@
 //! The endpoint never reads a clock or an OS RNG: `now` is passed in, and
 //! all randomness comes from the seed in [`EndpointConfig`].
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +34,10 @@ use crate::packet::{self, ConnectionId, Packet};
 pub use crate::stats::EndpointStats;
 use crate::stats::add_counters;
 use crate::streams::SendError;
+
+mod timers;
+
+use timers::TimerQueue;
 
 /// Names one connection of an endpoint. Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,8 +62,7 @@ pub struct Endpoint {
     dirty: VecDeque<ConnectionHandle>,
     dirty_set: FxHashSet<ConnectionHandle>,
     handshaking: FxHashSet<ConnectionHandle>,
-    timers: BinaryHeap<Reverse<(Instant, ConnectionHandle)>>,
-    scheduled: FxHashMap<ConnectionHandle, Instant>,
+    timers: TimerQueue,
     stateless: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<(ConnectionHandle, Event)>,
     stats: EndpointStats,
@@ -82,8 +84,7 @@ impl Endpoint {
             dirty: VecDeque::new(),
             dirty_set: FxHashSet::default(),
             handshaking: FxHashSet::default(),
-            timers: BinaryHeap::new(),
-            scheduled: FxHashMap::default(),
+            timers: TimerQueue::default(),
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
@@ -288,38 +289,34 @@ impl Endpoint {
         self.stateless.push_back((remote, out));
     }
 
-    /// Fires due timers. Each due connection is handled once per call: a
-    /// timer that stays due (the handshake resend waits for
-    /// `poll_transmit`) must not spin here.
+    /// Fires every due timer (see [`Self::handle_timeout_limited`]).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.handle_timeout_limited(now, usize::MAX);
+    }
+
+    /// Fires the timers of at most `max` connections whose deadline is at
+    /// or before `now`, earliest first; true when more are due. Only due
+    /// connections are visited (their deadlines are kept in a heap), so a
+    /// driver can bound each round's work and read its socket in between.
+    ///
+    /// A connection that fired is not fired again until `poll_transmit`
+    /// has visited it: a timer that stays due (the handshake resend and the
+    /// probe wait for `poll_transmit`) must not spin or back off twice.
+    pub fn handle_timeout_limited(&mut self, now: Instant, max: usize) -> bool {
         let mut due = Vec::new();
-        while let Some(&Reverse((at, h))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            if self.scheduled.get(&h) == Some(&at) {
-                self.scheduled.remove(&h);
-                due.push(h);
-            }
-        }
+        let more = self.timers.pop_due(now, max, &mut due);
         for h in due {
             if let Some(c) = self.conns.get_mut(&h) {
                 c.handle_timeout(now);
             }
             self.after_op(h);
         }
+        more
     }
 
     /// When `handle_timeout` must be called next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((at, h))) = self.timers.peek() {
-            if self.scheduled.get(&h) == Some(&at) {
-                return Some(at);
-            }
-            self.timers.pop();
-        }
-        None
+        self.timers.next()
     }
 
     /// Writes the next datagram to send into `buf`.
@@ -352,6 +349,13 @@ impl Endpoint {
     /// Next application event.
     pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
         self.events.pop_front()
+    }
+
+    /// True when [`Self::poll_transmit`] or [`Self::poll_event`] may have
+    /// something (a driver that skips polling otherwise misses nothing:
+    /// timers aside, which [`Self::poll_timeout`] reports).
+    pub fn wants_poll(&self) -> bool {
+        !self.dirty.is_empty() || !self.events.is_empty() || !self.stateless.is_empty()
     }
 
     /// Queues a message; it is acknowledged with [`Event::Acked`].
@@ -514,6 +518,7 @@ impl Endpoint {
     }
 
     fn after_send(&mut self, h: ConnectionHandle) {
+        self.timers.polled(h);
         self.collect_events(h);
         if !self.remove_if_drained(h) {
             self.reschedule(h);
@@ -551,35 +556,18 @@ impl Endpoint {
         // Otherwise the connection stays (unreachable by the network, without
         // timers) until `recv` hands out what it received: messages the peer
         // saw acknowledged must reach the application.
-        self.scheduled.remove(&h);
+        self.timers.remove(h);
         self.handshaking.remove(&h);
-        if self.dirty_set.remove(&h) {
-            self.dirty.retain(|d| *d != h);
-        }
+        // Its entry in `dirty`, if any, stays: `poll_transmit` skips it.
+        // Removing it here scanned the whole queue for every connection
+        // that ended (quadratic when many time out together).
+        self.dirty_set.remove(&h);
         true
     }
 
     fn reschedule(&mut self, h: ConnectionHandle) {
-        let Some(at) = self.conns.get(&h).and_then(|c| c.poll_timeout()) else {
-            self.scheduled.remove(&h);
-            return;
-        };
-        if self.scheduled.insert(h, at) != Some(at) {
-            self.timers.push(Reverse((at, h)));
-        }
-        if self.timers.len() > 2 * self.scheduled.len() + 64 {
-            self.compact_timers();
-        }
-    }
-
-    /// Drops stale heap entries so the heap stays proportional to the
-    /// number of connections.
-    fn compact_timers(&mut self) {
-        self.timers = self
-            .scheduled
-            .iter()
-            .map(|(&h, &at)| Reverse((at, h)))
-            .collect();
+        let at = self.conns.get(&h).and_then(|c| c.poll_timeout());
+        self.timers.set(h, at);
     }
 
     fn seed(&mut self) -> [u8; 32] {

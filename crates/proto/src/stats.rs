@@ -63,4 +63,6 @@ pub(crate) fn add_counters(sum: &mut ConnectionStats, s: &ConnectionStats) {
     sum.duplicate_packets += s.duplicate_packets;
     sum.duplicate_fragments += s.duplicate_fragments;
     sum.dropped_invalid += s.dropped_invalid;
+    sum.redundant_packets += s.redundant_packets;
+    sum.redundant_bytes += s.redundant_bytes;
 }

@@ -14,13 +14,16 @@
 //! The member cache fast path in [`check`] settles `Post` and `Ack` for
 //! current members without a store read; a muted member is never settled
 //! by it (the mute cache, [`muted`], is checked too). The writer asks
-//! [`may_post`] again for every message at its commit, so a post queued
-//! before a kick or mute but committed after it is refused, not stored.
+//! again for every message at its commit, so a post queued before a kick
+//! or mute but committed after it is refused, not stored. On one node that
+//! check reads the caches (exact: see [`may_post_all`]); in a cluster the
+//! store makes it inside the append's transaction, ordered with every
+//! node's kicks and mutes (`Messages::append_checked`, [`refused`]).
 
 use std::sync::Arc;
 
 use natter_api::{ConversationId, ErrorCode};
-use natter_store::{ConvId, Member, Role, UserId};
+use natter_store::{ConvId, Member, PostRight, Role, UserId};
 
 use crate::convert;
 use crate::ctx::Shared;
@@ -202,6 +205,41 @@ pub(crate) async fn may_post(shared: &Shared, conv: ConvId, user: UserId) -> Res
     match muted(shared, conv).await?.binary_search(&user) {
         Ok(_) => Err(ErrorCode::Muted),
         Err(_) => Ok(()),
+    }
+}
+
+/// The commit-time check of a batch of posts `(conversation, sender)` on
+/// one node: whether each may still be stored, in order (no sender: a
+/// system message, always; the lobby: everyone), from the caches
+/// ([`may_post`]). Exact there: only this node's writer changes membership
+/// and mutes, between batches, and it forgets the cache entries as it
+/// does, so at commit the caches hold what the store holds. A cluster
+/// node's caches may be stale (another node's `Forget` envelope can be
+/// lost or late), so there the store checks each post inside the append's
+/// transaction instead (`Messages::append_checked`, answered by
+/// [`refused`]).
+pub(crate) async fn may_post_all(
+    shared: &Shared,
+    posts: &[(ConvId, Option<UserId>)],
+) -> Vec<Result<(), ErrorCode>> {
+    let mut verdicts = Vec::with_capacity(posts.len());
+    for &(conv, sender) in posts {
+        verdicts.push(match sender {
+            Some(user) => may_post(shared, conv, user).await,
+            None => Ok(()),
+        });
+    }
+    verdicts
+}
+
+/// The error for a post the store refused at commit with `right` (never
+/// [`PostRight::Allowed`]); forgets this node's cached lists of `conv`
+/// (they were stale, or about to be).
+pub(crate) fn refused(shared: &Shared, conv: ConvId, right: PostRight) -> ErrorCode {
+    shared.forget_here(conv);
+    match right {
+        PostRight::Muted => ErrorCode::Muted,
+        PostRight::NotMember | PostRight::Allowed => ErrorCode::NotMember,
     }
 }
 

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) mutes: crate::mutes::MuteCache,
     /// This node on the cluster bus (in-process on a single node).
     pub(crate) bus: Arc<crate::bus::Node>,
+    /// `/healthz`'s last store probe (one per second at most).
+    pub(crate) health: crate::bus::health::HealthCache,
 }
 
 /// Current member lists of non-lobby conversations, sorted by user id.
@@ -99,6 +101,7 @@ impl Shared {
             names: Mutex::default(),
             members: Mutex::default(),
             mutes: crate::mutes::MuteCache::default(),
+            health: crate::bus::health::HealthCache::default(),
         }
     }
 
@@ -182,8 +185,7 @@ impl Shared {
     /// tells the other nodes); nothing changes for contacts while the user
     /// is online on another node.
     pub(crate) fn presence_changed(&self, user: UserId, online: bool) {
-        self.bus
-            .publish(crate::bus::Body::Presence { user, online });
+        self.bus.publish_presence(user, online);
         if self.bus.online_elsewhere(user) {
             return;
         }
@@ -215,6 +217,16 @@ impl Shared {
         cache.epoch += 1;
         drop(cache);
         self.mutes.forget(conv);
+    }
+
+    /// Drops every cached member and mute list of this node (envelopes
+    /// from another node, `Forget`s among them, may have been lost).
+    pub(crate) fn forget_all_caches(&self) {
+        let mut cache = self.members_lock();
+        cache.lists.clear();
+        cache.epoch += 1;
+        drop(cache);
+        self.mutes.forget_all();
     }
 
     /// Whether `user` is online on this node or another one.

@@ -3,6 +3,10 @@
 use natter_api::{ApiError, ErrorCode};
 use natter_store::StoreError;
 
+/// How long a client is asked to wait after the store was too busy to take
+/// its request.
+pub(crate) const STORE_BUSY_RETRY_MS: u64 = 200;
+
 /// Anything a command can fail with. Only [`CmdError::Api`] reaches the peer
 /// as is; the rest is logged and answered `internal`.
 #[derive(Debug, thiserror::Error)]
@@ -29,10 +33,18 @@ impl CmdError {
         Self::Api(ApiError::new(code, text))
     }
 
-    /// The peer-visible form; internal failures are logged here, once.
+    /// The peer-visible form; internal failures are logged here, once. A
+    /// busy store is `rate_limited` (retry shortly), not logged: a flood
+    /// makes it, and the store's queue counts it (`/metrics`).
     pub(crate) fn into_api(self) -> ApiError {
         match self {
             Self::Api(e) => e,
+            Self::Store(StoreError::Busy) => ApiError::new(
+                ErrorCode::RateLimited {
+                    retry_after_ms: STORE_BUSY_RETRY_MS,
+                },
+                "server busy, retry shortly",
+            ),
             other => {
                 tracing::error!(error = %other, "internal error");
                 ErrorCode::Internal.into()

@@ -203,6 +203,17 @@ impl Hub {
         false
     }
 
+    /// Every session on this node as (user, token hash) (for re-checking
+    /// the tokens against the store, `bus::revalidate`).
+    pub(crate) fn local_sessions(&self) -> Vec<(UserId, TokenHash)> {
+        let users = self.lock();
+        let mut all = Vec::new();
+        for (user, entries) in users.iter() {
+            all.extend(entries.iter().map(|e| (*user, e.token)));
+        }
+        all
+    }
+
     /// The users with a session on this node.
     pub(crate) fn online_users(&self) -> Vec<UserId> {
         self.lock().keys().copied().collect()

@@ -153,7 +153,9 @@ impl Inbox {
         (frames, self.held_bytes.load(Ordering::Relaxed))
     }
 
-    fn try_pop(&self) -> Option<Push> {
+    /// The oldest queued push, if any (a session drains what is queued
+    /// after [`Self::pop`] to forward it together).
+    pub(crate) fn try_pop(&self) -> Option<Push> {
         let mut state = self.lock();
         let push = state.queue.pop_front();
         if state.queue.is_empty() && state.queue.capacity() > KEEP {

@@ -40,6 +40,7 @@ mod tracker;
 mod typing;
 mod writer;
 
+pub use bus::revalidate::Revalidation;
 pub use bus::{Bus, BusError, BusOptions};
 pub use config::{Argon2Config, RateConfig, ServerConfig, ThrottleConfig};
 pub use gateway::Link;

@@ -12,6 +12,8 @@ pub(crate) struct Metrics {
     pub(crate) logins: AtomicU64,
     pub(crate) messages_stored: AtomicU64,
     pub(crate) deliveries: AtomicU64,
+    /// Live messages that came after a gap in what a session had sent.
+    pub(crate) session_gaps: AtomicU64,
     pub(crate) commits: AtomicU64,
     commit_micros: AtomicU64,
     /// Password hashes running now (shared with the hash gate).
@@ -48,7 +50,7 @@ impl Metrics {
     /// The Prometheus text exposition of every counter.
     pub(crate) fn render(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, String); 7] = [
+        let rows: [(&str, &str, &str, String); 8] = [
             (
                 "natter_connections_total",
                 "counter",
@@ -78,6 +80,12 @@ impl Metrics {
                 "counter",
                 "Messages pushed to sessions.",
                 get(&self.deliveries).to_string(),
+            ),
+            (
+                "natter_session_gaps_total",
+                "counter",
+                "Live messages after a gap in what a session had (the gap read from the store first).",
+                get(&self.session_gaps).to_string(),
             ),
             (
                 "natter_store_commit_seconds_count",

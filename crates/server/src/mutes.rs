@@ -1,7 +1,9 @@
 //! The cache of muted users per group (a leaf: [`crate::ctx::Shared`]
 //! holds one). Filled by `access::muted`; only the writer mutes and
-//! unmutes, and it forgets the entry right after, so the writer's view is
-//! always current.
+//! unmutes, and it forgets the entry right after, so on one node the
+//! writer's view is always current. In a cluster another node's writer
+//! may have changed it (its `Forget` lost or late): the commit-time check
+//! is the store's there, inside the append (`Messages::append_checked`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +45,13 @@ impl MuteCache {
     pub(crate) fn forget(&self, conv: ConvId) {
         let mut lists = self.lock();
         lists.lists.remove(&conv);
+        lists.epoch += 1;
+    }
+
+    /// Drops every list (a `Forget` from another node may have been lost).
+    pub(crate) fn forget_all(&self) {
+        let mut lists = self.lock();
+        lists.lists.clear();
         lists.epoch += 1;
     }
 

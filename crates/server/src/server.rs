@@ -40,9 +40,11 @@ impl Server {
     /// every node, `bus` carries what the nodes push to their users (see
     /// [`crate::bus`]). With [`crate::Bus::local`] this is [`Server::new`].
     pub fn with_bus(store: Arc<dyn Store>, config: ServerConfig, bus: crate::Bus) -> Self {
+        let revalidate = bus.revalidate_every();
         let (node, link) = bus.into_parts();
         let shared = Arc::new(Shared::with_node(store, config, Arc::new(node)));
         crate::bus::receive::spawn(&shared, link);
+        crate::bus::revalidate::spawn(&shared, revalidate);
         crate::cmd::prune_at_start(&shared);
         crate::cmd::warn_unclaimed_admins(&shared);
         let task = writer::spawn(shared.clone());
@@ -104,8 +106,29 @@ impl Server {
     /// receives from the bus (the seq gate must fill the gap from the store).
     #[doc(hidden)]
     pub fn drop_bus_messages(&self, n: u64) {
-        let hook = &self.shared.bus.drop_incoming;
-        hook.store(n, Ordering::SeqCst);
+        self.drop_bus_envelopes(crate::bus::EnvelopeKind::Message, n);
+    }
+
+    /// Test hook: this node drops the next `n` envelopes of `kind` it
+    /// receives from the bus, as if lost on the way (replacing any drops
+    /// still pending).
+    #[doc(hidden)]
+    pub fn drop_bus_envelopes(&self, kind: crate::bus::EnvelopeKind, n: u64) {
+        self.shared.bus.drop_next(kind, n);
+    }
+
+    /// Test hook: envelopes this node has still to drop.
+    #[doc(hidden)]
+    pub fn bus_drops_left(&self) -> u64 {
+        self.shared.bus.drops_left()
+    }
+
+    /// Re-checks every session on this node against the store now (as
+    /// after a bus loss, and periodically in a cluster) and ends those no
+    /// longer valid; says what it did.
+    #[doc(hidden)]
+    pub async fn revalidate_sessions(&self) -> crate::bus::revalidate::Revalidation {
+        crate::bus::revalidate::sessions(&self.shared).await
     }
 
     /// Number of logged-in sessions right now.

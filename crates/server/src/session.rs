@@ -93,10 +93,12 @@ impl Session {
         let mut reason = loop {
             tokio::select! {
                 biased;
-                () = stopping(&mut shutdown) => break self.close_for_shutdown().await,
+                // Boxed like a request: run once, and inline it would
+                // double the size of every idle session's task.
+                () = stopping(&mut shutdown) => break Box::pin(self.close_for_shutdown()).await,
                 () = past_grace(self.pushes.clone(), self.grace()) => break "slow consumer",
                 push = next_push(self.pushes.clone()) => {
-                    if let Err(reason) = self.on_push(push).await {
+                    if let Err(reason) = self.on_pushes(push).await {
                         break reason;
                     }
                 }
@@ -131,7 +133,7 @@ impl Session {
     async fn close_for_shutdown(&mut self) -> &'static str {
         while self.awaiting_writer > 0 {
             let push = next_push(self.pushes.clone()).await;
-            if let Err(reason) = self.on_push(push).await {
+            if let Err(reason) = self.on_pushes(push).await {
                 return reason;
             }
         }
@@ -192,24 +194,72 @@ impl Session {
             .map_err(|_| "link closed")
     }
 
-    async fn on_push(&mut self, push: Push) -> Result<(), &'static str> {
+    /// Forwards `first` and the pushes already queued behind it (up to
+    /// [`PUSH_BATCH`]). Their frames go to the link together: the UDP
+    /// transport takes them under one lock with one wake-up of its driver
+    /// and packs several into each datagram (a fan-out reaches a session
+    /// as a burst). Frames queued before a re-sync, a marker or an end go
+    /// out before it, so the order stays the push order.
+    async fn on_pushes(&mut self, first: Push) -> Result<(), &'static str> {
+        let mut frames = Vec::new();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(push) = next {
+            taken += 1;
+            match self.frame_of(push) {
+                Ok(frame) => frames.extend(frame),
+                Err(other) => {
+                    let ready = std::mem::take(&mut frames);
+                    self.deliver_many(ready).await.map_err(|_| "link closed")?;
+                    // Boxed: markers, re-syncs and gap fills are rare and
+                    // their state is large; inline, every idle session's
+                    // task would carry room for them.
+                    Box::pin(self.on_control(other)).await?;
+                }
+            }
+            next = match (taken < PUSH_BATCH, &self.pushes) {
+                (true, Some(inbox)) => inbox.try_pop(),
+                _ => None,
+            };
+        }
+        self.deliver_many(frames).await.map_err(|_| "link closed")
+    }
+
+    /// The frame a push forwards as it is (`Ok(None)`: a message a sync
+    /// already sent); any other push is given back, and so is a message
+    /// after a gap in what this session sent of its conversation.
+    fn frame_of(&mut self, push: Push) -> Result<Option<Bytes>, Push> {
         match push {
             Push::Message {
                 conv,
                 seq,
-                mut frame,
+                frame,
                 e2e,
             } => {
-                let upto = self.sent_upto.entry(conv).or_default();
-                if seq > *upto {
-                    *upto = seq;
-                    if e2e {
-                        frame = crate::e2e::frame_for_device(frame, self.device.as_deref());
-                    }
-                    self.deliver(frame).await.map_err(|_| "link closed")?;
+                match self.sent_upto.get(&conv) {
+                    Some(&upto) if seq <= upto => return Ok(None),
+                    // Nothing of `conv` sent yet (it is newer than the
+                    // sync) and not its first message: an earlier one may
+                    // still be on its way from another node.
+                    Some(&upto) if seq > upto + 1 => return Err(gap(conv, seq, frame, e2e)),
+                    None if seq > 1 => return Err(gap(conv, seq, frame, e2e)),
+                    _ => {}
                 }
-                Ok(())
+                self.sent_upto.insert(conv, seq);
+                Ok(Some(self.for_device(frame, e2e)))
             }
+            Push::Frame(frame) => Ok(Some(frame)),
+            Push::Reply(frame) => {
+                self.awaiting_writer = self.awaiting_writer.saturating_sub(1);
+                Ok(Some(frame))
+            }
+            other => Err(other),
+        }
+    }
+
+    /// A push that is not a frame to forward (see [`Self::frame_of`]).
+    async fn on_control(&mut self, push: Push) -> Result<(), &'static str> {
+        match push {
             Push::Behind { dropped } => self.on_behind(dropped).await,
             Push::End { reason } => {
                 self.auth = None; // the hub already dropped us
@@ -219,14 +269,47 @@ impl Session {
                     .await;
                 Err("session ended")
             }
-            Push::Frame(frame) => self.deliver(frame).await.map_err(|_| "link closed"),
-            Push::Reply(frame) => {
-                self.awaiting_writer = self.awaiting_writer.saturating_sub(1);
-                self.deliver(frame).await.map_err(|_| "link closed")
-            }
             Push::Sync { conv, from } => Box::pin(crate::sync::resync(self, conv, from))
                 .await
                 .map_err(|_| "link closed"),
+            Push::Message { conv, .. } => self.on_gap(conv).await,
+            // Frames are taken by `frame_of` and never get here.
+            Push::Frame(_) | Push::Reply(_) => Ok(()),
+        }
+    }
+
+    /// A live message of `conv` came after a gap in what this session sent
+    /// of it: one that overtook an earlier one from another cluster node,
+    /// or followed one whose fan-out failed. Every member gets every seq,
+    /// so the missed ones are read from the store first, as a sync does:
+    /// only what this member may read (from its join, up to its leave),
+    /// which covers the live one too (it is committed). If the store
+    /// cannot answer, nothing is sent and `sent_upto` stays: the next live
+    /// message tries again, and the client's cursor stays before the gap,
+    /// so its next sync brings them.
+    ///
+    /// A session that sent nothing of `conv` yet starts from the user's
+    /// delivered cursor (what a client of theirs already got).
+    async fn on_gap(&mut self, conv: ConvId) -> Result<(), &'static str> {
+        let after = match self.sent_upto.get(&conv) {
+            Some(&upto) => upto,
+            None => match crate::sync::delivered(self, conv).await {
+                Some(delivered) => delivered,
+                None => return Ok(()),
+            },
+        };
+        Metrics::inc(&self.shared.metrics.session_gaps);
+        Box::pin(crate::sync::fill(self, conv, after))
+            .await
+            .map_err(|_| "link closed")
+    }
+
+    /// A message frame as this session's device gets it (an end-to-end
+    /// encrypted one cut down to its own device's ciphertext).
+    fn for_device(&self, frame: Bytes, e2e: bool) -> Bytes {
+        match e2e {
+            true => crate::e2e::frame_for_device(frame, self.device.as_deref()),
+            false => frame,
         }
     }
 
@@ -326,9 +409,17 @@ impl Session {
     /// Queues `frame` on the link, waiting while the link is full; once the
     /// session fell behind, waiting past the grace period counts as a lost link.
     async fn deliver(&self, frame: Bytes) -> Result<(), LinkClosed> {
+        self.deliver_many(vec![frame]).await
+    }
+
+    /// [`Self::deliver`] for several frames, handed to the link together.
+    async fn deliver_many(&self, frames: Vec<Bytes>) -> Result<(), LinkClosed> {
+        if frames.is_empty() {
+            return Ok(());
+        }
         tokio::select! {
             biased;
-            sent = self.out.send(frame) => sent,
+            sent = self.out.send_many(frames) => sent,
             () = past_grace(self.pushes.clone(), self.grace()) => Err(LinkClosed),
         }
     }
@@ -376,15 +467,34 @@ impl Session {
     }
 }
 
+/// A live message given back to [`Session::on_control`] as a gap.
+fn gap(conv: ConvId, seq: u64, frame: Bytes, e2e: bool) -> Push {
+    Push::Message {
+        conv,
+        seq,
+        frame,
+        e2e,
+    }
+}
+
+/// Most pushes a session forwards in one go before it looks at its link
+/// again (requests, shutdown).
+const PUSH_BATCH: usize = 64;
+
 /// Resolves once shutdown has started.
 async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// Resolves `grace` after the session fell behind; never if it has no inbox.
+/// The timer is boxed: it exists only for a session that fell behind, and
+/// inline it would take room in every session's task.
 async fn past_grace(inbox: Option<Arc<Inbox>>, grace: std::time::Duration) {
     match inbox {
-        Some(inbox) => tokio::time::sleep_until(inbox.fallen().await + grace).await,
+        Some(inbox) => {
+            let at = inbox.fallen().await + grace;
+            Box::pin(tokio::time::sleep_until(at)).await;
+        }
         None => std::future::pending().await,
     }
 }
@@ -394,5 +504,26 @@ async fn next_push(inbox: Option<Arc<Inbox>>) -> Push {
     match inbox {
         Some(inbox) => inbox.pop().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, B, F: Future>(_: impl FnOnce(A, B) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    /// Every connected client holds one session task for as long as it is
+    /// connected, so this size is paid per idle client (issue 10: 6 KiB per
+    /// client in all). It was 1 992 B (debug build) while the shutdown,
+    /// marker and re-sync states lived inline, 1 424 B after.
+    #[test]
+    fn an_idle_sessions_task_stays_small() {
+        let size = future_size(Session::run);
+        println!("session task future: {size} B");
+        assert!(size <= 1536, "session task future: {size} B");
     }
 }

@@ -55,6 +55,13 @@ async fn sync_all(s: &mut Session, req: SyncRequest) -> Result<(), SyncError> {
             start.insert(conv, c.seq);
         }
     }
+    // Where the client stands, until each conversation is synced: a sync
+    // cut short by the store leaves the rest there, so a later live
+    // message after a gap reads the gap from the store.
+    for conv in &convs {
+        let from = start.get(&conv.id).copied().unwrap_or(0);
+        s.sent_upto.insert(conv.id, from);
+    }
     for conv in &convs {
         let from = start.get(&conv.id).copied().unwrap_or(0);
         sync_conv(s, conv.id, from).await?;
@@ -90,6 +97,41 @@ pub(crate) async fn resync(
             Ok(())
         }
         Ok(()) => Ok(()),
+    }
+}
+
+/// Sends what `s` may read of `conv` after `after` up to its newest
+/// message (a gap in what the session got live). A store that cannot
+/// answer is logged and leaves the session's `sent_upto` as it was; only
+/// a closed link is an error.
+pub(crate) async fn fill(s: &mut Session, conv: ConvId, after: u64) -> Result<(), LinkClosed> {
+    match sync_conv(s, conv, after).await {
+        Ok(()) => Ok(()),
+        Err(SyncError::Link(e)) => Err(e),
+        Err(SyncError::Cmd(e)) => {
+            let _ = e.into_api();
+            Ok(())
+        }
+    }
+}
+
+/// The user's delivered cursor in `conv`: where a gap fill starts for a
+/// session that sent nothing of `conv` yet. A store that cannot answer is
+/// logged and gives `None` (the next live message tries again).
+pub(crate) async fn delivered(s: &Session, conv: ConvId) -> Option<u64> {
+    let me = s.auth.as_ref()?.id;
+    let cursors = s.shared.db(move |st| st.cursors_of(me)).await;
+    match cursors {
+        Ok(cursors) => Some(
+            cursors
+                .iter()
+                .find(|c| c.conv == conv)
+                .map_or(0, |c| c.delivered),
+        ),
+        Err(e) => {
+            let _ = e.into_api();
+            None
+        }
     }
 }
 
@@ -212,6 +254,10 @@ async fn sync_conv(s: &mut Session, conv: ConvId, from: u64) -> Result<(), SyncE
         .db(move |st| Ok((st.last_seq(conv)?, st.member(conv, me)?)))
         .await?;
     let joined = member.map_or(u64::MAX, |m| m.joined_seq);
+    // A member who left reads up to the leave (a gap fill may come late).
+    let last = member
+        .and_then(|m| m.left_seq)
+        .map_or(last, |left| left.min(last));
     let after = from.max(joined.saturating_sub(1)).min(last);
     send_range(s, conv, after, last, member.as_ref()).await?;
     s.sent_upto.insert(conv, last);

@@ -6,8 +6,11 @@
 //! entry per conversation, at most [`MAX_TRACKED`] per connection: when the
 //! table is full, entries older than the interval make room, and a start
 //! that still does not fit is dropped. A leaf module (no server imports).
+//!
+//! The table is a plain vector searched linearly: at most [`MAX_TRACKED`]
+//! small entries, and an empty one is 24 bytes in every session (a hash
+//! map with its hasher is twice that).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use natter_api::TYPING_INTERVAL_MS;
@@ -27,7 +30,7 @@ struct Entry {
 /// One connection's typing gate.
 #[derive(Debug, Default)]
 pub(crate) struct TypingGate {
-    entries: HashMap<ConvId, Entry>,
+    entries: Vec<(ConvId, Entry)>,
 }
 
 impl TypingGate {
@@ -48,24 +51,22 @@ impl TypingGate {
     }
 
     fn start(&mut self, conv: ConvId, now: Instant) -> bool {
-        if let Some(e) = self.entries.get(&conv)
-            && now.saturating_duration_since(e.started) < interval()
-        {
+        if let Some(e) = self.get_mut(conv) {
+            if now.saturating_duration_since(e.started) < interval() {
+                return false;
+            }
+            *e = Entry::started(now);
+            return true;
+        }
+        if !self.make_room(now) {
             return false;
         }
-        if !self.entries.contains_key(&conv) && !self.make_room(now) {
-            return false;
-        }
-        let entry = Entry {
-            started: now,
-            active: true,
-        };
-        self.entries.insert(conv, entry);
+        self.entries.push((conv, Entry::started(now)));
         true
     }
 
     fn stop(&mut self, conv: ConvId) -> bool {
-        match self.entries.get_mut(&conv) {
+        match self.get_mut(conv) {
             Some(e) if e.active => {
                 e.active = false;
                 true
@@ -74,13 +75,27 @@ impl TypingGate {
         }
     }
 
+    fn get_mut(&mut self, conv: ConvId) -> Option<&mut Entry> {
+        let found = self.entries.iter_mut().find(|(c, _)| *c == conv);
+        found.map(|(_, e)| e)
+    }
+
     /// Drops entries older than the interval when full; true if one more fits.
     fn make_room(&mut self, now: Instant) -> bool {
         if self.entries.len() >= MAX_TRACKED {
             self.entries
-                .retain(|_, e| now.saturating_duration_since(e.started) < interval());
+                .retain(|(_, e)| now.saturating_duration_since(e.started) < interval());
         }
         self.entries.len() < MAX_TRACKED
+    }
+}
+
+impl Entry {
+    fn started(now: Instant) -> Self {
+        Self {
+            started: now,
+            active: true,
+        }
     }
 }
 

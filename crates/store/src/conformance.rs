@@ -24,7 +24,9 @@ mod cases_last_messages;
 mod cases_moderation;
 mod cases_operators;
 mod cases_people;
+mod cases_posting;
 mod cases_search;
+mod cases_search_index;
 mod cases_sessions;
 
 pub use cases_actions::*;
@@ -37,7 +39,9 @@ pub use cases_last_messages::*;
 pub use cases_moderation::*;
 pub use cases_operators::*;
 pub use cases_people::*;
+pub use cases_posting::*;
 pub use cases_search::*;
+pub use cases_search_index::*;
 pub use cases_sessions::*;
 
 use crate::{ClientId, ConvId, Message, MsgKind, NewMessage, Store, User, UserId};
@@ -56,6 +60,7 @@ macro_rules! conformance_tests {
             expired_sessions_do_not_resume_and_are_pruned,
             sessions_are_revoked_by_id_by_their_owner_only,
             sessions_per_user_are_capped_least_recently_used_out,
+            live_sessions_exist_and_belong_to_enabled_accounts,
             direct_is_symmetric_and_idempotent,
             groups_and_name_taken,
             join_leave_rejoin,
@@ -75,6 +80,8 @@ macro_rules! conformance_tests {
             search_is_newest_first_and_paged,
             search_sees_only_what_the_user_may_read,
             search_follows_edits_and_deletes,
+            search_finds_what_was_just_appended_at_every_indexing_step,
+            search_follows_changes_of_indexed_and_pending_messages,
             read_marks_rise_and_list_current_members,
             an_edit_is_an_entry_and_changes_the_text_once,
             a_delete_erases_the_text_and_ends_every_change,
@@ -84,6 +91,9 @@ macro_rules! conformance_tests {
             file_usage_expiry_and_delete,
             bans_are_listed_capped_and_lifted,
             mutes_toggle_and_outlive_membership,
+            post_rights_follow_membership_and_mutes,
+            checked_appends_store_only_what_senders_may_post,
+            checked_appends_fail_whole_and_refuse_in_deleted_groups,
             group_settings_and_renames,
             ownership_is_transferred_to_a_current_member,
             a_deleted_group_is_gone_but_its_id_stays_taken,

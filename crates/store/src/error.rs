@@ -18,6 +18,14 @@ pub enum StoreError {
     /// The backend failed (I/O, SQLite error, poisoned lock, …).
     #[error("storage backend: {0}")]
     Backend(String),
+    /// Too much work is queued for the backend (the PostgreSQL pool's
+    /// bound): nothing was done; the same call may succeed shortly.
+    #[error("store busy: too many requests waiting, retry shortly")]
+    Busy,
+    /// The backend cannot be reached now (connection refused or timed
+    /// out, the database starting up): nothing was done; retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// The database file exists but is not a Natter database (empty, not
     /// SQLite, or another program's); the text says which file and why.
     #[error("{0}")]

@@ -42,9 +42,9 @@ pub use files::{FileId, FileRecord, FileUsage, Files, NewFile, RecipientState};
 pub use former::{FormerMembers, Unsynced};
 pub use last_messages::{LastMessage, LastMessages};
 pub use memory::MemoryStore;
-pub use moderation::{Ban, GroupSettings, GroupUpdate, Moderation};
-pub use operators::{Operators, StoreCounts};
-pub use postgres::PgStore;
+pub use moderation::{Ban, GroupSettings, GroupUpdate, Moderation, PostRight};
+pub use operators::{Operators, QueueStats, StoreCounts};
+pub use postgres::{PgStore, PoolOptions};
 pub use search::{MIN_SEARCH_CHARS, ReadMarks, Search, SearchPos, SearchQuery, find_ignoring_case};
 pub use sessions::{CreatedSession, NewSession, SessionId, SessionRecord};
 pub use sqlite::{BackupReport, SqliteStore};
@@ -120,6 +120,12 @@ pub trait Sessions {
 
     /// Every session of `user`, most recently used first (ties: highest id first).
     fn sessions_of(&self, user: UserId) -> Result<Vec<SessionRecord>>;
+
+    /// Of `hashes`, those whose session exists (expired or not) and whose
+    /// owner's account is not disabled, sorted. One call checks a whole
+    /// batch (a cluster node re-checks its connections with it); callers
+    /// keep batches to a few hundred.
+    fn live_sessions(&self, hashes: &[TokenHash]) -> Result<Vec<TokenHash>>;
 
     /// Deletes one session; returns whether it existed.
     fn delete_session(&self, token_hash: TokenHash) -> Result<bool>;
@@ -221,6 +227,21 @@ pub trait Messages {
     /// then nothing of the batch is written. Membership is the caller's job.
     fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>>;
 
+    /// [`Messages::append`] for posts that need their sender's right to post,
+    /// checked in the same transaction as the append: each message with a
+    /// sender, outside the lobby, is stored only if the sender is a current
+    /// member of its conversation and not muted there at that moment, else
+    /// refused (`Err(PostRight::NotMember | PostRight::Muted)`, nothing
+    /// stored, no seq taken). The check is ordered against every change of
+    /// membership or mutes (kick, leave, mute, group deletion) made by any
+    /// writer of the same database: a post either commits before such a
+    /// change, with a seq below anything appended after it, or sees it and
+    /// is refused. A repeat of a stored message is answered as stored (it
+    /// was allowed when it was stored), whatever the rights are now.
+    ///
+    /// Errors: as [`Messages::append`].
+    fn append_checked(&self, batch: &[NewMessage]) -> Result<Vec<Checked>>;
+
     /// One page of history; see [`Anchor`] for which messages, [`Order`] for their
     /// order. The limit is clamped to [`MAX_PAGE`]. Unknown conversation: empty.
     fn history(&self, conv: ConvId, page: Page) -> Result<Vec<Message>>;
@@ -235,6 +256,10 @@ pub trait Messages {
     /// The message with this seq, if any.
     fn message(&self, conv: ConvId, seq: u64) -> Result<Option<Message>>;
 }
+
+/// What [`Messages::append_checked`] did with one message: stored (or found
+/// stored), or refused with the sender's right (never [`PostRight::Allowed`]).
+pub type Checked = std::result::Result<Appended, PostRight>;
 
 /// Per-member delivered and read cursors.
 pub trait Cursors {

@@ -16,9 +16,9 @@ use std::sync::{Mutex, MutexGuard};
 use crate::paging::{clamp_limit, ordered, page_bounds};
 use crate::types::{LOBBY, SEQ_MAX};
 use crate::{
-    Anchor, Appended, ClientId, ConvId, ConvKind, Conversation, Conversations, Cursor, Cursors,
-    Member, Members, Message, Messages, NewGroup, NewMessage, Page, Result, Role, StoreError, User,
-    UserId, Users, group_key, name_key,
+    Anchor, Appended, Checked, ClientId, ConvId, ConvKind, Conversation, Conversations, Cursor,
+    Cursors, Member, Members, Message, Messages, NewGroup, NewMessage, Page, PostRight, Result,
+    Role, StoreError, User, UserId, Users, group_key, name_key,
 };
 
 /// In-memory reference backend: plain collections behind one mutex.
@@ -180,6 +180,33 @@ impl Inner {
         Appended {
             message,
             duplicate: false,
+        }
+    }
+
+    /// `NotFound` unless every conversation and sender of `batch` exists.
+    fn require_batch(&self, batch: &[NewMessage]) -> Result<()> {
+        for new in batch {
+            self.require_conv(new.conv)?;
+            if let Some(sender) = new.sender {
+                self.require_user(sender)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Messages::append_checked`] of one message, under the store's lock
+    /// (which also orders it with every membership and mute change).
+    fn append_if_allowed(&mut self, new: &NewMessage) -> Checked {
+        let repeat = self
+            .msg_keys
+            .contains_key(&(new.conv, new.sender, new.client_id));
+        let right = match new.sender {
+            Some(user) if !repeat && new.conv != LOBBY => self.post_right(new.conv, user),
+            _ => PostRight::Allowed,
+        };
+        match right {
+            PostRight::Allowed => Ok(self.append_one(new)),
+            refused => Err(refused),
         }
     }
 
@@ -370,13 +397,15 @@ impl Members for MemoryStore {
 impl Messages for MemoryStore {
     fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
         let mut s = self.lock()?;
-        for new in batch {
-            s.require_conv(new.conv)?;
-            if let Some(sender) = new.sender {
-                s.require_user(sender)?;
-            }
-        }
+        s.require_batch(batch)?;
         Ok(batch.iter().map(|new| s.append_one(new)).collect())
+    }
+
+    fn append_checked(&self, batch: &[NewMessage]) -> Result<Vec<Checked>> {
+        let mut s = self.lock()?;
+        s.operators.busy_hook()?;
+        s.require_batch(batch)?;
+        Ok(batch.iter().map(|new| s.append_if_allowed(new)).collect())
     }
 
     fn history(&self, conv: ConvId, page: Page) -> Result<Vec<Message>> {
@@ -411,7 +440,9 @@ impl Messages for MemoryStore {
 
 impl Cursors for MemoryStore {
     fn set_delivered(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
-        self.lock()?.raise_cursor(user, conv, seq, false)
+        let mut s = self.lock()?;
+        s.operators.busy_hook()?;
+        s.raise_cursor(user, conv, seq, false)
     }
 
     fn set_read(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {

@@ -42,6 +42,30 @@ pub struct GroupUpdate {
     pub admins_only_invite: Option<bool>,
 }
 
+/// What [`Moderation::post_rights`] says of one (conversation, user).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PostRight {
+    /// A current member, not muted.
+    Allowed,
+    /// Not a current member (never joined, left, kicked, or no such
+    /// conversation).
+    NotMember,
+    /// A current member who is muted there.
+    Muted,
+}
+
+impl PostRight {
+    /// The right of a user who is (`member`) a current member and
+    /// (`muted`) muted.
+    pub fn of(member: bool, muted: bool) -> Self {
+        match (member, muted) {
+            (false, _) => Self::NotMember,
+            (true, true) => Self::Muted,
+            (true, false) => Self::Allowed,
+        }
+    }
+}
+
 /// Bans, mutes, settings, ownership and deletion of groups.
 pub trait Moderation {
     /// Puts `ban.user` on the ban list of `conv`, replacing an earlier entry
@@ -69,6 +93,11 @@ pub trait Moderation {
 
     /// Muted users of `conv` (members or not), ordered by user id.
     fn muted(&self, conv: ConvId) -> Result<Vec<UserId>>;
+
+    /// Whether each user may post in each conversation of `asks`, as
+    /// stored now: one [`PostRight`] per ask, in order (a cluster node asks
+    /// at commit for a whole batch at once, its caches may be stale).
+    fn post_rights(&self, asks: &[(ConvId, UserId)]) -> Result<Vec<PostRight>>;
 
     /// The settings of `conv` (defaults if never set).
     fn group_settings(&self, conv: ConvId) -> Result<GroupSettings>;

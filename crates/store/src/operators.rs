@@ -29,6 +29,27 @@ pub trait Operators {
 
     /// Counts of everything stored.
     fn counts(&self) -> Result<StoreCounts>;
+
+    /// The backend's queue of work waiting for a connection, where it has
+    /// one (PostgreSQL's pool); `None` (the default) for embedded backends,
+    /// which run each call on the caller's thread.
+    fn queue_stats(&self) -> Option<QueueStats> {
+        None
+    }
+}
+
+/// What [`Operators::queue_stats`] returns (for `/metrics` and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Calls waiting for a connection now.
+    pub queued: usize,
+    /// Most calls ever waiting at once.
+    pub peak: usize,
+    /// The bound: a call arriving while this many wait fails with
+    /// [`crate::StoreError::Busy`].
+    pub capacity: usize,
+    /// Calls refused with [`crate::StoreError::Busy`] so far.
+    pub refused: u64,
 }
 
 /// What [`Operators::counts`] returns.

@@ -55,6 +55,20 @@ pub trait Search {
     /// before `q.before`, at most `q.limit`. The filter is part of the
     /// query, so pages are full.
     fn search(&self, q: &SearchQuery) -> Result<Vec<Message>>;
+
+    /// Feeds the search index with at most `max` messages appended (or
+    /// changed) since it was last brought up to date, in a transaction of
+    /// its own, and returns how many it took: fewer than `max` means the
+    /// index is current. Results of [`Search::search`] never depend on it
+    /// (a backend with a lagging index also scans what it lacks); it only
+    /// moves the indexing cost out of [`crate::Messages::append`], so the
+    /// caller runs it when the writer is idle, and often enough that the
+    /// lag (what a search scans unindexed) stays short. A backend whose
+    /// index follows every write in its own transaction returns 0.
+    fn index_pending(&self, max: usize) -> Result<usize> {
+        let _ = max;
+        Ok(0)
+    }
 }
 
 /// Read cursors of other members (the "seen" marks and read receipts).

@@ -61,6 +61,13 @@ pub(crate) fn idle_cutoff(now_ms: i64, max_idle_ms: i64) -> i64 {
     now_ms.saturating_sub(max_idle_ms.max(0))
 }
 
+/// `hashes` sorted, each once (what `live_sessions` returns).
+pub(crate) fn sorted_unique(mut hashes: Vec<TokenHash>) -> Vec<TokenHash> {
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
+}
+
 /// How many of `count` existing sessions to evict before adding one more.
 pub(crate) fn excess(count: usize, max_per_user: usize) -> usize {
     (count + 1).saturating_sub(max_per_user.max(1))

@@ -125,7 +125,10 @@ fn stores_heal_after_postgres_restarts() {
     pg.stop();
     let down = store.append(&[msg(lobby, user, [2; 16], "down".into())]);
     assert!(
-        matches!(down, Err(natter_store::StoreError::Backend(_))),
+        matches!(
+            down,
+            Err(natter_store::StoreError::Backend(_) | natter_store::StoreError::Unavailable(_))
+        ),
         "{down:?}"
     );
     pg.restart();

@@ -2,11 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use natter_api::{ClientMsgId, ConversationId, Target};
+use natter_api::{
+    ClientMsgId, ConnectionState, ConversationId, ConversationKind, OutgoingState, UserInfo,
+};
 
 use crate::command::{self, COMMANDS, Command, Input};
 use crate::io::Action;
-use crate::model::{ChatLine, ConnStatus, ConvKind, Conversation, Tick, same_name};
+use crate::model::{ChatLine, Conversation, direct_with, same_name};
 use crate::text::transcript_line;
 
 /// Messages per history page (the first page and each PgUp).
@@ -20,9 +22,10 @@ pub struct App {
     pub(crate) me: String,
     pub(crate) convs: Vec<Conversation>,
     pub(crate) active: usize,
-    /// Lower-cased name → (display name, online).
-    pub(crate) users: BTreeMap<String, (String, bool)>,
-    pub(crate) status: ConnStatus,
+    /// Lower-cased name → (the user as the server names them, online).
+    pub(crate) users: BTreeMap<String, (UserInfo, bool)>,
+    /// The last connection state the client reported; `None` before the first.
+    pub(crate) status: Option<ConnectionState>,
     pub(crate) input: String,
     /// Cursor position in `input`, in chars.
     pub(crate) cursor: usize,
@@ -36,7 +39,7 @@ pub struct App {
     pub(crate) transcript: Option<Vec<String>>,
     pub(crate) refreshing: BTreeSet<ConversationId>,
     /// File transfers in flight and offers seen.
-    pub(crate) files: crate::files::Files,
+    pub(crate) files: crate::files::FileTracker,
     /// Typing indicators, "seen" marks.
     pub(crate) marks: crate::marks::Marks,
     /// The last `/search` results and the message `/goto` shows.
@@ -49,10 +52,10 @@ impl App {
     pub fn new(me: impl Into<String>) -> Self {
         Self {
             me: me.into(),
-            convs: vec![Conversation::new(None, ConvKind::Lobby)],
+            convs: vec![Conversation::new(None, Some(ConversationKind::Lobby))],
             active: 0,
             users: BTreeMap::new(),
-            status: ConnStatus::Connecting,
+            status: None,
             input: String::new(),
             cursor: 0,
             hint: None,
@@ -61,7 +64,7 @@ impl App {
             max_scroll: 0,
             transcript: None,
             refreshing: BTreeSet::new(),
-            files: crate::files::Files::default(),
+            files: crate::files::FileTracker::default(),
             marks: crate::marks::Marks::default(),
             jump: crate::jump::Jump::default(),
             quit: false,
@@ -90,11 +93,14 @@ impl App {
 
     /// Users by name with their online flag.
     pub fn users(&self) -> impl Iterator<Item = (&str, bool)> {
-        self.users.values().map(|(name, on)| (name.as_str(), *on))
+        self.users
+            .values()
+            .map(|(user, on)| (user.name.as_str(), *on))
     }
 
-    /// The connection status.
-    pub fn status(&self) -> ConnStatus {
+    /// The connection state the client last reported; `None` before the
+    /// first connection (shown as "connecting…").
+    pub fn status(&self) -> Option<ConnectionState> {
         self.status
     }
 
@@ -111,7 +117,9 @@ impl App {
     /// My messages still waiting for ✓ (in every conversation).
     pub fn pending(&self) -> usize {
         let lines = self.convs.iter().flat_map(|c| &c.lines);
-        lines.filter(|l| l.tick == Some(Tick::Pending)).count()
+        lines
+            .filter(|l| l.tick == Some(OutgoingState::Pending))
+            .count()
     }
 
     /// Starts keeping a transcript: one printable line per message, tick
@@ -199,17 +207,14 @@ impl App {
 
     /// The direct with `user`, opened (without an id yet) if there is none.
     fn direct_index(&mut self, user: &str) -> usize {
-        let kind = ConvKind::Direct(self.display_name(user));
+        let kind = direct_with(
+            self.users.get(&user.to_ascii_lowercase()).map(|(u, _)| u),
+            user,
+        );
         match self.find_conv(None, Some(&kind)) {
             Some(index) => index,
             None => self.merge_conv(None, Some(kind)),
         }
-    }
-
-    /// The display spelling of a known user, else `name` as typed.
-    fn display_name(&self, name: &str) -> String {
-        let known = self.users.get(&name.to_ascii_lowercase());
-        known.map_or_else(|| name.to_owned(), |(display, _)| display.clone())
     }
 
     fn join(&mut self, name: &str) -> Vec<Action> {
@@ -221,7 +226,7 @@ impl App {
 
     fn with_group(&mut self, make: impl FnOnce(ConversationId) -> Action) -> Vec<Action> {
         match (&self.active().kind, self.active().id) {
-            (ConvKind::Group(_), Some(id)) => vec![make(id)],
+            (Some(ConversationKind::Group { .. }), Some(id)) => vec![make(id)],
             _ => {
                 self.notice("not in a group: /join one first");
                 Vec::new()
@@ -250,22 +255,17 @@ impl App {
 
     /// Queues `body` for conversation `index` with a new client id (⏳).
     fn send_text(&mut self, index: usize, body: String) -> Action {
-        if let (true, ConvKind::Direct(peer)) = (self.convs[index].e2e, &self.convs[index].kind) {
-            let peer = peer.clone();
+        let conv = &self.convs[index];
+        if let (true, Some(ConversationKind::Direct { peer })) = (conv.e2e, &conv.kind) {
+            let peer = peer.name.clone();
             return self.send_encrypted(index, peer, body);
         }
         let client_id = ClientMsgId::new_v4();
-        let conv = &self.convs[index];
-        let target = match (&conv.kind, conv.id) {
-            (ConvKind::Lobby, _) => Target::Lobby,
-            (_, Some(id)) => Target::Conversation(id),
-            (ConvKind::Direct(peer), None) => Target::User(peer.clone()),
-            (_, None) => Target::Lobby, // unreachable: only directs lack an id
-        };
+        let target = self.target_of(index);
         let line = ChatLine {
             sender: Some(self.me.clone()),
             client_id: Some(client_id),
-            tick: Some(Tick::Pending),
+            tick: Some(OutgoingState::Pending),
             ..ChatLine::notice(body.clone())
         };
         self.push_line(index, line);

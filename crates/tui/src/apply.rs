@@ -1,13 +1,13 @@
 //! How events from outside change the app.
 
 use natter_api::{
-    ClientEvent, ClientMsgId, ConversationId, ConversationInfo, ConversationKind, Event, Message,
-    OutgoingState, Seq,
+    ApiError, ClientEvent, ClientMsgId, ConnectionState, ConversationId, ConversationInfo,
+    ConversationKind, Event, GroupInfo, Message, OutgoingState, Sent, Seq,
 };
 
 use crate::app::{App, HISTORY_PAGE};
 use crate::io::{Action, AppEvent};
-use crate::model::{ChatLine, ConnStatus, ConvKind, Tick, same_name};
+use crate::model::{ChatLine, same_name};
 use crate::text::{member_list, user_list};
 
 impl App {
@@ -27,7 +27,7 @@ impl App {
                 self.on_presence(list, false);
             }
             AppEvent::Members { conv, members } => self.on_members(conv, &members),
-            AppEvent::Group(info) => return self.on_group(info.id, info.name),
+            AppEvent::Group(info) => return self.on_group(info),
             AppEvent::Left(conv) => self.on_left(conv),
             AppEvent::Notice(text) => self.notice(text),
             AppEvent::Error(text) => self.notice(format!("error: {text}")),
@@ -40,7 +40,7 @@ impl App {
     fn on_client(&mut self, event: ClientEvent) -> Vec<Action> {
         match event {
             ClientEvent::Server(event) => return self.on_server(event),
-            ClientEvent::Connection(state) => self.on_status(state.into()),
+            ClientEvent::Connection(state) => self.on_status(state),
             ClientEvent::Outgoing { client_id, state } => self.on_tick(client_id, state),
         }
         Vec::new()
@@ -84,10 +84,10 @@ impl App {
         Vec::new()
     }
 
-    fn on_status(&mut self, status: ConnStatus) {
-        if status != self.status {
-            self.status = status;
-            self.notice(status.to_string());
+    fn on_status(&mut self, state: ConnectionState) {
+        if self.status != Some(state) {
+            self.status = Some(state);
+            self.notice(state.to_string());
         }
     }
 
@@ -108,8 +108,7 @@ impl App {
     /// The index of the conversation `info` describes (through the merge
     /// point: created if new, its label updated if renamed).
     fn adopt(&mut self, info: &ConversationInfo) -> usize {
-        let kind = ConvKind::from(&info.kind);
-        let index = self.merge_conv(Some(info.id), Some(kind));
+        let index = self.merge_conv(Some(info.id), Some(info.kind.clone()));
         self.convs[index].e2e |= info.e2e;
         index
     }
@@ -203,10 +202,15 @@ impl App {
         if let Some(file) = &msg.file {
             self.saw_offer(msg.conv, file);
         }
-        if own && self.complete_pending(msg.client_id, msg.seq, msg.ts_ms) {
+        let sent = Sent {
+            conv: msg.conv,
+            seq: msg.seq,
+            ts_ms: msg.ts_ms,
+        };
+        if own && self.raise_tick(msg.client_id, sent, false) {
             return true;
         }
-        let tick = own.then(|| self.stored_tick(index, msg.seq, Tick::Stored));
+        let tick = own.then(|| self.stored_tick(index, sent, false));
         let line = ChatLine {
             seq: Some(msg.seq),
             ts_ms: Some(msg.ts_ms),
@@ -229,36 +233,30 @@ impl App {
         true
     }
 
-    /// ✓ or ✓✓ for my stored message `seq` of conversation `index`, never below `at_least`.
-    fn stored_tick(&self, index: usize, seq: Seq, at_least: Tick) -> Tick {
-        let delivered = seq <= self.convs[index].delivered;
-        at_least.max(if delivered {
-            Tick::Delivered
+    /// ✓ for my message stored as `sent` in conversation `index`, or ✓✓
+    /// if `delivered` or the conversation's ✓✓ watermark covers it.
+    fn stored_tick(&self, index: usize, sent: Sent, delivered: bool) -> OutgoingState {
+        if delivered || sent.seq <= self.convs[index].delivered {
+            OutgoingState::Delivered(sent)
         } else {
-            Tick::Stored
-        })
+            OutgoingState::Stored(sent)
+        }
     }
 
-    /// Gives my pending line its seq and time; true if there was one.
-    fn complete_pending(&mut self, client_id: ClientMsgId, seq: Seq, ts_ms: u64) -> bool {
-        self.raise_tick(client_id, seq, ts_ms, Tick::Stored)
-    }
-
-    /// Sets seq/time of my line with `client_id` and raises its tick (never
-    /// lowers it); records a changed tick. True if the line exists.
-    fn raise_tick(&mut self, client_id: ClientMsgId, seq: Seq, ts_ms: u64, tick: Tick) -> bool {
+    /// Gives my line with `client_id` the seq and time of `sent` and raises
+    /// its tick to ✓ (✓✓ if `delivered`), never lowering it; records a
+    /// changed tick. True if the line exists.
+    fn raise_tick(&mut self, client_id: ClientMsgId, sent: Sent, delivered: bool) -> bool {
         let Some((index, pos)) = self.find_pending(client_id) else {
             return false;
         };
-        let tick = self.stored_tick(index, seq, tick);
-        self.convs[index].seen.insert(seq);
+        let tick = self.stored_tick(index, sent, delivered);
+        self.convs[index].seen.insert(sent.seq);
         let line = &mut self.convs[index].lines[pos];
-        line.seq = Some(seq);
-        line.ts_ms = Some(ts_ms);
-        let old = line
-            .tick
-            .replace(tick.max(line.tick.unwrap_or(Tick::Pending)));
-        if old != line.tick {
+        line.seq = Some(sent.seq);
+        line.ts_ms = Some(sent.ts_ms);
+        if progress(&tick) > line.tick.as_ref().map_or(0, progress) {
+            line.tick = Some(tick);
             let line = line.clone();
             self.record(index, &line);
         }
@@ -268,11 +266,11 @@ impl App {
     /// ✓ (or ✗) of my message; ✓✓ follows from the watermark
     /// ([`Event::Delivered`]), already applied if it came first.
     fn on_tick(&mut self, client_id: ClientMsgId, state: OutgoingState) {
-        let (sent, tick) = match state {
+        let (sent, delivered) = match state {
             OutgoingState::Pending => return,
-            OutgoingState::Stored(sent) => (sent, Tick::Stored),
-            OutgoingState::Delivered(sent) => (sent, Tick::Delivered),
-            OutgoingState::Failed(e) => return self.on_failed(client_id, e.message),
+            OutgoingState::Stored(sent) => (sent, false),
+            OutgoingState::Delivered(sent) => (sent, true),
+            OutgoingState::Failed(e) => return self.on_failed(client_id, e),
         };
         if let Some((index, _)) = self.find_pending(client_id) {
             let index = match self.convs[index].id {
@@ -280,15 +278,15 @@ impl App {
                 Some(_) => index,
             };
             if self.convs[index].id == Some(sent.conv) {
-                self.raise_tick(client_id, sent.seq, sent.ts_ms, tick);
+                self.raise_tick(client_id, sent, delivered);
             }
         }
     }
 
-    fn on_failed(&mut self, client_id: ClientMsgId, reason: String) {
+    fn on_failed(&mut self, client_id: ClientMsgId, error: ApiError) {
         if let Some((index, pos)) = self.find_pending(client_id) {
-            self.convs[index].lines[pos].tick = Some(Tick::Failed);
-            let line = ChatLine::notice(format!("not sent: {reason}"));
+            let line = ChatLine::notice(format!("not sent: {}", error.message));
+            self.convs[index].lines[pos].tick = Some(OutgoingState::Failed(error));
             self.push_line(index, line);
         }
     }
@@ -304,12 +302,16 @@ impl App {
         let mine: Vec<usize> = (0..self.convs[index].lines.len())
             .filter(|&pos| {
                 let line = &self.convs[index].lines[pos];
-                line.tick == Some(Tick::Stored) && line.seq.is_some_and(|s| s <= seq)
+                matches!(line.tick, Some(OutgoingState::Stored(_)))
+                    && line.seq.is_some_and(|s| s <= seq)
             })
             .collect();
         for pos in mine {
-            self.convs[index].lines[pos].tick = Some(Tick::Delivered);
-            let line = self.convs[index].lines[pos].clone();
+            let line = &mut self.convs[index].lines[pos];
+            if let Some(OutgoingState::Stored(sent)) = line.tick {
+                line.tick = Some(OutgoingState::Delivered(sent));
+            }
+            let line = line.clone();
             self.record(index, &line);
         }
     }
@@ -338,7 +340,7 @@ impl App {
     fn on_presence(&mut self, list: Vec<natter_api::Presence>, announce: bool) {
         for p in list {
             let key = p.user.name.to_ascii_lowercase();
-            let old = self.users.insert(key, (p.user.name.clone(), p.online));
+            let old = self.users.insert(key, (p.user.clone(), p.online));
             let changed = old.is_some_and(|(_, was)| was != p.online);
             if announce && changed && !same_name(&p.user.name, &self.me) {
                 let state = if p.online { "online" } else { "offline" };
@@ -353,8 +355,12 @@ impl App {
         self.notice(format!("members of {label}: {}", member_list(members)));
     }
 
-    fn on_group(&mut self, id: ConversationId, name: String) -> Vec<Action> {
-        let index = self.merge_conv(Some(id), Some(ConvKind::Group(name)));
+    fn on_group(&mut self, info: GroupInfo) -> Vec<Action> {
+        let kind = ConversationKind::Group {
+            name: info.name,
+            public: info.public,
+        };
+        let index = self.merge_conv(Some(info.id), Some(kind));
         let mut actions = self.select(index);
         let label = self.convs[index].label();
         self.notice(format!("you are in {label}"));
@@ -369,5 +375,16 @@ impl App {
             let label = self.remove_conv(index).label();
             self.notice(format!("you left {label}"));
         }
+    }
+}
+
+/// How far one of my messages got, to raise its tick and never lower it:
+/// ⏳, then ✓, then ✓✓; ✗ is final.
+fn progress(tick: &OutgoingState) -> u8 {
+    match tick {
+        OutgoingState::Pending => 0,
+        OutgoingState::Stored(_) => 1,
+        OutgoingState::Delivered(_) => 2,
+        OutgoingState::Failed(_) => 3,
     }
 }

@@ -3,21 +3,21 @@
 //! sends ([`Action::SendEncrypted`]); `natter chat` does the Olm part and
 //! hands incoming encrypted messages over already decrypted.
 
-use natter_api::ClientMsgId;
+use natter_api::{ClientMsgId, ConversationKind, OutgoingState};
 
 use crate::app::App;
 use crate::io::Action;
-use crate::model::{ChatLine, ConvKind, Tick};
+use crate::model::ChatLine;
 
 impl App {
     /// `/e2e on|off` in the shown conversation.
     pub(crate) fn set_e2e(&mut self, on: bool) -> Vec<Action> {
         let conv = self.active();
-        let ConvKind::Direct(peer) = &conv.kind else {
+        let Some(ConversationKind::Direct { peer }) = &conv.kind else {
             self.notice("/e2e: only a direct conversation can be end-to-end encrypted");
             return Vec::new();
         };
-        let peer = crate::text::safe_name(peer).into_owned();
+        let peer = crate::text::safe_name(&peer.name).into_owned();
         match (on, conv.e2e) {
             (true, true) => self.notice(format!("🔒 @{peer} is end-to-end encrypted already")),
             (true, false) => {
@@ -38,7 +38,7 @@ impl App {
         let line = ChatLine {
             sender: Some(self.me.clone()),
             client_id: Some(client_id),
-            tick: Some(Tick::Pending),
+            tick: Some(OutgoingState::Pending),
             ..ChatLine::notice(format!("🔒 {body}"))
         };
         self.push_line(index, line);

@@ -11,11 +11,13 @@
 
 use std::collections::BTreeMap;
 
-use natter_api::{ConversationId, FileId, FileOffer, FileState, Target, UserInfo};
+use natter_api::{
+    ConversationId, ConversationKind, FileId, FileOffer, FileState, Target, UserInfo,
+};
 
 use crate::app::App;
 use crate::io::Action;
-use crate::model::{ChatLine, ConvKind};
+use crate::model::ChatLine;
 use crate::text::safe_name;
 
 /// Progress of one transfer in flight, as the program reports it.
@@ -47,7 +49,7 @@ impl Transfer {
 
 /// Transfers in flight and the files seen in conversations.
 #[derive(Debug, Default)]
-pub(crate) struct Files {
+pub(crate) struct FileTracker {
     /// In flight, by key.
     running: BTreeMap<String, Transfer>,
     /// Offers seen: id → (conversation, name), to say where a result
@@ -105,12 +107,12 @@ pub(crate) fn parse_id(text: &str) -> Option<FileId> {
 
 impl App {
     /// Where a message or file for conversation `index` goes.
-    fn target_of(&self, index: usize) -> Target {
+    pub(crate) fn target_of(&self, index: usize) -> Target {
         let conv = &self.convs[index];
         match (&conv.kind, conv.id) {
-            (ConvKind::Lobby, _) => Target::Lobby,
+            (Some(ConversationKind::Lobby), _) => Target::Lobby,
             (_, Some(id)) => Target::Conversation(id),
-            (ConvKind::Direct(peer), None) => Target::User(peer.clone()),
+            (Some(ConversationKind::Direct { peer }), None) => Target::User(peer.name.clone()),
             (_, None) => Target::Lobby, // unreachable: only directs lack an id
         }
     }

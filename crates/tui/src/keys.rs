@@ -111,9 +111,9 @@ impl App {
         if hash {
             return self.convs.iter().map(|c| c.name()).collect();
         }
-        let users = self.users.values().map(|(name, _)| name.clone());
+        let users = self.users.values().map(|(user, _)| user.name.clone());
         let groups = self.convs.iter().filter_map(|c| match &c.kind {
-            crate::model::ConvKind::Group(name) => Some(name.clone()),
+            Some(natter_api::ConversationKind::Group { name, .. }) => Some(name.clone()),
             _ => None,
         });
         users.chain(groups).collect()

@@ -30,7 +30,7 @@ pub use app::{App, HISTORY_PAGE};
 pub use command::{COMMANDS, Command, Input, ParseError, parse};
 pub use files::{Transfer, size_text};
 pub use io::{Action, AppEvent};
-pub use model::{ChatLine, ConnStatus, ConvKind, Conversation, Tick};
+pub use model::{ChatLine, Conversation};
 pub use render::draw;
 pub use text::{CONTINUATION, clock, message_text, safe_name, transcript_line};
 

@@ -14,7 +14,7 @@ use natter_api::{
 
 use crate::app::App;
 use crate::io::Action;
-use crate::model::{ConvKind, same_name};
+use crate::model::{kind_label, same_name};
 use crate::text::{clock, safe_name};
 
 /// Most typists remembered per conversation (a flood of names cannot grow it).
@@ -130,7 +130,7 @@ impl App {
     /// Commands (`/…`) and the lobby send nothing.
     pub(crate) fn typing_actions(&mut self) -> Vec<Action> {
         let conv = self.active();
-        let (Some(id), false) = (conv.id, conv.kind == ConvKind::Lobby) else {
+        let (Some(id), false) = (conv.id, conv.kind == Some(ConversationKind::Lobby)) else {
             return Vec::new();
         };
         if !self.marks.enabled || self.input.starts_with('/') {
@@ -178,7 +178,7 @@ impl App {
             let line = format!(
                 "[{}] {} #{} {} {}: {}",
                 n + 1,
-                hit_label(&hit.kind),
+                kind_label(&hit.kind),
                 hit.seq,
                 clock(Some(hit.ts_ms)),
                 safe_name(from),
@@ -187,9 +187,4 @@ impl App {
             self.notice(line);
         }
     }
-}
-
-/// `#lobby`, `@peer` or `#group` (terminal-safe), as the panel writes it.
-fn hit_label(kind: &ConversationKind) -> String {
-    ConvKind::from(kind).label().unwrap_or_default()
 }

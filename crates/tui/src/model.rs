@@ -1,103 +1,32 @@
-//! What the screen shows: conversations, their lines, ticks, users, connection status.
+//! What the screen shows: conversations and their lines (ticks, users and
+//! the connection status are the api's and the client's own types).
 
 use std::collections::BTreeSet;
 
-use natter_api::{ClientMsgId, ConversationId, ConversationKind, Seq};
+use natter_api::{
+    ClientMsgId, ConversationId, ConversationKind, OutgoingState, Seq, UserId, UserInfo,
+};
 
-/// Delivery state of one of my messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Tick {
-    /// ⏳ not stored yet (queued, resent after reconnects).
-    Pending,
-    /// ✓ durably stored by the server.
-    Stored,
-    /// ✓✓ delivered to every other member.
-    Delivered,
-    /// ✗ rejected by the server; not retried.
-    Failed,
-}
-
-impl Tick {
-    /// The glyph shown after the message.
-    pub fn glyph(self) -> &'static str {
-        match self {
-            Self::Pending => "⏳",
-            Self::Stored => "✓",
-            Self::Delivered => "✓✓",
-            Self::Failed => "✗",
-        }
+/// How the panel, the status line and search results write a conversation:
+/// `#lobby`, `#group`, `@user` (terminal-safe).
+pub(crate) fn kind_label(kind: &ConversationKind) -> String {
+    match kind {
+        ConversationKind::Lobby => "#lobby".to_owned(),
+        ConversationKind::Group { name, .. } => format!("#{}", crate::text::safe_name(name)),
+        ConversationKind::Direct { peer } => format!("@{}", crate::text::safe_name(&peer.name)),
     }
 }
 
-/// The connection as the status line shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnStatus {
-    /// Before the first connection.
-    Connecting,
-    /// Connected and logged in.
-    Connected,
-    /// Lost; reconnect attempt `n` is scheduled.
-    Reconnecting(u32),
-    /// Reconnected, session resumed.
-    Resumed,
-}
-
-impl std::fmt::Display for ConnStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Connecting => f.write_str("connecting…"),
-            Self::Connected => f.write_str("connected"),
-            Self::Reconnecting(n) => write!(f, "reconnecting (attempt {n})"),
-            Self::Resumed => f.write_str("resumed"),
-        }
-    }
-}
-
-impl From<natter_api::ConnectionState> for ConnStatus {
-    fn from(state: natter_api::ConnectionState) -> Self {
-        use natter_api::ConnectionState as S;
-        match state {
-            S::Connected => Self::Connected,
-            S::Reconnecting { attempt } => Self::Reconnecting(attempt),
-            S::Resumed => Self::Resumed,
-        }
-    }
-}
-
-/// What a conversation is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConvKind {
-    /// Everyone.
-    Lobby,
-    /// A named group.
-    Group(String),
-    /// A direct conversation with this user.
-    Direct(String),
-    /// Known only by id until the conversation list arrives.
-    Unknown,
-}
-
-impl ConvKind {
-    /// How it is written: `#lobby`, `#group`, `@user` (terminal-safe);
-    /// `None` while unknown.
-    pub fn label(&self) -> Option<String> {
-        match self {
-            Self::Lobby => Some("#lobby".to_owned()),
-            Self::Group(name) => Some(format!("#{}", crate::text::safe_name(name))),
-            Self::Direct(peer) => Some(format!("@{}", crate::text::safe_name(peer))),
-            Self::Unknown => None,
-        }
-    }
-}
-
-impl From<&ConversationKind> for ConvKind {
-    fn from(kind: &ConversationKind) -> Self {
-        match kind {
-            ConversationKind::Lobby => Self::Lobby,
-            ConversationKind::Direct { peer } => Self::Direct(peer.name.clone()),
-            ConversationKind::Group { name, .. } => Self::Group(name.clone()),
-        }
-    }
+/// The direct with user `name` as the panel holds it before the server
+/// lists it (opened with `/msg`): the peer is `known` (the user as presence
+/// named them) if given, else `name` as typed with id [`UserId`]`(0)`. The
+/// panel tells directs apart by the peer's name, never by that id.
+pub(crate) fn direct_with(known: Option<&UserInfo>, name: &str) -> ConversationKind {
+    let peer = known.cloned().unwrap_or_else(|| UserInfo {
+        id: UserId(0),
+        name: name.to_owned(),
+    });
+    ConversationKind::Direct { peer }
 }
 
 /// One line of a conversation: a message (mine or someone's) or a notice.
@@ -113,8 +42,9 @@ pub struct ChatLine {
     pub body: String,
     /// Client id of a message (`None` for notices).
     pub client_id: Option<ClientMsgId>,
-    /// Tick, for my own messages only.
-    pub tick: Option<Tick>,
+    /// Tick (⏳ ✓ ✓✓ ✗), for my own messages only: the client's state of
+    /// an outgoing message, raised by the ✓✓ watermark.
+    pub tick: Option<OutgoingState>,
     /// The text was edited (shown with "(edited)").
     pub edited: bool,
     /// The message was deleted: shown as "(message deleted)".
@@ -142,8 +72,9 @@ impl ChatLine {
 pub struct Conversation {
     /// Server id; `None` for a direct conversation whose first message is not stored yet.
     pub id: Option<ConversationId>,
-    /// What it is.
-    pub kind: ConvKind,
+    /// What it is (as the server lists it); `None` while only its id is
+    /// known (until the conversation list arrives).
+    pub kind: Option<ConversationKind>,
     /// Lines in display order (older history is inserted at the front).
     pub lines: Vec<ChatLine>,
     /// Seqs present in `lines`: merges history pages with what arrived live
@@ -163,7 +94,7 @@ pub struct Conversation {
 
 impl Conversation {
     /// An empty conversation.
-    pub fn new(id: Option<ConversationId>, kind: ConvKind) -> Self {
+    pub fn new(id: Option<ConversationId>, kind: Option<ConversationKind>) -> Self {
         Self {
             id,
             kind,
@@ -181,17 +112,18 @@ impl Conversation {
     /// with 🔒 for an end-to-end encrypted direct.
     pub fn label(&self) -> String {
         match &self.kind {
-            ConvKind::Direct(_) if self.e2e => format!("{} 🔒", self.name()),
+            Some(ConversationKind::Direct { .. }) if self.e2e => format!("{} 🔒", self.name()),
             _ => self.name(),
         }
     }
 
     /// `#lobby`, `#group`, `@user`, or `#7` while only its id is known.
     pub fn name(&self) -> String {
-        self.kind.label().unwrap_or_else(|| match self.id {
-            Some(id) => format!("#{}", id.0),
-            None => "#?".to_owned(),
-        })
+        match (&self.kind, self.id) {
+            (Some(kind), _) => kind_label(kind),
+            (None, Some(id)) => format!("#{}", id.0),
+            (None, None) => "#?".to_owned(),
+        }
     }
 
     /// Messages from others above my read cursor.

@@ -20,8 +20,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::app::App;
-use crate::model::Tick;
 use crate::text::{message_text, safe_name};
+use natter_api::OutgoingState;
 
 /// Width of the left panel (conversations and users).
 const SIDE_WIDTH: u16 = 20;
@@ -128,10 +128,12 @@ fn draw_messages(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
 
 /// One screen line per line of the (terminal-safe) message text.
 fn message_lines(line: &crate::model::ChatLine) -> Vec<Line<'static>> {
-    let style = match (&line.sender, line.tick) {
+    let style = match (&line.sender, &line.tick) {
         (None, _) => Style::new().add_modifier(Modifier::DIM),
         _ if line.deleted => Style::new().add_modifier(Modifier::DIM | Modifier::ITALIC),
-        (_, Some(Tick::Pending | Tick::Failed)) => Style::new().add_modifier(Modifier::ITALIC),
+        (_, Some(OutgoingState::Pending | OutgoingState::Failed(_))) => {
+            Style::new().add_modifier(Modifier::ITALIC)
+        }
         _ => Style::new(),
     };
     let text = message_text(line);
@@ -142,7 +144,10 @@ fn message_lines(line: &crate::model::ChatLine) -> Vec<Line<'static>> {
 
 fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let me = safe_name(&app.me).into_owned();
-    let mut parts = vec![app.status.to_string(), me, app.active().label()];
+    let status = app
+        .status
+        .map_or_else(|| "connecting…".to_owned(), |s| s.to_string());
+    let mut parts = vec![status, me, app.active().label()];
     let pending = app.pending();
     if pending > 0 {
         parts.push(format!("{pending} ⏳"));

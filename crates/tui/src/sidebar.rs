@@ -16,10 +16,10 @@
 //! message in "#7" before the list said "#7" is `@bob`, while `/msg bob`
 //! had opened `@bob` without an id), they are folded into the first.
 
-use natter_api::ConversationId;
+use natter_api::{ConversationId, ConversationKind, OutgoingState};
 
 use crate::app::App;
-use crate::model::{ChatLine, ConvKind, Conversation, Tick, same_name};
+use crate::model::{ChatLine, Conversation, same_name};
 
 impl App {
     /// The one way a conversation enters the panel or learns what it is:
@@ -30,17 +30,17 @@ impl App {
     pub(crate) fn merge_conv(
         &mut self,
         id: Option<ConversationId>,
-        kind: Option<ConvKind>,
+        kind: Option<ConversationKind>,
     ) -> usize {
         let index = self.find_conv(id, kind.as_ref()).unwrap_or_else(|| {
-            self.convs.push(Conversation::new(None, ConvKind::Unknown));
+            self.convs.push(Conversation::new(None, None));
             self.convs.len() - 1
         });
         let conv = &mut self.convs[index];
         if id.is_some() {
             conv.id = id;
         }
-        if let Some(kind) = kind.filter(|k| *k != ConvKind::Unknown) {
+        if kind.is_some() {
             conv.kind = kind;
         }
         self.settle(index)
@@ -57,7 +57,7 @@ impl App {
     pub(crate) fn find_conv(
         &self,
         id: Option<ConversationId>,
-        kind: Option<&ConvKind>,
+        kind: Option<&ConversationKind>,
     ) -> Option<usize> {
         self.convs.iter().position(|c| is_same(c, id, kind))
     }
@@ -77,7 +77,7 @@ impl App {
             let conv = &self.convs[index];
             let (id, kind) = (conv.id, conv.kind.clone());
             let other = (0..self.convs.len())
-                .find(|&i| i != index && is_same(&self.convs[i], id, Some(&kind)));
+                .find(|&i| i != index && is_same(&self.convs[i], id, kind.as_ref()));
             let Some(other) = other else {
                 return index;
             };
@@ -97,7 +97,7 @@ impl App {
             (into.id.or(from.id), into.kind.clone())
         };
         into.id = id;
-        if kind != ConvKind::Unknown {
+        if kind.is_some() {
             into.kind = kind;
         }
         absorb(into, from);
@@ -112,13 +112,20 @@ impl App {
 
 /// Whether `conv` is the conversation with `id`, or of `kind` when that
 /// kind exists once (the lobby, the direct with one peer).
-fn is_same(conv: &Conversation, id: Option<ConversationId>, kind: Option<&ConvKind>) -> bool {
+fn is_same(
+    conv: &Conversation,
+    id: Option<ConversationId>,
+    kind: Option<&ConversationKind>,
+) -> bool {
     if id.is_some() && conv.id == id {
         return true;
     }
     match (kind, &conv.kind) {
-        (Some(ConvKind::Lobby), ConvKind::Lobby) => true,
-        (Some(ConvKind::Direct(a)), ConvKind::Direct(b)) => same_name(a, b),
+        (Some(ConversationKind::Lobby), Some(ConversationKind::Lobby)) => true,
+        (
+            Some(ConversationKind::Direct { peer: a }),
+            Some(ConversationKind::Direct { peer: b }),
+        ) => same_name(&a.name, &b.name),
         _ => false,
     }
 }
@@ -140,8 +147,9 @@ fn absorb(into: &mut Conversation, from: Conversation) {
             Some(seq) => {
                 // Before later stored lines and my lines not stored yet
                 // (they will be stored after it).
-                let later =
-                    |l: &ChatLine| l.seq.is_some_and(|s| s > seq) || l.tick == Some(Tick::Pending);
+                let later = |l: &ChatLine| {
+                    l.seq.is_some_and(|s| s > seq) || l.tick == Some(OutgoingState::Pending)
+                };
                 let pos = into.lines.iter().position(later);
                 into.lines.insert(pos.unwrap_or(into.lines.len()), line);
             }
@@ -163,10 +171,10 @@ fn holds(conv: &Conversation, client_id: Option<natter_api::ClientMsgId>) -> boo
 
 #[cfg(test)]
 mod tests {
-    use natter_api::ClientMsgId;
+    use natter_api::{ClientMsgId, OutgoingState};
 
     use super::absorb;
-    use crate::model::{ChatLine, ConvKind, Conversation, Tick};
+    use crate::model::{ChatLine, Conversation};
 
     fn stored(seq: u64, body: &str) -> ChatLine {
         ChatLine {
@@ -178,7 +186,7 @@ mod tests {
     }
 
     fn entry(lines: Vec<ChatLine>) -> Conversation {
-        let mut conv = Conversation::new(None, ConvKind::Unknown);
+        let mut conv = Conversation::new(None, None);
         conv.seen = lines.iter().filter_map(|l| l.seq).collect();
         conv.lines = lines;
         conv
@@ -188,7 +196,7 @@ mod tests {
     fn absorbing_keeps_each_message_once_in_seq_order_and_the_higher_cursors() {
         let pending = ChatLine {
             client_id: Some(ClientMsgId::from_u128(99)),
-            tick: Some(Tick::Pending),
+            tick: Some(OutgoingState::Pending),
             ..ChatLine::notice("mine")
         };
         let mut into = entry(vec![stored(2, "two"), pending.clone()]);

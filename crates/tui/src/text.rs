@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use natter_api::text::{printable, printable_line};
+use natter_api::text::{printable_indented, printable_line};
 use natter_api::{MemberInfo, Presence, Role};
 
 use crate::model::ChatLine;
@@ -33,18 +33,13 @@ pub fn safe_name(name: &str) -> Cow<'_, str> {
     printable_line(name)
 }
 
-/// `body` safe to show; lines after the first start with [`CONTINUATION`].
-fn body_text(body: &str) -> String {
-    printable(body).replace('\n', &format!("\n{CONTINUATION}"))
-}
-
 /// A line without the conversation: `12:01 alice: hi ✓✓` or `      -- notice`;
 /// terminal-safe, with `\n` only before a [`CONTINUATION`].
 pub fn message_text(line: &ChatLine) -> String {
-    let body = body_text(&line.body);
+    let body = printable_indented(&line.body, CONTINUATION);
     match &line.sender {
         Some(sender) => {
-            let tick = line.tick.map(|t| format!(" {}", t.glyph()));
+            let tick = line.tick.as_ref().map(|t| format!(" {}", t.glyph()));
             let tick = tick.unwrap_or_default();
             let sender = safe_name(sender);
             let body = match (line.deleted, line.edited) {
@@ -66,7 +61,7 @@ pub fn transcript_line(label: &str, line: &ChatLine) -> String {
             let (time, rest) = text.split_at(5);
             format!("[{time}] {label}{rest}")
         }
-        None => format!("-- {}", body_text(&line.body)),
+        None => format!("-- {}", printable_indented(&line.body, CONTINUATION)),
     }
 }
 
@@ -112,8 +107,9 @@ fn presence_text(p: &Presence) -> String {
 
 #[cfg(test)]
 mod tests {
+    use natter_api::{ConversationId, OutgoingState, Sent};
+
     use super::*;
-    use crate::model::Tick;
 
     #[test]
     fn lines_read_well() {
@@ -121,7 +117,11 @@ mod tests {
             seq: Some(1),
             ts_ms: Some((13 * 60 + 5) * 60_000 + 59_999),
             sender: Some("alice".into()),
-            tick: Some(Tick::Delivered),
+            tick: Some(OutgoingState::Delivered(Sent {
+                conv: ConversationId(1),
+                seq: 1,
+                ts_ms: 0,
+            })),
             ..ChatLine::notice("hi")
         };
         assert_eq!(message_text(&line), "13:05 alice: hi ✓✓");

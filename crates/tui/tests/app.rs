@@ -8,7 +8,7 @@ use natter_api::{
     ApiError, ClientEvent, ConnectionState, ConversationId, ConversationKind, ErrorCode, Event,
     GroupInfo, OutgoingState, Sent, Target,
 };
-use natter_tui::{Action, App, AppEvent, ConvKind, HISTORY_PAGE, Tick};
+use natter_tui::{Action, App, AppEvent, HISTORY_PAGE};
 use support::*;
 
 const TEAM: ConversationId = ConversationId(9);
@@ -97,7 +97,11 @@ fn a_first_direct_message_learns_its_conversation_id_from_the_tick() {
         (target, body.as_str()),
         (&Target::User("Dave".into()), "hello")
     );
-    assert_eq!(app.active().kind, ConvKind::Direct("Dave".into()));
+    assert!(
+        matches!(&app.active().kind, Some(ConversationKind::Direct { peer }) if peer.name == "Dave"),
+        "{:?}",
+        app.active().kind
+    );
     assert_eq!(app.active().id, None);
     let dm = ConversationId(5);
     let state = OutgoingState::Stored(Sent {
@@ -283,7 +287,11 @@ fn a_rejected_message_is_marked_and_explained() {
     let state = OutgoingState::Failed(ApiError::new(ErrorCode::TooLarge, "message too large"));
     app.apply(ClientEvent::Outgoing { client_id, state });
     let lines = &app.active().lines;
-    assert_eq!(lines[lines.len() - 2].tick, Some(Tick::Failed));
+    assert!(
+        matches!(lines[lines.len() - 2].tick, Some(OutgoingState::Failed(_))),
+        "{:?}",
+        lines[lines.len() - 2]
+    );
     assert_eq!(last_notice(&app), "not sent: message too large");
     assert_eq!(app.pending(), 0);
 }
@@ -305,10 +313,13 @@ fn the_clients_events_are_applied_as_they_are() {
     app.apply(ClientEvent::Connection(ConnectionState::Reconnecting {
         attempt: 2,
     }));
-    assert_eq!(app.status(), natter_tui::ConnStatus::Reconnecting(2));
+    assert_eq!(
+        app.status(),
+        Some(ConnectionState::Reconnecting { attempt: 2 })
+    );
     assert_eq!(last_notice(&app), "reconnecting (attempt 2)");
     app.apply(ClientEvent::Connection(ConnectionState::Resumed));
-    assert_eq!(app.status(), natter_tui::ConnStatus::Resumed);
+    assert_eq!(app.status(), Some(ConnectionState::Resumed));
     app.apply(Event::ServerClosing {
         reason: "maintenance".into(),
     });
@@ -356,4 +367,35 @@ fn two_ticks_reach_my_dm_line_when_the_dm_also_arrived_unnamed() {
     assert!(ticked, "{transcript:#?}");
     let with_dm = app.conversations().iter().filter(|c| c.id == Some(dm));
     assert_eq!(with_dm.count(), 1, "one entry");
+}
+
+/// The ✓✓ watermark overtook my own ✓: the line shows ✓✓ as soon as it
+/// is stored, and the late ✓ or the echo of my message never lower it.
+#[test]
+fn a_tick_is_raised_and_never_lowered() {
+    let mut app = alice();
+    app.keep_transcript();
+    let [Action::Send { client_id, .. }] = app.submit_line("yo")[..] else {
+        panic!("one send")
+    };
+    app.apply(Event::Delivered {
+        conv: LOBBY,
+        seq: 2,
+    });
+    let sent = Sent {
+        conv: LOBBY,
+        seq: 2,
+        ts_ms: T0 + 120_000,
+    };
+    for _ in 0..2 {
+        let state = OutgoingState::Stored(sent);
+        app.apply(ClientEvent::Outgoing { client_id, state });
+        app.apply(Event::Message(message(LOBBY, 2, "alice", "yo")));
+    }
+    assert_eq!(
+        app.take_transcript(),
+        ["[--:--] #lobby alice: yo ⏳", "[12:02] #lobby alice: yo ✓✓"]
+    );
+    let line = app.active().lines.last().expect("my line");
+    assert_eq!(line.tick, Some(OutgoingState::Delivered(sent)));
 }

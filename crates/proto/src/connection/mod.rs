@@ -27,11 +27,15 @@ use crate::crypto::{ClientHandshake, Fingerprint, PacketKeys};
 use crate::frame::TransportParams;
 use crate::packet::ConnectionId;
 use crate::range_set::RangeSet;
-use crate::recovery::{Congestion, Pacer, RttEstimator, SentPackets};
+use crate::recovery::{Congestion, Pacer, Redundancy, RttEstimator, SentPackets};
 use crate::streams::{RecvStreams, SendError, SendStreams};
 
 pub(crate) use send::SentFrames;
 pub use send::Transmit;
+
+/// The most max_ack_delay (µs) taken from a peer: a larger promise would
+/// only delay our loss detection.
+const MAX_PEER_ACK_DELAY_US: u32 = 25_000;
 
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +155,11 @@ pub struct ConnectionStats {
     pub duplicate_fragments: u64,
     /// Datagrams dropped because they failed to authenticate or decode.
     pub dropped_invalid: u64,
+    /// Redundant copies of small packets sent on a randomly lossy path
+    /// (`recovery::redundancy`).
+    pub redundant_packets: u64,
+    /// Bytes of those copies (UDP payload; also counted in `bytes_sent`).
+    pub redundant_bytes: u64,
 }
 
 /// A path being validated after the peer's address changed.
@@ -164,14 +173,19 @@ struct PathChallenge {
     attempts: u8,
 }
 
+/// What a client needs only until the handshake completes (boxed: every
+/// established connection would otherwise keep room for it).
+struct ClientStart {
+    hs: ClientHandshake,
+    msg1: Vec<u8>,
+    token: Vec<u8>,
+    expected_key: Option<Fingerprint>,
+}
+
 /// Lifecycle of a connection.
 enum State {
     /// Client: Initial sent, waiting for the server's Handshake.
-    Handshake {
-        hs: Box<ClientHandshake>,
-        msg1: Vec<u8>,
-        token: Vec<u8>,
-    },
+    Handshake(Box<ClientStart>),
     /// Keys are in place; data flows.
     Established,
     /// We sent CLOSE; we answer further packets with CLOSE until `until`.
@@ -183,6 +197,10 @@ enum State {
 }
 
 /// One connection. Owned and driven by an [`crate::Endpoint`].
+///
+/// Its inline size is paid by every idle connection, so what only a
+/// handshake, a migration or a close needs is boxed, and emptied queues
+/// give their buffers back.
 pub struct Connection {
     side: Side,
     state: State,
@@ -193,11 +211,14 @@ pub struct Connection {
     initial_dcid: ConnectionId,
     remote: SocketAddr,
     keys: Option<PacketKeys>,
-    expected_key: Option<Fingerprint>,
-    remote_key: Option<[u8; 32]>,
-    peer_params: Option<TransportParams>,
+    /// Client: the server's static key, once the handshake completed.
+    remote_key: Option<Box<[u8; 32]>>,
+    /// The peer's idle timeout in ms (0: it announced none).
+    peer_idle_timeout_ms: u32,
+    /// The peer's max_ack_delay in µs, bounded to [`MAX_PEER_ACK_DELAY_US`].
+    peer_max_ack_delay_us: u32,
     /// Server: the handshake datagram, resent if the client repeats its Initial.
-    handshake_datagram: Option<Vec<u8>>,
+    handshake_datagram: Option<Box<[u8]>>,
     resend_handshake: bool,
     /// Server: the client proved it owns its address.
     validated: bool,
@@ -211,6 +232,7 @@ pub struct Connection {
     rtt: RttEstimator,
     cc: Congestion,
     pacer: Pacer,
+    redundancy: Redundancy,
     pto_count: u32,
     probes: u8,
     ack_only_in_a_row: u32,
@@ -219,7 +241,7 @@ pub struct Connection {
     ping_pending: bool,
     /// The CLOSE of this side (the reason is emptied once sent: repeats to
     /// stragglers carry the code only).
-    close_frame: Option<(u64, String)>,
+    close_frame: Option<Box<(u64, String)>>,
     /// `close_frame` is due to be sent.
     close_pending: bool,
     // Receiving.
@@ -231,8 +253,8 @@ pub struct Connection {
     ack_now: bool,
     rx_streams: RecvStreams,
     readable_signalled: bool,
-    path_response: Option<(SocketAddr, [u8; 8])>,
-    path_challenge: Option<PathChallenge>,
+    path_response: Option<Box<(SocketAddr, [u8; 8])>>,
+    path_challenge: Option<Box<PathChallenge>>,
     // Time.
     last_rx: Instant,
     last_tx_eliciting: Instant,
@@ -267,9 +289,9 @@ impl Connection {
             initial_dcid: init.initial_dcid,
             remote: init.remote,
             keys: None,
-            expected_key: None,
             remote_key: None,
-            peer_params: None,
+            peer_idle_timeout_ms: 0,
+            peer_max_ack_delay_us: MAX_PEER_ACK_DELAY_US,
             handshake_datagram: None,
             resend_handshake: false,
             validated: init.side == Side::Client,
@@ -281,6 +303,7 @@ impl Connection {
             rtt: RttEstimator::new(c.initial_rtt),
             cc: Congestion::new(mds),
             pacer: Pacer::new(),
+            redundancy: Redundancy::default(),
             pto_count: 0,
             probes: 0,
             ack_only_in_a_row: 0,
@@ -318,13 +341,13 @@ impl Connection {
         expected_key: Option<Fingerprint>,
     ) -> Self {
         let now = init.now;
-        let state = State::Handshake {
-            hs: Box::new(hs),
+        let state = State::Handshake(Box::new(ClientStart {
+            hs,
             msg1,
             token: Vec::new(),
-        };
+            expected_key,
+        }));
         let mut conn = Self::new(init, state);
-        conn.expected_key = expected_key;
         conn.handshake_deadline = Some(now);
         conn
     }
@@ -341,7 +364,7 @@ impl Connection {
         let mut conn = Self::new(init, State::Established);
         conn.keys = Some(keys);
         conn.apply_peer_params(peer_params);
-        conn.handshake_datagram = Some(handshake_datagram);
+        conn.handshake_datagram = Some(handshake_datagram.into_boxed_slice());
         conn.resend_handshake = true;
         conn.validated = validated;
         conn.unvalidated_rx = initial_len as u64;
@@ -370,7 +393,7 @@ impl Connection {
 
     /// The peer's static key once known (a client learns the server's).
     pub fn remote_key(&self) -> Option<[u8; 32]> {
-        self.remote_key
+        self.remote_key.as_deref().copied()
     }
 
     /// True once the handshake completed and the connection is not closing.
@@ -381,7 +404,7 @@ impl Connection {
     /// True while the server has not seen the client use its keys yet.
     pub(crate) fn is_handshaking(&self) -> bool {
         match self.state {
-            State::Handshake { .. } => true,
+            State::Handshake(_) => true,
             State::Established => !self.confirmed,
             _ => false,
         }
@@ -461,8 +484,15 @@ impl Connection {
     }
 
     /// Next event for the application.
+    /// Once drained, the queue's buffer is freed: an idle connection keeps
+    /// none (the application drains after every burst, so this costs one
+    /// allocation per burst).
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     fn enter_closing(&mut self, now: Instant, code: u64, reason: CloseReason) {
@@ -472,7 +502,7 @@ impl Connection {
             _ => String::new(),
         };
         if self.keys.is_some() {
-            self.close_frame = Some((code, text));
+            self.close_frame = Some(Box::new((code, text)));
             self.close_pending = true;
             self.state = State::Closing {
                 until: now + self.linger(),
@@ -519,15 +549,18 @@ impl Connection {
         // peer closing the connection.
         self.tx_streams
             .limit(params.max_message_size, params.max_streams);
-        self.peer_params = Some(params);
+        self.peer_idle_timeout_ms = u32::try_from(params.idle_timeout_ms).unwrap_or(u32::MAX);
+        self.peer_max_ack_delay_us = params
+            .max_ack_delay_us
+            .min(u64::from(MAX_PEER_ACK_DELAY_US)) as u32;
     }
 
     /// The idle timeout in force: the smaller of ours and the peer's.
     fn idle_timeout(&self) -> Duration {
         let ours = self.config.idle_timeout;
-        match self.peer_params.as_ref().map(|p| p.idle_timeout_ms) {
-            Some(ms) if ms > 0 => ours.min(Duration::from_millis(ms)),
-            _ => ours,
+        match self.peer_idle_timeout_ms {
+            0 => ours,
+            ms => ours.min(Duration::from_millis(ms.into())),
         }
     }
 
@@ -539,11 +572,7 @@ impl Connection {
 
     /// The peer's max_ack_delay (what it promised), bounded to 25 ms.
     fn peer_max_ack_delay(&self) -> Duration {
-        let us = self
-            .peer_params
-            .as_ref()
-            .map_or(25_000, |p| p.max_ack_delay_us);
-        Duration::from_micros(us.min(25_000))
+        Duration::from_micros(self.peer_max_ack_delay_us.into())
     }
 
     pub(crate) fn local_params(config: &TransportConfig) -> TransportParams {
@@ -561,10 +590,12 @@ impl Connection {
 mod size_tests {
     /// Every idle connection pays its inline size: keep it well under the
     /// 4 KiB per idle connection that issue 6 aims for (it was 2 544 B
-    /// when ring's AES-sized keys lived inline).
+    /// when ring's AES-sized keys lived inline, 1 600 B before the
+    /// handshake, migration and close state was boxed, 1 384 B after).
     #[test]
     fn a_connection_stays_small() {
         let size = size_of::<super::Connection>();
-        assert!(size <= 1600, "size_of::<Connection>() = {size} B");
+        println!("size_of::<Connection>() = {size} B");
+        assert!(size <= 1450, "size_of::<Connection>() = {size} B");
     }
 }

@@ -16,26 +16,23 @@ const MAX_RX_RANGES: usize = 256;
 impl Connection {
     /// Client: the server answered our Initial with Noise message 2.
     pub(crate) fn handle_handshake(&mut self, now: Instant, scid: ConnectionId, payload: &[u8]) {
-        let State::Handshake { hs, .. } = &mut self.state else {
+        let State::Handshake(start) = &mut self.state else {
             return; // a duplicate Handshake after we finished: nothing to do
         };
         // A forged or corrupted reply leaves the handshake intact, so the
         // genuine one is still accepted when it arrives.
-        let Ok(out) = hs.finish(payload) else {
+        let Ok(out) = start.hs.finish(payload) else {
             self.stats.dropped_invalid += 1;
             return;
         };
-        self.state = State::Established;
         let presented = out.remote_static.unwrap_or([0; 32]);
-        if self
-            .expected_key
-            .as_ref()
-            .is_some_and(|fp| !fp.matches(&presented))
-        {
+        let mismatch = (start.expected_key.as_ref()).is_some_and(|fp| !fp.matches(&presented));
+        self.state = State::Established;
+        if mismatch {
             return self.drop_now(CloseReason::KeyMismatch { presented });
         }
         self.remote_cid = scid;
-        self.remote_key = Some(presented);
+        self.remote_key = Some(Box::new(presented));
         self.keys = Some(out.keys);
         self.apply_peer_params(out.remote_params);
         self.handshake_deadline = None;
@@ -50,18 +47,18 @@ impl Connection {
 
     /// Client: the server wants proof of our address before any DH work.
     pub(crate) fn handle_retry(&mut self, now: Instant, new_token: &[u8]) {
-        if let State::Handshake { token, .. } = &mut self.state
-            && token.is_empty()
+        if let State::Handshake(start) = &mut self.state
+            && start.token.is_empty()
             && !new_token.is_empty()
         {
-            *token = new_token.to_vec();
+            start.token = new_token.to_vec();
             self.handshake_deadline = Some(now);
         }
     }
 
     /// Client: the server does not speak our version.
     pub(crate) fn handle_version_negotiation(&mut self, offered: Vec<u32>) {
-        if matches!(self.state, State::Handshake { .. }) && !offered.contains(&crate::VERSION) {
+        if matches!(self.state, State::Handshake(_)) && !offered.contains(&crate::VERSION) {
             self.drop_now(CloseReason::VersionMismatch { offered });
         }
     }
@@ -146,12 +143,12 @@ impl Connection {
         }
         let mut data = [0u8; 8];
         rng.fill_bytes(&mut data);
-        self.path_challenge = Some(PathChallenge {
+        self.path_challenge = Some(Box::new(PathChallenge {
             remote,
             data,
             send: true,
             attempts: 0,
-        });
+        }));
     }
 
     /// Processes every frame; returns whether the packet was ack-eliciting.
@@ -185,7 +182,7 @@ impl Connection {
             Frame::Close { code, reason } => {
                 self.enter_draining(now, CloseReason::Remote { code, reason });
             }
-            Frame::PathChallenge(data) => self.path_response = Some((remote, data)),
+            Frame::PathChallenge(data) => self.path_response = Some(Box::new((remote, data))),
             Frame::PathResponse(data) => self.on_path_response(remote, data),
         }
     }

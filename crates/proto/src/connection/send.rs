@@ -2,7 +2,9 @@
 //!
 //! Priority inside a packet: ACK, control frames (PATH_*, MAX_DATA, PING),
 //! probe retransmissions, then message fragments (retransmissions before
-//! new data, chosen by the stream scheduler).
+//! new data, chosen by the stream scheduler). Redundant copies of small
+//! packets (`recovery::redundancy`) go in packets of their own, when
+//! nothing else is due.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -10,11 +12,14 @@ use std::time::Instant;
 use super::{Connection, State};
 use crate::frame::{self, MsgFrame};
 use crate::packet::{self, MIN_INITIAL_SIZE};
-use crate::recovery::SentPacket;
+use crate::recovery::{Pass, RedundancyRule, SentPacket};
 use crate::streams::Fragment;
 
 /// AEAD tag appended to every Data packet.
 const TAG_LEN: usize = 16;
+/// Bytes of a Data packet besides its frames: header (type, connection ID,
+/// packet number) and tag.
+const PACKET_OVERHEAD: usize = 1 + 8 + 8 + TAG_LEN;
 /// The Initial's resend interval doubles up to `initial_rtt × 2^this` (1.6 s
 /// by default): a gentle cap, so a client whose first packets fell into a
 /// healed partition or heavy loss still gets a dozen tries within the idle
@@ -42,6 +47,8 @@ pub(crate) struct SentFrames {
     pub(crate) ack_of: Option<u64>,
     pub(crate) max_data: bool,
     pub(crate) path_challenge: bool,
+    /// A redundant copy (never copied again).
+    pub(crate) redundant: bool,
 }
 
 /// A message fragment carried by a packet.
@@ -94,7 +101,7 @@ impl Connection {
         buf.clear();
         match &self.state {
             State::Drained | State::Draining { .. } => return None,
-            State::Handshake { .. } => return self.transmit_initial(now, buf),
+            State::Handshake(_) => return self.transmit_initial(now, buf),
             State::Closing { .. } => return self.transmit_close(now, buf),
             State::Established => {}
         }
@@ -112,15 +119,15 @@ impl Connection {
         if self.handshake_deadline.is_none_or(|d| d > now) {
             return None;
         }
-        let State::Handshake { msg1, token, .. } = &self.state else {
+        let State::Handshake(start) = &self.state else {
             return None;
         };
         packet::encode_initial(
             buf,
             self.initial_dcid,
             self.local_cid,
-            token,
-            msg1,
+            &start.token,
+            &start.msg1,
             MIN_INITIAL_SIZE,
         );
         let backoff = 2u32.saturating_pow(self.handshake_backoff.min(MAX_HANDSHAKE_BACKOFF_EXP));
@@ -153,7 +160,7 @@ impl Connection {
         }
         self.close_pending = false;
         // Repeats carry the code only: the reason goes out once.
-        let (code, reason) = self.close_frame.as_mut()?;
+        let (code, reason) = &mut **self.close_frame.as_mut()?;
         let (code, reason) = (*code, std::mem::take(reason));
         let mut b = self.builder();
         frame::encode_close(&mut b.payload, code, &reason);
@@ -166,7 +173,8 @@ impl Connection {
 
     /// PATH_CHALLENGE to a new address, PATH_RESPONSE to whoever asked.
     fn transmit_path_frames(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if let Some((to, data)) = self.path_response.take() {
+        if let Some(response) = self.path_response.take() {
+            let (to, data) = *response;
             let mut b = self.builder();
             frame::encode_path_response(&mut b.payload, data);
             b.eliciting = true;
@@ -188,7 +196,7 @@ impl Connection {
         let can_send_data = self.tx_streams.has_pending() && self.can_send_data(now);
         let wants = self.probes > 0 || self.max_data_pending || self.ping_pending || can_send_data;
         if !ack_due && !wants {
-            return None;
+            return self.transmit_copy(now, buf);
         }
         let mut b = self.builder();
         self.write_ack(now, &mut b);
@@ -209,6 +217,105 @@ impl Connection {
             return None;
         }
         Some(self.finish(now, buf, b, self.remote))
+    }
+
+    /// A packet of redundant copies of small packets whose copy is due (both
+    /// passes, older second copies first), while the path is randomly lossy,
+    /// within the budget and the congestion window.
+    fn transmit_copy(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if self.redundancy.is_idle() {
+            return None;
+        }
+        let rule = self.redundancy_rule();
+        if !self.cc.randomly_lossy(rule.min_loss) {
+            self.redundancy.clear();
+            return None;
+        }
+        let mut b = self.builder();
+        let allowed = self.redundancy.credit().min(self.cc.available());
+        b.budget = b.budget.min(allowed.saturating_sub(PACKET_OVERHEAD));
+        for pass in [Pass::Again, Pass::First] {
+            let stop = self.write_copies(now, &rule, pass, &mut b);
+            self.redundancy.resume_at(pass, stop);
+        }
+        if !b.eliciting {
+            return None;
+        }
+        b.frames.redundant = true;
+        let t = self.finish(now, buf, b, self.remote);
+        self.redundancy.on_copy_sent(t.size);
+        self.stats.redundant_packets += 1;
+        self.stats.redundant_bytes += t.size as u64;
+        Some(t)
+    }
+
+    /// Copies the fragments of `pass`'s candidate packets into `b`, oldest
+    /// first; returns the packet number to resume at (`None`: none left). A
+    /// candidate that does not fit an empty `b` (budget or window spent) is
+    /// passed over, not kept: a late copy is worth little. The second pass
+    /// stops where the first one is, so a packet is never copied twice into
+    /// one datagram.
+    fn write_copies(
+        &mut self,
+        now: Instant,
+        rule: &RedundancyRule,
+        pass: Pass,
+        b: &mut Builder,
+    ) -> Option<u64> {
+        let from = self.redundancy.next(pass)?;
+        let first = self
+            .redundancy
+            .next(Pass::First)
+            .filter(|_| pass == Pass::Again);
+        for (pn, packet) in self.sent.iter_from(from) {
+            if first.is_some_and(|first| pn >= first) {
+                return Some(pn);
+            }
+            let frames = &packet.payload;
+            if frames.redundant || frames.fragments.is_empty() {
+                continue;
+            }
+            match rule.due(pass, now, packet.time_sent, packet.size) {
+                Err(None) => continue,
+                Err(Some(at)) => {
+                    let wake = self.pacing_deadline.map_or(at, |d| d.min(at));
+                    self.pacing_deadline = Some(wake);
+                    return Some(pn);
+                }
+                Ok(()) => {}
+            }
+            let fragments: Vec<Fragment> = frames
+                .fragments
+                .iter()
+                .filter_map(|r| {
+                    self.tx_streams
+                        .fragment(r.stream, r.msg_id, r.offset, r.len)
+                })
+                .collect();
+            let len: usize = fragments.iter().map(Fragment::frame_len).sum();
+            if len > b.remaining() {
+                if b.eliciting {
+                    return Some(pn); // the next copy packet starts here
+                }
+                continue; // over the budget or the window: no copy
+            }
+            for f in &fragments {
+                b.push_fragment(f);
+            }
+        }
+        None
+    }
+
+    fn redundancy_rule(&self) -> RedundancyRule {
+        let c = &self.config;
+        RedundancyRule {
+            min_loss: c.redundancy_min_loss,
+            max_size: c.redundancy_max_size,
+            budget: c.redundancy_budget,
+            spacing: c.redundancy_spacing,
+            max_datagram_size: c.max_datagram_size,
+            again: self.rtt.smoothed() + self.rtt.var() * 4,
+        }
     }
 
     fn ack_due(&self, now: Instant) -> bool {
@@ -233,10 +340,9 @@ impl Connection {
     }
 
     fn builder(&self) -> Builder {
-        let header = 1 + 8 + 8;
         Builder {
             payload: Vec::with_capacity(self.config.max_datagram_size),
-            budget: self.config.max_datagram_size - header - TAG_LEN,
+            budget: self.config.max_datagram_size - PACKET_OVERHEAD,
             frames: SentFrames::default(),
             eliciting: false,
         }
@@ -333,6 +439,10 @@ impl Connection {
         }
         if b.eliciting {
             self.ack_only_in_a_row = 0;
+            if !b.frames.redundant && !b.frames.fragments.is_empty() {
+                let rule = self.redundancy_rule();
+                self.redundancy.on_original_sent(&rule, pn, size);
+            }
             let record = SentPacket {
                 time_sent: now,
                 size,

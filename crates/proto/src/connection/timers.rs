@@ -46,7 +46,7 @@ impl Connection {
             State::Closing { until } | State::Draining { until } => {
                 return Some((until, Timer::Linger));
             }
-            State::Handshake { .. } | State::Established => {}
+            State::Handshake(_) | State::Established => {}
         }
         let candidates = [
             (self.handshake_deadline, Timer::Handshake),

@@ -20,10 +20,9 @@ pub(crate) const MIN_PACING_RTT: Duration = Duration::from_micros(100);
 /// Token-bucket pacer. Starts full.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Pacer {
-    /// Available bytes; `None` until the first call (the bucket starts full).
-    tokens: Option<u64>,
-    /// When `tokens` was last refilled.
-    last_refill: Option<Instant>,
+    /// Available bytes and when they were last refilled; `None` until the first
+    /// call (the bucket starts full).
+    bucket: Option<(u64, Instant)>,
 }
 
 impl Pacer {
@@ -49,23 +48,21 @@ impl Pacer {
         let tokens = self.refill(now, rate, capacity);
         let needed = (bytes as u64).min(capacity);
         if tokens >= needed {
-            self.tokens = Some(tokens - needed);
+            self.bucket = Some((tokens - needed, now));
             return None;
         }
         Some(now + rate.time_for(needed - tokens))
     }
 
     fn refill(&mut self, now: Instant, rate: Rate, capacity: u64) -> u64 {
-        let elapsed = self
-            .last_refill
-            .map_or(Duration::ZERO, |last| now.saturating_duration_since(last));
-        let tokens = match self.tokens {
+        let tokens = match self.bucket {
             None => capacity,
-            Some(tokens) => tokens.saturating_add(rate.bytes_in(elapsed)),
+            Some((tokens, last)) => {
+                tokens.saturating_add(rate.bytes_in(now.saturating_duration_since(last)))
+            }
         }
         .min(capacity);
-        self.tokens = Some(tokens);
-        self.last_refill = Some(now);
+        self.bucket = Some((tokens, now));
         tokens
     }
 }

@@ -94,7 +94,6 @@ impl RttEstimator {
         self.latest
     }
 
-    #[cfg(test)]
     /// RTT variation (`rttvar`).
     pub(crate) fn var(&self) -> Duration {
         self.var

@@ -197,10 +197,11 @@ pub(crate) enum TimerKind {
 #[derive(Debug, Clone)]
 pub(crate) struct SentPackets<F> {
     packets: BTreeMap<u64, SentPacket<F>>,
-    largest_sent: Option<u64>,
-    largest_acked: Option<u64>,
-    bytes_in_flight: usize,
-    ack_eliciting_outstanding: usize,
+    /// One above the largest packet number sent (0: none yet).
+    sent_below: u64,
+    /// One above the largest packet number acknowledged (0: none yet).
+    acked_below: u64,
+    ack_eliciting_outstanding: u32,
     time_of_last_ack_eliciting: Option<Instant>,
     loss_time: Option<Instant>,
     first_rtt_sample_at: Option<Instant>,
@@ -217,9 +218,8 @@ impl<F> SentPackets<F> {
     pub(crate) fn new() -> Self {
         Self {
             packets: BTreeMap::new(),
-            largest_sent: None,
-            largest_acked: None,
-            bytes_in_flight: 0,
+            sent_below: 0,
+            acked_below: 0,
             ack_eliciting_outstanding: 0,
             time_of_last_ack_eliciting: None,
             loss_time: None,
@@ -230,17 +230,14 @@ impl<F> SentPackets<F> {
     /// Notes a packet that is not tracked (ACK-only): acknowledging it later
     /// is legal, and nothing needs to happen when it is.
     pub(crate) fn on_untracked_sent(&mut self, pn: u64) {
-        debug_assert!(self.largest_sent.is_none_or(|largest| pn > largest));
-        self.largest_sent = Some(pn);
+        debug_assert!(pn >= self.sent_below);
+        self.sent_below = pn + 1;
     }
 
     /// Records a sent packet. Packet numbers must be strictly increasing.
     pub(crate) fn on_packet_sent(&mut self, pn: u64, packet: SentPacket<F>) {
-        debug_assert!(self.largest_sent.is_none_or(|largest| pn > largest));
-        self.largest_sent = Some(pn);
-        if packet.in_flight {
-            self.bytes_in_flight += packet.size;
-        }
+        debug_assert!(pn >= self.sent_below);
+        self.sent_below = pn + 1;
         if packet.ack_eliciting {
             self.ack_eliciting_outstanding += 1;
             self.time_of_last_ack_eliciting = Some(packet.time_sent);
@@ -273,14 +270,14 @@ impl<F> SentPackets<F> {
         else {
             return Ok(AckOutcome::nothing());
         };
-        if self.largest_sent.is_none_or(|sent| largest > sent) {
-            let largest_sent = self.largest_sent;
+        if largest >= self.sent_below {
+            let largest_sent = self.largest_sent();
             return Err(AckError::UnsentPacket {
                 acked: largest,
                 largest_sent,
             });
         }
-        self.largest_acked = self.largest_acked.max(Some(largest));
+        self.acked_below = self.acked_below.max(largest + 1);
         let newly_acked = self.remove_acked(ranges);
         if newly_acked.is_empty() {
             return Ok(AckOutcome::nothing());
@@ -361,6 +358,11 @@ impl<F> SentPackets<F> {
         self.unacked_ack_eliciting().next()
     }
 
+    /// Outstanding packets from packet number `from` on, ascending.
+    pub(crate) fn iter_from(&self, from: u64) -> impl Iterator<Item = (u64, &SentPacket<F>)> {
+        self.packets.range(from..).map(|(pn, p)| (*pn, p))
+    }
+
     /// Outstanding ack-eliciting packets' payloads, oldest first.
     pub(crate) fn unacked_ack_eliciting(&self) -> impl Iterator<Item = (u64, &F)> {
         let eliciting = self.packets.iter().filter(|(_, p)| p.ack_eliciting);
@@ -368,9 +370,11 @@ impl<F> SentPackets<F> {
     }
 
     #[cfg(test)]
-    /// Bytes of tracked in-flight packets.
+    /// Bytes of tracked in-flight packets (the congestion controller keeps the
+    /// count the sender uses).
     pub(crate) fn bytes_in_flight(&self) -> usize {
-        self.bytes_in_flight
+        let packets = self.packets.values();
+        packets.filter(|p| p.in_flight).map(|p| p.size).sum()
     }
 
     #[cfg(test)]
@@ -379,16 +383,14 @@ impl<F> SentPackets<F> {
         self.ack_eliciting_outstanding > 0
     }
 
-    #[cfg(test)]
     /// Largest packet number the peer acknowledged so far.
     pub(crate) fn largest_acked(&self) -> Option<u64> {
-        self.largest_acked
+        self.acked_below.checked_sub(1)
     }
 
-    #[cfg(test)]
     /// Largest packet number sent so far.
     pub(crate) fn largest_sent(&self) -> Option<u64> {
-        self.largest_sent
+        self.sent_below.checked_sub(1)
     }
 
     #[cfg(test)]
@@ -408,7 +410,6 @@ impl<F> SentPackets<F> {
     /// returns them, ascending. Packet numbers stay unused: the next one sent must
     /// still be above [`SentPackets::largest_sent`].
     pub(crate) fn discard_all(&mut self) -> impl Iterator<Item = (u64, SentPacket<F>)> + use<F> {
-        self.bytes_in_flight = 0;
         self.ack_eliciting_outstanding = 0;
         self.time_of_last_ack_eliciting = None;
         self.loss_time = None;
@@ -430,9 +431,6 @@ impl<F> SentPackets<F> {
         if self.packets.is_empty() {
             // An emptied map keeps its root node (about 1 KiB): free it.
             self.packets = BTreeMap::new();
-        }
-        if packet.in_flight {
-            self.bytes_in_flight -= packet.size;
         }
         if packet.ack_eliciting {
             self.ack_eliciting_outstanding -= 1;
@@ -458,7 +456,7 @@ impl<F> SentPackets<F> {
         max_ack_delay: Duration,
     ) -> LostPackets<F> {
         self.loss_time = None;
-        let Some(largest_acked) = self.largest_acked else {
+        let Some(largest_acked) = self.largest_acked() else {
             return LostPackets::none();
         };
         let loss_delay = rtt.loss_delay();

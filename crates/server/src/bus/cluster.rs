@@ -2,8 +2,9 @@
 //!
 //! Each node announces its users' transitions and, on joining or on a
 //! `Hello`, a snapshot of all of them; every envelope counts as a sign of
-//! life. A node not heard from for a few heartbeats is presumed dead and
-//! its users are forgotten. Bounded: at most [`MAX_NODES`] other nodes
+//! life, and its number tells whether one before it was lost ([`Heard`]).
+//! A node not heard from for a few heartbeats is presumed dead and its
+//! users are forgotten. Bounded: at most [`MAX_NODES`] other nodes
 //! and [`MAX_USERS_PER_NODE`] users each (more is ignored and counted).
 
 use std::collections::{HashMap, HashSet};
@@ -17,9 +18,26 @@ pub(crate) const MAX_NODES: usize = 64;
 /// 200 000 connections).
 pub(crate) const MAX_USERS_PER_NODE: usize = 250_000;
 
+/// What an envelope's number says about what came from its origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Heard {
+    /// The next one from a known node.
+    Next,
+    /// A node unknown until now (new, or back after being presumed dead);
+    /// `lost`: it had published before (number above 1), unheard here.
+    New { lost: bool },
+    /// A known node's number jumped (or went back: a restart or a
+    /// misbehaving node): something from it was lost.
+    Hole,
+    /// Unknown, and no room to track it.
+    Untracked,
+}
+
 #[derive(Debug)]
 struct NodeView {
     heard: Instant,
+    /// The number of its last envelope heard.
+    number: u64,
     users: HashSet<UserId>,
     /// A snapshot being received: its epoch and the users so far.
     pending: Option<(u64, HashSet<UserId>)>,
@@ -34,24 +52,26 @@ pub(crate) struct ClusterPresence {
 }
 
 impl ClusterPresence {
-    /// Records a sign of life of `node` at `now`; `Some(true)` if it was
-    /// unknown, `None` if it is unknown and there is no room for it.
-    pub(crate) fn heard(&mut self, node: u64, now: Instant) -> Option<bool> {
+    /// Records envelope `number` of `node` as heard at `now`.
+    pub(crate) fn heard(&mut self, node: u64, number: u64, now: Instant) -> Heard {
         if let Some(view) = self.nodes.get_mut(&node) {
             view.heard = now;
-            return Some(false);
+            let next = view.number.checked_add(1) == Some(number);
+            view.number = number;
+            return if next { Heard::Next } else { Heard::Hole };
         }
         if self.nodes.len() >= MAX_NODES {
             self.refused += 1;
-            return None;
+            return Heard::Untracked;
         }
         let view = NodeView {
             heard: now,
+            number,
             users: HashSet::new(),
             pending: None,
         };
         self.nodes.insert(node, view);
-        Some(true)
+        Heard::New { lost: number > 1 }
     }
 
     /// Whether `user` is online on some other node.
@@ -134,7 +154,7 @@ mod tests {
     fn users_are_online_while_their_node_lives() {
         let mut c = ClusterPresence::default();
         let t0 = Instant::now();
-        assert_eq!(c.heard(1, t0), Some(true));
+        assert_eq!(c.heard(1, 1, t0), Heard::New { lost: false });
         c.set(1, UserId(5), true);
         assert!(c.online(UserId(5)));
         let beat = Duration::from_millis(100);
@@ -145,9 +165,27 @@ mod tests {
     }
 
     #[test]
+    fn a_jump_or_a_step_back_in_the_numbers_is_a_hole() {
+        let mut c = ClusterPresence::default();
+        let now = Instant::now();
+        assert_eq!(c.heard(1, 1, now), Heard::New { lost: false });
+        assert_eq!(c.heard(1, 2, now), Heard::Next);
+        assert_eq!(c.heard(1, 4, now), Heard::Hole, "3 was lost");
+        assert_eq!(c.heard(1, 5, now), Heard::Next);
+        assert_eq!(c.heard(1, 2, now), Heard::Hole, "back: a restart");
+        assert_eq!(c.heard(1, 3, now), Heard::Next);
+        assert_eq!(c.heard(1, u64::MAX, now), Heard::Hole);
+        assert_eq!(c.heard(1, 0, now), Heard::Hole, "no overflow");
+        assert_eq!(c.heard(2, 40, now), Heard::New { lost: true });
+        // Presumed dead, then heard again: what it said meanwhile is lost.
+        c.sweep(now + Duration::from_secs(10), Duration::from_secs(1));
+        assert_eq!(c.heard(2, 41, now), Heard::New { lost: true });
+    }
+
+    #[test]
     fn a_snapshot_replaces_and_reports_the_differences() {
         let mut c = ClusterPresence::default();
-        c.heard(2, Instant::now());
+        c.heard(2, 1, Instant::now());
         c.set(2, UserId(1), true);
         c.set(2, UserId(2), true);
         assert!(c.snapshot(2, 9, &[UserId(2)], false).is_empty());
@@ -161,7 +199,10 @@ mod tests {
     fn a_flood_of_nodes_and_users_is_bounded() {
         let mut c = ClusterPresence::default();
         let now = Instant::now();
-        let admitted = (0..1000u64).filter(|n| c.heard(*n, now).is_some()).count();
+        let tracked = |h: Heard| h != Heard::Untracked;
+        let admitted = (0..1000u64)
+            .filter(|n| tracked(c.heard(*n, 1, now)))
+            .count();
         assert_eq!(admitted, MAX_NODES);
         for u in 0..(MAX_USERS_PER_NODE as i64 + 1000) {
             c.set(0, UserId(u), true);

@@ -2,8 +2,15 @@
 //! postcard-encoded, published on one subject per kind (`<prefix>.msg`,
 //! `.frame`, `.sync`, `.end`, `.forget`, `.presence`, `.node`).
 //!
-//! Every envelope names its origin node, and a node ignores its own. A
-//! decoded envelope is bounded: the payload is at most [`MAX_ENVELOPE`]
+//! Every envelope names its origin node, and a node ignores its own, and
+//! carries its number: the origin numbers everything it publishes 1, 2,
+//! 3, … in the order it queues it (heartbeats included), so a receiver
+//! that sees a number jump knows something from that node was lost (on
+//! the origin's full queue, in NATS, or as a slow consumer here). On the
+//! wire: `origin` and `number` (varints), then the body, encoded apart so
+//! the number is taken after the costly part ([`encode_body`], [`seal`]).
+//!
+//! A decoded envelope is bounded: the payload is at most [`MAX_ENVELOPE`]
 //! bytes (NATS refuses more than its `max_payload` anyway), and every
 //! list in it is cut by the size of that payload.
 
@@ -16,11 +23,16 @@ use natter_store::{ConvId, TokenHash, UserId};
 /// published without them: receivers read it from the store.
 pub(crate) const MAX_ENVELOPE: usize = 512 * 1024;
 
-/// One thing a node tells the others.
+/// Room kept in [`MAX_ENVELOPE`] for the origin and number (two varints).
+const HEADER_ROOM: usize = 20;
+
+/// One thing a node tells the others (fields in wire order).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Envelope {
     /// The publishing node's id (random per process).
     pub(crate) origin: u64,
+    /// Its place among everything the origin published, from 1.
+    pub(crate) number: u64,
     pub(crate) body: Body,
 }
 
@@ -79,17 +91,53 @@ pub(crate) struct Part {
     pub(crate) e2e: bool,
 }
 
-impl Body {
+/// The kinds of envelope, one subject each (and what the test hook
+/// `Server::drop_bus_envelopes` drops).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeKind {
+    /// A committed message.
+    Message,
+    /// A frame for some users.
+    Frame,
+    /// A re-sync request.
+    Sync,
+    /// A session end.
+    End,
+    /// A member or mute cache invalidation.
+    Forget,
+    /// A presence transition.
+    Presence,
+    /// Heartbeat, hello and snapshot.
+    Node,
+}
+
+impl EnvelopeKind {
     /// The subject suffix this kind is published on.
-    pub(crate) fn kind(&self) -> &'static str {
+    pub(crate) fn subject(self) -> &'static str {
         match self {
-            Self::Message { .. } => "msg",
-            Self::Frame { .. } => "frame",
-            Self::Sync { .. } => "sync",
-            Self::End { .. } => "end",
-            Self::Forget { .. } => "forget",
-            Self::Presence { .. } => "presence",
-            Self::Heartbeat | Self::Hello | Self::Snapshot { .. } => "node",
+            Self::Message => "msg",
+            Self::Frame => "frame",
+            Self::Sync => "sync",
+            Self::End => "end",
+            Self::Forget => "forget",
+            Self::Presence => "presence",
+            Self::Node => "node",
+        }
+    }
+}
+
+impl Body {
+    /// What kind of envelope this is.
+    pub(crate) fn kind(&self) -> EnvelopeKind {
+        match self {
+            Self::Message { .. } => EnvelopeKind::Message,
+            Self::Frame { .. } => EnvelopeKind::Frame,
+            Self::Sync { .. } => EnvelopeKind::Sync,
+            Self::End { .. } => EnvelopeKind::End,
+            Self::Forget { .. } => EnvelopeKind::Forget,
+            Self::Presence { .. } => EnvelopeKind::Presence,
+            Self::Heartbeat | Self::Hello | Self::Snapshot { .. } => EnvelopeKind::Node,
         }
     }
 }
@@ -103,13 +151,22 @@ pub(crate) enum EnvelopeError {
     Malformed,
 }
 
-/// Encodes `envelope`, refusing one over [`MAX_ENVELOPE`].
-pub(crate) fn encode(envelope: &Envelope) -> Result<Vec<u8>, EnvelopeError> {
-    let bytes = natter_api::encode(envelope).map_err(|_| EnvelopeError::Malformed)?;
-    if bytes.len() > MAX_ENVELOPE {
+/// Encodes `body`, refusing one that would make an envelope over
+/// [`MAX_ENVELOPE`].
+pub(crate) fn encode_body(body: &Body) -> Result<Vec<u8>, EnvelopeError> {
+    let bytes = natter_api::encode(body).map_err(|_| EnvelopeError::Malformed)?;
+    if bytes.len() + HEADER_ROOM > MAX_ENVELOPE {
         return Err(EnvelopeError::TooLarge(bytes.len()));
     }
     Ok(bytes)
+}
+
+/// The payload of the envelope numbered `number` by `origin` around
+/// `body` (from [`encode_body`]).
+pub(crate) fn seal(origin: u64, number: u64, body: &[u8]) -> Vec<u8> {
+    let mut bytes = natter_api::encode(&(origin, number)).unwrap_or_default();
+    bytes.extend_from_slice(body);
+    bytes
 }
 
 /// Decodes a received payload (bounded before decoding).
@@ -126,22 +183,20 @@ mod tests {
 
     #[test]
     fn envelopes_round_trip_and_garbage_is_an_error() {
-        let envelope = Envelope {
-            origin: 7,
-            body: Body::Message {
-                conv: ConvId(3),
-                seq: 9,
-                parts: vec![Part {
-                    to: Some(vec![UserId(1), UserId(2)]),
-                    frame: vec![1, 2, 3],
-                    e2e: false,
-                }],
-            },
+        let body = Body::Message {
+            conv: ConvId(3),
+            seq: 9,
+            parts: vec![Part {
+                to: Some(vec![UserId(1), UserId(2)]),
+                frame: vec![1, 2, 3],
+                e2e: false,
+            }],
         };
-        let bytes = encode(&envelope).expect("encode");
+        let bytes = seal(u64::MAX, 1 << 40, &encode_body(&body).expect("encode"));
         let back = decode(&bytes).expect("decode");
-        assert_eq!(back.origin, 7);
+        assert_eq!((back.origin, back.number), (u64::MAX, 1 << 40));
         assert!(matches!(back.body, Body::Message { seq: 9, .. }));
+        assert_eq!(back.body.kind().subject(), "msg");
         assert_eq!(decode(&[0xff; 40]).unwrap_err(), EnvelopeError::Malformed);
         let huge = vec![0u8; MAX_ENVELOPE + 1];
         assert!(matches!(decode(&huge), Err(EnvelopeError::TooLarge(_))));
@@ -149,13 +204,13 @@ mod tests {
 
     #[test]
     fn an_oversized_envelope_is_refused_at_publish() {
-        let envelope = Envelope {
-            origin: 1,
-            body: Body::Frame {
-                to: vec![UserId(1)],
-                frame: vec![0; MAX_ENVELOPE],
-            },
+        let body = Body::Frame {
+            to: vec![UserId(1)],
+            frame: vec![0; MAX_ENVELOPE - 10], // fits alone, not with the header
         };
-        assert!(matches!(encode(&envelope), Err(EnvelopeError::TooLarge(_))));
+        assert!(matches!(
+            encode_body(&body),
+            Err(EnvelopeError::TooLarge(_))
+        ));
     }
 }

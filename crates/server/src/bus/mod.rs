@@ -21,6 +21,11 @@
 //! - Presence: a user is online while online on any node; nodes announce
 //!   transitions, a heartbeat, and snapshots on (re)joining; a node
 //!   silent for `dead_beats` heartbeats is presumed dead ([`cluster`]).
+//! - Losses: every envelope carries its number in its origin's sequence;
+//!   a hole (or an origin back from the dead, or this node's reconnection)
+//!   makes this node recover what lost envelopes may have said from the
+//!   store and the other nodes ([`recover`]), at most once per heartbeat
+//!   ([`pace`]), as it answers `Hello`s with snapshots.
 //!
 //! Bounds: the publish queue (`BusOptions::queue`, then dropped and
 //! counted), envelope size ([`envelope::MAX_ENVELOPE`]), the seq table
@@ -35,12 +40,19 @@ mod nats;
 #[doc(hidden)]
 pub mod nats_harness;
 pub(crate) mod node;
+mod pace;
+pub(crate) mod ratelog;
 pub(crate) mod receive;
+mod recover;
+pub(crate) mod revalidate;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use envelope::Body;
+pub use envelope::EnvelopeKind;
 pub(crate) use node::Node;
 
 /// Settings of the NATS bus.
@@ -56,6 +68,11 @@ pub struct BusOptions {
     /// Envelopes waiting to be published before new ones are dropped
     /// (messages are recovered from the store). Default 8192.
     pub queue: usize,
+    /// How often every local session is re-checked against the store
+    /// (ended if its session is gone or its account disabled: a lost `End`
+    /// envelope is made up for; `revalidate`). Zero: only after a loss or
+    /// a reconnection. Default 30 s.
+    pub revalidate: Duration,
 }
 
 impl Default for BusOptions {
@@ -65,6 +82,7 @@ impl Default for BusOptions {
             heartbeat: Duration::from_secs(2),
             dead_beats: 3,
             queue: 8192,
+            revalidate: Duration::from_secs(30),
         }
     }
 }
@@ -84,6 +102,8 @@ pub enum BusError {
 pub struct Bus {
     node: Node,
     link: Option<Arc<nats::NatsLink>>,
+    /// [`BusOptions::revalidate`] (zero on the in-process bus).
+    revalidate: Duration,
 }
 
 impl std::fmt::Debug for Bus {
@@ -100,6 +120,7 @@ impl Bus {
         Self {
             node: Node::default(),
             link: None,
+            revalidate: Duration::ZERO,
         }
     }
 
@@ -107,10 +128,12 @@ impl Bus {
     /// commas). Does not wait for the server: a node starts, serves its own
     /// users and keeps reconnecting while NATS is away.
     pub async fn nats(url: &str, options: BusOptions) -> Result<Self, BusError> {
+        let revalidate = options.revalidate;
         let (link, node) = nats::connect(url, options).await?;
         Ok(Self {
             node,
             link: Some(Arc::new(link)),
+            revalidate,
         })
     }
 
@@ -118,6 +141,11 @@ impl Bus {
     /// task reads.
     pub(crate) fn into_parts(self) -> (Node, Option<Arc<nats::NatsLink>>) {
         (self.node, self.link)
+    }
+
+    /// How often the sessions are re-checked ([`BusOptions::revalidate`]).
+    pub(crate) fn revalidate_every(&self) -> Duration {
+        self.revalidate
     }
 }
 

@@ -10,10 +10,14 @@ use async_nats::{Client, ConnectOptions, Event, Subscriber};
 use tokio::sync::mpsc;
 
 use super::node::{BusStats, LinkStatus, Node, Outgoing};
+use super::ratelog::RateLog;
 use super::{BusError, BusOptions};
 
 /// Messages the subscription buffers before NATS counts us a slow consumer
-/// (and drops: recovered from the store by the seq gate).
+/// (and drops: recovered from the store by the seq gate). Counted, not
+/// sized: the worst case is this many times the NATS server's
+/// `max_payload` (1 MiB by default), if other nodes publish envelopes that
+/// large (ours are at most 512 KiB, usually a few hundred bytes).
 const SUBSCRIPTION_CAPACITY: usize = 16 * 1024;
 
 /// A node's NATS connection.
@@ -35,7 +39,12 @@ pub(crate) async fn connect(url: &str, options: BusOptions) -> Result<(NatsLink,
         options.heartbeat,
         options.dead_beats,
     );
-    let status = node.link.clone();
+    let events = Arc::new(Events {
+        status: node.link.clone(),
+        stats: node.stats.clone(),
+        slow: RateLog::default(),
+        other: RateLog::default(),
+    });
     let connect = ConnectOptions::new()
         .name("natter")
         .no_echo()
@@ -45,8 +54,8 @@ pub(crate) async fn connect(url: &str, options: BusOptions) -> Result<(NatsLink,
         .reconnect_delay_callback(reconnect_delay)
         .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .event_callback(move |event| {
-            let status = status.clone();
-            async move { on_event(&status, event) }
+            let events = events.clone();
+            async move { events.on(event) }
         });
     let client = connect
         .connect(url)
@@ -69,19 +78,41 @@ fn reconnect_delay(attempts: usize) -> Duration {
     Duration::from_millis(50u64 << shift).min(Duration::from_secs(1))
 }
 
-fn on_event(status: &LinkStatus, event: Event) {
-    match event {
-        Event::Connected => {
-            status.connected.store(true, Ordering::Relaxed);
-            status.connects.send_modify(|n| *n += 1);
-            tracing::info!("bus connected");
+/// What connection events update, and the logs of the events a flood can
+/// repeat at any rate (one line per 10 s each, the rest counted).
+struct Events {
+    status: Arc<LinkStatus>,
+    stats: Arc<BusStats>,
+    /// Slow-consumer events: NATS dropped envelopes for us.
+    slow: RateLog,
+    /// Server errors and the like (e.g. one per refused publish).
+    other: RateLog,
+}
+
+impl Events {
+    fn on(&self, event: Event) {
+        match event {
+            Event::Connected => {
+                self.status.connected.store(true, Ordering::Relaxed);
+                self.status.connects.send_modify(|n| *n += 1);
+                tracing::info!("bus connected");
+            }
+            Event::Disconnected => {
+                self.status.connected.store(false, Ordering::Relaxed);
+                tracing::warn!("bus disconnected: serving local users, reconnecting");
+            }
+            Event::SlowConsumer(_) => {
+                BusStats::add(&self.stats.slow_consumers, 1);
+                if let Some(suppressed) = self.slow.admit() {
+                    tracing::warn!(suppressed, "bus: slow consumer, envelopes dropped");
+                }
+            }
+            other => {
+                if let Some(suppressed) = self.other.admit() {
+                    tracing::info!(event = %other, suppressed, "bus event");
+                }
+            }
         }
-        Event::Disconnected => {
-            status.connected.store(false, Ordering::Relaxed);
-            tracing::warn!("bus disconnected: serving local users, reconnecting");
-        }
-        Event::SlowConsumer(_) => tracing::warn!("bus: slow consumer, envelopes dropped"),
-        other => tracing::info!(event = %other, "bus event"),
     }
 }
 

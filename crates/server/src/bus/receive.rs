@@ -1,8 +1,10 @@
 //! The bus tasks of a clustered node: one reads the subscription and
-//! applies each envelope in arrival order; one sends the heartbeat,
-//! presumes silent nodes dead, and after every (re)connection says hello,
-//! publishes this node's online users and catches up from the store.
+//! applies each envelope in arrival order (noticing holes in each origin's
+//! numbers); one sends the heartbeat, presumes silent nodes dead, and
+//! after every (re)connection asks for a snapshot and a recovery; the
+//! paced jobs: recovery and catch-up ([`recover`]) and snapshots.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,10 +13,12 @@ use futures_util::StreamExt;
 use natter_store::UserId;
 use tokio::task::JoinHandle;
 
-use super::deliver;
+use super::cluster::Heard;
 use super::envelope::{self, Body, Envelope};
 use super::nats::NatsLink;
-use super::node::BusStats;
+use super::node::{BusStats, Node};
+use super::pace::Paced;
+use super::recover;
 use crate::ctx::Shared;
 use crate::push::Push;
 
@@ -32,7 +36,16 @@ pub(crate) fn spawn(shared: &Arc<Shared>, link: Option<Arc<NatsLink>>) -> Vec<Jo
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    let mut tasks = vec![tokio::spawn(beat(shared.clone(), link))];
+    let mut tasks = vec![
+        tokio::spawn(beat(shared.clone(), link)),
+        paced(shared, |n| &n.recovery, recover::recover),
+        paced(shared, |n| &n.refill, recover::refill),
+        paced(
+            shared,
+            |n| &n.snapshots,
+            |s| async move { publish_snapshot(&s) },
+        ),
+    ];
     if let Some(subscriber) = subscriber {
         tasks.push(tokio::spawn(receive(shared.clone(), subscriber)));
     }
@@ -59,20 +72,39 @@ async fn receive(shared: Arc<Shared>, mut subscriber: async_nats::Subscriber) {
     }
 }
 
-/// Applies one envelope from another node.
+/// Runs the paced job `which` of this node until shutdown.
+pub(super) fn paced<J, F>(
+    shared: &Arc<Shared>,
+    which: fn(&Node) -> &Paced,
+    job: J,
+) -> JoinHandle<()>
+where
+    J: Fn(Arc<Shared>) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send,
+{
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let mut stop = shared.shutdown.subscribe();
+        let every = shared.bus.heartbeat;
+        let paced = which(&shared.bus);
+        paced
+            .run(every, stopped(&mut stop), || job(shared.clone()))
+            .await;
+    })
+}
+
+/// Applies one envelope from another node; a hole in its origin's
+/// numbers asks for a recovery.
 pub(crate) async fn apply(shared: &Shared, envelope: Envelope) {
     let origin = envelope.origin;
-    let fresh = shared.bus.cluster_lock().heard(origin, Instant::now());
-    let greeting = matches!(envelope.body, Body::Hello | Body::Snapshot { .. });
-    if fresh == Some(true) && !greeting {
-        shared.bus.publish(Body::Hello); // learn what it has
+    if shared.bus.take_drop(envelope.body.kind()) {
+        return; // test hook: as if lost on the way
     }
+    let greeting = matches!(envelope.body, Body::Hello | Body::Snapshot { .. });
+    heard(shared, origin, envelope.number, greeting);
     match envelope.body {
         Body::Message { conv, seq, parts } => {
-            if take_drop(shared) {
-                return;
-            }
-            deliver::relayed(shared, conv, seq, parts).await;
+            super::deliver::relayed(shared, conv, seq, parts).await;
         }
         Body::Frame { to, frame } => {
             shared.hub.push_local(&to, &Push::Frame(Bytes::from(frame)));
@@ -98,7 +130,7 @@ pub(crate) async fn apply(shared: &Shared, envelope: Envelope) {
             }
         }
         Body::Heartbeat => {}
-        Body::Hello => publish_snapshot(shared),
+        Body::Hello => shared.bus.snapshots.request(),
         Body::Snapshot { epoch, users, done } => {
             let changed = shared
                 .bus
@@ -109,12 +141,28 @@ pub(crate) async fn apply(shared: &Shared, envelope: Envelope) {
     }
 }
 
-/// Test hook: whether to drop this message envelope.
-fn take_drop(shared: &Shared) -> bool {
-    use std::sync::atomic::Ordering;
-    let hook = &shared.bus.drop_incoming;
-    hook.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
+/// Notes envelope `number` of `origin`: says hello to a new node (unless
+/// it is greeting already), asks for a recovery after a loss.
+fn heard(shared: &Shared, origin: u64, number: u64, greeting: bool) {
+    let heard = shared
+        .bus
+        .cluster_lock()
+        .heard(origin, number, Instant::now());
+    match heard {
+        Heard::New { lost } => {
+            if !greeting {
+                shared.bus.publish(Body::Hello); // learn what it has
+            }
+            if lost {
+                shared.bus.recovery.request();
+            }
+        }
+        Heard::Hole => {
+            BusStats::add(&shared.bus.stats.holes, 1);
+            shared.bus.recovery.request();
+        }
+        Heard::Next | Heard::Untracked => {}
+    }
 }
 
 /// Reports the current cluster-wide state of users whose state changed on
@@ -125,11 +173,22 @@ fn report_changed(shared: &Shared, users: &[UserId]) {
     }
 }
 
-/// Publishes this node's online users, in parts.
-fn publish_snapshot(shared: &Shared) {
+/// Publishes this node's online users, in parts (paced: see `spawn`).
+/// Taken and published under [`Node::presence_order`], so a transition
+/// published meanwhile comes after the whole snapshot.
+pub(crate) fn publish_snapshot(shared: &Shared) {
+    publish_snapshot_after(shared, || {});
+}
+
+/// [`publish_snapshot`], running `taken` right after the list is taken
+/// (the tests' hook: a transition racing the snapshot).
+pub(super) fn publish_snapshot_after(shared: &Shared, taken: impl FnOnce()) {
+    let _order = shared.bus.presence_order();
     let users = shared.hub.online_users();
+    taken();
     let epoch = rand::random::<u64>();
     let mut parts = users.chunks(SNAPSHOT_PART).peekable();
+    BusStats::add(&shared.bus.stats.snapshots, 1);
     if parts.peek().is_none() {
         let done = true;
         let users = Vec::new();
@@ -142,7 +201,7 @@ fn publish_snapshot(shared: &Shared) {
     }
 }
 
-/// Heartbeats, dead-node sweeps, and the greeting and catch-up after
+/// Heartbeats, dead-node sweeps, and a snapshot and a recovery after
 /// every (re)connection.
 async fn beat(shared: Arc<Shared>, _link: Arc<NatsLink>) {
     let mut stop = shared.shutdown.subscribe();
@@ -160,20 +219,24 @@ async fn beat(shared: Arc<Shared>, _link: Arc<NatsLink>) {
                 if changed.is_err() {
                     return;
                 }
-                shared.bus.publish(Body::Hello);
-                publish_snapshot(&shared);
-                deliver::catch_up(&shared).await;
+                shared.bus.snapshots.request();
+                shared.bus.recovery.request();
             }
         }
     }
 }
 
-/// Forgets nodes silent for too long; their users go offline here.
+/// Forgets nodes silent for too long; their users go offline here. What
+/// they published after their last envelope heard here may be lost: a
+/// recovery follows.
 fn sweep(shared: &Shared) {
     let dead = shared
         .bus
         .cluster_lock()
         .sweep(Instant::now(), shared.bus.dead_after);
+    if !dead.is_empty() {
+        shared.bus.recovery.request();
+    }
     for (node, users) in dead {
         tracing::warn!(node, users = users.len(), "bus: node silent, presumed dead");
         report_changed(shared, &users);

@@ -221,16 +221,20 @@ fn end_connections(shared: &Shared, user: UserId, reason: &str) {
 
 /// After a login or resume registered the connection: if the account was
 /// disabled meanwhile (its sessions deleted, its connections ended before
-/// this one registered), undo the login and refuse it.
+/// this one registered), undo the login, delete its session and refuse it.
+/// If the check itself failed (the store busy or unreachable), undo the
+/// login but keep the session: the client may resume with it later.
 pub(super) async fn recheck_disabled(s: &mut Session) -> Result<(), CmdError> {
     let Some(me) = s.auth.clone() else {
         return Ok(());
     };
     let refused = refuse_disabled(&s.shared, me.id).await;
-    if refused.is_err() {
+    if let Err(error) = &refused {
         s.deauthenticate();
-        let token = me.token;
-        s.shared.db(move |st| st.delete_session(token)).await?;
+        if matches!(error, CmdError::Api(e) if e.code == ErrorCode::AccountDisabled) {
+            let token = me.token;
+            s.shared.db(move |st| st.delete_session(token)).await?;
+        }
     }
     refused
 }
@@ -247,5 +251,118 @@ mod tests {
         let admins = ["root".to_owned(), "ops".to_owned()];
         let store: &dyn Store = &store;
         assert_eq!(super::unclaimed(store, &admins), vec!["ops".to_owned()]);
+    }
+
+    /// Review finding 1: a store too busy to answer the disabled check
+    /// during a resume refuses that resume with the busy error and keeps
+    /// the session; a later resume with the same token works. A disabled
+    /// account still loses its session.
+    #[tokio::test]
+    async fn a_busy_store_during_resume_keeps_the_session() {
+        use std::sync::Arc;
+
+        use natter_api::{ErrorCode, PROTOCOL_VERSION, Response};
+        use natter_store::NewSession;
+
+        use crate::error::CmdError;
+        use crate::gateway::ChannelLink;
+        use crate::session::Session;
+
+        let memory = Arc::new(MemoryStore::new());
+        let store: Arc<dyn Store> = memory.clone();
+        let user = store.create_user("alice", "x", 0).unwrap().id;
+        let (token, hash) = crate::auth::new_token();
+        let new = NewSession {
+            token_hash: hash,
+            user,
+            addr: None,
+            max_per_user: 4,
+        };
+        store.create_session(&new, crate::ctx::now_ms()).unwrap();
+        let shared = Arc::new(crate::ctx::Shared::new(
+            store.clone(),
+            crate::ServerConfig::for_tests(),
+        ));
+        let (to_client, _from_server) = tokio::sync::mpsc::channel(8);
+        let (_to_server, from_client) = tokio::sync::mpsc::channel(8);
+        let remote = "127.0.0.1:1".parse().unwrap();
+        let link = Arc::new(ChannelLink::new(to_client, from_client, remote, "test"));
+        let mut s = Session::new(shared.clone(), link, None);
+        let resume = super::super::resume::apply;
+
+        memory.answer_busy(1).unwrap();
+        let busy = resume(&mut s, PROTOCOL_VERSION, token.clone()).await;
+        assert!(
+            matches!(busy, Err(CmdError::Store(natter_store::StoreError::Busy))),
+            "{busy:?}"
+        );
+        assert!(s.auth.is_none(), "the refused resume is undone");
+        assert_eq!(store.session_user(hash).unwrap(), Some(user));
+
+        let again = resume(&mut s, PROTOCOL_VERSION, token.clone()).await;
+        assert!(matches!(again, Ok(Response::Resumed { .. })), "{again:?}");
+        s.deauthenticate();
+
+        store.set_disabled(user, true).unwrap();
+        let refused = resume(&mut s, PROTOCOL_VERSION, token).await;
+        let code = match refused {
+            Err(CmdError::Api(e)) => e.code,
+            other => panic!("expected account_disabled: {other:?}"),
+        };
+        assert_eq!(code, ErrorCode::AccountDisabled);
+        assert_eq!(store.session_user(hash).unwrap(), None);
+    }
+
+    /// Issue 11: the store too busy to confirm, once the connection is
+    /// registered, that the session still exists: the resume is refused
+    /// busy (`rate_limited`) and the connection is left anonymous, so the
+    /// client's resend is a fresh resume, not `already logged in`.
+    #[tokio::test]
+    async fn a_busy_session_check_after_registering_leaves_the_connection_anonymous() {
+        use std::sync::Arc;
+
+        use natter_api::{PROTOCOL_VERSION, Response};
+        use natter_store::NewSession;
+
+        use crate::error::CmdError;
+        use crate::gateway::ChannelLink;
+        use crate::session::Session;
+
+        let memory = Arc::new(MemoryStore::new());
+        let store: Arc<dyn Store> = memory.clone();
+        let user = store.create_user("alice", "x", 0).unwrap().id;
+        let (token, hash) = crate::auth::new_token();
+        let new = NewSession {
+            token_hash: hash,
+            user,
+            addr: None,
+            max_per_user: 4,
+        };
+        store.create_session(&new, crate::ctx::now_ms()).unwrap();
+        let shared = Arc::new(crate::ctx::Shared::new(
+            store.clone(),
+            crate::ServerConfig::for_tests(),
+        ));
+        let (to_client, _from_server) = tokio::sync::mpsc::channel(8);
+        let (_to_server, from_client) = tokio::sync::mpsc::channel(8);
+        let remote = "127.0.0.1:1".parse().unwrap();
+        let link = Arc::new(ChannelLink::new(to_client, from_client, remote, "test"));
+        let mut s = Session::new(shared.clone(), link, None);
+        let resume = super::super::resume::apply;
+
+        // The first check comes with the touch, the second after registering.
+        memory.answer_busy_at_session_check(2).unwrap();
+        let busy = resume(&mut s, PROTOCOL_VERSION, token.clone()).await;
+        assert!(
+            matches!(busy, Err(CmdError::Store(natter_store::StoreError::Busy))),
+            "{busy:?}"
+        );
+        assert!(s.auth.is_none(), "the refused resume is undone");
+        assert!(!shared.hub.is_online(user), "nothing left registered");
+        assert_eq!(store.session_user(hash).unwrap(), Some(user));
+
+        let again = resume(&mut s, PROTOCOL_VERSION, token).await;
+        assert!(matches!(again, Ok(Response::Resumed { .. })), "{again:?}");
+        assert!(shared.hub.is_online(user));
     }
 }

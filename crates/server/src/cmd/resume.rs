@@ -43,9 +43,13 @@ pub(super) async fn apply(
     });
     // A logout, revocation or password change that deleted the session
     // after the touch may have ended the hub's connections before this one
-    // registered: check again now that it is registered.
-    if shared.db(move |st| st.session_user(hash)).await?.is_none() {
+    // registered: check again now that it is registered. A check that
+    // fails (store busy or down) undoes the login too, so the client's
+    // resend finds an anonymous connection.
+    let still = shared.db(move |st| st.session_user(hash)).await;
+    if !matches!(still, Ok(Some(_))) {
         s.deauthenticate();
+        still?;
         return Err(unknown());
     }
     super::admin::recheck_disabled(s).await?;

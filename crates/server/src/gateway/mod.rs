@@ -50,6 +50,18 @@ pub trait Link: Send + Sync + 'static {
     /// (backpressure). Cancel-safe while it waits.
     fn send(&self, frame: Bytes) -> LinkFuture<'_, Result<(), LinkClosed>>;
 
+    /// [`Self::send`] for several frames in order; a transport may hand
+    /// them over together (one lock, one wake-up, shared datagrams). If
+    /// dropped while waiting, a prefix of `frames` may have been queued.
+    fn send_many(&self, frames: Vec<Bytes>) -> LinkFuture<'_, Result<(), LinkClosed>> {
+        Box::pin(async move {
+            for frame in frames {
+                self.send(frame).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// [`Self::send`] for bulk data (file chunks): over UDP on a stream
     /// of its own with a cap of its own, so it never delays chat frames;
     /// other doors send it like any frame.

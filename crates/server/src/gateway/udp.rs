@@ -53,6 +53,10 @@ impl Link for Pipe {
         Box::pin(async move { Self::send(self, frame).await.map_err(|_| LinkClosed) })
     }
 
+    fn send_many(&self, frames: Vec<Bytes>) -> LinkFuture<'_, Result<(), LinkClosed>> {
+        Box::pin(async move { Self::send_many(self, frames).await.map_err(|_| LinkClosed) })
+    }
+
     fn send_bulk(&self, frame: Bytes) -> LinkFuture<'_, Result<(), LinkClosed>> {
         Box::pin(async move { Self::send_bulk(self, frame).await.map_err(|_| LinkClosed) })
     }

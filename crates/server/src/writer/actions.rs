@@ -33,9 +33,7 @@ async fn act(shared: &Shared, action: NewAction) -> Result<api::Sent, CmdError> 
     };
     if !stored.duplicate {
         Metrics::inc(&shared.metrics.messages_stored);
-        if let Err(e) = super::fan_out(shared, stored.message).await {
-            tracing::error!(error = %e, "fan-out of a message action failed");
-        }
+        super::fan_out(shared, stored.message).await;
     }
     Ok(sent)
 }

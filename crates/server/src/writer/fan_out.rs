@@ -18,15 +18,15 @@ use crate::ctx::Shared;
 use crate::error::CmdError;
 
 /// Pushes a committed message to the sessions of its conversation's members
-/// (the lobby: every session), encoded once for all of them.
-pub(crate) async fn fan_out(
-    shared: &Shared,
-    message: natter_store::Message,
-) -> Result<(), CmdError> {
+/// (the lobby: every session), encoded once for all of them. If it cannot
+/// be rendered now (the store busy or down), it still goes out, without
+/// parts: every node reads it from the store, and a gap left open there
+/// is filled by the paced refill.
+pub(crate) async fn fan_out(shared: &Shared, message: natter_store::Message) {
     let (conv, seq) = (message.conv, message.seq);
-    let parts = parts(shared, message).await?;
-    deliver::committed(shared, conv, seq, parts).await;
-    Ok(())
+    let parts = parts(shared, message).await;
+    let parts = parts.inspect_err(|e| deliver::fan_out_failed(shared, e));
+    deliver::committed(shared, conv, seq, parts.ok()).await;
 }
 
 /// What the members' sessions get for `message`. An edit or delete entry

@@ -196,7 +196,7 @@ pub(super) async fn system_message(
         .pop()
         .ok_or(StoreError::Corrupt("append returned nothing".into()))?;
     let seq = stored.message.seq;
-    fan_out(shared, stored.message).await?;
+    fan_out(shared, stored.message).await;
     Ok(seq)
 }
 

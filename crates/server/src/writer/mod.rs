@@ -12,7 +12,8 @@
 //! (see [`PendingAcks`]). A session's ✓ goes back through the hub as a
 //! [`Push::Reply`](crate::push::Push::Reply) to that session's inbox, so no
 //! task waits per message. Replies and pushes follow commit order, which is
-//! seq order per conversation.
+//! seq order per conversation. With nothing queued, it feeds the search index
+//! ([`indexing`]); no ✓ waits for that.
 //!
 //! Module order (each imports only those before it): `job` (leaf) →
 //! `fan_out` → `acks`, `membership` → this task.
@@ -21,6 +22,7 @@ mod acks;
 mod actions;
 mod added;
 mod fan_out;
+mod indexing;
 pub(crate) mod job;
 mod membership;
 pub(crate) mod mod_job;
@@ -32,7 +34,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use natter_api::{self as api, ApiError, Response, ServerFrame};
-use natter_store::{Appended, NewMessage, StoreError};
+use natter_store::{Appended, Checked, ConvId, NewMessage, StoreError};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -63,8 +65,28 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
 
 async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
     let mut acks = PendingAcks::default();
-    while let Some(first) = rx.recv().await {
+    let mut indexing = indexing::Indexing::default();
+    loop {
+        while indexing.due(rx.is_empty()) {
+            indexing.step(&shared).await;
+        }
+        let first = match acks.retry_in() {
+            None => rx.recv().await,
+            Some(wait) => match tokio::time::timeout(wait, rx.recv()).await {
+                Ok(job) => job,
+                Err(_) => {
+                    acks.commit(&shared).await;
+                    continue;
+                }
+            },
+        };
+        let Some(first) = first else { break };
         let jobs = collect(&shared, &mut rx, first).await;
+        indexing.wrote(
+            jobs.iter()
+                .filter(|j| !matches!(j, WriteJob::Ack(_)))
+                .count(),
+        );
         let mut run = Vec::new();
         for job in jobs {
             match job {
@@ -76,17 +98,21 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
                 }
                 change => {
                     commit(&shared, std::mem::take(&mut run)).await;
-                    acks::commit(&shared, acks.take()).await;
+                    acks.commit(&shared).await;
                     membership::apply(&shared, change).await;
                 }
             }
         }
         commit(&shared, run).await;
         if acks.due(&shared, rx.is_empty()) {
-            acks::commit(&shared, acks.take()).await;
+            acks.commit(&shared).await;
         }
     }
-    acks::commit(&shared, acks.take()).await;
+    acks.commit(&shared).await;
+    acks::answer(
+        acks.take(),
+        Err(CmdError::Store(StoreError::Busy).into_api()),
+    );
     tracing::debug!("writer stopped");
 }
 
@@ -94,16 +120,25 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
 /// under load acks are committed every few message batches, not after each
 /// one: messages get the disk's syncs, and the acks still commit within
 /// [`ACK_ROUNDS`] batches (or at once when the writer has nothing else
-/// queued, or once `commit_batch` of them wait).
+/// queued, or once `commit_batch` of them wait). A store too busy for
+/// their transaction puts them back, retried after
+/// [`STORE_BUSY_RETRY_MS`](crate::error::STORE_BUSY_RETRY_MS) (or with the
+/// next batch), at most [`ACK_RETRIES`] times in a row and at most
+/// [`QUEUE`] acks held; past that they are answered busy.
 #[derive(Default)]
 struct PendingAcks {
     jobs: Vec<AckJob>,
     /// Message batches committed since the oldest pending ack arrived.
     rounds: usize,
+    /// Commits refused busy in a row (the held acks wait for a retry).
+    busy: usize,
 }
 
 /// Most message batches an ack waits for its commit.
 const ACK_ROUNDS: usize = 4;
+
+/// Most busy refusals in a row before held acks are answered busy.
+const ACK_RETRIES: usize = 5;
 
 impl PendingAcks {
     /// Whether to commit now, after a batch (`idle`: nothing is queued).
@@ -119,9 +154,35 @@ impl PendingAcks {
         self.rounds = 0;
         std::mem::take(&mut self.jobs)
     }
+
+    /// Commits the pending acks; a busy store puts them back (bounded).
+    async fn commit(&mut self, shared: &Shared) {
+        let Err(mut batch) = acks::commit(shared, self.take()).await else {
+            self.busy = 0;
+            return;
+        };
+        self.busy += 1;
+        batch.append(&mut self.jobs);
+        if self.busy > ACK_RETRIES || batch.len() > QUEUE {
+            self.busy = 0;
+            acks::answer(batch, Err(CmdError::Store(StoreError::Busy).into_api()));
+        } else {
+            self.jobs = batch;
+        }
+    }
+
+    /// How long to wait for a job before retrying acks a busy store refused.
+    fn retry_in(&self) -> Option<std::time::Duration> {
+        let wait = std::time::Duration::from_millis(crate::error::STORE_BUSY_RETRY_MS);
+        (self.busy > 0 && !self.jobs.is_empty()).then_some(wait)
+    }
 }
 
-/// `first` plus whatever else is queued, up to the batch size.
+/// `first` plus whatever else is queued, up to `commit_batch` messages.
+/// Acks do not count: they only join [`PendingAcks`] (which commits them
+/// in a transaction of its own, see [`PendingAcks::due`]); counted, they
+/// cut the message batches short, as a client sends a delivery ack for
+/// every few deliveries (≈ 7 deliveries per message in the benchmark).
 async fn collect(
     shared: &Shared,
     rx: &mut mpsc::Receiver<WriteJob>,
@@ -129,49 +190,77 @@ async fn collect(
 ) -> Vec<WriteJob> {
     let max = shared.config.commit_batch.max(1);
     let mut batch = vec![first];
+    let mut counted = usize::from(!matches!(batch[0], WriteJob::Ack(_)));
     let deadline = Instant::now() + shared.config.commit_delay();
-    while batch.len() < max {
-        match rx.try_recv() {
-            Ok(job) => batch.push(job),
+    // Bounded by the queue itself: at most `QUEUE` jobs wait.
+    while counted < max && batch.len() < QUEUE {
+        let job = match rx.try_recv() {
+            Ok(job) => job,
             Err(_) if Instant::now() >= deadline => break,
             Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(job)) => batch.push(job),
+                Ok(Some(job)) => job,
                 _ => break,
             },
-        }
+        };
+        counted += usize::from(!matches!(job, WriteJob::Ack(_)));
+        batch.push(job);
     }
     batch
 }
 
 /// Stores a batch's messages in one transaction, then answers and fans
 /// them out. A ✓ is only sent after `COMMIT`.
+///
+/// Each sender's right to post is checked again at this commit (a kick,
+/// ban or mute may have been applied after their session checked): on one
+/// node from the caches first ([`admitted`]; only this writer changes
+/// rights, so they hold what the store holds), in a cluster by the store
+/// inside the append's own transaction (`Messages::append_checked`), which
+/// orders the post with every other node's kicks and mutes.
 async fn commit(shared: &Shared, batch: Vec<MessageJob>) {
-    let batch = admitted(shared, batch).await;
+    let local = shared.bus.is_local();
+    let batch = match local {
+        true => admitted(shared, batch).await,
+        false => batch,
+    };
     if batch.is_empty() {
         return;
     }
     let (messages, replies): (Vec<NewMessage>, Vec<ReplyTo>) =
         batch.into_iter().map(|j| (j.message, j.to)).unzip();
+    let convs: Vec<ConvId> = messages.iter().map(|m| m.conv).collect();
     let started = std::time::Instant::now();
-    let appended = shared.db(move |s| s.append(&messages)).await;
+    let appended = match local {
+        true => shared.db(move |s| Ok(checked(s.append(&messages)?))).await,
+        false => shared.db(move |s| s.append_checked(&messages)).await,
+    };
     shared.metrics.commit(started.elapsed());
     match &appended {
         Ok(_) => shared.bus.store.ok(),
+        // Busy: the store's queue was full, not the store down (retried).
+        Err(CmdError::Store(StoreError::Busy)) => {}
         Err(e) => shared.bus.store.failed(&e.to_string()),
     }
-    answer(shared, replies, appended).await;
+    answer(shared, replies, &convs, appended).await;
 }
 
-/// The jobs whose sender may still post at this commit; the others (a
-/// kick, ban or mute was applied after their session checked) are
-/// answered with the error and never stored (`access::may_post`).
+/// [`Messages::append`](natter_store::Messages::append)'s answers as
+/// checked ones (every message was admitted before).
+fn checked(appended: Vec<Appended>) -> Vec<Checked> {
+    appended.into_iter().map(Ok).collect()
+}
+
+/// On one node, the jobs whose sender may still post at this commit
+/// (`access::may_post_all`, from the caches); the others are answered
+/// with the error and never stored.
 async fn admitted(shared: &Shared, batch: Vec<MessageJob>) -> Vec<MessageJob> {
     let mut kept = Vec::with_capacity(batch.len());
-    for job in batch {
-        let verdict = match job.message.sender {
-            Some(user) => crate::access::may_post(shared, job.message.conv, user).await,
-            None => Ok(()),
-        };
+    let posts: Vec<_> = batch
+        .iter()
+        .map(|j| (j.message.conv, j.message.sender))
+        .collect();
+    let verdicts = crate::access::may_post_all(shared, &posts).await;
+    for (job, verdict) in batch.into_iter().zip(verdicts) {
         match verdict {
             Ok(()) => kept.push(job),
             Err(code) => reply(shared, job.to, Err(code.into())),
@@ -180,13 +269,25 @@ async fn admitted(shared: &Shared, batch: Vec<MessageJob>) -> Vec<MessageJob> {
     kept
 }
 
-/// Answers each stored message's ✓ (fanning it out first), or fails them all.
-async fn answer(shared: &Shared, replies: Vec<ReplyTo>, appended: Result<Vec<Appended>, CmdError>) {
+/// Answers each stored message's ✓ (fanning it out first) or its refusal
+/// (`convs`: each message's conversation), or fails them all.
+async fn answer(
+    shared: &Shared,
+    replies: Vec<ReplyTo>,
+    convs: &[ConvId],
+    appended: Result<Vec<Checked>, CmdError>,
+) {
     match appended {
         Ok(appended) if appended.len() == replies.len() => {
             tracing::trace!(count = replies.len(), "batch committed");
-            for (to, stored) in replies.into_iter().zip(appended) {
-                deliver(shared, to, stored).await;
+            for ((to, checked), &conv) in replies.into_iter().zip(appended).zip(convs) {
+                match checked {
+                    Ok(stored) => deliver(shared, to, stored).await,
+                    Err(right) => {
+                        let code = crate::access::refused(shared, conv, right);
+                        reply(shared, to, Err(code.into()));
+                    }
+                }
             }
         }
         Ok(_) => fail_all(
@@ -217,9 +318,7 @@ async fn deliver(shared: &Shared, to: ReplyTo, stored: Appended) {
     };
     if !stored.duplicate {
         Metrics::inc(&shared.metrics.messages_stored);
-        if let Err(e) = fan_out(shared, stored.message).await {
-            tracing::error!(error = %e, "fan-out failed");
-        }
+        fan_out(shared, stored.message).await;
     }
     reply(shared, to, Ok(sent));
 }

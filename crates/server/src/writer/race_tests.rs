@@ -6,14 +6,18 @@
 use std::sync::Arc;
 
 use natter_store::{
-    ConvId, MemoryStore, MsgKind, NewGroup, NewMessage, SqliteStore, Store, UserId,
+    ConvId, MemoryStore, MsgKind, NewGroup, NewMessage, Role, SqliteStore, Store, UserId,
 };
 use tokio::sync::{mpsc, oneshot};
 
+use natter_api::{ErrorCode, Response, ServerFrame};
+
 use super::job::{ReplyTo, WriteJob};
 use super::mod_job::{ModDone, ModJob, ModOp, Target};
+use crate::access;
 use crate::ctx::Shared;
-use crate::push::SessionKey;
+use crate::inbox::{Budget, Inbox, InboxStats};
+use crate::push::{Push, SessionKey};
 
 fn post(conv: ConvId, user: UserId, n: u8) -> WriteJob {
     let mut client_id = [0; 16];
@@ -131,6 +135,123 @@ async fn posts_after_a_mute_in_the_same_batch_are_not_stored() {
     }
 }
 
+/// A cluster node: `store` shared with other nodes (simulated by calling it
+/// directly), a bus to nowhere.
+fn cluster_node(
+    store: Arc<dyn Store>,
+) -> (Arc<Shared>, mpsc::Receiver<crate::bus::node::Outgoing>) {
+    let (tx, rx) = mpsc::channel(1024);
+    let beat = std::time::Duration::from_secs(1);
+    let node = crate::bus::Node::new(Some(tx), "t".into(), beat, 3);
+    let config = crate::ServerConfig::for_tests();
+    (
+        Arc::new(Shared::with_node(store, config, Arc::new(node))),
+        rx,
+    )
+}
+
+/// Registers session `n` of `user` (the `key` [`post`] gives message `n`).
+fn session(shared: &Shared, user: UserId, n: u8) -> Arc<Inbox> {
+    let budget = Budget {
+        frames: 64,
+        bytes: 1 << 20,
+    };
+    let inbox = Arc::new(Inbox::new(budget, InboxStats::default()));
+    shared
+        .hub
+        .register(user, SessionKey(u64::from(n)), [n; 32], inbox.clone());
+    inbox
+}
+
+/// The answer to request `n` in `inbox`: its seq, or its error code.
+fn answer(inbox: &Inbox) -> Result<u64, ErrorCode> {
+    while let Some(push) = inbox.try_pop() {
+        let Push::Reply(frame) = push else { continue };
+        let frame: ServerFrame = natter_api::decode(&frame).expect("a reply frame");
+        let ServerFrame::Response { result, .. } = frame else {
+            panic!("not a response: {frame:?}");
+        };
+        return match result {
+            Ok(Response::Sent(sent)) => Ok(sent.seq),
+            Ok(other) => panic!("not a ✓: {other:?}"),
+            Err(e) => Err(e.code),
+        };
+    }
+    panic!("no answer");
+}
+
+/// In a cluster another node may kick or mute (its `Forget` lost, this
+/// node's caches stale): the store refuses those posts inside the append's
+/// transaction (`not_member`, `muted`, nothing stored), the others of the
+/// batch are stored, and the refusal drops the stale lists.
+#[tokio::test]
+async fn in_a_cluster_the_store_refuses_posts_at_commit_despite_stale_caches() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (_, conv, olga, kim) = setup(store.clone());
+    let bob = store.create_user("bob", "x", 0).expect("user").id;
+    store
+        .add_member(conv, bob, Role::Member, 1)
+        .expect("bob joins");
+    let (shared, _bus) = cluster_node(store.clone());
+    for u in [bob, kim] {
+        assert_eq!(access::may_post(&shared, conv, u).await, Ok(()), "warm");
+    }
+    store
+        .remove_member(conv, bob, 0)
+        .expect("kicked on another node");
+    store
+        .set_muted(conv, kim, true)
+        .expect("muted on another node");
+    for u in [bob, kim] {
+        assert_eq!(access::may_post(&shared, conv, u).await, Ok(()), "stale");
+    }
+    let inboxes = [(olga, 1), (bob, 2), (kim, 3), (olga, 4)].map(|(u, n)| session(&shared, u, n));
+    let jobs = vec![
+        post(conv, olga, 1),
+        post(conv, bob, 2),
+        post(conv, kim, 3),
+        post(conv, olga, 4),
+    ];
+    let stored = one_batch(shared.clone(), conv, jobs).await;
+    assert_eq!(stored, ["post 1", "post 4"]);
+    let answers = inboxes.map(|inbox| answer(&inbox));
+    let want = [
+        Ok(1),
+        Err(ErrorCode::NotMember),
+        Err(ErrorCode::Muted),
+        Ok(2),
+    ];
+    assert_eq!(answers, want);
+    let (no, muted) = (Err(ErrorCode::NotMember), Err(ErrorCode::Muted));
+    assert_eq!(
+        access::may_post(&shared, conv, bob).await,
+        no,
+        "stale list dropped"
+    );
+    assert_eq!(access::may_post(&shared, conv, kim).await, muted);
+}
+
+/// In a cluster a store too busy for the checked append answers the
+/// batch's posts `rate_limited` (worth a retry), stores nothing, and the
+/// next batch goes through.
+#[tokio::test]
+async fn in_a_cluster_a_busy_store_answers_posts_rate_limited() {
+    let memory = Arc::new(MemoryStore::new());
+    let (_, conv, olga, _) = setup(memory.clone());
+    let (shared, _bus) = cluster_node(memory.clone());
+    let inbox = session(&shared, olga, 1);
+    memory.answer_busy(1).expect("hook");
+    let stored = one_batch(shared.clone(), conv, vec![post(conv, olga, 1)]).await;
+    assert_eq!(stored, Vec::<String>::new());
+    let busy = ErrorCode::RateLimited {
+        retry_after_ms: crate::error::STORE_BUSY_RETRY_MS,
+    };
+    assert_eq!(answer(&inbox), Err(busy));
+    let stored = one_batch(shared.clone(), conv, vec![post(conv, olga, 1)]).await;
+    assert_eq!(stored, ["post 1"]);
+    assert_eq!(answer(&inbox), Ok(1));
+}
+
 /// What the commit-time check costs: `may_post` for a message (member and
 /// mute caches warm) against appending a batch of 64 messages to a SQLite
 /// file, measured in the same run. Figures, not assertions; run with
@@ -143,12 +264,10 @@ async fn the_commit_time_check_costs_against_a_commit() {
     let dir = tempfile::TempDir::new().expect("temp dir");
     let sqlite = SqliteStore::open(dir.path().join("natter.db")).expect("open");
     let (shared, conv, _olga, kim) = setup(Arc::new(sqlite));
-    crate::access::may_post(&shared, conv, kim)
-        .await
-        .expect("warm");
+    access::may_post(&shared, conv, kim).await.expect("warm");
     let started = std::time::Instant::now();
     for _ in 0..CHECKS {
-        crate::access::may_post(&shared, conv, kim)
+        access::may_post(&shared, conv, kim)
             .await
             .expect("may post");
     }

@@ -67,6 +67,46 @@ pub fn mutes_toggle_and_outlive_membership(s: &dyn Store) {
     assert_eq!(s.muted(g).unwrap(), vec![]);
 }
 
+/// Post rights follow membership and mutes, one verdict per ask in order
+/// (repeats and unknown conversations or users included).
+pub fn post_rights_follow_membership_and_mutes(s: &dyn Store) {
+    use crate::PostRight::{Allowed, Muted, NotMember};
+    let a = new_user(s, "a").id;
+    let b = new_user(s, "b").id;
+    let c = new_user(s, "c").id;
+    let g = club(s, a, vec![b]);
+    s.set_muted(g, c, true).unwrap();
+    let asks = [
+        (g, a),
+        (g, b),
+        (g, c),
+        (g, a),
+        (ConvId(9_999), a),
+        (g, UserId(9_999)),
+    ];
+    let want = [Allowed, Allowed, NotMember, Allowed, NotMember, NotMember];
+    assert_eq!(s.post_rights(&asks).unwrap(), want);
+    s.set_muted(g, b, true).unwrap();
+    s.remove_member(g, a, 1).unwrap();
+    assert_eq!(
+        s.post_rights(&[(g, b), (g, a)]).unwrap(),
+        [Muted, NotMember]
+    );
+    s.add_member(g, c, Role::Member, 2).unwrap();
+    assert_eq!(
+        s.post_rights(&[(g, c)]).unwrap(),
+        [Muted],
+        "a mute outlives membership"
+    );
+    assert_eq!(s.post_rights(&[]).unwrap(), []);
+    let many: Vec<(ConvId, UserId)> = (0..600)
+        .map(|i| if i % 2 == 0 { (g, b) } else { (g, a) })
+        .collect();
+    let rights = s.post_rights(&many).unwrap();
+    assert_eq!(rights.len(), 600);
+    assert!(rights.chunks(2).all(|p| p == [Muted, NotMember]));
+}
+
 /// Settings default, change field by field, and renames stay unique.
 pub fn group_settings_and_renames(s: &dyn Store) {
     let a = new_user(s, "a").id;

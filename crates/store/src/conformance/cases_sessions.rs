@@ -180,3 +180,28 @@ pub fn sessions_per_user_are_capped_least_recently_used_out(s: &dyn Store) {
         "a flood stays at the cap"
     );
 }
+
+/// A batch of token hashes comes back as the live ones: existing (expired
+/// or not), of accounts that are not disabled; sorted, each once.
+pub fn live_sessions_exist_and_belong_to_enabled_accounts(s: &dyn Store) {
+    let a = new_user(s, "a").id;
+    let b = new_user(s, "b").id;
+    for t in [1, 2, 3] {
+        new_session(s, t, a, 10);
+    }
+    new_session(s, 4, b, 10);
+    let ask = [[4; 32], [3; 32], [9; 32], [1; 32], [2; 32], [3; 32]];
+    let all = vec![[1; 32], [2; 32], [3; 32], [4; 32]];
+    assert_eq!(s.live_sessions(&ask).unwrap(), all);
+    assert_eq!(s.live_sessions(&[]).unwrap(), Vec::<TokenHash>::new());
+    // An idle session is still there until pruned or refused on resume.
+    assert_eq!(s.live_sessions(&[[1; 32]]).unwrap(), vec![[1; 32]]);
+    s.delete_session([2; 32]).unwrap();
+    s.set_disabled(b, true).unwrap();
+    assert_eq!(s.live_sessions(&ask).unwrap(), vec![[1; 32], [3; 32]]);
+    s.set_disabled(b, false).unwrap();
+    assert_eq!(
+        s.live_sessions(&ask).unwrap(),
+        vec![[1; 32], [3; 32], [4; 32]]
+    );
+}

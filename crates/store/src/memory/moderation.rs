@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{Inner, MemoryStore};
-use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation};
+use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation, PostRight};
 use crate::{ConvId, ConvKind, Conversation, Result, Role, StoreError, UserId, group_key};
 
 /// Ban lists, mutes, settings and deleted groups.
@@ -21,6 +21,12 @@ fn conv_range(conv: ConvId) -> std::ops::RangeInclusive<(ConvId, UserId)> {
 }
 
 impl Inner {
+    /// Whether `user` may post in `conv` now.
+    pub(super) fn post_right(&self, conv: ConvId, user: UserId) -> PostRight {
+        let member = self.current_member(conv, user).is_some();
+        PostRight::of(member, self.moderation.mutes.contains(&(conv, user)))
+    }
+
     fn require_group(&self, conv: ConvId) -> Result<&Conversation> {
         let found = self.convs.get(&conv).filter(|c| c.kind == ConvKind::Group);
         match found {
@@ -116,6 +122,12 @@ impl Moderation for MemoryStore {
             .range(conv_range(conv))
             .map(|(_, u)| *u)
             .collect())
+    }
+
+    fn post_rights(&self, asks: &[(ConvId, UserId)]) -> Result<Vec<PostRight>> {
+        let mut s = self.lock()?;
+        s.operators.busy_hook()?;
+        Ok(asks.iter().map(|&(c, u)| s.post_right(c, u)).collect())
     }
 
     fn group_settings(&self, conv: ConvId) -> Result<GroupSettings> {

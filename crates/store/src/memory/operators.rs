@@ -4,12 +4,66 @@ use std::collections::BTreeSet;
 
 use super::MemoryStore;
 use crate::operators::{Operators, StoreCounts};
-use crate::{ConvKind, MsgKind, Result, Sessions, UserId};
+use crate::{ConvKind, MsgKind, Result, Sessions, StoreError, UserId};
 
 /// Disabled accounts.
 #[derive(Default)]
 pub(super) struct OperatorState {
     disabled: BTreeSet<UserId>,
+    /// Test hook: calls still to answer `StoreError::Busy` (see
+    /// [`MemoryStore::answer_busy`]).
+    busy_checks: u32,
+    /// Test hook: `session_user` calls until the one that answers
+    /// `StoreError::Busy` (see [`MemoryStore::answer_busy_at_session_check`]).
+    busy_session_check: u32,
+}
+
+impl OperatorState {
+    /// Whether `user`'s account is disabled.
+    pub(super) fn is_disabled(&self, user: UserId) -> bool {
+        self.disabled.contains(&user)
+    }
+
+    /// `StoreError::Busy` while the test hook asks for it (counted down).
+    pub(super) fn busy_hook(&mut self) -> Result<()> {
+        if self.busy_checks == 0 {
+            return Ok(());
+        }
+        self.busy_checks -= 1;
+        Err(StoreError::Busy)
+    }
+
+    /// `StoreError::Busy` at the `session_user` call the test hook names.
+    pub(super) fn session_check_hook(&mut self) -> Result<()> {
+        match self.busy_session_check {
+            0 => Ok(()),
+            1 => {
+                self.busy_session_check = 0;
+                Err(StoreError::Busy)
+            }
+            _ => {
+                self.busy_session_check -= 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl MemoryStore {
+    /// Test hook: the next `n` calls of `is_disabled`, `post_rights`,
+    /// `append_checked` or `set_delivered` fail with `StoreError::Busy`,
+    /// nothing done, as a loaded PostgreSQL pool answers.
+    pub fn answer_busy(&self, n: u32) -> Result<()> {
+        self.lock()?.operators.busy_checks = n;
+        Ok(())
+    }
+
+    /// Test hook: the `nth` next call of `session_user` (1 = the next one)
+    /// fails with `StoreError::Busy`, the others answer.
+    pub fn answer_busy_at_session_check(&self, nth: u32) -> Result<()> {
+        self.lock()?.operators.busy_session_check = nth;
+        Ok(())
+    }
 }
 
 impl Operators for MemoryStore {
@@ -25,7 +79,9 @@ impl Operators for MemoryStore {
     }
 
     fn is_disabled(&self, user: UserId) -> Result<bool> {
-        Ok(self.lock()?.operators.disabled.contains(&user))
+        let mut s = self.lock()?;
+        s.operators.busy_hook()?;
+        Ok(s.operators.disabled.contains(&user))
     }
 
     fn disabled_users(&self) -> Result<Vec<UserId>> {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::MemoryStore;
-use crate::sessions::{excess, is_expired};
+use crate::sessions::{excess, is_expired, sorted_unique};
 use crate::{
     CreatedSession, NewSession, Result, SessionId, SessionRecord, Sessions, StoreError, TokenHash,
     UserId,
@@ -65,7 +65,8 @@ impl Sessions for MemoryStore {
     }
 
     fn session_user(&self, token_hash: TokenHash) -> Result<Option<UserId>> {
-        let s = self.lock()?;
+        let mut s = self.lock()?;
+        s.operators.session_check_hook()?;
         Ok(s.sessions.by_token.get(&token_hash).map(|r| r.user))
     }
 
@@ -96,6 +97,15 @@ impl Sessions for MemoryStore {
         let s = self.lock()?;
         let lru = s.sessions.lru_of(user);
         Ok(lru.into_iter().rev().cloned().collect())
+    }
+
+    fn live_sessions(&self, hashes: &[TokenHash]) -> Result<Vec<TokenHash>> {
+        let s = self.lock()?;
+        let live = |h: &&TokenHash| {
+            let owner = s.sessions.by_token.get(*h).map(|r| r.user);
+            owner.is_some_and(|user| !s.operators.is_disabled(user))
+        };
+        Ok(sorted_unique(hashes.iter().filter(live).copied().collect()))
     }
 
     fn delete_session(&self, token_hash: TokenHash) -> Result<bool> {

@@ -7,18 +7,28 @@
 //! the lock sees what the previous holder committed, so `last_seq + 1` is
 //! gap-free and a resend of a client id through another node finds the
 //! stored message. The batch raises `last_seq` before it commits.
+//!
+//! [`Messages::append_checked`] then also locks the membership row of each
+//! (conversation, sender) `FOR SHARE` ([`lock_post_rights`]) before reading
+//! the mutes. A kick, leave, rejoin or group deletion updates or deletes that
+//! row, and a mute or unmute locks it `FOR NO KEY UPDATE` first, so each
+//! either waits for the append's commit (the post is then in the log before
+//! the change) or makes the append wait and re-read the row after its
+//! commit (READ COMMITTED), then refuse the post.
 
 use std::collections::HashMap;
 
 use postgres::{GenericClient, IsolationLevel, Transaction};
 
+use super::moderation::{PostRights, lock_post_rights};
 use super::{
     MSG_COLS, PgStore, get_seq, message_row, msg_kind_code, require_conv, require_user, sql_seq,
 };
 use crate::paging::{clamp_limit, ordered, page_bounds};
+use crate::types::LOBBY;
 use crate::{
-    Anchor, Appended, ClientId, ConvId, Cursor, Cursors, Message, Messages, NewMessage, Page,
-    Result, StoreError, UserId,
+    Anchor, Appended, Checked, ClientId, ConvId, Cursor, Cursors, Message, Messages, NewMessage,
+    Page, PostRight, Result, StoreError, UserId,
 };
 
 pub(super) fn last_seq(conn: &mut impl GenericClient, conv: ConvId) -> Result<u64> {
@@ -121,12 +131,41 @@ pub(super) fn append_one(
     next: &mut NextSeqs,
     new: &NewMessage,
 ) -> Result<Appended> {
-    if let Some(message) = by_client_id(tx, new.conv, new.sender, new.client_id)? {
-        return Ok(Appended {
-            message,
-            duplicate: true,
-        });
+    match repeat(tx, new)? {
+        Some(stored) => Ok(stored),
+        None => insert(tx, next, new),
     }
+}
+
+/// [`append_one`] for a post whose sender's right was read by
+/// [`lock_post_rights`] (`rights`); a repeat is answered whatever the right.
+fn append_if_allowed(
+    tx: &mut Transaction<'_>,
+    next: &mut NextSeqs,
+    rights: &PostRights,
+    new: &NewMessage,
+) -> Result<Checked> {
+    if let Some(stored) = repeat(tx, new)? {
+        return Ok(Ok(stored));
+    }
+    let right = new.sender.and_then(|u| rights.get(&(new.conv, u)));
+    match right.copied().unwrap_or(PostRight::Allowed) {
+        PostRight::Allowed => insert(tx, next, new).map(Ok),
+        refused => Ok(Err(refused)),
+    }
+}
+
+/// The stored message with the idempotency key of `new`, as a duplicate.
+fn repeat(tx: &mut Transaction<'_>, new: &NewMessage) -> Result<Option<Appended>> {
+    let stored = by_client_id(tx, new.conv, new.sender, new.client_id)?;
+    Ok(stored.map(|message| Appended {
+        message,
+        duplicate: true,
+    }))
+}
+
+/// Inserts `new` at the next seq of its (locked) conversation.
+fn insert(tx: &mut Transaction<'_>, next: &mut NextSeqs, new: &NewMessage) -> Result<Appended> {
     let seq = *next.get(&new.conv).ok_or(StoreError::NotFound)?;
     let sql = "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, ts_ms)
                VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -183,7 +222,7 @@ fn raise_in(
 impl Messages for PgStore {
     fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
         let batch = batch.to_vec();
-        self.tx_at(IsolationLevel::ReadCommitted, move |tx| {
+        self.tx_writer(IsolationLevel::ReadCommitted, move |tx| {
             let before = lock_convs(tx, batch.iter().map(|m| m.conv))?;
             require_users(tx, batch.iter().filter_map(|m| m.sender))?;
             let mut next = before.clone();
@@ -196,6 +235,27 @@ impl Messages for PgStore {
         })
     }
 
+    fn append_checked(&self, batch: &[NewMessage]) -> Result<Vec<Checked>> {
+        let batch = batch.to_vec();
+        let asks: Vec<(ConvId, UserId)> = batch
+            .iter()
+            .filter(|m| m.conv != LOBBY)
+            .filter_map(|m| Some((m.conv, m.sender?)))
+            .collect();
+        self.tx_writer(IsolationLevel::ReadCommitted, move |tx| {
+            let before = lock_convs(tx, batch.iter().map(|m| m.conv))?;
+            require_users(tx, batch.iter().filter_map(|m| m.sender))?;
+            let rights = lock_post_rights(tx, &asks)?;
+            let mut next = before.clone();
+            let checked = batch
+                .iter()
+                .map(|new| append_if_allowed(tx, &mut next, &rights, new))
+                .collect::<Result<_>>()?;
+            store_last_seqs(tx, &before, &next)?;
+            Ok(checked)
+        })
+    }
+
     fn history(&self, conv: ConvId, page: Page) -> Result<Vec<Message>> {
         self.call(move |c| {
             let bounds = page_bounds(last_seq(c, conv)?, page.anchor, clamp_limit(page.limit));
@@ -204,11 +264,11 @@ impl Messages for PgStore {
     }
 
     fn last_seq(&self, conv: ConvId) -> Result<u64> {
-        self.call(move |c| last_seq(c, conv))
+        self.call_writer(move |c| last_seq(c, conv))
     }
 
     fn range(&self, conv: ConvId, after: u64, upto: u64, limit: u32) -> Result<Vec<Message>> {
-        self.call(move |c| {
+        self.call_writer(move |c| {
             let upto = upto.min(last_seq(c, conv)?);
             let bounds = page_bounds(upto, Anchor::After(after), clamp_limit(limit));
             seq_range(c, conv, bounds)
@@ -227,7 +287,7 @@ impl Cursors for PgStore {
 
     fn set_delivered_many(&self, cursors: &[(UserId, ConvId, u64)]) -> Result<Vec<u64>> {
         let cursors = cursors.to_vec();
-        self.tx(move |tx| {
+        self.tx_writer(IsolationLevel::Serializable, move |tx| {
             let raise = |&(user, conv, seq): &(UserId, ConvId, u64)| {
                 raise_in(tx, "delivered", user, conv, seq)
             };
@@ -261,7 +321,9 @@ impl Cursors for PgStore {
                    FROM members m LEFT JOIN cursors k
                      ON k.user_id = m.user_id AND k.conv_id = m.conv_id
                    WHERE m.conv_id = $1 AND m.left_seq IS NULL ORDER BY m.user_id";
-        self.call(move |c| {
+        // The writer reads these right after committing acks (the ✓✓
+        // watermark): a busy client lane must not make it retry them.
+        self.call_writer(move |c| {
             let row = |r: &postgres::Row| Ok((UserId(r.try_get(0)?), get_seq(r, 1)?));
             c.query(sql, &[&conv.0])?.iter().map(row).collect()
         })

@@ -34,15 +34,13 @@ mod sessions;
 use postgres::{IsolationLevel, Row, Transaction};
 
 pub(crate) use error::retryable_failure;
-use pool::Pool;
+pub use pool::PoolOptions;
+use pool::{Lane, Pool};
 
 use crate::types::SEQ_MAX;
 use crate::{
     ConvId, ConvKind, Conversation, Member, Message, MsgKind, Result, Role, StoreError, UserId,
 };
-
-/// Default number of connections (worker threads) per store.
-const DEFAULT_CONNECTIONS: usize = 4;
 
 /// How often a transaction is retried after a serialization failure or deadlock.
 const MAX_ATTEMPTS: usize = 30;
@@ -57,19 +55,27 @@ impl PgStore {
     /// missing migrations (under an advisory lock, so nodes starting at once
     /// do not both migrate).
     pub fn connect(url: &str) -> Result<Self> {
-        Self::connect_with(url, DEFAULT_CONNECTIONS)
+        Self::connect_with(url, PoolOptions::default())
     }
 
-    /// [`PgStore::connect`] with `connections` pooled connections (at least 1).
-    pub fn connect_with(url: &str, connections: usize) -> Result<Self> {
+    /// [`PgStore::connect`] with another pool size. Errors:
+    /// [`StoreError::Unavailable`] when PostgreSQL cannot be reached (worth
+    /// retrying), [`StoreError::Backend`] for a bad URL, a refused login,
+    /// a missing database or a failed migration.
+    pub fn connect_with(url: &str, options: PoolOptions) -> Result<Self> {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("postgres url: {e}")))?;
         let store = Self {
-            pool: Pool::start(config, connections.max(1))?,
+            pool: Pool::start(config, options)?,
         };
         store.call(schema::migrate)?;
         Ok(store)
+    }
+
+    /// The pool's job queue now (bounded: see [`PoolOptions::queue`]).
+    pub(crate) fn pool_stats(&self) -> crate::QueueStats {
+        self.pool.stats()
     }
 
     /// Runs `f` on one pooled connection (autocommit: each statement commits).
@@ -77,7 +83,17 @@ impl PgStore {
         &self,
         f: impl FnOnce(&mut postgres::Client) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.pool.run(f)
+        self.pool.run(Lane::Client, f)
+    }
+
+    /// [`PgStore::call`] in the writer lane: for the calls the server's own
+    /// progress depends on (posting rights, gap fills, session checks), which
+    /// client reads must not starve (see [`pool`]).
+    pub(crate) fn call_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.pool.run(Lane::Writer, f)
     }
 
     /// Runs `f` in one SERIALIZABLE transaction and commits if it returns `Ok`.
@@ -97,9 +113,28 @@ impl PgStore {
     pub(crate) fn tx_at<T: Send + 'static>(
         &self,
         level: IsolationLevel,
+        f: impl FnMut(&mut Transaction<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.tx_in(Lane::Client, level, f)
+    }
+
+    /// [`PgStore::tx_at`] in the writer lane (appends, delivery acks): see
+    /// [`PgStore::call_writer`].
+    pub(crate) fn tx_writer<T: Send + 'static>(
+        &self,
+        level: IsolationLevel,
+        f: impl FnMut(&mut Transaction<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.tx_in(Lane::Writer, level, f)
+    }
+
+    fn tx_in<T: Send + 'static>(
+        &self,
+        lane: Lane,
+        level: IsolationLevel,
         mut f: impl FnMut(&mut Transaction<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.pool.run(move |client| {
+        self.pool.run(lane, move |client| {
             let mut attempt = 0;
             loop {
                 attempt += 1;

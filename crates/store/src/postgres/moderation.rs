@@ -1,15 +1,19 @@
 //! `Moderation` on PostgreSQL (tables `group_bans`, `group_mutes`,
 //! `group_settings`, `deleted_groups` of [`super::schema_extra`]). A ban
 //! takes a per-group advisory lock, so the cap holds when two nodes ban at
-//! once.
+//! once. A mute or unmute locks the membership row it concerns, which a
+//! checked append reads `FOR SHARE` ([`lock_post_rights`]), so posts and
+//! mutes are ordered across nodes.
 
-use postgres::{GenericClient, Row};
+use std::collections::HashMap;
+
+use postgres::{GenericClient, Row, Transaction};
 
 use super::schema_extra::READ_COMMITTED;
 use super::schema_extra::{count, lock_key};
 use super::{CONV_COLS, PgStore, conv_row, role_code};
 use super::{require_conv, require_user};
-use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation};
+use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation, PostRight};
 use crate::{ConvId, Conversation, Result, Role, StoreError, UserId, group_key};
 
 const BAN_COLS: &str = "user_id, by_id, reason, at_ms";
@@ -131,6 +135,10 @@ fn transfer(c: &mut impl GenericClient, conv: ConvId, from: UserId, to: UserId) 
 
 fn delete(c: &mut impl GenericClient, conv: ConvId) -> Result<()> {
     require_group(c, conv)?;
+    // The conversation before its members, in the order a checked append
+    // locks them, so a deletion and an append never deadlock.
+    let lock = "SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE";
+    c.query_one(lock, &[&conv.0])?;
     for table in [
         "messages",
         "members",
@@ -151,6 +159,55 @@ fn delete(c: &mut impl GenericClient, conv: ConvId) -> Result<()> {
         "INSERT INTO deleted_groups (conv_id) VALUES ($1)",
         &[&conv.0],
     )?;
+    Ok(())
+}
+
+/// The posting right of each `(conversation, user)` a checked append asks
+/// about (absent: not asked).
+pub(super) type PostRights = HashMap<(ConvId, UserId), PostRight>;
+
+/// Locks the membership rows of `asks` `FOR SHARE` (in key order) and reads
+/// their posting rights; see `super::messages` for why this orders a post
+/// with every membership and mute change. The mutes are read by a second
+/// statement: its snapshot is taken after any wait for those locks, so it
+/// sees a mute committed by the transaction waited for.
+pub(super) fn lock_post_rights(
+    tx: &mut Transaction<'_>,
+    asks: &[(ConvId, UserId)],
+) -> Result<PostRights> {
+    let mut rights: PostRights = asks.iter().map(|&k| (k, PostRight::NotMember)).collect();
+    if rights.is_empty() {
+        return Ok(rights);
+    }
+    let convs: Vec<i64> = rights.keys().map(|(c, _)| c.0).collect();
+    let users: Vec<i64> = rights.keys().map(|(_, u)| u.0).collect();
+    let members = "SELECT m.conv_id, m.user_id FROM members m
+          JOIN unnest($1::BIGINT[], $2::BIGINT[]) AS a(conv_id, user_id)
+            ON m.conv_id = a.conv_id AND m.user_id = a.user_id
+        WHERE m.left_seq IS NULL ORDER BY m.conv_id, m.user_id FOR SHARE OF m";
+    for row in tx.query(members, &[&convs, &users])? {
+        rights.insert(pair(&row)?, PostRight::Allowed);
+    }
+    let mutes = "SELECT g.conv_id, g.user_id FROM group_mutes g
+          JOIN unnest($1::BIGINT[], $2::BIGINT[]) AS a(conv_id, user_id)
+            ON g.conv_id = a.conv_id AND g.user_id = a.user_id";
+    for row in tx.query(mutes, &[&convs, &users])? {
+        if let Some(right @ PostRight::Allowed) = rights.get_mut(&pair(&row)?) {
+            *right = PostRight::Muted;
+        }
+    }
+    Ok(rights)
+}
+
+fn pair(row: &Row) -> Result<(ConvId, UserId)> {
+    Ok((ConvId(row.try_get(0)?), UserId(row.try_get(1)?)))
+}
+
+/// Locks the membership row of `user` in `conv`, current or not, as a
+/// change of their posting right must (see [`lock_post_rights`]).
+fn lock_membership(c: &mut impl GenericClient, conv: ConvId, user: UserId) -> Result<()> {
+    let sql = "SELECT 1 FROM members WHERE conv_id = $1 AND user_id = $2 FOR NO KEY UPDATE";
+    c.query_opt(sql, &[&conv.0, &user.0])?;
     Ok(())
 }
 
@@ -186,6 +243,7 @@ impl Moderation for PgStore {
         self.tx(move |t| {
             require_conv(t, conv)?;
             require_user(t, user)?;
+            lock_membership(t, conv, user)?;
             let sql = match muted {
                 true => {
                     "INSERT INTO group_mutes (conv_id, user_id) VALUES ($1, $2)
@@ -202,6 +260,23 @@ impl Moderation for PgStore {
             let sql = "SELECT user_id FROM group_mutes WHERE conv_id = $1 ORDER BY user_id";
             let rows = c.query(sql, &[&conv.0])?;
             rows.iter().map(|r| Ok(UserId(r.try_get(0)?))).collect()
+        })
+    }
+
+    fn post_rights(&self, asks: &[(ConvId, UserId)]) -> Result<Vec<PostRight>> {
+        let sql = "SELECT
+              EXISTS (SELECT 1 FROM members m WHERE m.conv_id = a.conv_id
+                        AND m.user_id = a.user_id AND m.left_seq IS NULL),
+              EXISTS (SELECT 1 FROM group_mutes g WHERE g.conv_id = a.conv_id
+                        AND g.user_id = a.user_id)
+            FROM unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS a(conv_id, user_id, n)
+            ORDER BY a.n";
+        let convs: Vec<i64> = asks.iter().map(|(c, _)| c.0).collect();
+        let users: Vec<i64> = asks.iter().map(|(_, u)| u.0).collect();
+        self.call_writer(move |c| {
+            let rows = c.query(sql, &[&convs, &users])?;
+            let right = |r: &Row| Ok(PostRight::of(r.try_get(0)?, r.try_get(1)?));
+            rows.iter().map(right).collect()
         })
     }
 

@@ -3,7 +3,7 @@
 use postgres::Transaction;
 
 use super::{PgStore, require_user};
-use crate::operators::{Operators, StoreCounts};
+use crate::operators::{Operators, QueueStats, StoreCounts};
 use crate::{Result, UserId};
 
 /// Deletes the end-to-end ciphertexts matching `where_sql` (over `conv_id`,
@@ -82,5 +82,9 @@ impl Operators for PgStore {
                 db_bytes: n(6)?,
             })
         })
+    }
+
+    fn queue_stats(&self) -> Option<QueueStats> {
+        Some(self.pool_stats())
     }
 }

@@ -3,7 +3,7 @@
 use postgres::{Row, Transaction};
 
 use super::{PgStore, require_user};
-use crate::sessions::{excess, idle_cutoff};
+use crate::sessions::{excess, idle_cutoff, sorted_unique};
 use crate::{
     CreatedSession, NewSession, Result, SessionId, SessionRecord, Sessions, StoreError, TokenHash,
     UserId,
@@ -79,9 +79,20 @@ impl Sessions for PgStore {
 
     fn session_user(&self, token_hash: TokenHash) -> Result<Option<UserId>> {
         let sql = "SELECT user_id FROM sessions WHERE token_hash = $1";
-        self.call(move |c| {
+        self.call_writer(move |c| {
             let row = c.query_opt(sql, &[&&token_hash[..]])?;
             Ok(row.map(|r| r.try_get(0)).transpose()?.map(UserId))
+        })
+    }
+
+    fn live_sessions(&self, hashes: &[TokenHash]) -> Result<Vec<TokenHash>> {
+        let sql = "SELECT s.token_hash FROM sessions s WHERE s.token_hash = ANY($1)
+                   AND NOT EXISTS (SELECT 1 FROM disabled_users d WHERE d.user_id = s.user_id)";
+        let hashes: Vec<Vec<u8>> = hashes.iter().map(|h| h.to_vec()).collect();
+        self.call(move |c| {
+            let rows = c.query(sql, &[&hashes])?;
+            let found = rows.iter().map(|r| token(r, 0));
+            Ok(sorted_unique(found.collect::<Result<_>>()?))
         })
     }
 

@@ -2,12 +2,15 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
+use super::moderation::post_right;
 use super::{
     MSG_COLS, SqliteStore, get_seq, message_row, msg_kind_code, require_conv, require_user, sql_seq,
 };
 use crate::paging::{clamp_limit, ordered, page_bounds};
+use crate::types::LOBBY;
 use crate::{
-    Anchor, Appended, ConvId, Cursor, Cursors, Message, Messages, NewMessage, Page, Result, UserId,
+    Anchor, Appended, Checked, ConvId, Cursor, Cursors, Message, Messages, NewMessage, Page,
+    PostRight, Result, UserId,
 };
 
 fn last_seq(conn: &Connection, conv: ConvId) -> Result<u64> {
@@ -90,6 +93,26 @@ pub(super) fn append_one(tx: &Transaction<'_>, new: &NewMessage) -> Result<Appen
     })
 }
 
+/// [`Messages::append_checked`] of one message in the writer's transaction
+/// (SQLite has one writer at a time: nothing changes rights in between).
+fn append_if_allowed(tx: &Transaction<'_>, new: &NewMessage) -> Result<Checked> {
+    require_conv(tx, new.conv)?;
+    let right = match new.sender {
+        Some(user) if new.conv != LOBBY => {
+            require_user(tx, user)?;
+            match by_client_id(tx, new)? {
+                Some(_) => PostRight::Allowed,
+                None => post_right(tx, new.conv, user)?,
+            }
+        }
+        _ => PostRight::Allowed,
+    };
+    match right {
+        PostRight::Allowed => append_one(tx, new).map(Ok),
+        refused => Ok(Err(refused)),
+    }
+}
+
 impl SqliteStore {
     /// Raises the cursor `column` ("delivered" or "read") to `seq`, clamped to the log.
     fn raise_cursor(&self, column: &str, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
@@ -121,6 +144,13 @@ fn raise_in(
 impl Messages for SqliteStore {
     fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
         self.write(|tx| batch.iter().map(|new| append_one(tx, new)).collect())
+    }
+
+    fn append_checked(&self, batch: &[NewMessage]) -> Result<Vec<Checked>> {
+        self.write(|tx| {
+            let append = |new| append_if_allowed(tx, new);
+            batch.iter().map(append).collect()
+        })
     }
 
     fn history(&self, conv: ConvId, page: Page) -> Result<Vec<Message>> {

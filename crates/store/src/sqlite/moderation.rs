@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 
 use super::{CONV_COLS, SqliteStore, conv_row, exists, require_conv, require_user, role_code};
-use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation};
+use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation, PostRight};
 use crate::{ConvId, Conversation, Result, Role, StoreError, UserId, group_key};
 
 /// Tables and columns of the moderation state (schema migration 4).
@@ -106,6 +106,18 @@ fn set_role(tx: &Transaction<'_>, conv: ConvId, user: UserId, role: Role) -> Res
     Ok(())
 }
 
+/// Whether `user` may post in `conv` as `c` sees it (in the writer's
+/// transaction: as it is at that commit).
+pub(super) fn post_right(c: &Connection, conv: ConvId, user: UserId) -> Result<PostRight> {
+    let sql = "SELECT
+        EXISTS (SELECT 1 FROM members WHERE conv_id = ?1 AND user_id = ?2 AND left_seq IS NULL),
+        EXISTS (SELECT 1 FROM group_mutes WHERE conv_id = ?1 AND user_id = ?2)";
+    let (member, muted) = c.prepare_cached(sql)?.query_row((conv.0, user.0), |r| {
+        Ok((r.get::<_, bool>(0)?, r.get::<_, bool>(1)?))
+    })?;
+    Ok(PostRight::of(member, muted))
+}
+
 impl Moderation for SqliteStore {
     fn ban(&self, conv: ConvId, ban: &Ban, max: usize) -> Result<()> {
         self.write(|tx| {
@@ -177,6 +189,14 @@ impl Moderation for SqliteStore {
             let mut stmt = c.prepare_cached(sql)?;
             let rows = stmt.query_map([conv.0], |r| Ok(UserId(r.get(0)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn post_rights(&self, asks: &[(ConvId, UserId)]) -> Result<Vec<PostRight>> {
+        self.read(|c| {
+            asks.iter()
+                .map(|&(conv, user)| post_right(c, conv, user))
+                .collect()
         })
     }
 

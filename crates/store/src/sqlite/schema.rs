@@ -105,6 +105,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(super::files::FILES),
         M::up(super::actions::MESSAGE_ACTIONS),
         M::up(super::search::SEARCH_FTS),
+        M::up(super::search::SEARCH_DEFERRED),
     ])
 }
 

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, Transaction};
 
 use super::{SqliteStore, require_user};
-use crate::sessions::{excess, idle_cutoff};
+use crate::sessions::{excess, idle_cutoff, sorted_unique};
 use crate::{
     CreatedSession, NewSession, Result, SessionId, SessionRecord, Sessions, StoreError, TokenHash,
     UserId,
@@ -104,6 +104,21 @@ impl Sessions for SqliteStore {
             tx.prepare_cached(touch)?
                 .execute((token_hash, now_ms, addr))?;
             session_by_token(tx, token_hash)
+        })
+    }
+
+    fn live_sessions(&self, hashes: &[TokenHash]) -> Result<Vec<TokenHash>> {
+        let sql = "SELECT 1 FROM sessions s WHERE s.token_hash = ?1
+                   AND NOT EXISTS (SELECT 1 FROM disabled_users d WHERE d.user_id = s.user_id)";
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut found = Vec::new();
+            for hash in hashes {
+                if stmt.exists([hash])? {
+                    found.push(*hash);
+                }
+            }
+            Ok(sorted_unique(found))
         })
     }
 

@@ -17,8 +17,10 @@
 //!   path's minimum by more than max(min RTT / 4, 15 ms). Every packet of that round
 //!   waited in a buffer, so the bottleneck is full (TCP Vegas's and HyStart's signal);
 //! - **a loss burst**: the moving average of packet outcomes (weight 1/64 per packet)
-//!   is above 40 %. Tail drop at a full shallow buffer loses runs of packets; random
-//!   loss of up to ~20 % stays under it.
+//!   is above 50 % and 20 points above a slow average of the same outcomes (weight
+//!   1/256: the path's baseline loss). Tail drop at a full shallow buffer loses runs
+//!   of packets that the fast average sees long before the slow one; steady random
+//!   loss, even a third of all packets, keeps both together.
 //!
 //! A congestion loss halves the window once per recovery period, exactly as NewReno
 //! does, so on a congested path (where the queue is visible) the flow backs off like
@@ -30,7 +32,9 @@
 //!
 //! Unlike BBR this needs no bandwidth model and no probing phases: it is NewReno with a
 //! filter in front of its one multiplicative decrease. The price is that on a shallow
-//! buffer shared with others the flow accepts a loss rate near 40 % before it backs off.
+//! buffer shared with others (one too short to show a standing queue) the flow accepts
+//! a loss rate near 50 % before it backs off; wherever the queue is deep enough to
+//! delay packets by 15 ms, queue-induced loss is congestion from the first loss.
 
 mod signals;
 
@@ -93,6 +97,18 @@ impl Congestion {
     /// Whether `extra` more bytes fit in the window.
     pub(crate) fn can_send(&self, extra: usize) -> bool {
         self.bytes_in_flight + extra <= self.window
+    }
+
+    /// Bytes the window has room for.
+    pub(crate) fn available(&self) -> usize {
+        self.window.saturating_sub(self.bytes_in_flight)
+    }
+
+    /// Whether the path looks *randomly* lossy: a recent loss rate of at least
+    /// `min_percent` % while it shows no congestion (no standing queue, no loss
+    /// burst). Redundancy is sent only then (see `recovery::redundancy`).
+    pub(crate) fn randomly_lossy(&self, min_percent: u32) -> bool {
+        self.loss.at_least(min_percent) && !self.congested()
     }
 
     /// Whether the controller is in slow start.

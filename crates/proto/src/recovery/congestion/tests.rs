@@ -120,14 +120,14 @@ fn loss_with_a_standing_queue_halves_once_per_recovery_period() {
 fn a_loss_burst_is_congestion_without_a_queue() {
     let t = test_instant();
     let mut cc = Congestion::new(MDS);
-    for _ in 0..50 {
+    for _ in 0..60 {
         cc.on_sent(MDS);
     }
     // 3 of 10 lost: could be random.
     cc.on_lost(at(t, 50), t, 3 * MDS, 3);
     assert_eq!(cc.window(), 10 * MDS);
-    // 40 more lost in a row: tail drop.
-    cc.on_lost(at(t, 60), at(t, 1), 40 * MDS, 40);
+    // 50 more lost in a row: tail drop.
+    cc.on_lost(at(t, 60), at(t, 1), 50 * MDS, 50);
     assert_eq!(cc.window(), 5 * MDS);
 }
 
