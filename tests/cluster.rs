@@ -4,7 +4,8 @@
 //! a node is kill -9'd in the middle of a message stream (seeded, K
 //! times); a user online on two nodes at once gets everything on both;
 //! NATS is killed and restarted mid-stream; two nodes append to
-//! one conversation at once; a node whose PostgreSQL is gone says so on
+//! one conversation at once, then a member posting through one node is
+//! kicked on another; a node whose PostgreSQL is gone says so on
 //! `/healthz` and gives no ✓, and stores the message once it is back.
 //!
 //! Skipped (said on stderr) without PostgreSQL and nats-server, unless
@@ -25,7 +26,7 @@ use std::time::Duration;
 use cluster::Cluster;
 use cluster_client::{Member, full_history, guard, member, rotated};
 use common::{GUARD, run};
-use natter_api::{ClientMsgId, ConversationId, Seq, Target};
+use natter_api::{ClientMsgId, ConversationId, ErrorCode, Seq, Target};
 use natter_client::OutgoingHandle;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -366,6 +367,48 @@ async fn two_nodes_appending_to_one_conversation_keep_seqs_contiguous() {
     let history = full_history(&again.client, conv).await;
     let last = history.last().map(|m| m.seq);
     assert_eq!(last, acked.last().map(|(s, _)| *s), "no new message");
+    kicked_while_posting_through_another_node(&members, conv).await;
+}
+
+/// Bob (node 1) streams into `conv` while alice (node 0) kicks him: once
+/// the kick is acknowledged on node 0, a post of bob's through node 1 is
+/// refused (`not_member`); each racing post is stored before the kick's
+/// entry or refused, nothing of his comes after it, and that entry is
+/// the last message bob can read (he learns who removed him).
+async fn kicked_while_posting_through_another_node(members: &[Member], conv: ConversationId) {
+    let (alice, bob) = (&members[0], &members[1]);
+    let racing = burst(&members[1..2], conv, 3, 20).await;
+    let kick = alice.client.kick(conv, "bob", false, None);
+    guard(kick)
+        .await
+        .expect("the kick is acknowledged on node 0");
+    let mut late = bob.client.send(Target::Conversation(conv), "late").await;
+    let refused = guard(late.stored())
+        .await
+        .expect_err("posted after the kick");
+    assert_eq!(refused.code(), Some(ErrorCode::NotMember), "{refused}");
+    let mut stored = Vec::new();
+    for mut post in racing {
+        match guard(post.stored()).await {
+            Ok(sent) => stored.push(sent.seq),
+            Err(e) => assert_eq!(e.code(), Some(ErrorCode::NotMember), "{e}"),
+        }
+    }
+    let history = full_history(&alice.client, conv).await;
+    let entry = history.iter().rev().find(|m| m.sender.is_none());
+    let entry = entry.expect("the kick's entry");
+    assert_eq!(entry.body, "alice kicked bob");
+    let of_bob = |m: &&natter_api::Message| m.sender.as_ref().is_some_and(|u| u.name == "bob");
+    let after: Vec<_> = history
+        .iter()
+        .filter(|m| m.seq > entry.seq)
+        .filter(of_bob)
+        .collect();
+    assert!(after.is_empty(), "bob's posts after his kick: {after:?}");
+    assert!(stored.iter().all(|&seq| seq < entry.seq), "{stored:?}");
+    let readable = full_history(&bob.client, conv).await;
+    let last = readable.last().map(|m| m.seq);
+    assert_eq!(last, Some(entry.seq), "bob reads up to his kick's entry");
 }
 
 /// Alice is online on two nodes at once (two devices); bob, on a third

@@ -63,11 +63,17 @@ async fn a_kick_removes_bans_and_tells_everyone(backend: Backend) {
         .await
         .expect_err("control characters in a reason are refused");
     olga.kick(g.id, "kim", true, Some("spam")).await.unwrap();
+    // Kim gets the kick's log entry live (who, why), then `removed`.
+    let told = system_with(&mut ke, "kicked").await;
     let (conv, by, kind, reason) = removed(&mut ke).await;
     assert_eq!((conv, by.as_str(), kind), (g.id, "olga", Removal::Banned));
     assert_eq!(reason.as_deref(), Some("spam"));
     let log = system_with(&mut oe, "kicked").await;
     assert_eq!(log.body, "olga kicked kim and banned them (reason: spam)");
+    assert_eq!(
+        (told.conv, told.seq, &told.body),
+        (g.id, log.seq, &log.body)
+    );
 
     olga.send(Target::Conversation(g.id), "after")
         .await

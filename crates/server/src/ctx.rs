@@ -56,6 +56,9 @@ pub(crate) struct Shared {
     pub(crate) bus: Arc<crate::bus::Node>,
     /// `/healthz`'s last store probe (one per second at most).
     pub(crate) health: crate::bus::health::HealthCache,
+    /// Orders token changes (password change, logout) with session
+    /// revalidation on this node.
+    pub(crate) tokens: crate::token_gate::TokenGate,
 }
 
 /// Current member lists of non-lobby conversations, sorted by user id.
@@ -102,6 +105,7 @@ impl Shared {
             members: Mutex::default(),
             mutes: crate::mutes::MuteCache::default(),
             health: crate::bus::health::HealthCache::default(),
+            tokens: crate::token_gate::TokenGate::default(),
         }
     }
 

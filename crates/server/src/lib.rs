@@ -35,6 +35,7 @@ mod server;
 mod session;
 mod sync;
 mod throttle;
+mod token_gate;
 mod tracked;
 mod tracker;
 mod typing;

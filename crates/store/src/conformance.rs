@@ -91,7 +91,7 @@ macro_rules! conformance_tests {
             file_usage_expiry_and_delete,
             bans_are_listed_capped_and_lifted,
             mutes_toggle_and_outlive_membership,
-            post_rights_follow_membership_and_mutes,
+            a_removal_and_its_entry_are_one_write,
             checked_appends_store_only_what_senders_may_post,
             checked_appends_fail_whole_and_refuse_in_deleted_groups,
             group_settings_and_renames,

@@ -136,6 +136,24 @@ impl Inner {
             .filter(Member::is_current)
     }
 
+    /// The current membership of `user` in `conv`, which a removal may end.
+    fn removable(&self, conv: ConvId, user: UserId) -> Result<Member> {
+        let member = self
+            .current_member(conv, user)
+            .ok_or(StoreError::NotFound)?;
+        if conv == LOBBY {
+            return Err(StoreError::Conflict("nobody leaves the lobby"));
+        }
+        Ok(member)
+    }
+
+    /// Ends `member`'s membership of `conv`: readable up to `left_seq`.
+    fn close(&mut self, conv: ConvId, mut member: Member, left_seq: u64) -> Member {
+        member.left_seq = Some(left_seq.min(SEQ_MAX));
+        self.members.insert((conv, member.user), member);
+        member
+    }
+
     fn current_members(&self, conv: ConvId) -> impl Iterator<Item = &Member> {
         let range = (conv, UserId(i64::MIN))..=(conv, UserId(i64::MAX));
         self.members
@@ -376,13 +394,11 @@ impl Members for MemoryStore {
 
     fn remove_member(&self, conv: ConvId, user: UserId, left_seq: u64) -> Result<Member> {
         let mut s = self.lock()?;
-        let mut member = s.current_member(conv, user).ok_or(StoreError::NotFound)?;
-        if conv == LOBBY {
-            return Err(StoreError::Conflict("nobody leaves the lobby"));
+        let member = s.removable(conv, user)?;
+        if let Some(new) = s.operators.removal_hook() {
+            s.append_one(&new);
         }
-        member.left_seq = Some(left_seq.min(SEQ_MAX));
-        s.members.insert((conv, user), member);
-        Ok(member)
+        Ok(s.close(conv, member, left_seq))
     }
 
     fn set_role(&self, conv: ConvId, user: UserId, role: Role) -> Result<Member> {

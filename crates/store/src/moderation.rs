@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConvId, Conversation, Result, UserId};
+use crate::{Appended, ConvId, Conversation, Member, NewMessage, Result, UserId};
 
 /// One entry of a group's ban list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +42,8 @@ pub struct GroupUpdate {
     pub admins_only_invite: Option<bool>,
 }
 
-/// What [`Moderation::post_rights`] says of one (conversation, user).
+/// Whether a user may post in a conversation (what
+/// [`crate::Messages::append_checked`] refuses with).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PostRight {
     /// A current member, not muted.
@@ -94,10 +95,20 @@ pub trait Moderation {
     /// Muted users of `conv` (members or not), ordered by user id.
     fn muted(&self, conv: ConvId) -> Result<Vec<UserId>>;
 
-    /// Whether each user may post in each conversation of `asks`, as
-    /// stored now: one [`PostRight`] per ask, in order (a cluster node asks
-    /// at commit for a whole batch at once, its caches may be stale).
-    fn post_rights(&self, asks: &[(ConvId, UserId)]) -> Result<Vec<PostRight>>;
+    /// Removes current member `user` from the conversation of `entry` (a
+    /// kick or a ban) and appends `entry`, the system message recording
+    /// it, in ONE transaction: the membership's last readable seq is the
+    /// entry's, so the removed user reads who removed them and why, and
+    /// nothing appended after it. Ordered like a membership change against
+    /// [`crate::Messages::append_checked`] on every writer of the same
+    /// database: a post of `user` is stored before the entry or refused.
+    /// A repeat of `entry` (same client id) is not appended again: the
+    /// member then reads up to the stored one.
+    ///
+    /// Errors: [`crate::StoreError::NotFound`] if `user` is not a current
+    /// member (or the conversation does not exist),
+    /// [`crate::StoreError::Conflict`] for the lobby; nothing is written.
+    fn remove_with_entry(&self, user: UserId, entry: &NewMessage) -> Result<(Member, Appended)>;
 
     /// The settings of `conv` (defaults if never set).
     fn group_settings(&self, conv: ConvId) -> Result<GroupSettings>;

@@ -245,10 +245,19 @@ fn initdb_template(bin: &Path) -> Result<PathBuf, String> {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     let template = std::env::temp_dir().join(format!("natter-pgdata-template{key}"));
+    // Tests of one process start clusters on several threads at once: one
+    // of them makes the template, the others wait for it (each partial
+    // directory is still unique, for other processes doing the same).
+    static MAKING: Mutex<()> = Mutex::new(());
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if template.join("PG_VERSION").is_file() {
         return Ok(template);
     }
-    let partial = template.with_extension(format!("partial-{}", std::process::id()));
+    static PARTIALS: AtomicU64 = AtomicU64::new(0);
+    let n = PARTIALS.fetch_add(1, Ordering::Relaxed);
+    let partial = template.with_extension(format!("partial-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&partial).map_err(|e| format!("{partial:?}: {e}"))?;
     run_ok(Command::new("chown").arg("postgres:postgres").arg(&partial))?;

@@ -5,7 +5,8 @@
 //! mute or deletion that arrives while a post holds the row waits for the
 //! post's commit (the post is then in the log before the change); and many
 //! seeded races of appends against kicks from a second store (node) never
-//! leave a kicked member's post after their kick's log entry. Skipped
+//! leave a kicked member's post after their kick's log entry, and end the
+//! membership exactly at that entry. Skipped
 //! without PostgreSQL (see `pg_harness`).
 
 use std::sync::Arc;
@@ -222,8 +223,10 @@ fn poster(
 }
 
 /// Seeded races of node A's posts against node B's kicks (as the writer
-/// kicks: `remove_member`, then the log entry): none of mallory's posts
-/// is stored after the kick's log entry, in any round.
+/// kicks: `remove_with_entry`, the removal and its log entry in one
+/// transaction): none of mallory's posts is stored after the kick's log
+/// entry, and her membership ends exactly at that entry (she reads who
+/// kicked her, though alice's posts keep landing), in every round.
 #[test]
 fn seeded_races_never_store_a_kicked_members_post_after_the_kick() {
     let Some(g) = group() else {
@@ -249,17 +252,19 @@ fn seeded_races_never_store_a_kicked_members_post_after_the_kick() {
         wait_until("node A's first batches", || {
             batches.load(std::sync::atomic::Ordering::Relaxed) >= wait_batches
         });
-        let last = node_b.last_seq(g.conv).expect("last");
-        node_b
-            .remove_member(g.conv, g.mallory, last + 1)
-            .expect("kick");
         let entry = NewMessage {
             sender: None,
             kind: MsgKind::System,
             body: "alice kicked mallory".into(),
             ..post(g.conv, g.alice, round)
         };
-        let kick = node_b.append(&[entry]).expect("log entry")[0].message.seq;
+        let (left, logged) = node_b.remove_with_entry(g.mallory, &entry).expect("kick");
+        let kick = logged.message.seq;
+        assert_eq!(
+            left.left_seq,
+            Some(kick),
+            "seed {seed}: reads up to the kick"
+        );
         let mallorys = node_a.join().expect("node A");
         let after: Vec<u64> = mallorys.iter().copied().filter(|&s| s > kick).collect();
         assert!(

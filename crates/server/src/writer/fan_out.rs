@@ -23,8 +23,23 @@ use crate::error::CmdError;
 /// parts: every node reads it from the store, and a gap left open there
 /// is filled by the paced refill.
 pub(crate) async fn fan_out(shared: &Shared, message: natter_store::Message) {
+    fan_out_also(shared, message, &[]).await;
+}
+
+/// [`fan_out`], also to `extra` users, who are no longer members (a
+/// removed member gets the entry recording their removal live).
+pub(crate) async fn fan_out_also(
+    shared: &Shared,
+    message: natter_store::Message,
+    extra: &[UserId],
+) {
     let (conv, seq) = (message.conv, message.seq);
-    let parts = parts(shared, message).await;
+    let parts = parts(shared, message).await.map(|mut parts| {
+        if let Some(LocalPart { to: Some(to), .. }) = parts.first_mut() {
+            *to = to.iter().chain(extra).copied().collect();
+        }
+        parts
+    });
     let parts = parts.inspect_err(|e| deliver::fan_out_failed(shared, e));
     deliver::committed(shared, conv, seq, parts.ok()).await;
 }

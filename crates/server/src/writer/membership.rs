@@ -183,14 +183,7 @@ pub(super) async fn system_message(
     conv: ConvId,
     body: String,
 ) -> Result<u64, CmdError> {
-    let message = NewMessage {
-        conv,
-        sender: None,
-        client_id: *uuid::Uuid::new_v4().as_bytes(),
-        kind: MsgKind::System,
-        body,
-        ts_ms: now_ms(),
-    };
+    let message = system_entry(conv, body);
     let mut stored = shared.db(move |s| s.append(&[message])).await?;
     let stored = stored
         .pop()
@@ -198,6 +191,18 @@ pub(super) async fn system_message(
     let seq = stored.message.seq;
     fan_out(shared, stored.message).await;
     Ok(seq)
+}
+
+/// A new system message of `conv` saying `body`.
+pub(super) fn system_entry(conv: ConvId, body: String) -> NewMessage {
+    NewMessage {
+        conv,
+        sender: None,
+        client_id: *uuid::Uuid::new_v4().as_bytes(),
+        kind: MsgKind::System,
+        body,
+        ts_ms: now_ms(),
+    }
 }
 
 /// Whether `user` may not join `conv`: already a member is left to the

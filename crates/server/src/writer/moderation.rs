@@ -2,16 +2,19 @@
 //! against the state at its turn in the queue (so it is ordered with
 //! messages and membership changes), applied to the store, recorded as a
 //! system message in the group's log and pushed. A kicked or banned
-//! member leaves at the kick's system message (reads up to it, so they
-//! learn who removed them and why, at once or at their next sync), is forgotten by the
-//! member cache at once (no later message reaches or comes from them) and
-//! gets [`Event::Removed`].
+//! member leaves at the kick's system message, written with the removal
+//! in one store transaction (`Moderation::remove_with_entry`, so no post
+//! of another node lands in between): they read up to it, get it live
+//! (or at their next sync), so they learn who removed them and why, and
+//! nothing later; the member cache forgets them at once (no later message
+//! reaches or comes from them) and they get [`Event::Removed`].
 
 use bytes::Bytes;
 use natter_api::{self as api, ErrorCode, Event, Removal, ServerFrame};
 use natter_store::{Ban, ConvId, GroupUpdate, Role, StoreError, UserId};
 
-use super::membership::system_message;
+use super::fan_out::fan_out_also;
+use super::membership::{system_entry, system_message};
 use super::mod_job::{ModDone, ModJob, ModOp, Target};
 use crate::access::{self, Need};
 use crate::ctx::{Shared, now_ms};
@@ -64,7 +67,7 @@ async fn run(shared: &Shared, job: &ModJob) -> Result<ModDone, CmdError> {
     let text = match &job.op {
         ModOp::Settings(update) => return settings(shared, job, update).await,
         ModOp::Delete => return delete(shared, job).await.map(|()| ModDone::Done),
-        ModOp::Unban(t) => unban(shared, job, t).await?,
+        ModOp::Unban(t) => Some(unban(shared, job, t).await?),
         ModOp::Kick { target: t, .. }
         | ModOp::Ban(t)
         | ModOp::Mute(t)
@@ -73,17 +76,20 @@ async fn run(shared: &Shared, job: &ModJob) -> Result<ModDone, CmdError> {
         | ModOp::Demote(t)
         | ModOp::Transfer(t) => on_member(shared, job, actor, t).await?,
     };
-    system_message(shared, job.conv, with_reason(text, job.reason.as_deref())).await?;
+    if let Some(text) = text {
+        system_message(shared, job.conv, with_reason(text, job.reason.as_deref())).await?;
+    }
     Ok(ModDone::Done)
 }
 
-/// An action on a (usually current) member; returns the log text.
+/// An action on a (usually current) member; returns the log text (`None`:
+/// a removal, logged with it).
 async fn on_member(
     shared: &Shared,
     job: &ModJob,
     actor: Option<Role>,
     t: &Target,
-) -> Result<String, CmdError> {
+) -> Result<Option<String>, CmdError> {
     let (conv, by) = (job.conv, &job.by_name);
     let role = role_of(shared, conv, t.id).await?;
     access::decide_target(actor, role, t.id == job.by)?;
@@ -96,21 +102,22 @@ async fn on_member(
             } else {
                 Removal::Kicked
             };
-            remove(shared, job, t, how).await?;
             let and = if *ban { " and banned them" } else { "" };
-            Ok(format!("{by} kicked {name}{and}"))
+            let text = format!("{by} kicked {name}{and}");
+            remove(shared, job, t, how, text).await.map(|()| None)
         }
         ModOp::Ban(_) => {
+            let text = format!("{by} banned {name}");
             if role.is_some() {
-                remove(shared, job, t, Removal::Banned).await?;
-            } else {
-                ban(shared, job, t.id).await?;
+                remove(shared, job, t, Removal::Banned, text).await?;
+                return Ok(None);
             }
-            Ok(format!("{by} banned {name}"))
+            ban(shared, job, t.id).await?;
+            Ok(Some(text))
         }
-        ModOp::Mute(_) | ModOp::Unmute(_) => mute(shared, job, t, role).await,
-        ModOp::Promote(_) | ModOp::Demote(_) => promote(shared, job, t, role).await,
-        ModOp::Transfer(_) => transfer(shared, job, t, role).await,
+        ModOp::Mute(_) | ModOp::Unmute(_) => mute(shared, job, t, role).await.map(Some),
+        ModOp::Promote(_) | ModOp::Demote(_) => promote(shared, job, t, role).await.map(Some),
+        ModOp::Transfer(_) => transfer(shared, job, t, role).await.map(Some),
         _ => Err(ErrorCode::Internal.into()),
     }
 }
@@ -149,23 +156,27 @@ async fn ban(shared: &Shared, job: &ModJob, user: UserId) -> Result<(), CmdError
     }
 }
 
-/// Removes member `t` (banning them first for [`Removal::Banned`]): they
-/// read up to the action's system message, stop receiving at once and
-/// are told.
-async fn remove(shared: &Shared, job: &ModJob, t: &Target, how: Removal) -> Result<(), CmdError> {
+/// Removes member `t` (banning them first for [`Removal::Banned`]) and
+/// logs `text` (with the reason) as the system message they read up to,
+/// in one store write (in a cluster another node may append meanwhile);
+/// they get that message live, then stop receiving and are told.
+async fn remove(
+    shared: &Shared,
+    job: &ModJob,
+    t: &Target,
+    how: Removal,
+    text: String,
+) -> Result<(), CmdError> {
     if how == Removal::Banned {
         ban(shared, job, t.id).await?;
     }
     let (conv, user) = (job.conv, t.id);
-    shared
-        .db(move |st| {
-            // The system message `run` appends next gets `last + 1`: the
-            // writer is the only appender and appends nothing in between.
-            let last = st.last_seq(conv)?;
-            st.remove_member(conv, user, last + 1)
-        })
+    let entry = system_entry(conv, with_reason(text, job.reason.as_deref()));
+    let (_, stored) = shared
+        .db(move |st| st.remove_with_entry(user, &entry))
         .await?;
     shared.forget_members(conv);
+    fan_out_also(shared, stored.message, &[user]).await;
     tell_removed(shared, job, &[user], how).await?;
     receipts::update(shared, conv).await
 }

@@ -293,3 +293,44 @@ async fn the_commit_time_check_costs_against_a_commit() {
         100.0 * (check.as_secs_f64() * 64.0) / commit.as_secs_f64()
     );
 }
+
+/// In a cluster another node's post may land between this node reading
+/// the log's end and removing a kicked member (played by the memory
+/// store's hook, right before the removal): the kick's system message is
+/// still the last one the kicked member may read (removal and entry are
+/// one store write), after that post, and reaches their session live.
+#[tokio::test]
+async fn a_kicked_member_reads_the_kick_entry_though_another_node_appends_first() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let (_, conv, olga, kim) = setup(store.clone());
+    let (shared, _bus) = cluster_node(store.clone());
+    let inbox = session(&shared, kim, 1);
+    let elsewhere = NewMessage {
+        conv,
+        sender: Some(olga),
+        client_id: [7; 16],
+        kind: MsgKind::Text,
+        body: "from another node".into(),
+        ts_ms: 1,
+    };
+    memory.append_before_next_removal(elsewhere).expect("hook");
+    let target = Target {
+        id: kim,
+        name: "kim".into(),
+    };
+    let (kick, answer) = moderate(conv, olga, ModOp::Kick { target, ban: false });
+    one_batch(shared.clone(), conv, vec![kick]).await;
+    assert!(answer.await.expect("answered").is_ok());
+    let last = store.last_seq(conv).expect("last");
+    let log = store.range(conv, last - 2, last, 2).expect("log");
+    let bodies: Vec<&str> = log.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["from another node", "olga kicked kim"]);
+    let kim_in = store.member(conv, kim).expect("store").expect("former");
+    assert_eq!(kim_in.left_seq, Some(last), "reads up to the kick entry");
+    let pushed = std::iter::from_fn(|| inbox.try_pop()).find_map(|push| match push {
+        Push::Message { conv: c, seq, .. } if c == conv => Some(seq),
+        _ => None,
+    });
+    assert_eq!(pushed, Some(last), "the kick entry reaches kim live");
+}

@@ -1,7 +1,9 @@
 //! Bans, mutes, group settings, ownership transfer and group deletion.
 
-use crate::conformance::{new_user, text};
-use crate::{Ban, ConvId, GroupUpdate, NewGroup, Role, Store, StoreError, UserId};
+use crate::conformance::{cid, new_user, text};
+use crate::{
+    Ban, ConvId, GroupUpdate, MsgKind, NewGroup, NewMessage, Role, Store, StoreError, UserId,
+};
 
 fn club(s: &dyn Store, owner: UserId, members: Vec<UserId>) -> ConvId {
     let group = NewGroup {
@@ -67,44 +69,56 @@ pub fn mutes_toggle_and_outlive_membership(s: &dyn Store) {
     assert_eq!(s.muted(g).unwrap(), vec![]);
 }
 
-/// Post rights follow membership and mutes, one verdict per ask in order
-/// (repeats and unknown conversations or users included).
-pub fn post_rights_follow_membership_and_mutes(s: &dyn Store) {
-    use crate::PostRight::{Allowed, Muted, NotMember};
-    let a = new_user(s, "a").id;
-    let b = new_user(s, "b").id;
-    let c = new_user(s, "c").id;
-    let g = club(s, a, vec![b]);
-    s.set_muted(g, c, true).unwrap();
-    let asks = [
-        (g, a),
-        (g, b),
-        (g, c),
-        (g, a),
-        (ConvId(9_999), a),
-        (g, UserId(9_999)),
-    ];
-    let want = [Allowed, Allowed, NotMember, Allowed, NotMember, NotMember];
-    assert_eq!(s.post_rights(&asks).unwrap(), want);
-    s.set_muted(g, b, true).unwrap();
-    s.remove_member(g, a, 1).unwrap();
-    assert_eq!(
-        s.post_rights(&[(g, b), (g, a)]).unwrap(),
-        [Muted, NotMember]
+/// A system entry "x removed by y".
+fn removal_entry(conv: ConvId, n: u8) -> NewMessage {
+    NewMessage {
+        conv,
+        sender: None,
+        client_id: cid(n),
+        kind: MsgKind::System,
+        body: format!("removal {n}"),
+        ts_ms: 9,
+    }
+}
+
+/// A removal with its system entry ends the membership at the entry's
+/// seq (the removed member reads it, nothing later), in one write: a
+/// refused removal appends nothing; a repeated entry is not appended
+/// twice.
+pub fn a_removal_and_its_entry_are_one_write(s: &dyn Store) {
+    let [a, b, c] = ["a", "b", "c"].map(|n| new_user(s, n).id);
+    let g = club(s, a, vec![b, c]);
+    s.append(&[text(g, b, 1, "b1")]).unwrap();
+    let (member, entry) = s.remove_with_entry(b, &removal_entry(g, 50)).unwrap();
+    assert_eq!((entry.message.seq, entry.duplicate), (2, false));
+    assert_eq!(entry.message.body, "removal 50");
+    assert_eq!((member.user, member.left_seq), (b, Some(2)));
+    assert_eq!(s.member(g, b).unwrap(), Some(member));
+    assert!(s.members(g).unwrap().iter().all(|m| m.user != b));
+    let late = s.append_checked(&[text(g, b, 2, "late")]).unwrap();
+    assert_eq!(late[0].as_ref().err(), Some(&crate::PostRight::NotMember));
+    let again = s.remove_with_entry(b, &removal_entry(g, 51));
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+    let stranger = s.remove_with_entry(UserId(9_999), &removal_entry(g, 52));
+    assert!(
+        matches!(stranger, Err(StoreError::NotFound)),
+        "{stranger:?}"
     );
-    s.add_member(g, c, Role::Member, 2).unwrap();
-    assert_eq!(
-        s.post_rights(&[(g, c)]).unwrap(),
-        [Muted],
-        "a mute outlives membership"
+    let lobby = s.lobby();
+    let lobby_last = s.last_seq(lobby).unwrap();
+    let lobby_kick = s.remove_with_entry(a, &removal_entry(lobby, 53));
+    assert!(
+        matches!(lobby_kick, Err(StoreError::Conflict(_))),
+        "{lobby_kick:?}"
     );
-    assert_eq!(s.post_rights(&[]).unwrap(), []);
-    let many: Vec<(ConvId, UserId)> = (0..600)
-        .map(|i| if i % 2 == 0 { (g, b) } else { (g, a) })
-        .collect();
-    let rights = s.post_rights(&many).unwrap();
-    assert_eq!(rights.len(), 600);
-    assert!(rights.chunks(2).all(|p| p == [Muted, NotMember]));
+    let nowhere = s.remove_with_entry(a, &removal_entry(ConvId(9_999), 54));
+    assert!(matches!(nowhere, Err(StoreError::NotFound)), "{nowhere:?}");
+    assert_eq!(s.last_seq(g).unwrap(), 2, "refused removals append nothing");
+    assert_eq!(s.last_seq(lobby).unwrap(), lobby_last);
+    let (member, repeat) = s.remove_with_entry(c, &removal_entry(g, 50)).unwrap();
+    assert_eq!((repeat.message.seq, repeat.duplicate), (2, true));
+    assert_eq!(member.left_seq, Some(2));
+    assert_eq!(s.last_seq(g).unwrap(), 2);
 }
 
 /// Settings default, change field by field, and renames stay unique.

@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{Inner, MemoryStore};
 use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation, PostRight};
-use crate::{ConvId, ConvKind, Conversation, Result, Role, StoreError, UserId, group_key};
+use crate::{
+    Appended, ConvId, ConvKind, Conversation, Member, NewMessage, Result, Role, StoreError, UserId,
+    group_key,
+};
 
 /// Ban lists, mutes, settings and deleted groups.
 #[derive(Default)]
@@ -124,10 +127,16 @@ impl Moderation for MemoryStore {
             .collect())
     }
 
-    fn post_rights(&self, asks: &[(ConvId, UserId)]) -> Result<Vec<PostRight>> {
+    fn remove_with_entry(&self, user: UserId, entry: &NewMessage) -> Result<(Member, Appended)> {
         let mut s = self.lock()?;
-        s.operators.busy_hook()?;
-        Ok(asks.iter().map(|&(c, u)| s.post_right(c, u)).collect())
+        s.require_batch(std::slice::from_ref(entry))?;
+        let member = s.removable(entry.conv, user)?;
+        if let Some(new) = s.operators.removal_hook() {
+            s.append_one(&new);
+        }
+        let appended = s.append_one(entry);
+        let member = s.close(entry.conv, member, appended.message.seq);
+        Ok((member, appended))
     }
 
     fn group_settings(&self, conv: ConvId) -> Result<GroupSettings> {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::MemoryStore;
 use crate::operators::{Operators, StoreCounts};
-use crate::{ConvKind, MsgKind, Result, Sessions, StoreError, UserId};
+use crate::{ConvKind, MsgKind, NewMessage, Result, Sessions, StoreError, UserId};
 
 /// Disabled accounts.
 #[derive(Default)]
@@ -16,6 +16,9 @@ pub(super) struct OperatorState {
     /// Test hook: `session_user` calls until the one that answers
     /// `StoreError::Busy` (see [`MemoryStore::answer_busy_at_session_check`]).
     busy_session_check: u32,
+    /// Test hook: a message appended just before the next removal of a
+    /// member (see [`MemoryStore::append_before_next_removal`]).
+    before_removal: Option<NewMessage>,
 }
 
 impl OperatorState {
@@ -31,6 +34,11 @@ impl OperatorState {
         }
         self.busy_checks -= 1;
         Err(StoreError::Busy)
+    }
+
+    /// The message the test hook appends before this removal, if any.
+    pub(super) fn removal_hook(&mut self) -> Option<NewMessage> {
+        self.before_removal.take()
     }
 
     /// `StoreError::Busy` at the `session_user` call the test hook names.
@@ -50,11 +58,23 @@ impl OperatorState {
 }
 
 impl MemoryStore {
-    /// Test hook: the next `n` calls of `is_disabled`, `post_rights`,
+    /// Test hook: the next `n` calls of `is_disabled`,
     /// `append_checked` or `set_delivered` fail with `StoreError::Busy`,
     /// nothing done, as a loaded PostgreSQL pool answers.
     pub fn answer_busy(&self, n: u32) -> Result<()> {
         self.lock()?.operators.busy_checks = n;
+        Ok(())
+    }
+
+    /// Test hook: `new` is appended (unchecked) inside the next
+    /// `remove_member` or `Moderation::remove_with_entry`, just before the
+    /// membership ends, as another cluster node's commit landing right
+    /// before the removal would be. `NotFound` if its conversation or
+    /// sender does not exist.
+    pub fn append_before_next_removal(&self, new: NewMessage) -> Result<()> {
+        let mut s = self.lock()?;
+        s.require_batch(std::slice::from_ref(&new))?;
+        s.operators.before_removal = Some(new);
         Ok(())
     }
 

@@ -81,6 +81,33 @@ fn current_member(tx: &mut Transaction<'_>, conv: ConvId, user: UserId) -> Resul
         .transpose()
 }
 
+/// Ends the current membership of `user` in `conv`: readable up to
+/// `left_seq` (`NotFound` if not a current member, `Conflict` for the
+/// lobby). The row is locked first, so a concurrent removal either ended
+/// it already (`NotFound`) or waits for this one.
+pub(super) fn close_membership(
+    tx: &mut Transaction<'_>,
+    conv: ConvId,
+    user: UserId,
+    left_seq: u64,
+) -> Result<Member> {
+    let sql = format!(
+        "SELECT {MEMBER_COLS} FROM members m
+         WHERE m.conv_id = $1 AND m.user_id = $2 AND m.left_seq IS NULL FOR NO KEY UPDATE"
+    );
+    let row = tx.query_opt(&sql, &[&conv.0, &user.0])?;
+    let mut member = row.as_ref().map(member_row).transpose()?;
+    let member = member.as_mut().ok_or(StoreError::NotFound)?;
+    if conv == LOBBY {
+        return Err(StoreError::Conflict("nobody leaves the lobby"));
+    }
+    let left = sql_seq(left_seq);
+    let sql = "UPDATE members SET left_seq = $1 WHERE conv_id = $2 AND user_id = $3";
+    tx.execute(sql, &[&left, &conv.0, &user.0])?;
+    member.left_seq = Some(left as u64);
+    Ok(*member)
+}
+
 /// The existing direct of `lo < hi`, if any.
 fn find_direct(tx: &mut Transaction<'_>, lo: UserId, hi: UserId) -> Result<Option<Conversation>> {
     let sql = format!(
@@ -224,17 +251,7 @@ impl Members for PgStore {
     }
 
     fn remove_member(&self, conv: ConvId, user: UserId, left_seq: u64) -> Result<Member> {
-        self.tx(move |tx| {
-            let mut member = current_member(tx, conv, user)?.ok_or(StoreError::NotFound)?;
-            if conv == LOBBY {
-                return Err(StoreError::Conflict("nobody leaves the lobby"));
-            }
-            let left = sql_seq(left_seq);
-            let sql = "UPDATE members SET left_seq = $1 WHERE conv_id = $2 AND user_id = $3";
-            tx.execute(sql, &[&left, &conv.0, &user.0])?;
-            member.left_seq = Some(left as u64);
-            Ok(member)
-        })
+        self.tx(move |tx| close_membership(tx, conv, user, left_seq))
     }
 
     fn set_role(&self, conv: ConvId, user: UserId, role: Role) -> Result<Member> {

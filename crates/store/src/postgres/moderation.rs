@@ -3,18 +3,25 @@
 //! takes a per-group advisory lock, so the cap holds when two nodes ban at
 //! once. A mute or unmute locks the membership row it concerns, which a
 //! checked append reads `FOR SHARE` ([`lock_post_rights`]), so posts and
-//! mutes are ordered across nodes.
+//! mutes are ordered across nodes. A kick's removal and its system entry
+//! are one append transaction (`remove_with_entry`): it locks the
+//! conversation row like every append, then ends the membership at the
+//! entry's seq.
 
 use std::collections::HashMap;
 
 use postgres::{GenericClient, Row, Transaction};
 
+use super::convs::close_membership;
+use super::messages::{append_one, lock_convs, store_last_seqs};
 use super::schema_extra::READ_COMMITTED;
 use super::schema_extra::{count, lock_key};
 use super::{CONV_COLS, PgStore, conv_row, role_code};
 use super::{require_conv, require_user};
 use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation, PostRight};
-use crate::{ConvId, Conversation, Result, Role, StoreError, UserId, group_key};
+use crate::{
+    Appended, ConvId, Conversation, Member, NewMessage, Result, Role, StoreError, UserId, group_key,
+};
 
 const BAN_COLS: &str = "user_id, by_id, reason, at_ms";
 
@@ -263,20 +270,19 @@ impl Moderation for PgStore {
         })
     }
 
-    fn post_rights(&self, asks: &[(ConvId, UserId)]) -> Result<Vec<PostRight>> {
-        let sql = "SELECT
-              EXISTS (SELECT 1 FROM members m WHERE m.conv_id = a.conv_id
-                        AND m.user_id = a.user_id AND m.left_seq IS NULL),
-              EXISTS (SELECT 1 FROM group_mutes g WHERE g.conv_id = a.conv_id
-                        AND g.user_id = a.user_id)
-            FROM unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS a(conv_id, user_id, n)
-            ORDER BY a.n";
-        let convs: Vec<i64> = asks.iter().map(|(c, _)| c.0).collect();
-        let users: Vec<i64> = asks.iter().map(|(_, u)| u.0).collect();
-        self.call_writer(move |c| {
-            let rows = c.query(sql, &[&convs, &users])?;
-            let right = |r: &Row| Ok(PostRight::of(r.try_get(0)?, r.try_get(1)?));
-            rows.iter().map(right).collect()
+    fn remove_with_entry(&self, user: UserId, entry: &NewMessage) -> Result<(Member, Appended)> {
+        let entry = entry.clone();
+        self.tx_writer(READ_COMMITTED, move |tx| {
+            let before = lock_convs(tx, [entry.conv])?;
+            if let Some(sender) = entry.sender {
+                require_user(tx, sender)?;
+            }
+            let mut next = before.clone();
+            let appended = append_one(tx, &mut next, &entry)?;
+            store_last_seqs(tx, &before, &next)?;
+            let seq = appended.message.seq;
+            let member = close_membership(tx, entry.conv, user, seq)?;
+            Ok((member, appended))
         })
     }
 

@@ -77,6 +77,25 @@ fn current_member(conn: &Connection, conv: ConvId, user: UserId) -> Result<Optio
     Ok(stmt.query_row((conv.0, user.0), member_row).optional()?)
 }
 
+/// Ends the current membership of `user` in `conv`: readable up to
+/// `left_seq` (`NotFound` if not a current member, `Conflict` for the lobby).
+pub(super) fn close_membership(
+    tx: &Transaction<'_>,
+    conv: ConvId,
+    user: UserId,
+    left_seq: u64,
+) -> Result<Member> {
+    let mut member = current_member(tx, conv, user)?.ok_or(StoreError::NotFound)?;
+    if conv == LOBBY {
+        return Err(StoreError::Conflict("nobody leaves the lobby"));
+    }
+    let left = sql_seq(left_seq);
+    let sql = "UPDATE members SET left_seq = ?1 WHERE conv_id = ?2 AND user_id = ?3";
+    update_member(tx, sql, left, conv, user)?;
+    member.left_seq = Some(left as u64);
+    Ok(member)
+}
+
 /// Runs a membership `UPDATE` binding `(value, conv, user)`.
 fn update_member(
     tx: &Transaction<'_>,
@@ -227,17 +246,7 @@ impl Members for SqliteStore {
     }
 
     fn remove_member(&self, conv: ConvId, user: UserId, left_seq: u64) -> Result<Member> {
-        self.write(|tx| {
-            let mut member = current_member(tx, conv, user)?.ok_or(StoreError::NotFound)?;
-            if conv == LOBBY {
-                return Err(StoreError::Conflict("nobody leaves the lobby"));
-            }
-            let left = sql_seq(left_seq);
-            let sql = "UPDATE members SET left_seq = ?1 WHERE conv_id = ?2 AND user_id = ?3";
-            update_member(tx, sql, left, conv, user)?;
-            member.left_seq = Some(left as u64);
-            Ok(member)
-        })
+        self.write(|tx| close_membership(tx, conv, user, left_seq))
     }
 
     fn set_role(&self, conv: ConvId, user: UserId, role: Role) -> Result<Member> {

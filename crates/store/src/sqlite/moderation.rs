@@ -2,9 +2,13 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 
+use super::convs::close_membership;
+use super::messages::append_one;
 use super::{CONV_COLS, SqliteStore, conv_row, exists, require_conv, require_user, role_code};
 use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation, PostRight};
-use crate::{ConvId, Conversation, Result, Role, StoreError, UserId, group_key};
+use crate::{
+    Appended, ConvId, Conversation, Member, NewMessage, Result, Role, StoreError, UserId, group_key,
+};
 
 /// Tables and columns of the moderation state (schema migration 4).
 pub(super) const MODERATION: &str = r#"
@@ -192,11 +196,12 @@ impl Moderation for SqliteStore {
         })
     }
 
-    fn post_rights(&self, asks: &[(ConvId, UserId)]) -> Result<Vec<PostRight>> {
-        self.read(|c| {
-            asks.iter()
-                .map(|&(conv, user)| post_right(c, conv, user))
-                .collect()
+    fn remove_with_entry(&self, user: UserId, entry: &NewMessage) -> Result<(Member, Appended)> {
+        self.write(|tx| {
+            let appended = append_one(tx, entry)?;
+            let seq = appended.message.seq;
+            let member = close_membership(tx, entry.conv, user, seq)?;
+            Ok((member, appended))
         })
     }
 

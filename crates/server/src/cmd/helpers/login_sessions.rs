@@ -94,19 +94,97 @@ pub(in crate::cmd) async fn set_password(
         addr: Some(s.remote.ip().to_string()),
         max_per_user: s.shared.config.max_sessions_per_user,
     };
-    s.shared
+    let shared = s.shared.clone();
+    // Revalidation must not find the old token dead before the hub holds
+    // the new one (`token_gate`).
+    let gate = shared.tokens.changing().await;
+    shared
         .db(move |st| {
             st.set_password_hash(user, &password_hash)?;
             st.delete_sessions_of(user, None)?;
             st.create_session(&new, now_ms())
         })
         .await?;
+    shared.tokens.committed().await;
     if let Some(auth) = s.auth.as_mut() {
         auth.token = token_hash;
     }
-    s.shared.hub.set_token(user, s.key, token_hash);
+    shared.hub.set_token(user, s.key, token_hash);
+    drop(gate);
     s.shared
         .hub
         .end_sessions(user, Some(s.key), "password changed");
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use natter_store::{MemoryStore, Store};
+
+    use super::*;
+    use crate::gateway::ChannelLink;
+    use crate::session::Auth;
+
+    /// A session of alice (logged in with a stored session) on a fresh
+    /// node over a memory store.
+    async fn alice() -> (Arc<Shared>, Session, UserId) {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let user = store.create_user("alice", "x", 0).expect("user").id;
+        let shared = Arc::new(Shared::new(store, crate::ServerConfig::for_tests()));
+        let (_, token) = crate::auth::new_token();
+        let remote: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        create(&shared, token, user, remote).await.expect("session");
+        let (to_client, _) = tokio::sync::mpsc::channel(8);
+        let (_, from_client) = tokio::sync::mpsc::channel(8);
+        let link = Arc::new(ChannelLink::new(to_client, from_client, remote, "test"));
+        let mut s = Session::new(shared.clone(), link, None);
+        let info = shared.user_info(user).await.expect("info");
+        s.authenticate(Auth {
+            id: user,
+            user: info,
+            token,
+        });
+        (shared, s, user)
+    }
+
+    /// A revalidation run between a password change's commit (the old
+    /// token gone from the store) and its `Hub::set_token` waits for the
+    /// change (`token_gate`), then finds the connection with its new,
+    /// live token and leaves it: it is not ended. Deterministic: the
+    /// change is paused right after its commit; without the gate the run
+    /// completes meanwhile and ends the connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revalidation_during_a_password_change_leaves_its_connection() {
+        let (shared, mut s, user) = alice().await;
+        let (paused, go) = shared.tokens.hooks.pause_next_change();
+        let change = tokio::spawn(async move {
+            let token = set_password(&mut s, user, "new hash".into()).await;
+            (token, s)
+        });
+        paused.await.expect("the change reached its commit");
+        let mut run = tokio::spawn({
+            let shared = shared.clone();
+            async move { crate::bus::revalidate::sessions(&shared).await }
+        });
+        // Either the run waits for the change, or (without the gate) ends
+        // the connection and completes.
+        let done_first = tokio::select! {
+            () = shared.tokens.hooks.ending_waits.notified() => None,
+            done = &mut run => Some(done.expect("run")),
+        };
+        go.send(()).expect("resume the change");
+        let (token, s) = change.await.expect("change");
+        let token = token.expect("password changed");
+        let run = match done_first {
+            Some(run) => run,
+            None => run.await.expect("run"),
+        };
+        assert!(!run.failed, "{run:?}");
+        assert!(shared.hub.is_online(user), "the connection was ended");
+        let hash = crate::auth::token_hash(&token).expect("hash");
+        assert_eq!(s.auth.as_ref().map(|a| a.token), Some(hash));
+        assert_eq!(shared.hub.local_sessions(), [(user, hash)]);
+        let again = crate::bus::revalidate::sessions(&shared).await;
+        assert_eq!((again.checked, again.ended), (1, 0));
+    }
 }
