@@ -16,7 +16,7 @@ use crate::ctx::Shared;
 use crate::error::CmdError;
 use crate::session::Session;
 use crate::writer::job::WriteJob;
-use crate::writer::mod_job::{ModDone, ModJob, ModOp, Target};
+use crate::writer::mod_job::{ModDone, ModJob, ModOp, TargetUser};
 
 /// `moderate`: → `Done`, or `GroupSettings` after a settings change.
 pub(super) async fn apply(
@@ -99,7 +99,7 @@ async fn resolve(shared: &Shared, action: ModAction) -> Result<ModOp, CmdError> 
 }
 
 /// The named user, or `no_such_user`.
-async fn target(shared: &Shared, name: String) -> Result<Target, CmdError> {
+async fn target(shared: &Shared, name: String) -> Result<TargetUser, CmdError> {
     let lookup = name.clone();
     let user = shared.db(move |st| st.user_by_name(&lookup)).await?;
     let user = user.ok_or_else(|| {
@@ -107,7 +107,7 @@ async fn target(shared: &Shared, name: String) -> Result<Target, CmdError> {
         let name = natter_api::text::printable_line(&name).into_owned();
         CmdError::api(ErrorCode::NoSuchUser, format!("no user named {name}"))
     })?;
-    Ok(Target {
+    Ok(TargetUser {
         id: user.id,
         name: user.name,
     })

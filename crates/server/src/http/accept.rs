@@ -36,7 +36,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// What every connection task needs.
 #[derive(Clone)]
-struct Shared {
+struct ConnContext {
     router: Router,
     admission: Arc<Admission>,
     header_timeout: Duration,
@@ -63,7 +63,7 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop) = watch::channel(false);
     let (alive, mut all_done) = mpsc::channel(1);
-    let shared = Shared {
+    let conn_ctx = ConnContext {
         router,
         admission,
         header_timeout: config.header_timeout(),
@@ -78,9 +78,9 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, remote)) => on_accept(&shared, stream, remote),
+            Ok((stream, remote)) => on_accept(&conn_ctx, stream, remote),
             Err(e) => {
-                bump(&shared.admission.stats.accept_errors);
+                bump(&conn_ctx.admission.stats.accept_errors);
                 errors.note(&e);
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
@@ -88,19 +88,19 @@ pub(crate) async fn serve(
     }
     drop(listener);
     stop_tx.send_replace(true);
-    drop(shared);
+    drop(conn_ctx);
     let _ = all_done.recv().await; // `None` once every task dropped its sender
     Ok(())
 }
 
 /// Admits the connection and spawns its task, or closes it at once.
-fn on_accept(shared: &Shared, stream: TcpStream, remote: SocketAddr) {
-    match shared.admission.admit(remote.ip()) {
+fn on_accept(conn_ctx: &ConnContext, stream: TcpStream, remote: SocketAddr) {
+    match conn_ctx.admission.admit(remote.ip()) {
         Ok(slot) => {
             // Chat frames are small and latency-bound: no Nagle delay (with
             // the peer's delayed ACKs it adds ~40 ms to a lone frame).
             let _ = stream.set_nodelay(true);
-            tokio::spawn(serve_connection(shared.clone(), stream, remote, slot));
+            tokio::spawn(serve_connection(conn_ctx.clone(), stream, remote, slot));
         }
         Err(why) => {
             // Best effort, never waits: the descriptor is closed right here.
@@ -116,14 +116,19 @@ const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
 /// Serves one connection until it closes, times out, or upgrades.
-async fn serve_connection(shared: Shared, stream: TcpStream, remote: SocketAddr, slot: Slot) {
-    let Shared {
+async fn serve_connection(
+    conn_ctx: ConnContext,
+    stream: TcpStream,
+    remote: SocketAddr,
+    slot: Slot,
+) {
+    let ConnContext {
         router,
         admission,
         header_timeout,
         mut stop,
         alive: _alive,
-    } = shared;
+    } = conn_ctx;
     let held = Held(Arc::new(slot));
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(remote));

@@ -9,7 +9,7 @@ use super::job::Answer;
 
 /// A user an action is aimed at: id and display name.
 #[derive(Debug, Clone)]
-pub(crate) struct Target {
+pub(crate) struct TargetUser {
     pub(crate) id: UserId,
     pub(crate) name: String,
 }
@@ -17,14 +17,14 @@ pub(crate) struct Target {
 /// One moderation action with its target resolved.
 #[derive(Debug, Clone)]
 pub(crate) enum ModOp {
-    Kick { target: Target, ban: bool },
-    Ban(Target),
-    Unban(Target),
-    Mute(Target),
-    Unmute(Target),
-    Promote(Target),
-    Demote(Target),
-    Transfer(Target),
+    Kick { target: TargetUser, ban: bool },
+    Ban(TargetUser),
+    Unban(TargetUser),
+    Mute(TargetUser),
+    Unmute(TargetUser),
+    Promote(TargetUser),
+    Demote(TargetUser),
+    Transfer(TargetUser),
     Settings(GroupUpdate),
     Delete,
 }

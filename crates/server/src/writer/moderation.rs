@@ -15,7 +15,7 @@ use natter_store::{Ban, ConvId, GroupUpdate, Role, StoreError, UserId};
 
 use super::fan_out::fan_out_also;
 use super::membership::{system_entry, system_message};
-use super::mod_job::{ModDone, ModJob, ModOp, Target};
+use super::mod_job::{ModDone, ModJob, ModOp, TargetUser};
 use crate::access::{self, Need};
 use crate::ctx::{Shared, now_ms};
 use crate::error::CmdError;
@@ -88,7 +88,7 @@ async fn on_member(
     shared: &Shared,
     job: &ModJob,
     actor: Option<Role>,
-    t: &Target,
+    t: &TargetUser,
 ) -> Result<Option<String>, CmdError> {
     let (conv, by) = (job.conv, &job.by_name);
     let role = role_of(shared, conv, t.id).await?;
@@ -163,7 +163,7 @@ async fn ban(shared: &Shared, job: &ModJob, user: UserId) -> Result<(), CmdError
 async fn remove(
     shared: &Shared,
     job: &ModJob,
-    t: &Target,
+    t: &TargetUser,
     how: Removal,
     text: String,
 ) -> Result<(), CmdError> {
@@ -204,7 +204,7 @@ async fn tell_removed(
     Ok(())
 }
 
-async fn unban(shared: &Shared, job: &ModJob, t: &Target) -> Result<String, CmdError> {
+async fn unban(shared: &Shared, job: &ModJob, t: &TargetUser) -> Result<String, CmdError> {
     let (conv, user) = (job.conv, t.id);
     if !shared.db(move |st| st.unban(conv, user)).await? {
         let text = format!("{} is not banned", t.name);
@@ -216,7 +216,7 @@ async fn unban(shared: &Shared, job: &ModJob, t: &Target) -> Result<String, CmdE
 async fn mute(
     shared: &Shared,
     job: &ModJob,
-    t: &Target,
+    t: &TargetUser,
     role: Option<Role>,
 ) -> Result<String, CmdError> {
     require_member(role, &t.name)?;
@@ -236,7 +236,7 @@ async fn mute(
 async fn promote(
     shared: &Shared,
     job: &ModJob,
-    t: &Target,
+    t: &TargetUser,
     role: Option<Role>,
 ) -> Result<String, CmdError> {
     let role = require_member(role, &t.name)?;
@@ -259,7 +259,7 @@ async fn promote(
 async fn transfer(
     shared: &Shared,
     job: &ModJob,
-    t: &Target,
+    t: &TargetUser,
     role: Option<Role>,
 ) -> Result<String, CmdError> {
     require_member(role, &t.name)?;

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use natter_api::{ErrorCode, Response, ServerFrame};
 
 use super::job::{ReplyTo, WriteJob};
-use super::mod_job::{ModDone, ModJob, ModOp, Target};
+use super::mod_job::{ModDone, ModJob, ModOp, TargetUser};
 use crate::access;
 use crate::ctx::Shared;
 use crate::inbox::{Budget, Inbox, InboxStats};
@@ -95,7 +95,7 @@ fn stores() -> [Arc<dyn Store>; 2] {
 async fn posts_after_a_kick_in_the_same_batch_are_not_stored() {
     for store in stores() {
         let (shared, conv, olga, kim) = setup(store);
-        let target = Target {
+        let target = TargetUser {
             id: kim,
             name: "kim".into(),
         };
@@ -116,7 +116,7 @@ async fn posts_after_a_kick_in_the_same_batch_are_not_stored() {
 async fn posts_after_a_mute_in_the_same_batch_are_not_stored() {
     for store in stores() {
         let (shared, conv, olga, kim) = setup(store);
-        let target = Target {
+        let target = TargetUser {
             id: kim,
             name: "kim".into(),
         };
@@ -315,7 +315,7 @@ async fn a_kicked_member_reads_the_kick_entry_though_another_node_appends_first(
         ts_ms: 1,
     };
     memory.append_before_next_removal(elsewhere).expect("hook");
-    let target = Target {
+    let target = TargetUser {
         id: kim,
         name: "kim".into(),
     };
