@@ -61,7 +61,9 @@ pub struct Endpoint {
     next_handle: u64,
     dirty: VecDeque<ConnectionHandle>,
     dirty_set: FxHashSet<ConnectionHandle>,
-    handshaking: FxHashSet<ConnectionHandle>,
+    /// Server connections whose client has not confirmed the handshake
+    /// yet, with the client's ephemeral key (see [`Self::leave_handshaking`]).
+    handshaking: FxHashMap<ConnectionHandle, [u8; 32]>,
     timers: TimerQueue,
     stateless: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<(ConnectionHandle, Event)>,
@@ -83,7 +85,7 @@ impl Endpoint {
             next_handle: 0,
             dirty: VecDeque::new(),
             dirty_set: FxHashSet::default(),
-            handshaking: FxHashSet::default(),
+            handshaking: FxHashMap::default(),
             timers: TimerQueue::default(),
             stateless: VecDeque::new(),
             events: VecDeque::new(),
@@ -115,7 +117,7 @@ impl Endpoint {
                 && datagram.len() < packet::MIN_INITIAL_SIZE
             {
                 // Refused before parsing: an answer could amplify.
-                self.refused(Refusal::TooSmall);
+                self.refused(remote, Refusal::TooSmall);
             } else {
                 self.stats.malformed += 1;
             }
@@ -192,12 +194,12 @@ impl Endpoint {
     ) {
         let mut repeated = None;
         self.with_conn(dcid, |c, _| {
-            repeated = Some(c.handle_repeated_initial(remote, len))
+            repeated = Some(c.handle_repeated_initial(now, remote, len))
         });
         if let Some(useful) = repeated {
             // A replay, or a copy from another address: nothing to do.
             if !useful {
-                self.refused(Refusal::Replayed);
+                self.refused(remote, Refusal::Replayed);
             }
             return;
         }
@@ -216,7 +218,7 @@ impl Endpoint {
             full,
         );
         match verdict {
-            InitialVerdict::Drop(why) => self.refused(why),
+            InitialVerdict::Drop(why) => self.refused(remote, why),
             InitialVerdict::Retry(token) => self.send_retry(remote, scid, token),
             InitialVerdict::Accept { validated } => {
                 self.accept(now, remote, len, dcid, scid, payload, validated);
@@ -224,8 +226,10 @@ impl Endpoint {
         }
     }
 
-    /// Counts one dropped Initial under its reason.
-    fn refused(&mut self, why: Refusal) {
+    /// Counts one dropped Initial under its reason (and says so at debug
+    /// level: a client that cannot get in shows up in the log).
+    fn refused(&mut self, remote: SocketAddr, why: Refusal) {
+        tracing::debug!(%remote, reason = ?why, "initial dropped");
         self.stats.refused(why);
     }
 
@@ -251,8 +255,11 @@ impl Endpoint {
         let params = Connection::local_params(&self.transport);
         let seed = self.seed();
         let Some(guard) = &self.guard else { return };
+        let Some(&ephemeral) = msg1.first_chunk::<32>() else {
+            return; // the guard refuses these
+        };
         let Ok((msg2, out)) = crypto::server_respond(guard.keypair(), seed, msg1, &params) else {
-            self.refused(Refusal::BadHandshake);
+            self.refused(remote, Refusal::BadHandshake);
             return;
         };
         self.stats.handshakes += 1;
@@ -263,7 +270,7 @@ impl Endpoint {
         let conn = Connection::server(init, out.keys, out.remote_params, datagram, len, validated);
         let h = self.insert(conn);
         self.routes.entry(dcid).or_insert(h);
-        self.handshaking.insert(h);
+        self.handshaking.insert(h, ephemeral);
     }
 
     /// Answers an Initial of another version with the versions we speak,
@@ -280,7 +287,7 @@ impl Endpoint {
             return;
         }
         if len < packet::MIN_INITIAL_SIZE {
-            self.refused(Refusal::TooSmall);
+            self.refused(remote, Refusal::TooSmall);
             return;
         }
         let mut out = Vec::new();
@@ -533,7 +540,25 @@ impl Endpoint {
             self.events.push_back((h, e));
         }
         if !c.is_handshaking() {
-            self.handshaking.remove(&h);
+            let confirmed = c.is_confirmed();
+            self.leave_handshaking(h, confirmed);
+        }
+    }
+
+    /// `h` is no longer handshaking: `confirmed` by its client, or ended
+    /// before that. In the latter case the guard forgets the client's
+    /// ephemeral key: the connection that absorbed the client's repeated
+    /// Initials is gone, and a client still retrying (its Handshake replies
+    /// were lost) must be answered again rather than be refused as a replay
+    /// until its own timeout. A replay of that Initial by someone else costs
+    /// one handshake, charged to the source's allowance, per lifetime of an
+    /// unconfirmed connection (repeats go to the new connection).
+    fn leave_handshaking(&mut self, h: ConnectionHandle, confirmed: bool) {
+        let Some(ephemeral) = self.handshaking.remove(&h) else {
+            return;
+        };
+        if !confirmed && let Some(guard) = &mut self.guard {
+            guard.forget_ephemeral(&ephemeral);
         }
     }
 
@@ -544,7 +569,7 @@ impl Endpoint {
         if !c.is_drained() {
             return false;
         }
-        let unread = c.has_unread();
+        let (unread, confirmed) = (c.has_unread(), c.is_confirmed());
         for cid in [c.local_cid(), c.initial_dcid()] {
             if self.routes.get(&cid) == Some(&h) {
                 self.routes.remove(&cid);
@@ -557,7 +582,7 @@ impl Endpoint {
         // timers) until `recv` hands out what it received: messages the peer
         // saw acknowledged must reach the application.
         self.timers.remove(h);
-        self.handshaking.remove(&h);
+        self.leave_handshaking(h, confirmed);
         // Its entry in `dirty`, if any, stays: `poll_transmit` skips it.
         // Removing it here scanned the whole queue for every connection
         // that ended (quadratic when many time out together).

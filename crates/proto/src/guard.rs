@@ -122,6 +122,13 @@ impl Guard {
         InitialVerdict::Accept { validated }
     }
 
+    /// The connection of the client with this ephemeral key ended before
+    /// the handshake was confirmed: a repeat of its Initial is answered
+    /// again (see `Endpoint::leave_handshaking`).
+    pub(crate) fn forget_ephemeral(&mut self, ephemeral: &[u8; 32]) {
+        self.replay.remove(ephemeral);
+    }
+
     fn needs_token(&self, handshaking: usize) -> bool {
         match self.config.retry_policy {
             RetryPolicy::Always => true,
@@ -211,12 +218,19 @@ impl ReplayCache {
     fn insert(&mut self, now: Instant, key: [u8; 32], ttl: Duration) {
         self.expire(now);
         if self.order.len() >= MAX_REPLAY_ENTRIES
-            && let Some((old, _)) = self.order.pop_front()
+            && let Some(oldest) = self.order.pop_front()
         {
-            self.seen.remove(&old);
+            self.unlink(oldest);
         }
         self.seen.insert(key, now + ttl);
         self.order.push_back((key, now + ttl));
+    }
+
+    /// Forgets `key` at once. Its entry in `order` stays until it expires
+    /// (bounded like the rest); [`Self::unlink`] then leaves a newer entry
+    /// of the same key alone.
+    fn remove(&mut self, key: &[u8; 32]) {
+        self.seen.remove(key);
     }
 
     fn expire(&mut self, now: Instant) {
@@ -225,6 +239,14 @@ impl ReplayCache {
                 break;
             }
             self.order.pop_front();
+            self.unlink((key, until));
+        }
+    }
+
+    /// Drops `seen`'s entry for an entry leaving `order`, unless the key
+    /// was removed and inserted again since (a later expiry).
+    fn unlink(&mut self, (key, until): ([u8; 32], Instant)) {
+        if self.seen.get(&key) == Some(&until) {
             self.seen.remove(&key);
         }
     }
@@ -354,6 +376,22 @@ mod tests {
         }
         let v = g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(4), 0, false);
         assert_eq!(v, InitialVerdict::Drop(Refusal::RateLimited));
+    }
+
+    #[test]
+    fn a_forgotten_ephemeral_is_accepted_again_and_remembered_for_a_full_ttl() {
+        let mut g = guard(RetryPolicy::Never);
+        let t = start();
+        let first = g.check_initial(t, addr(1), 1200, DCID, &[], &msg1(1), 0, false);
+        assert_eq!(first, InitialVerdict::Accept { validated: false });
+        g.forget_ephemeral(&[1; 32]);
+        let half = t + g.config.token_window;
+        let again = g.check_initial(half, addr(1), 1200, DCID, &[], &msg1(1), 0, false);
+        assert_eq!(again, InitialVerdict::Accept { validated: false });
+        // The first entry's expiry must not end the second one early.
+        let after_first = t + 2 * g.config.token_window + Duration::from_millis(1);
+        let replay = g.check_initial(after_first, addr(1), 1200, DCID, &[], &msg1(1), 0, false);
+        assert_eq!(replay, InitialVerdict::Drop(Refusal::Replayed));
     }
 
     #[test]

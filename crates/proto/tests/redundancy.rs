@@ -139,12 +139,18 @@ fn random_loss_turns_copies_on_and_they_cut_the_tail() {
     );
 }
 
-#[test]
-fn second_copies_recover_double_losses_before_a_probe_timeout() {
-    let seed = 55;
+/// What one seed's pair of runs gave: latencies and the client's counters
+/// with second copies (budget 200 %) and with first copies only (100 %).
+struct CopyRuns {
+    with: Vec<Duration>,
+    without: Vec<Duration>,
+    st: ConnectionStats,
+    one_st: ConnectionStats,
+}
+
+fn copy_runs(seed: u64) -> CopyRuns {
     let (mut two, c, s) = lossy_sim(seed, BENCH_LOSS, sim::transport());
     let with = chat(&mut two, (c, s), 0, 1000, EVERY_20_MS);
-    let st = stats(&two, c);
     // At 100 % the budget pays for the first copies only.
     let first_only = TransportConfig {
         redundancy_budget: 100,
@@ -152,47 +158,77 @@ fn second_copies_recover_double_losses_before_a_probe_timeout() {
     };
     let (mut one, c1, s1) = lossy_sim(seed, BENCH_LOSS, first_only);
     let without = chat(&mut one, (c1, s1), 0, 1000, EVERY_20_MS);
-    let one_st = stats(&one, c1);
+    CopyRuns {
+        st: stats(&two, c),
+        one_st: stats(&one, c1),
+        with,
+        without,
+    }
+}
+
+/// Pooled over several seeds: one seed's 1000 messages have ~100 late ones
+/// each way, and the ratio moves from 0.5 to 0.85 between seeds (seeds 40 to
+/// 64). The claim used to be "halved" on seed 55 alone, which only that
+/// seed (and 46) met: any change in the order of random draws could fail it.
+#[test]
+fn second_copies_recover_double_losses_before_a_probe_timeout() {
+    let seeds = 55..61;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    let (mut extra, mut first) = (0, 0);
     // A probe timeout here is at least 45 ms (20 ms RTT + 15 ms granularity + 10 ms
     // max_ack_delay); a second copy goes out about one RTT after the first.
     let limit = Duration::from_millis(45);
+    for seed in seeds.clone() {
+        let r = copy_runs(seed);
+        println!(
+            "seed {seed}: later than {limit:?}: {} with second copies, {} without; \
+             copies {} B of {} B sent vs {} B of {} B",
+            late(&r.with, limit),
+            late(&r.without, limit),
+            r.st.redundant_bytes,
+            r.st.bytes_sent,
+            r.one_st.redundant_bytes,
+            r.one_st.bytes_sent,
+        );
+        // The first packets of the connection, before the loss baseline is
+        // learnt, are not read as congestion (with the burst line at 40 % the
+        // window fell to two packets and one message waited 1.5 s, 70 more
+        // behind it). Not 500 ms: one early message lost five times in a row
+        // waits five backed-off probe timeouts, 670 ms on seed 61, with or
+        // without copies (none go out before the loss rate is known).
+        let worst = r.with.iter().max().expect("latencies");
+        assert!(
+            *worst < Duration::from_secs(1),
+            "seed {seed}: worst {worst:?}"
+        );
+        extra += r.st.redundant_bytes - r.one_st.redundant_bytes;
+        first += r.one_st.redundant_bytes;
+        with.extend(r.with);
+        without.extend(r.without);
+    }
     let (late_two, late_one) = (late(&with, limit), late(&without, limit));
     println!(
-        "seed {seed}: later than {limit:?}: {late_two} with second copies, {late_one} \
-         without; p50 / p99 {:?} / {:?} vs {:?} / {:?}; copies {} B of {} B sent vs {} B of {} B",
+        "seeds {seeds:?}: later than {limit:?}: {late_two} with second copies, {late_one} \
+         without; p50 / p99 {:?} / {:?} vs {:?} / {:?}; second copies {extra} B, first {first} B",
         quantile(&with, 0.5),
         quantile(&with, 0.99),
         quantile(&without, 0.5),
         quantile(&without, 0.99),
-        st.redundant_bytes,
-        st.bytes_sent,
-        one_st.redundant_bytes,
-        one_st.bytes_sent,
     );
     assert!(
-        late_two * 2 < late_one,
-        "seed {seed}: second copies halve the messages that wait for loss detection: \
-         {late_two} vs {late_one}"
+        late_two * 10 < late_one * 8,
+        "seeds {seeds:?}: second copies cut the messages that wait for loss detection \
+         by a fifth at least: {late_two} vs {late_one}"
     );
     assert!(
         quantile(&with, 0.99) < quantile(&without, 0.99),
-        "seed {seed}: and cut the p99"
-    );
-    // The first packets of the connection, before the loss baseline is learnt,
-    // are not read as congestion (with the burst line at 40 % the window fell to
-    // two packets here and one message waited 1.5 s, 70 more behind it).
-    let worst = with.iter().max().expect("latencies");
-    assert!(
-        *worst < Duration::from_millis(500),
-        "seed {seed}: worst {worst:?}"
+        "seeds {seeds:?}: and cut the p99"
     );
     // Ack-aware: a second copy only for what is still unacknowledged, so well
     // under one per packet.
-    let extra = st.redundant_bytes - one_st.redundant_bytes;
     assert!(
-        extra * 2 < one_st.redundant_bytes,
-        "seed {seed}: second copies cost {extra} B, first copies {} B",
-        one_st.redundant_bytes
+        extra * 2 < first,
+        "seeds {seeds:?}: second copies cost {extra} B, first copies {first} B"
     );
 }
 

@@ -410,6 +410,11 @@ impl Connection {
         }
     }
 
+    /// Server: the client used its keys (always true on a client).
+    pub(crate) fn is_confirmed(&self) -> bool {
+        self.confirmed
+    }
+
     /// True when the endpoint can forget this connection.
     pub fn is_drained(&self) -> bool {
         matches!(self.state, State::Drained)

@@ -66,10 +66,21 @@ impl Connection {
     /// Server: the client repeated its Initial, so our Handshake was lost.
     /// Returns false when the Initial is ignored (another address, or the
     /// handshake is already confirmed: a replay).
-    pub(crate) fn handle_repeated_initial(&mut self, remote: SocketAddr, len: usize) -> bool {
-        if remote != self.remote || self.confirmed {
+    ///
+    /// A client still retrying is alive: the repeat restarts the idle
+    /// timer, as any packet does. Otherwise a client whose Handshake
+    /// replies were lost for an idle timeout found the connection gone and
+    /// its retransmissions refused as replays (issue H1).
+    pub(crate) fn handle_repeated_initial(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        len: usize,
+    ) -> bool {
+        if remote != self.remote || self.confirmed || self.is_closed() {
             return false;
         }
+        self.last_rx = now;
         self.unvalidated_rx += len as u64;
         self.resend_handshake = true;
         true

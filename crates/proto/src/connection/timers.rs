@@ -125,6 +125,9 @@ impl Connection {
     }
 
     fn on_idle(&mut self, _now: Instant) {
+        if !self.confirmed {
+            tracing::debug!(remote = %self.remote, "handshake expired unconfirmed");
+        }
         self.drop_now(CloseReason::IdleTimeout);
     }
 
