@@ -1,6 +1,6 @@
 //! A client must get in even when the server's half of its handshake
-//! expired while the client was still retrying (issue H1: a new client was
-//! sometimes refused for good by a live server under 20 % loss).
+//! expired while the client was still retrying (a new client was sometimes
+//! refused for good by a live server under 20 % loss: `tests/files`).
 //!
 //! The server answered the client's Initial, every answer was lost, and the
 //! server forgot the unconfirmed connection after its idle timeout (3 s in
@@ -222,4 +222,39 @@ fn a_confirmed_clients_initial_replayed_is_still_refused_after_its_connection_en
     assert_eq!(stats.handshakes, 1, "{stats:?}");
     assert_eq!(stats.initials_replayed, 2, "{stats:?}");
     assert_eq!(p.server.connection_count(), 0);
+}
+
+/// The other side of letting a repeated Initial keep an unconfirmed
+/// connection alive: someone replaying a client's Initial from its address
+/// (every 500 ms, the server's answers never reach anyone) holds the
+/// connection 20 s at most. Then it is gone, and the next copy costs a new
+/// handshake, charged to that source like any other.
+#[test]
+fn repeated_initials_hold_an_unconfirmed_connection_for_20_s_at_most() {
+    let mut p = Pair::new();
+    p.connect();
+    let mut lose = |dir, _, _: &[u8]| dir == Dir::ToClient;
+    p.run(100, &mut lose);
+    let initial = p.client_sent.iter().find(|d| is_initial(d)).cloned();
+    let initial = initial.expect("the client sent an Initial");
+    let mut replay_until = |p: &mut Pair, until: u128| {
+        while p.ms() < until {
+            p.run(p.ms() + 500, &mut lose);
+            p.server.handle(p.now, CLIENT, &mut initial.clone());
+            p.exchange(&mut lose);
+        }
+    };
+
+    replay_until(&mut p, 19_500); // the last copy at 19.6 s
+    let stats = p.server.endpoint_stats();
+    assert_eq!(stats.handshakes, 1, "kept alive by the copies: {stats:?}");
+    assert_eq!(p.server.connection_count(), 1);
+
+    replay_until(&mut p, 21_000);
+    let stats = p.server.endpoint_stats();
+    assert_eq!(
+        stats.handshakes, 2,
+        "the first expired at 20 s, a copy opened another: {stats:?}"
+    );
+    assert!(!Pair::connected(&p.server_events));
 }

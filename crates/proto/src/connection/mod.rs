@@ -265,6 +265,13 @@ pub struct Connection {
     stats: ConnectionStats,
 }
 
+/// Longest a server connection stays unconfirmed. A repeated Initial
+/// keeps an unconfirmed connection from idling out (its Handshake replies
+/// may be what was lost), so without this bound anyone replaying a
+/// client's Initial from its address could hold the connection for ever.
+/// Longer than a client's whole connect attempt (15 s by default).
+const MAX_UNCONFIRMED: Duration = Duration::from_secs(20);
+
 /// What a new connection starts from.
 pub(crate) struct ConnectionInit {
     pub(crate) side: Side,
@@ -361,7 +368,11 @@ impl Connection {
         initial_len: usize,
         validated: bool,
     ) -> Self {
+        let now = init.now;
         let mut conn = Self::new(init, State::Established);
+        // On a server the handshake timer bounds how long the connection
+        // may stay unconfirmed, however often the Initial is repeated.
+        conn.handshake_deadline = Some(now + MAX_UNCONFIRMED);
         conn.keys = Some(keys);
         conn.apply_peer_params(peer_params);
         conn.handshake_datagram = Some(handshake_datagram.into_boxed_slice());

@@ -70,7 +70,8 @@ impl Connection {
     /// A client still retrying is alive: the repeat restarts the idle
     /// timer, as any packet does. Otherwise a client whose Handshake
     /// replies were lost for an idle timeout found the connection gone and
-    /// its retransmissions refused as replays (issue H1).
+    /// its retransmissions refused as replays (`MAX_UNCONFIRMED` bounds
+    /// how long repeats can keep it).
     pub(crate) fn handle_repeated_initial(
         &mut self,
         now: Instant,
@@ -131,6 +132,7 @@ impl Connection {
     fn on_authenticated(&mut self, remote: SocketAddr, pn: u64, rng: &mut dyn RngCore) {
         if self.side == Side::Server && !self.confirmed {
             self.confirmed = true;
+            self.handshake_deadline = None;
             self.validated = true;
             self.resend_handshake = false;
             self.handshake_datagram = None;

@@ -3,6 +3,7 @@
 //! | timer        | armed when                                   | on expiry                          |
 //! |--------------|----------------------------------------------|------------------------------------|
 //! | handshake    | client Initial sent                          | resend Initial (×2, at most ×16)   |
+//! |              | server: unconfirmed (up to `MAX_UNCONFIRMED`)| close silently (`IdleTimeout`)     |
 //! | ack          | one ack-eliciting packet unacknowledged      | send an ACK                        |
 //! | loss         | a packet will cross the time threshold       | declare it lost, retransmit        |
 //! | probe (PTO)  | ack-eliciting data in flight                 | tail-loss probe, backoff ×1.5      |
@@ -13,7 +14,7 @@
 
 use std::time::Instant;
 
-use super::{CloseReason, Connection, SentFrames, State};
+use super::{CloseReason, Connection, SentFrames, Side, State};
 use crate::recovery::LostPackets;
 
 /// Which timer a deadline belongs to.
@@ -118,7 +119,8 @@ impl Connection {
     }
 
     fn on_handshake_timer(&mut self, now: Instant) {
-        if now >= self.last_rx + self.idle_timeout() {
+        // Server: the unconfirmed connection reached `MAX_UNCONFIRMED`.
+        if now >= self.last_rx + self.idle_timeout() || self.side == Side::Server {
             self.on_idle(now);
         }
         // Otherwise poll_transmit sees the passed deadline and resends.
