@@ -84,9 +84,9 @@ pub enum DialError {
     Other(String),
 }
 
-impl From<natter_net::ConnectError> for DialError {
-    fn from(e: natter_net::ConnectError) -> Self {
-        use natter_net::ConnectError as E;
+impl From<natter_net::DialError> for DialError {
+    fn from(e: natter_net::DialError) -> Self {
+        use natter_net::DialError as E;
         match e {
             E::Unreachable(_) => Self::Unreachable(e.to_string()),
             E::KeyMismatch(m) => Self::KeyMismatch {
@@ -103,7 +103,7 @@ impl From<natter_net::ConnectError> for DialError {
 
 #[cfg(test)]
 mod tests {
-    use natter_net::ConnectError as Net;
+    use natter_net::DialError as Net;
     use natter_net::known_servers::KeyMismatch;
 
     use super::DialError;

@@ -10,7 +10,7 @@ use natter_proto::{CloseReason, ConnectionHandle, ConnectionStats};
 use tokio::sync::{Notify, oneshot};
 
 use crate::ConnectionError;
-use crate::endpoint::{Shared, State};
+use crate::endpoint::{EndpointInner, State};
 
 type AckWaiter = oneshot::Sender<Result<(), CloseReason>>;
 
@@ -49,7 +49,7 @@ impl ConnEntry {
 
 /// Closes the connection when the last handle is dropped.
 struct DropGuard {
-    shared: Arc<Shared>,
+    shared: Arc<EndpointInner>,
     handle: ConnectionHandle,
 }
 
@@ -64,7 +64,7 @@ impl Drop for DropGuard {
 /// One connection. Cheap to clone; closed when the last clone is dropped.
 #[derive(Clone)]
 pub struct Connection {
-    shared: Arc<Shared>,
+    shared: Arc<EndpointInner>,
     handle: ConnectionHandle,
     readable: Arc<Notify>,
     closed: Arc<Closed>,
@@ -84,7 +84,11 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Creates the driver-side entry and the first handle.
-    pub(crate) fn register(st: &mut State, shared: Arc<Shared>, handle: ConnectionHandle) -> Self {
+    pub(crate) fn register(
+        st: &mut State,
+        shared: Arc<EndpointInner>,
+        handle: ConnectionHandle,
+    ) -> Self {
         let readable = Arc::new(Notify::new());
         let closed = Arc::new(Closed::default());
         st.conns.insert(

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::ConnectError;
+use crate::DialError;
 use crate::connection::{ConnEntry, Connection};
 use crate::faults::{FaultConfig, Faults};
 use crate::known_servers::{self, ServerKeyPolicy};
@@ -52,7 +52,7 @@ pub(crate) struct State {
     tally: Tally,
 }
 
-pub(crate) struct Shared {
+pub(crate) struct EndpointInner {
     pub(crate) state: Mutex<State>,
     /// Wakes the driver after an application call.
     pub(crate) wake: Notify,
@@ -63,7 +63,7 @@ pub(crate) struct Shared {
     stopped: tokio::sync::watch::Sender<bool>,
 }
 
-impl Shared {
+impl EndpointInner {
     pub(crate) fn drop_queue(&self, h: ConnectionHandle) {
         self.dropped
             .lock()
@@ -85,7 +85,7 @@ impl Shared {
 /// Cheap to clone; the driver stops when [`Endpoint::shutdown`] is called.
 #[derive(Clone)]
 pub struct Endpoint {
-    shared: Arc<Shared>,
+    shared: Arc<EndpointInner>,
     accept_rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Connection>>>,
 }
 
@@ -115,7 +115,7 @@ impl Endpoint {
             stopped: false,
             tally: Tally::default(),
         };
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(EndpointInner {
             state: Mutex::new(state),
             wake: Notify::new(),
             socket,
@@ -145,7 +145,7 @@ impl Endpoint {
         &self,
         remote: SocketAddr,
         policy: ServerKeyPolicy,
-    ) -> Result<Connection, ConnectError> {
+    ) -> Result<Connection, DialError> {
         let pinned = policy.expected(remote)?;
         let (tx, rx) = oneshot::channel();
         let conn = {
@@ -154,7 +154,7 @@ impl Endpoint {
             let h = st
                 .proto
                 .connect(Instant::now(), remote, config)
-                .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+                .map_err(|e| DialError::Handshake(e.to_string()))?;
             st.connecting.insert(h, tx);
             Connection::register(&mut st, self.shared.clone(), h)
         };
@@ -217,16 +217,16 @@ fn connect_error(
     remote: SocketAddr,
     policy: &ServerKeyPolicy,
     pinned: Option<natter_proto::crypto::Fingerprint>,
-) -> ConnectError {
+) -> DialError {
     match reason {
         CloseReason::KeyMismatch { presented } => {
             let file = policy.file();
             let mismatch = known_servers::KeyMismatch::new(remote, pinned, &presented, file);
-            ConnectError::KeyMismatch(mismatch)
+            DialError::KeyMismatch(mismatch)
         }
-        CloseReason::IdleTimeout => ConnectError::Unreachable(remote),
-        CloseReason::VersionMismatch { offered } => ConnectError::Version(offered),
-        other => ConnectError::Handshake(format!("{other:?}")),
+        CloseReason::IdleTimeout => DialError::Unreachable(remote),
+        CloseReason::VersionMismatch { offered } => DialError::Version(offered),
+        other => DialError::Handshake(format!("{other:?}")),
     }
 }
 
@@ -248,10 +248,10 @@ const ACCEPT_QUEUE: usize = 1024;
 /// timer, every datagram, all under the lock) lasted seconds with 100 000
 /// connections on a busy machine: nothing read the socket, its queue
 /// overflowed, and sessions waiting for the lock stalled a worker.
-async fn drive(shared: Arc<Shared>) {
+async fn drive(shared: Arc<EndpointInner>) {
     let socket = shared.socket.clone();
     let mut rx = Inbox::default();
-    let mut out = Outbox::default();
+    let mut out = SendScratch::default();
     loop {
         let round = slice(&shared, &mut out);
         out.send(&*socket);
@@ -299,7 +299,7 @@ struct Round {
 
 /// One bounded slice of the driver's work, under the lock; `out` holds
 /// the datagrams to send once it is released.
-fn slice(shared: &Arc<Shared>, out: &mut Outbox) -> Round {
+fn slice(shared: &Arc<EndpointInner>, out: &mut SendScratch) -> Round {
     let mut st = shared.lock();
     let now = Instant::now();
     for h in shared.take_dropped() {
@@ -365,7 +365,7 @@ impl Default for Inbox {
 /// [`RECV_BATCH`], read in batches), so the ACKs and replies they cause
 /// leave in one flush.
 fn on_datagrams(
-    shared: &Shared,
+    shared: &EndpointInner,
     socket: &dyn DatagramSocket,
     from: SocketAddr,
     len: usize,
@@ -379,7 +379,7 @@ fn on_datagrams(
 
 /// Between two slices of a busy driver: handles what the socket already
 /// holds (up to [`RECV_BATCH`]) without waiting.
-fn receive_queued(shared: &Shared, socket: &dyn DatagramSocket, rx: &mut Inbox) {
+fn receive_queued(shared: &EndpointInner, socket: &dyn DatagramSocket, rx: &mut Inbox) {
     let mut st = shared.lock();
     handle_queued(&mut st, Instant::now(), socket, rx, 0);
 }
@@ -434,12 +434,12 @@ fn release_held(st: &mut State, batch: &mut SendBatch, now: Instant) {
 /// Scratch space for sending: the datagram being built and the batch of
 /// datagrams that leave together after the state's lock is released.
 #[derive(Default)]
-pub(crate) struct Outbox {
+pub(crate) struct SendScratch {
     buf: Vec<u8>,
     batch: SendBatch,
 }
 
-impl Outbox {
+impl SendScratch {
     /// Sends the batch (a few system calls at most) and empties it.
     fn send(&mut self, socket: &dyn DatagramSocket) {
         if !self.batch.is_empty() {
@@ -453,7 +453,12 @@ impl Outbox {
 /// event; the caller sends `out` once it has released the lock. True when
 /// more datagrams may be ready (the endpoint sends round robin across
 /// connections, so the next call goes on where this one stopped).
-fn flush_some(shared: &Arc<Shared>, st: &mut State, out: &mut Outbox, max: usize) -> bool {
+fn flush_some(
+    shared: &Arc<EndpointInner>,
+    st: &mut State,
+    out: &mut SendScratch,
+    max: usize,
+) -> bool {
     let now = Instant::now();
     let mut built = 0;
     while built < max {
@@ -481,7 +486,7 @@ fn queue(st: &mut State, batch: &mut SendBatch, now: Instant, to: SocketAddr, da
     }
 }
 
-fn dispatch(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle, event: Event) {
+fn dispatch(shared: &Arc<EndpointInner>, st: &mut State, h: ConnectionHandle, event: Event) {
     match event {
         Event::Connected { .. } => on_connected(shared, st, h),
         Event::Readable => {
@@ -507,7 +512,7 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle, event: Ev
     }
 }
 
-fn on_connected(shared: &Arc<Shared>, st: &mut State, h: ConnectionHandle) {
+fn on_connected(shared: &Arc<EndpointInner>, st: &mut State, h: ConnectionHandle) {
     st.tally.opened(h);
     if let Some(tx) = st.connecting.remove(&h) {
         let _ = tx.send(Ok(()));

@@ -69,14 +69,14 @@ impl ServerKeyPolicy {
         remote: SocketAddr,
         pinned: Option<Fingerprint>,
         key: &[u8; 32],
-    ) -> Result<(), crate::ConnectError> {
+    ) -> Result<(), crate::DialError> {
         match self {
             Self::KnownServers(file) if pinned.is_none() => Ok(remember(file, remote, key)?),
             Self::KnownCluster { file, addresses } => {
                 let pins = cluster_pins(file, remote, addresses)?;
                 if let Some((_, other)) = pins.iter().find(|(_, fp)| !fp.matches(key)) {
                     let mismatch = KeyMismatch::new(remote, Some(*other), key, Some(file));
-                    return Err(crate::ConnectError::KeyMismatch(mismatch));
+                    return Err(crate::DialError::KeyMismatch(mismatch));
                 }
                 let unpinned = std::iter::once(remote).chain(addresses.iter().copied());
                 let mut done: Vec<SocketAddr> = pins.iter().map(|(a, _)| *a).collect();
@@ -266,7 +266,7 @@ mod tests {
             addresses: vec![addr(5), addr(1)],
         };
         let pinned = mixed.expected(addr(5)).expect("read");
-        let Err(crate::ConnectError::KeyMismatch(m)) = mixed.accept(addr(5), pinned, &other) else {
+        let Err(crate::DialError::KeyMismatch(m)) = mixed.accept(addr(5), pinned, &other) else {
             panic!("a list with two keys accepted a node");
         };
         assert_eq!(m.got, fingerprint(&other));

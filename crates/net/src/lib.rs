@@ -38,7 +38,7 @@ pub use totals::TransportTotals;
 
 /// Why `connect` failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub enum DialError {
     /// No answer: the server is down, the address is wrong, or the network
     /// drops our packets.
     #[error("no answer from {0}: the server is not running there, or the network blocks it")]

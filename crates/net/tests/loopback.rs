@@ -210,7 +210,7 @@ async fn unreachable_server_is_a_clear_error() {
         .await
         .expect_err("fails");
     assert!(
-        matches!(err, natter_net::ConnectError::Unreachable(a) if a == port),
+        matches!(err, natter_net::DialError::Unreachable(a) if a == port),
         "{err}"
     );
 }
