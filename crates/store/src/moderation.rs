@@ -102,8 +102,9 @@ pub trait Moderation {
     /// nothing appended after it. Ordered like a membership change against
     /// [`crate::Messages::append_checked`] on every writer of the same
     /// database: a post of `user` is stored before the entry or refused.
-    /// A repeat of `entry` (same client id) is not appended again: the
-    /// member then reads up to the stored one.
+    /// Not idempotent: each removal needs an entry with a fresh client id
+    /// (the writer's system entries have random ones); a repeat finds
+    /// `user` removed already and fails with `NotFound`.
     ///
     /// Errors: [`crate::StoreError::NotFound`] if `user` is not a current
     /// member (or the conversation does not exist),
