@@ -46,6 +46,9 @@ pub(crate) struct Session {
     pushes: Option<Arc<Inbox>>,
     /// Highest seq already sent per conversation (sync/live de-duplication).
     pub(crate) sent_upto: HashMap<ConvId, u64>,
+    /// After a gap fill the store could not answer: no gap fill of any
+    /// conversation before this instant (see [`Self::on_gap`]).
+    fills_paused_until: Option<Instant>,
     /// Which `typing` requests are relayed (bounded per connection).
     pub(crate) typing: crate::typing::TypingGate,
     /// Messages handed to the writer whose ✓ ([`Push::Reply`]) has not
@@ -79,6 +82,7 @@ impl Session {
             device: None,
             pushes: None,
             sent_upto: HashMap::new(),
+            fills_paused_until: None,
             typing: crate::typing::TypingGate::default(),
             awaiting_writer: 0,
             bulk: None,
@@ -283,25 +287,45 @@ impl Session {
     /// or followed one whose fan-out failed. Every member gets every seq,
     /// so the missed ones are read from the store first, as a sync does:
     /// only what this member may read (from its join, up to its leave),
-    /// which covers the live one too (it is committed). If the store
-    /// cannot answer, nothing is sent and `sent_upto` stays: the next live
-    /// message tries again, and the client's cursor stays before the gap,
-    /// so its next sync brings them.
+    /// which covers the live one too (it is committed).
+    ///
+    /// If the store cannot answer, nothing is sent and `sent_upto` stays;
+    /// the live message is dropped, and for [`GAP_FILL_BACKOFF`] no gap of
+    /// any conversation is filled (their live messages are dropped too):
+    /// a store that is busy or down is not asked again for every live
+    /// message to every session. The first fill after that reads from
+    /// `sent_upto` up to the newest message, so it brings every dropped
+    /// one in order; and the client's cursor stays before the gap, so its
+    /// next sync brings them as well. A fill that succeeds ends the
+    /// back-off.
     ///
     /// A session that sent nothing of `conv` yet starts from the user's
     /// delivered cursor (what a client of theirs already got).
     async fn on_gap(&mut self, conv: ConvId) -> Result<(), &'static str> {
+        if self
+            .fills_paused_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Ok(());
+        }
         let after = match self.sent_upto.get(&conv) {
-            Some(&upto) => upto,
-            None => match crate::sync::delivered(self, conv).await {
-                Some(delivered) => delivered,
-                None => return Ok(()),
-            },
+            Some(&upto) => Some(upto),
+            None => crate::sync::delivered(self, conv).await,
         };
-        Metrics::inc(&self.shared.metrics.session_gaps);
-        Box::pin(crate::sync::fill(self, conv, after))
-            .await
-            .map_err(|_| "link closed")
+        let filled = match after {
+            Some(after) => {
+                Metrics::inc(&self.shared.metrics.session_gaps);
+                Box::pin(crate::sync::fill(self, conv, after))
+                    .await
+                    .map_err(|_| "link closed")?
+            }
+            None => false,
+        };
+        self.fills_paused_until = match filled {
+            true => None,
+            false => Some(Instant::now() + GAP_FILL_BACKOFF),
+        };
+        Ok(())
     }
 
     /// A message frame as this session's device gets it (an end-to-end
@@ -477,6 +501,10 @@ fn gap(conv: ConvId, seq: u64, frame: Bytes, e2e: bool) -> Push {
     }
 }
 
+/// How long a session fills no gap after the store could not answer one
+/// (see [`Session::on_gap`]).
+const GAP_FILL_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Most pushes a session forwards in one go before it looks at its link
 /// again (requests, shutdown).
 const PUSH_BATCH: usize = 64;
@@ -509,7 +537,169 @@ async fn next_push(inbox: Option<Arc<Inbox>>) -> Push {
 
 #[cfg(test)]
 mod tests {
+    use natter_store::{Conversations, MemoryStore, Messages, MsgKind, NewMessage, Store, Users};
+    use tokio::sync::mpsc;
+
     use super::*;
+    use crate::gateway::ChannelLink;
+
+    /// Bob's session (logged in, nothing synced) on a node over a memory
+    /// store, in his direct conversation with alice.
+    struct Bob {
+        store: Arc<MemoryStore>,
+        shared: Arc<Shared>,
+        s: Session,
+        /// What the session sent to the client.
+        to_client: mpsc::Receiver<Bytes>,
+        alice: UserId,
+        conv: ConvId,
+    }
+
+    impl Bob {
+        async fn new() -> Self {
+            let store = Arc::new(MemoryStore::new());
+            let alice = store.create_user("alice", "x", 0).expect("alice").id;
+            let bob = store.create_user("bob", "x", 0).expect("bob").id;
+            let conv = store.direct(alice, bob, 0).expect("direct").id;
+            let dyn_store: Arc<dyn Store> = store.clone();
+            let shared = Arc::new(Shared::new(dyn_store, crate::ServerConfig::for_tests()));
+            let (to_client_tx, to_client) = mpsc::channel(64);
+            let (_, from_client) = mpsc::channel(1);
+            let remote: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+            let link = Arc::new(ChannelLink::new(to_client_tx, from_client, remote, "test"));
+            let mut s = Session::new(shared.clone(), link, None);
+            let user = shared.user_info(bob).await.expect("info");
+            let (_, token) = crate::auth::new_token();
+            s.authenticate(Auth {
+                id: bob,
+                user,
+                token,
+            });
+            Self {
+                store,
+                shared,
+                s,
+                to_client,
+                alice,
+                conv,
+            }
+        }
+
+        /// Alice's `n`th message committed; its live push.
+        async fn commit(&self, n: u8) -> Push {
+            let new = NewMessage {
+                conv: self.conv,
+                sender: Some(self.alice),
+                client_id: [n; 16],
+                kind: MsgKind::Text,
+                body: format!("message {n}"),
+                ts_ms: 1,
+            };
+            let mut appended = self.store.append(&[new]).expect("appended");
+            let message = appended.remove(0).message;
+            let seq = message.seq;
+            let message = self.shared.message(message).await.expect("api message");
+            let frame = api::encode(&ServerFrame::Event(Event::Message(message))).expect("frame");
+            Push::Message {
+                conv: self.conv,
+                seq,
+                frame: Bytes::from(frame),
+                e2e: false,
+            }
+        }
+
+        /// Commits alice's `n`th message and hands its push to the session.
+        async fn live(&mut self, n: u8) {
+            let push = self.commit(n).await;
+            self.s.on_pushes(push).await.expect("link open");
+        }
+
+        /// The seqs of the messages the client got since the last call.
+        fn got(&mut self) -> Vec<u64> {
+            let mut seqs = Vec::new();
+            while let Ok(frame) = self.to_client.try_recv() {
+                if let Ok(ServerFrame::Event(Event::Message(m))) = api::decode(&frame) {
+                    seqs.push(m.seq);
+                }
+            }
+            seqs
+        }
+
+        fn reads(&self) -> u64 {
+            self.store.reads().expect("reads")
+        }
+
+        fn gaps(&self) -> u64 {
+            let gaps = &self.shared.metrics.session_gaps;
+            gaps.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    /// A gap fill the store cannot answer (busy or down) stops the
+    /// session from trying again for every later live message: the store
+    /// is asked once, not once per message. The first live message after
+    /// the back-off, the store answering again, brings every missed one
+    /// at once, in order. Fails without the back-off (ten range reads).
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_fill_the_store_cannot_answer_is_not_retried_before_a_back_off() {
+        let mut bob = Bob::new().await;
+        bob.live(1).await;
+        assert_eq!(bob.got(), [1]);
+        // Message 2's fan-out failed; the store goes busy.
+        bob.commit(2).await;
+        bob.store.answer_busy_reads(u32::MAX).expect("hook");
+        let reads = bob.reads();
+        for n in 3..=12 {
+            bob.live(n).await;
+        }
+        assert_eq!(bob.reads() - reads, 1, "one fill tried, then none");
+        assert_eq!(bob.gaps(), 1);
+        assert_eq!(bob.got(), [0; 0], "nothing sent after the gap");
+        assert_eq!(bob.s.sent_upto.get(&bob.conv), Some(&1));
+        // Halfway through the back-off: still no fill.
+        tokio::time::advance(GAP_FILL_BACKOFF / 2).await;
+        bob.live(13).await;
+        assert_eq!(bob.reads() - reads, 1, "no fill during the back-off");
+        // Past it, the store answering again: one fill brings them all.
+        tokio::time::advance(GAP_FILL_BACKOFF).await;
+        bob.store.answer_busy_reads(0).expect("hook");
+        let reads = bob.reads();
+        bob.live(14).await;
+        assert_eq!(bob.reads() - reads, 1, "one range read");
+        assert_eq!(bob.gaps(), 2);
+        assert_eq!(bob.got(), (2..=14).collect::<Vec<u64>>());
+        assert_eq!(bob.s.sent_upto.get(&bob.conv), Some(&14));
+        // The fill ended the back-off; the next message goes out live.
+        bob.live(15).await;
+        assert_eq!(bob.got(), [15]);
+        assert_eq!(bob.reads() - reads, 1, "no read for a live message");
+    }
+
+    /// The same for a session that sent nothing of the conversation yet
+    /// and cannot read its user's delivered cursor: one read, then none
+    /// until the back-off has passed; then the cursor and the messages.
+    #[tokio::test(start_paused = true)]
+    async fn a_delivered_cursor_the_store_cannot_read_is_not_retried_before_a_back_off() {
+        let mut bob = Bob::new().await;
+        bob.commit(1).await;
+        bob.store.answer_busy_reads(u32::MAX).expect("hook");
+        let reads = bob.reads();
+        for n in 2..=11 {
+            bob.live(n).await;
+        }
+        assert_eq!(bob.reads() - reads, 1, "one cursor read tried, then none");
+        assert_eq!(bob.gaps(), 0, "no fill without a cursor");
+        assert_eq!(bob.got(), [0; 0]);
+        assert_eq!(bob.s.sent_upto.get(&bob.conv), None);
+        tokio::time::advance(GAP_FILL_BACKOFF).await;
+        bob.store.answer_busy_reads(0).expect("hook");
+        let reads = bob.reads();
+        bob.live(12).await;
+        assert_eq!(bob.reads() - reads, 2, "the cursor, then one range read");
+        assert_eq!(bob.got(), (1..=12).collect::<Vec<u64>>());
+        bob.live(13).await;
+        assert_eq!(bob.got(), [13]);
+    }
 
     /// The size of the future `f` returns, without calling it.
     fn future_size<A, B, F: Future>(_: impl FnOnce(A, B) -> F) -> usize {

@@ -101,23 +101,24 @@ pub(crate) async fn resync(
 }
 
 /// Sends what `s` may read of `conv` after `after` up to its newest
-/// message (a gap in what the session got live). A store that cannot
-/// answer is logged and leaves the session's `sent_upto` as it was; only
-/// a closed link is an error.
-pub(crate) async fn fill(s: &mut Session, conv: ConvId, after: u64) -> Result<(), LinkClosed> {
+/// message (a gap in what the session got live): `Ok(true)` once sent.
+/// A store that cannot answer is logged, leaves the session's `sent_upto`
+/// as it was and gives `Ok(false)` (the session backs off); only a closed
+/// link is an error.
+pub(crate) async fn fill(s: &mut Session, conv: ConvId, after: u64) -> Result<bool, LinkClosed> {
     match sync_conv(s, conv, after).await {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         Err(SyncError::Link(e)) => Err(e),
         Err(SyncError::Cmd(e)) => {
             let _ = e.into_api();
-            Ok(())
+            Ok(false)
         }
     }
 }
 
 /// The user's delivered cursor in `conv`: where a gap fill starts for a
 /// session that sent nothing of `conv` yet. A store that cannot answer is
-/// logged and gives `None` (the next live message tries again).
+/// logged and gives `None` (the session backs off, see `Session::on_gap`).
 pub(crate) async fn delivered(s: &Session, conv: ConvId) -> Option<u64> {
     let me = s.auth.as_ref()?.id;
     let cursors = s.shared.db(move |st| st.cursors_of(me)).await;

@@ -437,7 +437,8 @@ impl Messages for MemoryStore {
     }
 
     fn range(&self, conv: ConvId, after: u64, upto: u64, limit: u32) -> Result<Vec<Message>> {
-        let s = self.lock()?;
+        let mut s = self.lock()?;
+        s.operators.read_hook()?;
         let log = s.log(conv);
         let upto = upto.min(log.len() as u64);
         let page = match page_bounds(upto, Anchor::After(after), clamp_limit(limit)) {
@@ -466,7 +467,8 @@ impl Cursors for MemoryStore {
     }
 
     fn cursors_of(&self, user: UserId) -> Result<Vec<Cursor>> {
-        let s = self.lock()?;
+        let mut s = self.lock()?;
+        s.operators.read_hook()?;
         let mine = s
             .members
             .iter()

@@ -16,6 +16,12 @@ pub(super) struct OperatorState {
     /// Test hook: `session_user` calls until the one that answers
     /// `StoreError::Busy` (see [`MemoryStore::answer_busy_at_session_check`]).
     busy_session_check: u32,
+    /// Test hook: `range` and `cursors_of` calls still to answer
+    /// `StoreError::Busy` (see [`MemoryStore::answer_busy_reads`]).
+    busy_reads: u32,
+    /// Test hook: `range` and `cursors_of` calls made, answered or not
+    /// (see [`MemoryStore::reads`]).
+    reads: u64,
     /// Test hook: a message appended just before the next removal of a
     /// member (see [`MemoryStore::append_before_next_removal`]).
     before_removal: Option<NewMessage>,
@@ -33,6 +39,17 @@ impl OperatorState {
             return Ok(());
         }
         self.busy_checks -= 1;
+        Err(StoreError::Busy)
+    }
+
+    /// Counts a `range` or `cursors_of` call; `StoreError::Busy` while
+    /// the test hook asks for it (counted down).
+    pub(super) fn read_hook(&mut self) -> Result<()> {
+        self.reads += 1;
+        if self.busy_reads == 0 {
+            return Ok(());
+        }
+        self.busy_reads -= 1;
         Err(StoreError::Busy)
     }
 
@@ -64,6 +81,20 @@ impl MemoryStore {
     pub fn answer_busy(&self, n: u32) -> Result<()> {
         self.lock()?.operators.busy_checks = n;
         Ok(())
+    }
+
+    /// Test hook: the next `n` calls of `range` or `cursors_of` fail with
+    /// `StoreError::Busy`, as a loaded (or unreachable) PostgreSQL pool
+    /// answers; 0 ends it.
+    pub fn answer_busy_reads(&self, n: u32) -> Result<()> {
+        self.lock()?.operators.busy_reads = n;
+        Ok(())
+    }
+
+    /// Test hook: how many `range` and `cursors_of` calls were made so
+    /// far, those answered `StoreError::Busy` included.
+    pub fn reads(&self) -> Result<u64> {
+        Ok(self.lock()?.operators.reads)
     }
 
     /// Test hook: `new` is appended (unchecked) inside the next
