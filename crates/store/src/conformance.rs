@@ -82,6 +82,8 @@ macro_rules! conformance_tests {
             search_follows_edits_and_deletes,
             search_finds_what_was_just_appended_at_every_indexing_step,
             search_follows_changes_of_indexed_and_pending_messages,
+            search_finds_what_follows_a_deleted_group_that_held_the_newest,
+            search_ignores_case_alike_before_and_after_indexing,
             read_marks_rise_and_list_current_members,
             an_edit_is_an_entry_and_changes_the_text_once,
             a_delete_erases_the_text_and_ends_every_change,

@@ -33,7 +33,13 @@ pub struct SearchQuery {
     pub user: UserId,
     /// The text, matched as a substring ignoring case (see
     /// [`find_ignoring_case`]); fewer than [`MIN_SEARCH_CHARS`] characters
-    /// match nothing.
+    /// match nothing. Every backend folds case as its index does, so at the
+    /// edges of Unicode they may differ: SQLite's trigram tokenizer folds
+    /// with an older table (`ς` as `σ`, `ſ` as `s`; no Cherokee or
+    /// Georgian Mtavruli capitals), PostgreSQL's `lower()` treats a final
+    /// `Σ` as `ς`. Scripts in everyday use (Latin, Cyrillic, Greek apart
+    /// from the final sigma, CJK, emoji) match alike everywhere
+    /// (conformance `search_ignores_case_alike_before_and_after_indexing`).
     pub text: String,
     /// Only this conversation.
     pub conv: Option<ConvId>,

@@ -123,3 +123,117 @@ fn messages_indexed_by_the_version_9_trigger_stay_indexed_once() {
     assert_eq!(s.index_pending(100).unwrap(), 1, "only the new message");
     assert_eq!(found(&s, "needle"), vec![3, 2]);
 }
+
+/// FTS5's check that the index holds exactly the messages' bodies.
+fn index_is_exact(s: &SqliteStore) -> bool {
+    let check = "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)";
+    s.write(|tx| Ok(tx.execute_batch(check)?)).is_ok()
+}
+
+fn watermark(s: &SqliteStore) -> i64 {
+    s.read(|c| Ok(c.query_row("SELECT upto FROM search_indexed", [], |r| r.get(0))?))
+        .unwrap()
+}
+
+/// Version 10 with rows 1 and 2 indexed, as `index_pending` leaves them.
+fn indexed_upto_2(conn: &Connection) {
+    let index = "INSERT INTO messages_fts (rowid, body)
+                     SELECT rowid, body FROM messages WHERE rowid <= 2;
+                 UPDATE search_indexed SET upto = 2;";
+    conn.execute_batch(index).unwrap();
+}
+
+/// What version 10 left after a group deletion took the row at the
+/// watermark and the pending rows above it: the watermark above every row
+/// and a new message under it, counted as indexed, never indexed (its edit
+/// fails: FTS5 with `secure-delete` refuses to delete entries it never
+/// had). Version 11 rebuilds the index.
+#[test]
+fn an_index_version_10_left_wrong_after_a_group_deletion_is_rebuilt() {
+    let conn = old_messages(10, &["lobby one", "club two", "club three", "club four"]);
+    indexed_upto_2(&conn);
+    let delete_group = "
+        INSERT INTO conversations (id, kind, name, name_key, public, created_ms)
+            VALUES (2, 2, 'club', NULL, 0, 1);
+        DELETE FROM messages WHERE rowid >= 2;
+        INSERT INTO deleted_groups (conv_id) VALUES (2);";
+    conn.execute_batch(delete_group).unwrap();
+    let upto: i64 = conn
+        .query_row("SELECT upto FROM search_indexed", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(upto, 2, "version 10 left the watermark above every row");
+    let new = "INSERT INTO messages (conv_id, seq, sender_id, client_id, kind, body, ts_ms)
+                   VALUES (1, 5, 1, zeroblob(16), 0, 'lobby five', 2)";
+    conn.execute_batch(new).unwrap();
+    let edit = "UPDATE messages SET body = 'lobby edited' WHERE seq = 5";
+    let refused = conn.execute_batch(edit).unwrap_err().to_string();
+    assert!(refused.contains("malformed"), "{refused}");
+    let s = migrated(conn);
+    assert_eq!(watermark(&s), 2, "everything indexed");
+    assert_eq!(s.index_pending(100).unwrap(), 0);
+    assert_eq!(found(&s, "FIVE"), vec![5]);
+    s.write(|tx| Ok(tx.execute_batch(edit)?)).unwrap();
+    assert_eq!(found(&s, "EDITED"), vec![5]);
+    assert_eq!(found(&s, "lobby"), vec![5, 1]);
+    assert_eq!(found(&s, "club"), Vec::<u64>::new());
+    assert!(index_is_exact(&s));
+}
+
+/// Without a deleted group nothing can be wrong but a watermark above
+/// every row: it is lowered, and pending messages stay pending (no
+/// rebuild).
+#[test]
+fn a_version_10_index_without_deleted_groups_is_kept() {
+    let conn = old_messages(10, &["one needle", "two needle", "three needle"]);
+    indexed_upto_2(&conn);
+    let s = migrated(conn);
+    assert_eq!(watermark(&s), 2, "kept");
+    assert_eq!(found(&s, "needle"), vec![3, 2, 1]);
+    assert_eq!(s.index_pending(100).unwrap(), 1, "the pending row");
+    assert!(index_is_exact(&s));
+
+    let conn = old_messages(10, &["one needle", "two needle"]);
+    indexed_upto_2(&conn);
+    conn.execute_batch("UPDATE search_indexed SET upto = 7")
+        .unwrap();
+    let s = migrated(conn);
+    assert_eq!(watermark(&s), 2, "lowered to the newest row");
+    let new = crate::NewMessage {
+        conv: crate::ConvId(1),
+        sender: Some(crate::UserId(1)),
+        client_id: [9; 16],
+        kind: crate::MsgKind::Text,
+        body: "new needle".into(),
+        ts_ms: 2,
+    };
+    s.append(&[new]).unwrap();
+    assert_eq!(found(&s, "needle"), vec![3, 2, 1]);
+    assert_eq!(s.index_pending(100).unwrap(), 1, "the new message");
+    assert!(index_is_exact(&s));
+}
+
+/// Version 11's delete trigger on a database it migrated: deleting the
+/// row at the watermark with the pending rows above it lowers the
+/// watermark, and the rowid handed out again is indexed.
+#[test]
+fn version_11_lowers_the_watermark_past_deleted_pending_rows() {
+    let conn = old_messages(10, &["one", "two", "three", "four"]);
+    indexed_upto_2(&conn);
+    let s = migrated(conn);
+    let delete = "DELETE FROM messages WHERE rowid >= 2";
+    s.write(|tx| Ok(tx.execute_batch(delete)?)).unwrap();
+    assert_eq!(watermark(&s), 1);
+    let new = crate::NewMessage {
+        conv: crate::ConvId(1),
+        sender: Some(crate::UserId(1)),
+        client_id: [9; 16],
+        kind: crate::MsgKind::Text,
+        body: "new needle".into(),
+        ts_ms: 2,
+    };
+    s.append(&[new]).unwrap();
+    assert_eq!(found(&s, "needle"), vec![2]);
+    assert_eq!(s.index_pending(100).unwrap(), 1);
+    assert_eq!(found(&s, "needle"), vec![2]);
+    assert!(index_is_exact(&s));
+}

@@ -106,6 +106,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(super::actions::MESSAGE_ACTIONS),
         M::up(super::search::SEARCH_FTS),
         M::up(super::search::SEARCH_DEFERRED),
+        M::up(super::search::SEARCH_WATERMARK),
     ])
 }
 

@@ -1,7 +1,8 @@
 //! `Search` and `ReadMarks` on SQLite: an FTS5 index of message bodies
 //! with the `trigram` tokenizer, fed in batches after the messages'
 //! commit (see [`SEARCH_DEFERRED`]), plus a scan of the few messages it
-//! does not hold yet.
+//! does not hold yet, which compares characters the way the index does
+//! ([`index_char`]).
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -10,7 +11,7 @@ use super::{
 };
 use crate::paging::clamp_limit;
 use crate::search::{MIN_SEARCH_CHARS, ReadMarks, Search, SearchQuery};
-use crate::{ConvId, Message, Result, UserId, find_ignoring_case};
+use crate::{ConvId, Message, Result, UserId};
 
 /// The search index (version 9): an external-content FTS5 table over
 /// `messages.body` (it stores only the index, not a second copy of the
@@ -50,12 +51,13 @@ INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
 /// The triggers keep the invariant for indexed rows only: a changed body
 /// (edit, delete, a removed account) replaces the row's entries, a deleted
 /// row drops them; a row above the watermark has none, and is indexed with
-/// whatever body it has then. Deleting the newest rows lowers the
-/// watermark to the newest remaining one, so a rowid SQLite hands out
-/// again (`max(rowid) + 1`) is above it. Every row stored before this
-/// migration was indexed by the old insert trigger. A migration that
-/// rebuilds `messages` must re-create these triggers, run 'rebuild' and
-/// set the watermark to `max(rowid)`.
+/// whatever body it has then. Every row stored before this migration was
+/// indexed by the old insert trigger. A migration that rebuilds `messages`
+/// must re-create these triggers (as [`SEARCH_WATERMARK`] has them), run
+/// 'rebuild' and set the watermark to `max(rowid)`.
+///
+/// Its delete trigger lowers the watermark only when the deleted row was
+/// at or below it, which is not enough: [`SEARCH_WATERMARK`] replaces it.
 pub(super) const SEARCH_DEFERRED: &str = r#"
 DROP TRIGGER IF EXISTS messages_fts_insert;
 DROP TRIGGER IF EXISTS messages_fts_delete;
@@ -77,6 +79,52 @@ WHEN old.rowid <= (SELECT upto FROM search_indexed) BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.rowid, old.body);
     INSERT INTO messages_fts (rowid, body) VALUES (new.rowid, new.body);
 END;
+"#;
+
+/// The watermark follows deletes of rows above it (version 11). SQLite
+/// hands out `max(rowid) + 1` for a new row (`messages` has no
+/// AUTOINCREMENT), so after the newest rows are deleted a new message may
+/// get a rowid at or below the watermark and count as indexed without
+/// being so: never found, and its edit or delete fails ("database disk
+/// image is malformed": FTS5 with `secure-delete` refuses to delete
+/// entries it never had; without it the index would be corrupt).
+///
+/// Version 10 lowered the watermark only in its trigger guarded by
+/// `old.rowid <= upto`; a group deletion (`DELETE FROM messages WHERE
+/// conv_id = ?`) that holds the row at the watermark and every row above
+/// it deletes the first while the others still count in `max(rowid)`, and
+/// the others without the trigger, leaving the watermark above every row.
+///
+/// The new delete trigger fires for every deleted row: first the guarded
+/// FTS 'delete' (an `INSERT .. SELECT .. WHERE`, so it reads the watermark
+/// before the second statement lowers it), then the watermark drops to the
+/// newest remaining row if it is above it. One trigger, not two: SQLite
+/// fires the triggers of one event newest first, and a separate lowering
+/// trigger would move the watermark below the deleted row before the
+/// guarded one decides, leaving that row's entries in the index.
+///
+/// Databases that ran version 10 and ever deleted a group may hold such a
+/// message, which no query can tell from an indexed one: their index is
+/// rebuilt (the cost of version 9's back-fill, once) and the watermark put
+/// at `max(rowid)`. Elsewhere it is lowered to `max(rowid)` if above it.
+///
+/// AUTOINCREMENT would stop the reuse (a watermark above every row would
+/// then be harmless) but SQLite cannot add it to a table: `messages`, its
+/// indexes and the search index would all have to be copied and rebuilt.
+pub(super) const SEARCH_WATERMARK: &str = r#"
+DROP TRIGGER IF EXISTS messages_fts_delete;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, body)
+        SELECT 'delete', old.rowid, old.body
+        WHERE old.rowid <= (SELECT upto FROM search_indexed);
+    UPDATE search_indexed SET upto = (SELECT coalesce(max(rowid), 0) FROM messages)
+        WHERE upto > (SELECT coalesce(max(rowid), 0) FROM messages);
+END;
+INSERT INTO messages_fts (messages_fts)
+    SELECT 'rebuild' WHERE EXISTS (SELECT 1 FROM deleted_groups);
+UPDATE search_indexed SET upto = (SELECT coalesce(max(rowid), 0) FROM messages)
+    WHERE EXISTS (SELECT 1 FROM deleted_groups)
+       OR upto > (SELECT coalesce(max(rowid), 0) FROM messages);
 "#;
 
 /// The watermark of [`SEARCH_DEFERRED`].
@@ -105,9 +153,97 @@ fn index_batch(tx: &Transaction<'_>, max: usize) -> Result<usize> {
     Ok(count as usize)
 }
 
-/// `text` as one FTS5 phrase (a substring match with the trigram tokenizer).
+/// `text` as one FTS5 phrase (a substring match with the trigram
+/// tokenizer). NULs are left out: the tokenizer skips them in the bodies
+/// and in the phrase alike, but the query parser takes a NUL for the end
+/// of the query ("unterminated string").
 fn phrase(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\"\""))
+    let quoted = text.replace('"', "\"\"").replace('\0', "");
+    format!("\"{quoted}\"")
+}
+
+/// A character as the index holds it (the `trigram` tokenizer with its
+/// defaults: `case_sensitive 0`, `remove_diacritics 0`), or `None` for a
+/// NUL, which it skips. Its case folding is the simple case folding of an
+/// older Unicode (FTS5's own table), which differs from today's simple
+/// lowercase ([`crate::find_ignoring_case`], the reference) in three ways:
+/// - it folds 13 lowercase variants to their usual form (`ſ` to `s`, `µ`
+///   to `μ`, final `ς` to `σ`, the Greek symbols `ϐ ϑ ϕ ϖ ϰ ϱ ϵ`, the
+///   iota subscripts `ͅ ι`, `ẛ` to `ṡ`);
+/// - it leaves alone the capitals Unicode gave a lowercase later
+///   ([`NEWER_CAPITALS`], and above U+FFFF everything but Deseret);
+/// - SQLite reads the noncharacters U+FFFE and U+FFFF as U+FFFD.
+///
+/// A hit must not depend on whether its row is indexed yet, so the scan
+/// of the rows above the watermark compares characters this way too;
+/// `index_char_is_the_trigram_tokenizers_folding` checks it against the
+/// linked SQLite for every character.
+fn index_char(c: char) -> Option<char> {
+    let folded = match c {
+        '\0' => return None,
+        '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
+        'ſ' => 's',
+        'µ' => 'μ',
+        'ς' => 'σ',
+        'ϐ' => 'β',
+        'ϑ' => 'θ',
+        'ϕ' => 'φ',
+        'ϖ' => 'π',
+        'ϰ' => 'κ',
+        'ϱ' => 'ρ',
+        'ϵ' => 'ε',
+        '\u{345}' | '\u{1FBE}' => 'ι',
+        'ẛ' => 'ṡ',
+        _ if newer_capital(c) => c,
+        _ => simple_lowercase(c),
+    };
+    Some(folded)
+}
+
+/// Capitals (with the lowercase letters between them) whose lowercase
+/// FTS5's folding table predates: Greek yot, Cyrillic supplement,
+/// Cherokee, Cyrillic and Georgian Mtavruli extensions, Glagolitic, Latin
+/// extended-D.
+const NEWER_CAPITALS: [(char, char); 10] = [
+    ('\u{37F}', '\u{37F}'),
+    ('\u{528}', '\u{52F}'),
+    ('\u{13A0}', '\u{13F5}'),
+    ('\u{1C89}', '\u{1C89}'),
+    ('\u{1C90}', '\u{1CBF}'),
+    ('\u{2C2F}', '\u{2C2F}'),
+    ('\u{A698}', '\u{A69B}'),
+    ('\u{A796}', '\u{A79F}'),
+    ('\u{A7AB}', '\u{A7DC}'),
+    ('\u{A7F5}', '\u{A7F5}'),
+];
+
+/// Whether FTS5 leaves `c` as it is although it has a simple lowercase.
+fn newer_capital(c: char) -> bool {
+    let deseret = ('\u{10400}'..='\u{10427}').contains(&c);
+    (c > '\u{FFFF}' && !deseret)
+        || NEWER_CAPITALS
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// The simple lowercase form of `c` (itself if that is several characters).
+fn simple_lowercase(c: char) -> char {
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// `text` as the index reads it, character by character ([`index_char`]).
+fn index_form(text: &str) -> Vec<char> {
+    text.chars().filter_map(index_char).collect()
+}
+
+/// Whether `body` holds `needle` (an [`index_form`]) as the index finds it.
+fn holds_as_indexed(body: &str, needle: &[char]) -> bool {
+    let body = index_form(body);
+    !needle.is_empty() && body.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The columns of [`MSG_COLS`] read from the messages table `m`.
@@ -127,12 +263,18 @@ const READABLE: &str = "m.kind = 0
 
 /// Hits newest first (descending rowid: the order messages were appended
 /// in) below rowid `before`, at most `limit`: first the rows above the
-/// watermark, read one by one and matched with [`find_ignoring_case`] (the
-/// reference semantics), then the index for the rest. Scanning the short
+/// watermark, read one by one and matched as the index would
+/// ([`holds_as_indexed`]), then the index for the rest. Scanning the short
 /// tail instead of indexing it first keeps a search read-only: a flood of
 /// searches never makes the writer work or wait. Both parts read one
 /// snapshot, so a batch indexed meanwhile is neither missed nor found twice.
 fn search(conn: &Connection, q: &SearchQuery) -> Result<Vec<Message>> {
+    // The tokenizer makes no trigram of fewer characters, so the index
+    // finds nothing (NULs do not count).
+    let needle = index_form(&q.text);
+    if needle.len() < MIN_SEARCH_CHARS {
+        return Ok(Vec::new());
+    }
     let snapshot = conn.unchecked_transaction()?;
     let before = match q.before {
         Some(b) => match rowid_of(conn, b.conv, b.seq)? {
@@ -143,7 +285,7 @@ fn search(conn: &Connection, q: &SearchQuery) -> Result<Vec<Message>> {
     };
     let upto = indexed_upto(conn)?;
     let limit = clamp_limit(q.limit) as usize;
-    let mut hits = unindexed_hits(conn, q, upto, before, limit)?;
+    let mut hits = unindexed_hits(conn, q, &needle, upto, before, limit)?;
     if hits.len() < limit {
         let rest = limit - hits.len();
         hits.extend(indexed_hits(conn, q, before.min(upto + 1), rest)?);
@@ -156,6 +298,7 @@ fn search(conn: &Connection, q: &SearchQuery) -> Result<Vec<Message>> {
 fn unindexed_hits(
     conn: &Connection,
     q: &SearchQuery,
+    needle: &[char],
     upto: i64,
     before: i64,
     limit: usize,
@@ -172,7 +315,7 @@ fn unindexed_hits(
     while hits.len() < limit {
         let Some(row) = rows.next()? else { break };
         let m = message_row(row)?;
-        if find_ignoring_case(&m.body, &q.text).is_some() {
+        if holds_as_indexed(&m.body, needle) {
             hits.push(m);
         }
     }
@@ -218,9 +361,6 @@ fn rowid_of(conn: &Connection, conv: ConvId, seq: u64) -> Result<Option<i64>> {
 
 impl Search for SqliteStore {
     fn search(&self, q: &SearchQuery) -> Result<Vec<Message>> {
-        if q.text.chars().count() < MIN_SEARCH_CHARS {
-            return Ok(Vec::new());
-        }
         self.read(|c| search(c, q))
     }
 
@@ -295,7 +435,10 @@ impl ReadMarks for SqliteStore {
 mod tests {
     use super::*;
     use crate::conformance::{cid, new_user, text};
-    use crate::{Change, Conversations, MessageActions, Messages, NewAction, NewMessage};
+    use crate::{
+        Change, Conversations, MessageActions, Messages, Moderation, NewAction, NewGroup,
+        NewMessage,
+    };
 
     fn query(user: UserId, text: &str) -> SearchQuery {
         SearchQuery {
@@ -438,9 +581,9 @@ mod tests {
         integrity_check(&store);
     }
 
-    /// Rows are never deleted from `messages` today; if the newest ones
-    /// were, SQLite would hand their rowids out again, and the watermark
-    /// drops below them so those messages are still indexed.
+    /// When the newest rows are deleted, SQLite hands their rowids out
+    /// again, and the watermark drops below them so those messages are
+    /// still indexed; the index drops the deleted rows' entries.
     #[test]
     fn deleting_the_newest_rows_keeps_reused_rowids_indexable() {
         let store = SqliteStore::open_in_memory().expect("open");
@@ -456,6 +599,121 @@ mod tests {
         assert_eq!(found(&store, a, "needle 10"), vec![3]);
         assert_eq!(store.index_pending(100).expect("index"), 1);
         assert_eq!(found(&store, a, "needle"), vec![3, 2, 1]);
+        integrity_check(&store);
+    }
+
+    /// A group deletion that takes the row at the watermark and every row
+    /// above it (version 10 lowered the watermark only for indexed rows):
+    /// the next message gets a rowid SQLite hands out again, is found
+    /// before and after indexing, and its edit keeps the index exact.
+    #[test]
+    fn deleting_a_group_with_the_watermark_and_the_pending_rows_lowers_it() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let a = new_user(&store, "a").id;
+        let group = NewGroup {
+            name: "club".into(),
+            public: true,
+            owner: a,
+            members: vec![],
+        };
+        let club = store.create_group(group, 1).expect("group").id;
+        needles(&store, a, 0, 1);
+        let batch: Vec<NewMessage> = (1..4)
+            .map(|n| text(club, a, n, &format!("club needle {n}")))
+            .collect();
+        store.append(&batch).expect("append");
+        assert_eq!(store.index_pending(2).expect("index"), 2);
+        assert_eq!(upto(&store), 2, "rows 3 and 4 pending");
+        store.delete_group(club).expect("delete the group");
+        assert_eq!(upto(&store), 1, "the newest remaining row");
+        needles(&store, a, 10, 1);
+        assert_eq!(found(&store, a, "needle 10"), vec![2], "pending");
+        assert_eq!(store.index_pending(100).expect("index"), 1);
+        assert_eq!(found(&store, a, "needle 10"), vec![2], "indexed");
+        integrity_check(&store);
+        let edit = NewAction {
+            conv: store.lobby(),
+            actor: a,
+            client_id: cid(100),
+            target: 2,
+            change: Change::Edit("reworded".into()),
+            ts_ms: 9_000,
+        };
+        assert!(store.act(&edit).expect("edit").is_ok());
+        assert_eq!(found(&store, a, "reworded"), vec![2]);
+        assert_eq!(found(&store, a, "needle"), vec![1]);
+        store.index_pending(100).expect("index the edit's entry");
+        integrity_check(&store);
+    }
+
+    /// [`index_char`] is how the linked SQLite's trigram tokenizer reads
+    /// every character but NUL (which it skips): one document of 4096
+    /// characters at a time, each one's folded form read back from the
+    /// first character of the trigram at its position (`fts5vocab`).
+    #[test]
+    fn index_char_is_the_trigram_tokenizers_folding() {
+        const CHUNK: usize = 4096;
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE t USING fts5 (body, tokenize = 'trigram');
+             CREATE VIRTUAL TABLE v USING fts5vocab (t, 'instance');",
+        )
+        .expect("tables");
+        let all: Vec<char> = ('\u{1}'..=char::MAX).collect();
+        let mut insert = conn
+            .prepare("INSERT INTO t (rowid, body) VALUES (?1, ?2)")
+            .expect("prepare");
+        for (doc, chunk) in all.chunks(CHUNK).enumerate() {
+            let body: String = chunk.iter().chain(&['a', 'a']).collect();
+            insert.execute((doc as i64, body)).expect("insert");
+        }
+        let mut read = conn
+            .prepare("SELECT doc, offset, term FROM v WHERE offset < ?1")
+            .expect("prepare");
+        let mut rows = read.query([CHUNK as i64]).expect("query");
+        let mut checked = 0;
+        let mut wrong = Vec::new();
+        while let Some(row) = rows.next().expect("row") {
+            let doc: i64 = row.get(0).expect("doc");
+            let offset: i64 = row.get(1).expect("offset");
+            let term: String = row.get(2).expect("term");
+            let Some(&c) = all.get(doc as usize * CHUNK + offset as usize) else {
+                continue;
+            };
+            checked += 1;
+            let sqlite = term.chars().next();
+            if index_char(c) != sqlite {
+                wrong.push(format!("U+{:04X}: {sqlite:?}", u32::from(c)));
+            }
+        }
+        assert_eq!(checked, all.len(), "every character read back");
+        assert!(
+            wrong.is_empty(),
+            "index_char differs from SQLite: {wrong:?}"
+        );
+    }
+
+    /// A NUL in the search text is skipped as the tokenizer skips it, in
+    /// the pending rows and in the index alike (the query parser would
+    /// take it for the end of the query); fewer than 3 other characters
+    /// find nothing.
+    #[test]
+    fn nuls_are_skipped_as_the_index_skips_them() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let a = new_user(&store, "a").id;
+        let lobby = store.lobby();
+        let batch = [
+            text(lobby, a, 0, "hay\0stack"),
+            text(lobby, a, 1, "haystack"),
+        ];
+        store.append(&batch).expect("append");
+        for step in ["pending", "indexed"] {
+            assert_eq!(found(&store, a, "YST"), vec![2, 1], "{step}");
+            assert_eq!(found(&store, a, "y\0st"), vec![2, 1], "{step}");
+            assert_eq!(found(&store, a, "ys\0"), Vec::<u64>::new(), "{step}");
+            assert_eq!(found(&store, a, "\"y\0s"), Vec::<u64>::new(), "{step}");
+            store.index_pending(100).expect("index");
+        }
         integrity_check(&store);
     }
 
