@@ -243,7 +243,8 @@ const ACCEPT_QUEUE: usize = 1024;
 ///
 /// One round does a bounded slice of work under the lock (the timers of at
 /// most [`TIMER_SLICE`] connections, at most [`SEND_SLICE`] datagrams),
-/// sends it, and, while more is due, reads what arrived meanwhile and lets
+/// sends it, and, while more is due, reads what arrived meanwhile (up to
+/// [`RECV_BUSY`] datagrams, more than a slice's timers and sends) and lets
 /// other tasks run before the next slice. One unbounded round (every due
 /// timer, every datagram, all under the lock) lasted seconds with 100 000
 /// connections on a busy machine: nothing read the socket, its queue
@@ -339,6 +340,10 @@ const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 /// Most datagrams handled per wake-up before sending what they caused.
 const RECV_BATCH: usize = 64;
 
+/// Most datagrams a busy driver reads between two slices: four times a
+/// slice's timers, so that reading keeps ahead of what the timers cause.
+const RECV_BUSY: usize = 1024;
+
 /// Size of one slot of a batched receive. Natter's datagrams are at most
 /// `max_datagram_size` (1 200 B by default); a longer one received in a
 /// batch is dropped. The first datagram of a wake-up may use the whole
@@ -378,37 +383,55 @@ fn on_datagrams(
 }
 
 /// Between two slices of a busy driver: handles what the socket already
-/// holds (up to [`RECV_BATCH`]) without waiting.
+/// holds, up to [`RECV_BUSY`] datagrams, without waiting; the lock is
+/// taken once per [`RECV_BATCH`].
+///
+/// Reading comes first: what arrives (ACKs, the peers' PINGs and probes)
+/// settles the work the timers would otherwise create (probes, keepalive
+/// PINGs). With 100 000 connections whose keepalives fell due together,
+/// a driver that read only one batch per slice let its socket overflow,
+/// the lost ACKs and PINGs made both sides probe, and the storm fed itself.
 fn receive_queued(shared: &EndpointInner, socket: &dyn DatagramSocket, rx: &mut Inbox) {
-    let mut st = shared.lock();
-    handle_queued(&mut st, Instant::now(), socket, rx, 0);
+    let mut handled = 0;
+    while handled < RECV_BUSY {
+        let mut st = shared.lock();
+        let (n, empty) = handle_queued(&mut st, Instant::now(), socket, rx, 0);
+        handled += n;
+        if empty || n == 0 {
+            break;
+        }
+    }
 }
 
 /// Reads and handles queued datagrams, in batches, until the socket is
 /// empty or [`RECV_BATCH`] were handled (counting `handled` already).
+/// Returns how many were read and whether the socket was found empty.
 fn handle_queued(
     st: &mut State,
     now: Instant,
     socket: &dyn DatagramSocket,
     rx: &mut Inbox,
     mut handled: usize,
-) {
+) -> (usize, bool) {
+    let mut read = 0;
     while handled < RECV_BATCH {
         rx.got.clear();
         if socket
             .try_recv_batch(&mut rx.buf, RECV_SLOT, &mut rx.got)
             .is_err()
         {
-            break;
+            return (read, true);
         }
         for &(slot, len, from) in &rx.got {
             handle_one(st, now, from, &mut rx.buf[slot * RECV_SLOT..][..len]);
         }
+        read += rx.got.len();
         handled += rx.got.len().max(1);
         if rx.got.len() < rx.buf.len() / RECV_SLOT {
-            break; // the queue is empty
+            return (read, true); // the queue is empty
         }
     }
+    (read, false)
 }
 
 fn handle_one(st: &mut State, now: Instant, from: SocketAddr, datagram: &mut [u8]) {

@@ -2,11 +2,12 @@
 //! for many connections leaves in slices, and the driver reads its socket
 //! between two slices, so receiving never waits for a whole burst (with
 //! 100 000 connections one unbounded round lasted seconds while the
-//! socket's queue overflowed).
+//! socket's queue overflowed), and what queued meanwhile is read before
+//! the next slice, not one small batch of it per slice.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -28,16 +29,19 @@ enum Op {
     Sent(usize),
     /// One datagram received, from this address.
     Received(SocketAddr),
+    /// The probe socket sent a flood of datagrams to the server.
+    Flooded,
 }
 
 /// The server's socket: logs every send batch and every datagram
 /// received, and when armed sends a probe datagram to itself from
 /// another socket during the next send batch (a datagram arriving in the
-/// middle of the driver's work).
+/// middle of the driver's work); with `flood` set, that many.
 struct Watched {
     inner: MemorySocket,
     probe: MemorySocket,
     armed: AtomicBool,
+    flood: AtomicUsize,
     log: Mutex<Vec<Op>>,
 }
 
@@ -74,7 +78,10 @@ impl DatagramSocket for Watched {
         self.note(Op::Sent(batch.len()));
         if self.armed.swap(false, Ordering::SeqCst) {
             let me = self.inner.local_addr().expect("addr");
-            self.probe.try_send_to(b"probe", me).expect("probe");
+            for _ in 0..self.flood.swap(0, Ordering::SeqCst).max(1) {
+                self.probe.try_send_to(b"probe", me).expect("probe");
+            }
+            self.note(Op::Flooded);
         }
         let sent = batch
             .iter()
@@ -120,14 +127,24 @@ fn probe_read_after(log: &[Op], probe: SocketAddr) -> Option<(usize, usize)> {
         match *op {
             Op::Sent(n) => (sent, largest) = (sent + n, largest.max(n)),
             Op::Received(from) if from == probe => return Some((sent, largest)),
-            Op::Received(_) => {}
+            Op::Received(_) | Op::Flooded => {}
         }
     }
     None
 }
 
-#[tokio::test]
-async fn a_burst_for_many_connections_leaves_in_slices_and_the_socket_is_read_between_them() {
+/// A server and a client endpoint on a memory network with
+/// `CONNECTIONS` connections between them; the server's socket watched.
+struct Setup {
+    socket: Arc<Watched>,
+    server: Endpoint,
+    _client: Endpoint,
+    ours: Vec<Connection>,
+    theirs: Vec<Connection>,
+    probe_addr: SocketAddr,
+}
+
+async fn setup() -> Setup {
     let net = MemoryNetwork::new();
     let (server_addr, probe_addr): (SocketAddr, SocketAddr) = (
         "10.0.0.1:1".parse().expect("addr"),
@@ -137,6 +154,7 @@ async fn a_burst_for_many_connections_leaves_in_slices_and_the_socket_is_read_be
         inner: net.bind(server_addr),
         probe: net.bind(probe_addr),
         armed: AtomicBool::new(false),
+        flood: AtomicUsize::new(0),
         log: Mutex::new(Vec::new()),
     });
     let server = Endpoint::with_socket(socket.clone(), server_config());
@@ -147,24 +165,41 @@ async fn a_burst_for_many_connections_leaves_in_slices_and_the_socket_is_read_be
     };
     let client = Endpoint::with_socket(client_socket, client_config);
     let (ours, theirs) = connect_all(&server, &client).await;
+    Setup {
+        socket,
+        server,
+        _client: client,
+        ours,
+        theirs,
+        probe_addr,
+    }
+}
 
-    // One message per connection, queued without yielding (this runtime has
-    // one thread): the driver finds them all ready in its next round.
-    socket.log.lock().expect("log").clear();
-    for conn in &theirs {
+/// Queues one message on every server-side connection without yielding
+/// (the runtime has one thread: the driver finds them all ready in its
+/// next round), arms the probe, and waits until every client read its
+/// message. Returns the socket's log since the burst was queued.
+async fn burst(s: &Setup) -> Vec<Op> {
+    s.socket.log.lock().expect("log").clear();
+    for conn in &s.theirs {
         conn.send_nowait(0, Bytes::from_static(b"burst"))
             .expect("queued");
     }
-    socket.armed.store(true, Ordering::SeqCst);
-
+    s.socket.armed.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + DEADLINE;
-    for conn in &ours {
+    for conn in &s.ours {
         let left = deadline.saturating_duration_since(Instant::now());
         let got = tokio::time::timeout(left, conn.recv()).await;
         assert_eq!(got.expect("in time").expect("open").1, "burst");
     }
+    s.socket.log.lock().expect("log").clone()
+}
 
-    let log = socket.log.lock().expect("log").clone();
+#[tokio::test]
+async fn a_burst_for_many_connections_leaves_in_slices_and_the_socket_is_read_between_them() {
+    let s = setup().await;
+    let (server, probe_addr) = (&s.server, s.probe_addr);
+    let log = burst(&s).await;
     let (sent, largest) = probe_read_after(&log, probe_addr).expect("the probe was read");
     assert!(
         sent < CONNECTIONS,
@@ -176,4 +211,38 @@ async fn a_burst_for_many_connections_leaves_in_slices_and_the_socket_is_read_be
         "one batch carried {largest} datagrams"
     );
     server.shutdown(0, "done").await;
+}
+
+/// Datagrams that arrive during the first slice of a burst, more than one
+/// receive batch (64) and less than what a busy driver reads between two
+/// slices (1 024).
+const FLOOD: usize = 300;
+
+#[tokio::test]
+async fn a_busy_driver_reads_everything_queued_before_its_next_slice() {
+    let s = setup().await;
+    s.socket.flood.store(FLOOD, Ordering::SeqCst);
+    let log = burst(&s).await;
+
+    // From the flood (sent during a send batch of the burst) to the next
+    // send batch: how many of the flood's datagrams were read.
+    let flooded = log
+        .iter()
+        .position(|op| *op == Op::Flooded)
+        .expect("the probe flooded");
+    let read_before_next_slice = log[flooded..]
+        .iter()
+        .take_while(|op| !matches!(op, Op::Sent(_)))
+        .filter(|op| **op == Op::Received(s.probe_addr))
+        .count();
+    let first_batch = log[..flooded].iter().rev().find_map(|op| match op {
+        Op::Sent(n) => Some(*n),
+        _ => None,
+    });
+    assert_eq!(
+        read_before_next_slice, FLOOD,
+        "the busy driver (send batch of {first_batch:?}) read {read_before_next_slice} of the \
+         {FLOOD} datagrams queued during its slice before building the next slice"
+    );
+    s.server.shutdown(0, "done").await;
 }
