@@ -535,13 +535,26 @@ async fn next_push(inbox: Option<Arc<Inbox>>) -> Push {
     }
 }
 
+/// Test fixture: a session of `shared` on a channel link from
+/// 127.0.0.1:1, and the receiving end of what it sends its client.
+#[cfg(test)]
+pub(crate) fn on_test_link(shared: &Arc<Shared>) -> (Session, tokio::sync::mpsc::Receiver<Bytes>) {
+    let (to_client_tx, to_client) = tokio::sync::mpsc::channel(64);
+    let (_, from_client) = tokio::sync::mpsc::channel(1);
+    let remote: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+    let link = crate::gateway::ChannelLink::new(to_client_tx, from_client, remote, "test");
+    (
+        Session::new(shared.clone(), Arc::new(link), None),
+        to_client,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use natter_store::{Conversations, MemoryStore, Messages, MsgKind, NewMessage, Store, Users};
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::gateway::ChannelLink;
 
     /// Bob's session (logged in, nothing synced) on a node over a memory
     /// store, in his direct conversation with alice.
@@ -563,11 +576,7 @@ mod tests {
             let conv = store.direct(alice, bob, 0).expect("direct").id;
             let dyn_store: Arc<dyn Store> = store.clone();
             let shared = Arc::new(Shared::new(dyn_store, crate::ServerConfig::for_tests()));
-            let (to_client_tx, to_client) = mpsc::channel(64);
-            let (_, from_client) = mpsc::channel(1);
-            let remote: SocketAddr = "127.0.0.1:1".parse().expect("addr");
-            let link = Arc::new(ChannelLink::new(to_client_tx, from_client, remote, "test"));
-            let mut s = Session::new(shared.clone(), link, None);
+            let (mut s, to_client) = on_test_link(&shared);
             let user = shared.user_info(bob).await.expect("info");
             let (_, token) = crate::auth::new_token();
             s.authenticate(Auth {

@@ -241,8 +241,54 @@ pub(super) async fn recheck_disabled(s: &mut Session) -> Result<(), CmdError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use natter_store::prelude::*;
-    use natter_store::{MemoryStore, Store};
+    use natter_store::{MemoryStore, NewSession, Store, TokenHash, UserId};
+
+    use crate::ctx::Shared;
+    use crate::session::Session;
+
+    /// Alice with a stored session, and a fresh session of a node on a
+    /// memory store (not logged in) to resume it on.
+    struct Alice {
+        memory: Arc<MemoryStore>,
+        store: Arc<dyn Store>,
+        user: UserId,
+        token: natter_api::SessionToken,
+        hash: TokenHash,
+        shared: Arc<Shared>,
+        s: Session,
+        _to_client: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    }
+
+    impl Alice {
+        fn stored() -> Self {
+            let memory = Arc::new(MemoryStore::new());
+            let store: Arc<dyn Store> = memory.clone();
+            let user = store.create_user("alice", "x", 0).unwrap().id;
+            let (token, hash) = crate::auth::new_token();
+            let new = NewSession {
+                token_hash: hash,
+                user,
+                addr: None,
+                max_per_user: 4,
+            };
+            store.create_session(&new, crate::ctx::now_ms()).unwrap();
+            let shared = Arc::new(Shared::new(store.clone(), crate::ServerConfig::for_tests()));
+            let (s, _to_client) = crate::session::on_test_link(&shared);
+            Self {
+                memory,
+                store,
+                user,
+                token,
+                hash,
+                shared,
+                s,
+                _to_client,
+            }
+        }
+    }
 
     #[test]
     fn admin_names_nobody_registered_are_reported() {
@@ -259,35 +305,20 @@ mod tests {
     /// account still loses its session.
     #[tokio::test]
     async fn a_busy_store_during_resume_keeps_the_session() {
-        use std::sync::Arc;
-
         use natter_api::{ErrorCode, PROTOCOL_VERSION, Response};
-        use natter_store::NewSession;
 
         use crate::error::CmdError;
-        use crate::gateway::ChannelLink;
-        use crate::session::Session;
 
-        let memory = Arc::new(MemoryStore::new());
-        let store: Arc<dyn Store> = memory.clone();
-        let user = store.create_user("alice", "x", 0).unwrap().id;
-        let (token, hash) = crate::auth::new_token();
-        let new = NewSession {
-            token_hash: hash,
+        let Alice {
+            memory,
+            store,
             user,
-            addr: None,
-            max_per_user: 4,
-        };
-        store.create_session(&new, crate::ctx::now_ms()).unwrap();
-        let shared = Arc::new(crate::ctx::Shared::new(
-            store.clone(),
-            crate::ServerConfig::for_tests(),
-        ));
-        let (to_client, _from_server) = tokio::sync::mpsc::channel(8);
-        let (_to_server, from_client) = tokio::sync::mpsc::channel(8);
-        let remote = "127.0.0.1:1".parse().unwrap();
-        let link = Arc::new(ChannelLink::new(to_client, from_client, remote, "test"));
-        let mut s = Session::new(shared.clone(), link, None);
+            token,
+            hash,
+            shared: _,
+            mut s,
+            _to_client,
+        } = Alice::stored();
         let resume = super::super::resume::apply;
 
         memory.answer_busy(1).unwrap();
@@ -319,35 +350,20 @@ mod tests {
     /// client's resend is a fresh resume, not `already logged in`.
     #[tokio::test]
     async fn a_busy_session_check_after_registering_leaves_the_connection_anonymous() {
-        use std::sync::Arc;
-
         use natter_api::{PROTOCOL_VERSION, Response};
-        use natter_store::NewSession;
 
         use crate::error::CmdError;
-        use crate::gateway::ChannelLink;
-        use crate::session::Session;
 
-        let memory = Arc::new(MemoryStore::new());
-        let store: Arc<dyn Store> = memory.clone();
-        let user = store.create_user("alice", "x", 0).unwrap().id;
-        let (token, hash) = crate::auth::new_token();
-        let new = NewSession {
-            token_hash: hash,
+        let Alice {
+            memory,
+            store,
             user,
-            addr: None,
-            max_per_user: 4,
-        };
-        store.create_session(&new, crate::ctx::now_ms()).unwrap();
-        let shared = Arc::new(crate::ctx::Shared::new(
-            store.clone(),
-            crate::ServerConfig::for_tests(),
-        ));
-        let (to_client, _from_server) = tokio::sync::mpsc::channel(8);
-        let (_to_server, from_client) = tokio::sync::mpsc::channel(8);
-        let remote = "127.0.0.1:1".parse().unwrap();
-        let link = Arc::new(ChannelLink::new(to_client, from_client, remote, "test"));
-        let mut s = Session::new(shared.clone(), link, None);
+            token,
+            hash,
+            shared,
+            mut s,
+            _to_client,
+        } = Alice::stored();
         let resume = super::super::resume::apply;
 
         // The first check comes with the touch, the second after registering.

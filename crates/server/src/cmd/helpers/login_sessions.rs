@@ -122,7 +122,6 @@ mod tests {
     use natter_store::{MemoryStore, Store};
 
     use super::*;
-    use crate::gateway::ChannelLink;
     use crate::session::Auth;
 
     /// A session of alice (logged in with a stored session) on a fresh
@@ -134,10 +133,7 @@ mod tests {
         let (_, token) = crate::auth::new_token();
         let remote: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         create(&shared, token, user, remote).await.expect("session");
-        let (to_client, _) = tokio::sync::mpsc::channel(8);
-        let (_, from_client) = tokio::sync::mpsc::channel(8);
-        let link = Arc::new(ChannelLink::new(to_client, from_client, remote, "test"));
-        let mut s = Session::new(shared.clone(), link, None);
+        let (mut s, _) = crate::session::on_test_link(&shared);
         let info = shared.user_info(user).await.expect("info");
         s.authenticate(Auth {
             id: user,
