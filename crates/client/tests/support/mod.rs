@@ -136,7 +136,10 @@ fn relay(conn: memory::MemoryConn, mut cuts: watch::Receiver<u64>) -> ClientLink
     cuts.mark_unchanged();
     tokio::spawn(async move {
         loop {
+            // Biased: a frame the client queues after `cut()` must never
+            // be forwarded (an unbiased select may pick it first).
             tokio::select! {
+                biased;
                 _ = cuts.changed() => break,
                 up = from_client.recv() => {
                     let Some(b) = up else { break };
