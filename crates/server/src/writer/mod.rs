@@ -12,8 +12,8 @@
 //! (see [`PendingAcks`]). A session's ✓ goes back through the hub as a
 //! [`Push::Reply`](crate::push::Push::Reply) to that session's inbox, so no
 //! task waits per message. Replies and pushes follow commit order, which is
-//! seq order per conversation. With nothing queued, it feeds the search index
-//! ([`indexing`]); no ✓ waits for that.
+//! seq order per conversation. Between batches it feeds the search index in
+//! chunks ([`indexing`]); no ✓ waits for that.
 //!
 //! Module order (each imports only those before it): `job` (leaf) →
 //! `fan_out` → `acks`, `membership` → this task.
@@ -67,15 +67,24 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
     let mut acks = PendingAcks::default();
     let mut indexing = indexing::Indexing::default();
     loop {
-        while indexing.due(rx.is_empty()) {
+        while indexing.chunk_due() {
             indexing.step(&shared).await;
         }
-        let first = match acks.retry_in() {
+        let wait = match (acks.retry_in(), indexing.quiet()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let first = match wait {
             None => rx.recv().await,
             Some(wait) => match tokio::time::timeout(wait, rx.recv()).await {
                 Ok(job) => job,
                 Err(_) => {
-                    acks.commit(&shared).await;
+                    if acks.retry_in().is_some() {
+                        acks.commit(&shared).await;
+                    }
+                    while indexing.pending() && rx.is_empty() {
+                        indexing.step(&shared).await;
+                    }
                     continue;
                 }
             },
@@ -109,6 +118,9 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
         }
     }
     acks.commit(&shared).await;
+    while indexing.pending() {
+        indexing.step(&shared).await;
+    }
     acks::answer(
         acks.take(),
         Err(CmdError::Store(StoreError::Busy).into_api()),
