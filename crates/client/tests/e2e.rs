@@ -348,10 +348,20 @@ async fn a_new_device_is_announced_and_flagged_for_a_verified_contact(backend: B
 async fn plain_text_is_refused_once_a_direct_is_encrypted(backend: Backend) {
     let h = Harness::new(backend);
     let mut alice = install(&h, "alice").await;
-    let _bob = install(&h, "bob").await;
+    let bob = install(&h, "bob").await;
+    // Plain text first: the server notes the direct as not encrypted
+    // (cached), and must forget that when it becomes encrypted.
+    let mut before = bob.client.send(Target::User("alice".into()), "hi").await;
+    before
+        .stored()
+        .await
+        .expect("a plain direct takes plain text");
     alice.send("bob", "secret").await;
     let mut plain = alice.client.send(Target::User("bob".into()), "plain").await;
     let err = plain.stored().await.expect_err("refused");
+    assert_eq!(err.code(), Some(ErrorCode::EncryptionRequired));
+    let mut reply = bob.client.send(Target::User("alice".into()), "plain").await;
+    let err = reply.stored().await.expect_err("refused for the peer too");
     assert_eq!(err.code(), Some(ErrorCode::EncryptionRequired));
     // Files are not end-to-end encrypted yet: offering one there is refused
     // rather than handing the server its bytes.

@@ -65,6 +65,9 @@ pub(crate) struct Shared {
 #[derive(Default)]
 struct MemberCache {
     lists: HashMap<ConvId, Arc<[UserId]>>,
+    /// Whether a conversation is end-to-end encrypted (plain text is
+    /// refused there); forgotten with the member list.
+    e2e: HashMap<ConvId, bool>,
     /// Bumped by every [`Shared::forget_members`]: a list read from the
     /// store before a bump may be stale and is not cached.
     epoch: u64,
@@ -185,6 +188,28 @@ impl Shared {
         Ok(ids)
     }
 
+    /// Whether `conv` is an end-to-end encrypted direct (cached like the
+    /// member lists: whoever marks one encrypted calls
+    /// [`Self::forget_members`]). The lobby never is.
+    pub(crate) async fn is_e2e(&self, conv: ConvId) -> Result<bool, CmdError> {
+        if conv == self.lobby {
+            return Ok(false);
+        }
+        let epoch = {
+            let cache = self.members_lock();
+            if let Some(&e2e) = cache.e2e.get(&conv) {
+                return Ok(e2e);
+            }
+            cache.epoch
+        };
+        let e2e = self.db(move |s| s.is_e2e(conv)).await?;
+        let mut cache = self.members_lock();
+        if cache.epoch == epoch {
+            cache.e2e.insert(conv, e2e);
+        }
+        Ok(e2e)
+    }
+
     /// Reports that `user` came online or went offline on this node (and
     /// tells the other nodes); nothing changes for contacts while the user
     /// is online on another node.
@@ -206,7 +231,8 @@ impl Shared {
         });
     }
 
-    /// Drops the cached member list of `conv`. Only the writer changes group
+    /// Drops the cached member list (and encryption flag, [`Self::is_e2e`])
+    /// of `conv` here and on every node. Only the writer changes group
     /// membership (and only it fans out), so its view is always current.
     pub(crate) fn forget_members(&self, conv: ConvId) {
         self.bus.publish(crate::bus::Body::Forget { conv });
@@ -218,6 +244,7 @@ impl Shared {
     pub(crate) fn forget_here(&self, conv: ConvId) {
         let mut cache = self.members_lock();
         cache.lists.remove(&conv);
+        cache.e2e.remove(&conv);
         cache.epoch += 1;
         drop(cache);
         self.mutes.forget(conv);
@@ -228,6 +255,7 @@ impl Shared {
     pub(crate) fn forget_all_caches(&self) {
         let mut cache = self.members_lock();
         cache.lists.clear();
+        cache.e2e.clear();
         cache.epoch += 1;
         drop(cache);
         self.mutes.forget_all();
@@ -250,7 +278,7 @@ impl Shared {
     ) -> Result<api::ConversationInfo, CmdError> {
         let id = conv.id;
         let (last_seq, last_ts_ms) = last.map_or((0, 0), |m| (m.seq, m.ts_ms.max(0) as u64));
-        let e2e = conv.kind == ConvKind::Direct && self.db(move |s| s.is_e2e(id)).await?;
+        let e2e = conv.kind == ConvKind::Direct && self.is_e2e(id).await?;
         let kind = match conv.kind {
             ConvKind::Direct => {
                 let peer = self.members(id).await?.iter().copied().find(|u| *u != me);

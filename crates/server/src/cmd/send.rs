@@ -101,13 +101,13 @@ pub(super) async fn direct_with(s: &Session, me: UserId, name: String) -> Result
 
 /// `encryption_required` (saying `why`) in an end-to-end encrypted direct:
 /// nothing the server could read goes there (plain text, edits, files).
-/// The lobby is never encrypted and costs no look-up.
+/// The answer is cached ([`Shared::is_e2e`](crate::ctx::Shared::is_e2e)).
 pub(super) async fn refuse_if_encrypted(
     s: &Session,
     conv: ConvId,
     why: &'static str,
 ) -> Result<(), CmdError> {
-    if conv == s.shared.lobby || !s.shared.db(move |st| st.is_e2e(conv)).await? {
+    if !s.shared.is_e2e(conv).await? {
         return Ok(());
     }
     Err(CmdError::api(ErrorCode::EncryptionRequired, why))

@@ -51,6 +51,8 @@ pub(super) async fn apply(
             st.set_e2e(conv)
         })
         .await?;
+    // Every node's cached "not encrypted" for it goes.
+    s.shared.forget_members(conv);
     // The text is the ciphertexts: the log keeps an empty body.
     submit(s, id, conv, client_id, String::new()).await
 }
