@@ -34,11 +34,31 @@ impl Plan {
     }
 }
 
-/// A body of at least `size` bytes: `"<sender> <nanos since start> xxx…"`.
+/// Words that pad a body: chat-like text for the server's search index.
+/// A run of one letter (the earlier padding) is a pathological input for
+/// SQLite's FTS5 with `secure-delete`: a trigram repeated 64 times or more
+/// in one body sends every flush down its delete path (about 3× the
+/// indexing cost per message, a cost real chat text does not have).
+const WORDS: [&str; 16] = [
+    "see", "you", "at", "the", "standup", "after", "lunch", "shipping", "build", "looks", "green",
+    "review", "my", "patch", "please", "thanks",
+];
+
+/// A body of at least `size` bytes: `"<sender> <nanos since start> "` then
+/// words (where in [`WORDS`] they start varies with the time).
 pub(crate) fn body(sender: usize, since_start: Duration, size: usize) -> String {
-    let mut text = format!("{sender} {} ", since_start.as_nanos());
-    let pad = size.saturating_sub(text.len());
-    text.extend(std::iter::repeat_n('x', pad));
+    let nanos = since_start.as_nanos();
+    let mut text = format!("{sender} {nanos} ");
+    let header = text.len();
+    let first = (nanos % WORDS.len() as u128) as usize;
+    for word in WORDS.iter().cycle().skip(first) {
+        if text.len() >= size {
+            break;
+        }
+        text.push_str(word);
+        text.push(' ');
+    }
+    text.truncate(size.max(header));
     text
 }
 
@@ -75,6 +95,10 @@ mod tests {
         assert_eq!(text.len(), 100);
         assert_eq!(parse_body(&text), Some((7, Duration::from_micros(1500))));
         assert_eq!(parse_body("hello world"), None);
+        let short = body(7, Duration::from_micros(1500), 4);
+        assert_eq!(parse_body(&short), Some((7, Duration::from_micros(1500))));
+        let words = body(1, Duration::from_nanos(3), 1000);
+        assert!(words.len() == 1000 && !words.contains("xxx"), "{words}");
         assert_eq!(pace(100.0, 4), Some(Duration::from_millis(40)));
         assert_eq!(pace(0.0, 4), None);
     }
