@@ -190,7 +190,9 @@ impl Shared {
 
     /// Whether `conv` is an end-to-end encrypted direct (cached like the
     /// member lists: whoever marks one encrypted calls
-    /// [`Self::forget_members`]). The lobby never is.
+    /// [`Self::forget_members`]). The lobby never is. Only for a
+    /// conversation the caller passed an access check in: each one asked
+    /// about takes an entry.
     pub(crate) async fn is_e2e(&self, conv: ConvId) -> Result<bool, CmdError> {
         if conv == self.lobby {
             return Ok(false);
@@ -208,6 +210,12 @@ impl Shared {
             cache.e2e.insert(conv, e2e);
         }
         Ok(e2e)
+    }
+
+    /// How many conversations [`Self::is_e2e`] holds an answer for.
+    #[cfg(test)]
+    pub(crate) fn e2e_cached(&self) -> usize {
+        self.members_lock().e2e.len()
     }
 
     /// Reports that `user` came online or went offline on this node (and

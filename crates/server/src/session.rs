@@ -710,6 +710,36 @@ mod tests {
         assert_eq!(bob.got(), [13]);
     }
 
+    /// Edits naming made-up conversations leave no trace in the encryption
+    /// cache (each asks the store); a send in bob's direct, checked, does.
+    #[tokio::test]
+    async fn made_up_conversations_do_not_fill_the_encryption_cache() {
+        let mut bob = Bob::new().await;
+        let unlimited = crate::config::RateConfig {
+            per_second: 1e9,
+            burst: 1e9,
+        };
+        bob.s.bucket = TokenBucket::new(unlimited, Instant::now());
+        for n in 0..200u64 {
+            let request = api::Request::EditMessage {
+                conv: api::ConversationId(1_000 + n),
+                seq: 1,
+                client_id: api::ClientMsgId::from_bytes([n as u8; 16]),
+                body: "edited".into(),
+            };
+            cmd::dispatch(&mut bob.s, n + 1, request).await;
+        }
+        assert_eq!(bob.shared.e2e_cached(), 0);
+        let request = api::Request::Send {
+            target: api::Target::Conversation(crate::convert::api_conv(bob.conv)),
+            client_id: api::ClientMsgId::from_bytes([7; 16]),
+            body: "hi".into(),
+        };
+        // (No writer runs here: the send is refused after the check.)
+        cmd::dispatch(&mut bob.s, 1_000, request).await;
+        assert_eq!(bob.shared.e2e_cached(), 1);
+    }
+
     /// The size of the future `f` returns, without calling it.
     fn future_size<A, B, F: Future>(_: impl FnOnce(A, B) -> F) -> usize {
         size_of::<F>()

@@ -101,6 +101,7 @@ pub(super) async fn direct_with(s: &Session, me: UserId, name: String) -> Result
 
 /// `encryption_required` (saying `why`) in an end-to-end encrypted direct:
 /// nothing the server could read goes there (plain text, edits, files).
+/// Only for a conversation the caller passed an access check in.
 /// The answer is cached ([`Shared::is_e2e`](crate::ctx::Shared::is_e2e)).
 pub(super) async fn refuse_if_encrypted(
     s: &Session,
@@ -108,6 +109,20 @@ pub(super) async fn refuse_if_encrypted(
     why: &'static str,
 ) -> Result<(), CmdError> {
     if !s.shared.is_e2e(conv).await? {
+        return Ok(());
+    }
+    Err(CmdError::api(ErrorCode::EncryptionRequired, why))
+}
+
+/// [`refuse_if_encrypted`] for a conversation no access check vouched
+/// for (a client's id, perhaps of no conversation at all): asks the store
+/// and caches nothing, so made-up ids cannot fill the cache.
+pub(super) async fn refuse_if_encrypted_unchecked(
+    s: &Session,
+    conv: ConvId,
+    why: &'static str,
+) -> Result<(), CmdError> {
+    if conv == s.shared.lobby || !s.shared.db(move |st| st.is_e2e(conv)).await? {
         return Ok(());
     }
     Err(CmdError::api(ErrorCode::EncryptionRequired, why))
