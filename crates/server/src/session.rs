@@ -555,6 +555,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::writer::job::WriteJob;
 
     /// Bob's session (logged in, nothing synced) on a node over a memory
     /// store, in his direct conversation with alice.
@@ -708,6 +709,39 @@ mod tests {
         assert_eq!(bob.got(), (1..=12).collect::<Vec<u64>>());
         bob.live(13).await;
         assert_eq!(bob.got(), [13]);
+    }
+
+    /// A delivery ack is answered by the writer after its commit, through
+    /// the hub: the session queues it and reads on, so a send right after
+    /// it reaches the writer before the ack is committed (waiting held
+    /// every later request of the client for the ack's commit).
+    #[tokio::test]
+    async fn a_session_does_not_wait_for_an_acks_commit() {
+        let mut bob = Bob::new().await;
+        let (tx, mut jobs) = mpsc::channel(8);
+        bob.shared.writer.open(tx);
+        let conv = crate::convert::api_conv(bob.conv);
+        let ack = api::Request::AckDelivered { conv, seq: 1 };
+        let send = api::Request::Send {
+            target: api::Target::Conversation(conv),
+            client_id: api::ClientMsgId::from_bytes([1; 16]),
+            body: "hi".into(),
+        };
+        let both = async {
+            let ack = cmd::dispatch(&mut bob.s, 1, ack).await;
+            let send = cmd::dispatch(&mut bob.s, 2, send).await;
+            (ack, send)
+        };
+        let guard = std::time::Duration::from_secs(10);
+        let replies = tokio::time::timeout(guard, both).await;
+        let (ack, send) = replies.expect("the session waited for the ack's commit");
+        assert!(matches!(ack, Reply::ByWriter), "the writer answers the ack");
+        assert!(matches!(send, Reply::ByWriter));
+        let first = jobs.try_recv().expect("the ack is queued");
+        assert!(matches!(first, WriteJob::Ack(ref a) if a.seq == 1));
+        let second = jobs.try_recv().expect("then the send");
+        assert!(matches!(second, WriteJob::Message { .. }));
+        assert_eq!(bob.s.awaiting_writer, 2, "shutdown waits for both answers");
     }
 
     /// Edits naming made-up conversations leave no trace in the encryption

@@ -91,7 +91,12 @@ pub(crate) async fn dispatch(s: &mut Session, id: u64, request: Request) -> Repl
                 Err(e) => Reply::Now(Err(e)),
             };
         }
-        R::AckDelivered { conv, seq } => ack_delivered::apply(s, conv, seq).await,
+        R::AckDelivered { conv, seq } => {
+            return match ack_delivered::apply(s, id, conv, seq).await {
+                Ok(()) => Reply::ByWriter,
+                Err(e) => Reply::Now(Err(e)),
+            };
+        }
         R::Ping => ping::apply(),
         R::Login {
             version,

@@ -1,15 +1,17 @@
 //! Delivered-cursor acks, group-committed by the writer.
 //!
 //! `ack_delivered` checks membership, then queues an [`AckJob`] on the
-//! writer (`WriterHandle::call`). The writer raises every queued cursor in one store transaction,
-//! reads the delivered cursors of the touched conversations in the same
-//! blocking call, pushes the ✓✓ watermarks that rose and only then answers
-//! each ack (so `done` still means "stored").
+//! writer and goes on reading: the answer goes back through the hub like a
+//! message's ✓ ([`AckReply::Request`]). The writer raises every queued
+//! cursor in one store transaction, reads the delivered cursors of the
+//! touched conversations in the same blocking call, pushes the ✓✓
+//! watermarks that rose and only then answers each ack (so `done` still
+//! means "stored").
 
 use natter_api::ApiError;
 use natter_store::{ConvId, StoreError};
 
-use super::job::AckJob;
+use super::job::{AckJob, AckReply};
 use crate::ctx::Shared;
 use crate::error::CmdError;
 use crate::receipts;
@@ -43,14 +45,21 @@ pub(crate) async fn commit(shared: &Shared, batch: Vec<AckJob>) -> Result<(), Ve
         }
         Ok(())
     });
-    answer(batch, result.map_err(CmdError::into_api));
+    answer(shared, batch, result.map_err(CmdError::into_api));
     Ok(())
 }
 
 /// Answers every ack of `batch` with `result`.
-pub(crate) fn answer(batch: Vec<AckJob>, result: Result<(), ApiError>) {
+pub(crate) fn answer(shared: &Shared, batch: Vec<AckJob>, result: Result<(), ApiError>) {
     for job in batch {
-        let _ = job.reply.send(result.clone());
+        match job.reply {
+            AckReply::Request(to) => {
+                let result = result.clone().map(|()| natter_api::Response::Done);
+                super::answer_request(shared, to, result);
+            }
+            #[cfg(test)]
+            AckReply::Caller(reply) => drop(reply.send(result.clone())),
+        }
     }
 }
 
@@ -90,7 +99,7 @@ mod tests {
                     user: alice,
                     conv: lobby,
                     seq,
-                    reply,
+                    reply: AckReply::Caller(reply),
                 })
             }
         };

@@ -49,7 +49,19 @@ pub(crate) struct AckJob {
     pub(crate) user: UserId,
     pub(crate) conv: ConvId,
     pub(crate) seq: u64,
-    pub(crate) reply: Answer<()>,
+    pub(crate) reply: AckReply,
+}
+
+/// Where the answer to an [`AckJob`] goes once it is committed.
+#[derive(Debug)]
+pub(crate) enum AckReply {
+    /// To the client's request, through the hub like a message's ✓: the
+    /// session goes on reading meanwhile (waiting there held every later
+    /// request of that client, its sends too, for an ack's commit).
+    Request(ReplyTo),
+    /// To a caller waiting for it (tests of the writer).
+    #[cfg(test)]
+    Caller(Answer<()>),
 }
 
 /// Join or leave.
@@ -153,7 +165,7 @@ mod tests {
             user: UserId(1),
             conv: ConvId(2),
             seq: 3,
-            reply,
+            reply: AckReply::Caller(reply),
         })
     }
 
@@ -196,8 +208,12 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(1);
         handle.open(tx);
         let writer = tokio::spawn(async move {
-            if let Some(WriteJob::Ack(job)) = rx.recv().await {
-                let _ = job.reply.send(Ok(()));
+            if let Some(WriteJob::Ack(AckJob {
+                reply: AckReply::Caller(reply),
+                ..
+            })) = rx.recv().await
+            {
+                let _ = reply.send(Ok(()));
             }
         });
         assert_eq!(handle.call(ack).await, Ok(()));

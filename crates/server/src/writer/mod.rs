@@ -122,6 +122,7 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
         indexing.step(&shared).await;
     }
     acks::answer(
+        &shared,
         acks.take(),
         Err(CmdError::Store(StoreError::Busy).into_api()),
     );
@@ -177,7 +178,11 @@ impl PendingAcks {
         batch.append(&mut self.jobs);
         if self.busy > ACK_RETRIES || batch.len() > QUEUE {
             self.busy = 0;
-            acks::answer(batch, Err(CmdError::Store(StoreError::Busy).into_api()));
+            acks::answer(
+                shared,
+                batch,
+                Err(CmdError::Store(StoreError::Busy).into_api()),
+            );
         } else {
             self.jobs = batch;
         }
@@ -338,7 +343,12 @@ async fn deliver(shared: &Shared, to: ReplyTo, stored: Appended) {
 /// Answers a message's request with its ✓ (or error) through the hub;
 /// nothing to do if that session is gone.
 fn reply(shared: &Shared, to: ReplyTo, result: Result<api::Sent, ApiError>) {
-    let result = result.map(Response::Sent);
+    answer_request(shared, to, result.map(Response::Sent));
+}
+
+/// Answers request `to` through the hub (a [`Push::Reply`]); nothing to do
+/// if that session is gone.
+fn answer_request(shared: &Shared, to: ReplyTo, result: Result<Response, ApiError>) {
     match api::encode(&ServerFrame::Response { id: to.id, result }) {
         Ok(frame) => {
             let push = Push::Reply(Bytes::from(frame));
