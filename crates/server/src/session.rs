@@ -54,6 +54,9 @@ pub(crate) struct Session {
     /// Messages handed to the writer whose ✓ ([`Push::Reply`]) has not
     /// come back yet (shutdown waits for them).
     pub(crate) awaiting_writer: usize,
+    /// Bounds this session's delivery acks on the writer (made at the
+    /// first one; `cmd::ack_delivered`).
+    pub(crate) acks_gate: Option<Arc<tokio::sync::Semaphore>>,
     /// Write rate limit of this connection.
     pub(crate) bucket: TokenBucket,
     /// Read rate limit of this connection.
@@ -85,6 +88,7 @@ impl Session {
             fills_paused_until: None,
             typing: crate::typing::TypingGate::default(),
             awaiting_writer: 0,
+            acks_gate: None,
             bulk: None,
         }
     }
@@ -742,6 +746,33 @@ mod tests {
         let second = jobs.try_recv().expect("then the send");
         assert!(matches!(second, WriteJob::Message { .. }));
         assert_eq!(bob.s.awaiting_writer, 2, "shutdown waits for both answers");
+    }
+
+    /// A client flooding acks (they pass no rate limit) holds at most
+    /// `MAX_ACKS_IN_FLIGHT` of them on the writer, whose queue everyone
+    /// shares: the next one waits until an earlier one is answered.
+    #[tokio::test]
+    async fn a_session_holds_a_bounded_number_of_acks_on_the_writer() {
+        use futures_util::FutureExt;
+
+        use crate::cmd::ack_delivered::MAX_ACKS_IN_FLIGHT as MAX;
+        let mut bob = Bob::new().await;
+        let (tx, mut jobs) = mpsc::channel(4 * MAX);
+        bob.shared.writer.open(tx);
+        let conv = crate::convert::api_conv(bob.conv);
+        let ack = |seq| api::Request::AckDelivered { conv, seq };
+        for seq in 1..=MAX as u64 {
+            let reply = cmd::dispatch(&mut bob.s, seq, ack(seq)).await;
+            assert!(matches!(reply, Reply::ByWriter));
+        }
+        assert_eq!(jobs.len(), MAX);
+        let mut next = Box::pin(cmd::dispatch(&mut bob.s, 100, ack(100)));
+        assert!((&mut next).now_or_never().is_none(), "waits for a permit");
+        assert_eq!(jobs.len(), MAX, "nothing more queued");
+        let answered = jobs.recv().await.expect("the oldest ack");
+        drop(answered); // the writer answered it: its permit comes back
+        assert!(matches!(next.await, Reply::ByWriter));
+        assert_eq!(jobs.len(), MAX);
     }
 
     /// Edits naming made-up conversations leave no trace in the encryption

@@ -5,7 +5,7 @@
 //! is `Request::rate_class` in natter-api. Pieces several commands share
 //! are in `helpers/`.
 
-mod ack_delivered;
+pub(crate) mod ack_delivered;
 mod ack_read;
 mod admin;
 mod bans;

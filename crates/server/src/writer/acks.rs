@@ -53,9 +53,10 @@ pub(crate) async fn commit(shared: &Shared, batch: Vec<AckJob>) -> Result<(), Ve
 pub(crate) fn answer(shared: &Shared, batch: Vec<AckJob>, result: Result<(), ApiError>) {
     for job in batch {
         match job.reply {
-            AckReply::Request(to) => {
+            AckReply::Request { to, permit } => {
                 let result = result.clone().map(|()| natter_api::Response::Done);
                 super::answer_request(shared, to, result);
+                drop(permit);
             }
             #[cfg(test)]
             AckReply::Caller(reply) => drop(reply.send(result.clone())),

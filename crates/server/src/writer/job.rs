@@ -57,8 +57,13 @@ pub(crate) struct AckJob {
 pub(crate) enum AckReply {
     /// To the client's request, through the hub like a message's ✓: the
     /// session goes on reading meanwhile (waiting there held every later
-    /// request of that client, its sends too, for an ack's commit).
-    Request(ReplyTo),
+    /// request of that client, its sends too, for an ack's commit). The
+    /// permit is one of the session's acks in flight, returned with the
+    /// answer (`cmd::ack_delivered::MAX_ACKS_IN_FLIGHT`).
+    Request {
+        to: ReplyTo,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    },
     /// To a caller waiting for it (tests of the writer).
     #[cfg(test)]
     Caller(Answer<()>),
