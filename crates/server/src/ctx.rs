@@ -192,7 +192,10 @@ impl Shared {
     /// member lists: whoever marks one encrypted calls
     /// [`Self::forget_members`]). The lobby never is. Only for a
     /// conversation the caller passed an access check in: each one asked
-    /// about takes an entry.
+    /// about takes an entry. A cluster node caches only "encrypted" (a
+    /// direct never goes back): another node may mark one encrypted, and
+    /// its `Forget` can be lost on the bus, which would leave "plain"
+    /// cached here and let plain text in.
     pub(crate) async fn is_e2e(&self, conv: ConvId) -> Result<bool, CmdError> {
         if conv == self.lobby {
             return Ok(false);
@@ -206,7 +209,7 @@ impl Shared {
         };
         let e2e = self.db(move |s| s.is_e2e(conv)).await?;
         let mut cache = self.members_lock();
-        if cache.epoch == epoch {
+        if cache.epoch == epoch && (e2e || self.bus.is_local()) {
             cache.e2e.insert(conv, e2e);
         }
         Ok(e2e)

@@ -45,14 +45,18 @@ pub(super) async fn apply(
         sender_device,
         ciphertexts: ciphertexts.into_iter().map(stored).collect(),
     };
+    let was_e2e = s.shared.is_e2e(conv).await?;
     s.shared
         .db(move |st| {
             st.put_encrypted(key, &body)?;
             st.set_e2e(conv)
         })
         .await?;
-    // Every node's cached "not encrypted" for it goes.
-    s.shared.forget_members(conv);
+    if !was_e2e {
+        // Every node's cached "not encrypted" for it goes (once: later
+        // sends find it encrypted).
+        s.shared.forget_members(conv);
+    }
     // The text is the ciphertexts: the log keeps an empty body.
     submit(s, id, conv, client_id, String::new()).await
 }

@@ -118,7 +118,9 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteJob>) {
         }
     }
     acks.commit(&shared).await;
-    while indexing.pending() {
+    if indexing.pending() {
+        // One chunk at most: a large backlog would hold up the shutdown,
+        // and the next start indexes the rest (searches scan it meanwhile).
         indexing.step(&shared).await;
     }
     acks::answer(
