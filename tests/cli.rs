@@ -343,3 +343,77 @@ fn a_port_with_nothing_listening_exits_5_naming_the_address() {
     let said = format!("cannot reach the server at {addr}");
     assert!(out.stderr.contains(&said), "{out:?}");
 }
+
+/// A fake server on loopback that answers every Initial (PROTOCOL.md,
+/// "Initial (`0x01`)") with a VersionNegotiation packet offering only
+/// `offered`, built byte by byte from PROTOCOL.md ("VersionNegotiation
+/// (`0x04`)"): type, version 0, dcid = the Initial's scid, scid = the
+/// Initial's dcid, count, then the versions (`u32` big-endian). Returns the
+/// address and a handle that stops it and says how many Initials it answered.
+fn version_negotiator(offered: u32) -> (String, impl FnOnce() -> usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = socket.local_addr().expect("addr").to_string();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut answered = 0;
+        let mut buf = [0u8; 2048];
+        while !stopped.load(Ordering::Relaxed) {
+            let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                continue; // the read timeout: look at `stop` again
+            };
+            let initial = &buf[..len];
+            assert!(len >= 1200, "an Initial's datagram is ≥ 1200 bytes: {len}");
+            assert_eq!(initial[0], 0x01, "the client's first packet is an Initial");
+            assert_eq!(initial[1..5], 0x4E41_5401_u32.to_be_bytes(), "its version");
+            let (dcid, scid) = (&initial[5..13], &initial[13..21]);
+            let mut answer = vec![0x04];
+            answer.extend_from_slice(&0u32.to_be_bytes());
+            answer.extend_from_slice(scid);
+            answer.extend_from_slice(dcid);
+            answer.push(1);
+            answer.extend_from_slice(&offered.to_be_bytes());
+            socket
+                .send_to(&answer, from)
+                .expect("send VersionNegotiation");
+            answered += 1;
+        }
+        answered
+    });
+    let finish = move || {
+        stop.store(true, Ordering::Relaxed);
+        thread.join().expect("negotiator thread")
+    };
+    (addr, finish)
+}
+
+#[test]
+fn a_server_of_another_protocol_version_exits_7_saying_so() {
+    let (addr, finish) = version_negotiator(0x4E41_5402);
+    let home = tempfile::tempdir().expect("home");
+    let mut cmd = natter();
+    cmd.args(["users", "--timeout", "10s", "--server", &addr])
+        .env("NATTER_HOME", home.path())
+        .env("NATTER_USER", "alice")
+        .env("NATTER_PASSWORD", PASSWORD);
+    let out = run(cmd);
+    let answered = finish();
+    assert_eq!(out.code, Some(7), "exit 7: version mismatch; {out:?}");
+    assert!(answered >= 1, "the fake server answered the Initial");
+    let said = format!("cannot talk to the server at {addr}");
+    assert!(out.stderr.contains(&said), "names the server: {out:?}");
+    assert!(
+        out.stderr.contains("protocol versions") && out.stderr.contains("4e415402"),
+        "names the versions it offered: {out:?}"
+    );
+    assert!(
+        out.stderr.contains("upgrade natter"),
+        "says what to do: {out:?}"
+    );
+}

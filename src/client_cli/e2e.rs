@@ -154,7 +154,7 @@ pub(crate) fn send(args: SendArgs) -> Result<(), Fail> {
         let (sent, news) =
             sent.map_err(|e| e2e_fail(session.server, "the message was not sent", e))?;
         announce(&news);
-        let name = format!("@{}", safe(&peer));
+        let name = args.dest.dest().label();
         if args.json {
             print_json(&json!({
                 "state": "stored", "conversation": name, "conv": sent.conv.0,

@@ -170,6 +170,8 @@ impl Shared {
 
     /// Current members of a non-lobby conversation (cached; directs never change.
     /// Whoever changes a group's membership must call [`Self::forget_members`]).
+    /// A list is cached only if non-empty and read within one cache epoch, so
+    /// a direct's creation needs no forgetting: before it the id has no list.
     pub(crate) async fn members(&self, conv: ConvId) -> Result<Arc<[UserId]>, CmdError> {
         let epoch = {
             let cache = self.members_lock();
@@ -245,6 +247,20 @@ impl Shared {
     /// Drops the cached member list (and encryption flag, [`Self::is_e2e`])
     /// of `conv` here and on every node. Only the writer changes group
     /// membership (and only it fans out), so its view is always current.
+    ///
+    /// The one membership write outside the writer is a direct's creation
+    /// (`cmd::send::direct_with` → `Conversations::direct`, on the first
+    /// message to a user): the conversation and its two fixed members in
+    /// one store transaction, never changed afterwards (a join looks up a
+    /// group by name; leave, invite and kick resolve their conversation with
+    /// `groups::by_id`, which accepts only groups). That is safe: `direct` is
+    /// idempotent under races (SQLite: one write connection, look-up and
+    /// insert in one transaction; PostgreSQL: a SERIALIZABLE transaction under
+    /// the unique index `direct_pairs`, a racing creator gets a serialization
+    /// failure and its retry finds the committed direct; memory: one lock);
+    /// no cache can hold a stale list (an empty list is never cached, and a
+    /// direct has no other); and the message that created it is handed to
+    /// the writer only after the commit, so its fan-out reads both members.
     pub(crate) fn forget_members(&self, conv: ConvId) {
         self.bus.publish(crate::bus::Body::Forget { conv });
         self.forget_here(conv);
