@@ -14,9 +14,12 @@
 #
 # Usage: scripts/cluster-bench.sh [ROUNDS] [DURATION]   (defaults 3, 5s)
 # Env: NATTER (binary, default target/release/natter), BENCH_ARGS (the
-# load, default "--clients 64 --groups 16 --members 4 --connect-parallel 1": PgStore
-# registrations fail with 40001 when 32 run at once, see BENCHMARKS.md), RATE (fixed-rate
-# runs, default 400), OUT (default target/cluster-bench/<time>).
+# load, default "--clients 64 --groups 16 --members 4 --connect-parallel 1":
+# the PostgreSQL store retries serialization failures, SQLSTATE 40001, since
+# 6a416b4, but on 2026-12-03 its 30 immediate retries still ran out (the
+# client got `internal`) at setup with 32 connections at once, and once with
+# one at a time: see BENCHMARKS.md), RATE (fixed-rate runs, default 400),
+# OUT (default target/cluster-bench/<time>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"

@@ -6,7 +6,8 @@
 //! delivered is a repeat and dropped; one above `last + 1` means messages
 //! in between were missed (a lost or late envelope, or another node's
 //! commit not heard of yet): they are read from the store and delivered
-//! first. If the store cannot give them (down, busy), the gap stays open:
+//! first. If the store cannot give them (down, busy, or its read stops
+//! short of them), the gap stays open:
 //! the newer message is neither pushed (it would overtake them) nor
 //! recorded, and the paced refill (`recover::refill`) delivers them all
 //! once the store answers. The first message in a conversation this node
@@ -183,8 +184,11 @@ fn refill_later(shared: &Shared, seqs: &mut SeqTable, conv: ConvId) {
 }
 
 /// Reads `conv`'s messages after `after` up to `upto` from the store and
-/// delivers each (a page at a time). False if the store failed: the
-/// messages from there on are neither delivered nor recorded.
+/// delivers each (a page at a time). False if the store failed or does not
+/// have them all (a read that stops short of `upto`: a seq announced
+/// before the store shows it, or a peer naming a seq the conversation
+/// never had): the messages from there on are neither delivered nor
+/// recorded, so the newer seq cannot overtake them or mask them as repeats.
 async fn fill(
     shared: &Shared,
     seqs: &mut MutexGuard<'_, SeqTable>,
@@ -198,7 +202,17 @@ async fn fill(
             .await;
         let page = match page {
             Ok(page) if !page.is_empty() => page,
-            Ok(_) => return true,
+            Ok(_) => {
+                if let Some(suppressed) = shared.bus.gap_log.admit() {
+                    tracing::warn!(
+                        after,
+                        upto,
+                        suppressed,
+                        "bus gap: the store does not have these messages (yet); retried later"
+                    );
+                }
+                return false;
+            }
             Err(e) => return unreadable(shared, &e),
         };
         for message in page {

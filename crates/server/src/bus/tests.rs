@@ -392,3 +392,51 @@ async fn lock_waiters(url: &str) -> i64 {
     });
     count.await.expect("admin task")
 }
+
+/// Review finding (issue 11): a gap fill whose read stops short of the
+/// newer seq (the store answers, but without the messages: a seq relayed
+/// before this node's read shows it, or a peer naming a seq the
+/// conversation never had) must leave the gap open. Before, the newer seq
+/// was pushed and recorded: the missing ones overtaken, then dropped as
+/// repeats when they arrived.
+#[tokio::test]
+async fn a_gap_fill_that_stops_short_of_the_newer_seq_leaves_the_gap_open() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let (shared, _rx) = node(store.clone());
+    let olga = store.create_user("olga", "x", 0).expect("user").id;
+    let kim = store.create_user("kim", "x", 0).expect("user").id;
+    let conv = store.direct(olga, kim, 0).expect("direct").id;
+    store.append(&[text(conv, olga, 1)]).expect("appended");
+    store.append(&[text(conv, olga, 2)]).expect("appended");
+    let inbox = session(&shared, kim, 1);
+    deliver::relayed(&shared, conv, 1, vec![part_to(kim)]).await;
+    assert_eq!(seqs_in(&inbox), [1]);
+    // 4 arrives; the store shows 2 only: 2 is filled, 3 and 4 wait.
+    deliver::relayed(&shared, conv, 4, vec![part_to(kim)]).await;
+    assert_eq!(seqs_in(&inbox), [2], "4 would overtake 3");
+    assert_eq!(shared.bus.seqs.lock().await.last(conv), Some(2));
+    // A seq the conversation never had (a hostile or broken peer): an
+    // empty read, nothing pushed or recorded.
+    let reads = memory.reads().expect("reads");
+    deliver::relayed(&shared, conv, 1_000_000, vec![part_to(kim)]).await;
+    assert!(memory.reads().expect("reads") > reads, "the store was read");
+    assert_eq!(seqs_in(&inbox), Vec::<u64>::new(), "a bogus seq pushed");
+    assert_eq!(shared.bus.seqs.lock().await.last(conv), Some(2));
+    // The store catches up: the paced refill delivers 3 and 4 in order.
+    store.append(&[text(conv, olga, 3)]).expect("appended");
+    store.append(&[text(conv, olga, 4)]).expect("appended");
+    assert!(deliver::catch_up(&shared).await, "the open gap was checked");
+    assert_eq!(seqs_in(&inbox), [3, 4], "filled in order");
+    let mut runs = 0;
+    while deliver::catch_up(&shared).await {
+        runs += 1;
+        assert!(runs < 10, "the catch-up never ends");
+    }
+    // The real next message is not masked by the bogus seq.
+    store.append(&[text(conv, olga, 5)]).expect("appended");
+    deliver::relayed(&shared, conv, 5, vec![part_to(kim)]).await;
+    assert_eq!(seqs_in(&inbox), [5], "5 taken for a repeat");
+    deliver::relayed(&shared, conv, 4, vec![part_to(kim)]).await;
+    assert_eq!(seqs_in(&inbox), Vec::<u64>::new(), "a repeat is dropped");
+}
