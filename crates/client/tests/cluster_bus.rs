@@ -387,6 +387,38 @@ async fn a_lost_session_end_still_ends_the_session(shared: Shared) {
     .await;
 }
 
+/// Node B loses the `Presence` envelope of alice going offline on A, then
+/// the one of her coming back: each time the hole in A's numbers (its
+/// next heartbeat) makes B recover and ask for A's snapshot, and bob (on
+/// B) is told by itself.
+async fn a_lost_presence_still_reaches_the_other_node(shared: Shared) {
+    let Some(pair) = Pair::start("lost_presence", shared).await else {
+        return;
+    };
+    let (alice, _ae) = user(&pair.a, "alice").await;
+    let (bob, mut be) = user(&pair.b, "bob").await;
+    let (conv, _) = send_n(&alice, &Target::User("bob".into()), 1, "hi").await;
+    messages_in(&mut be, conv, 1).await; // after her online `Presence`
+    let alice_online = || async {
+        let list = bob.presence().await.expect("presence");
+        list.iter().any(|p| p.user.name == "alice" && p.online)
+    };
+    assert!(alice_online().await, "alice online for bob");
+    lose_next(&pair.b, EnvelopeKind::Presence, async {
+        alice.logout().await.expect("logout");
+    })
+    .await;
+    presence(&mut be, "alice", false).await;
+    assert!(!alice_online().await, "alice still online for bob");
+    let mut back = None;
+    lose_next(&pair.b, EnvelopeKind::Presence, async {
+        back = Some(user(&pair.a, "alice").await);
+    })
+    .await;
+    presence(&mut be, "alice", true).await;
+    assert!(alice_online().await, "alice offline for bob");
+}
+
 /// Node A loses the `Forget` of carol's kick: its member cache still holds
 /// her until the recovery after the loss forgets the caches. The
 /// delivered ack, which a member-cache hit settles, shows that the
@@ -551,6 +583,44 @@ async fn a_kicked_or_muted_user_cannot_post_through_a_node_with_stale_caches(sha
     );
 }
 
+/// A cluster node caches only the answer "encrypted" (`Shared::is_e2e`):
+/// bob's plain text in his direct with alice goes through node A, then
+/// the direct turns encrypted on another node whose `Forget` never
+/// reached A (set in the store directly: no hole, no recovery). Had A
+/// cached "plain", bob's next plain text would go in; A asks the store
+/// and refuses it (`encryption_required`), on every attempt.
+async fn a_direct_turned_encrypted_elsewhere_refuses_plain_text_on_this_node(shared: Shared) {
+    let Some(pair) = Pair::start("e2e_cache", shared).await else {
+        return;
+    };
+    let (_alice, _ae) = user(&pair.b, "alice").await;
+    let (bob, _be) = user(&pair.a, "bob").await;
+    let to_alice = Target::User("alice".into());
+    for i in 0..2 {
+        send_n(&bob, &to_alice, 1, &format!("plain {i}")).await;
+    }
+    let store = &*pair.store;
+    let (bob_id, alice_id) = (user_id(store, "bob"), user_id(store, "alice"));
+    let conv = store.direct(bob_id, alice_id, 0).expect("the direct").id;
+    let last = store.last_seq(conv).expect("last seq");
+    store.set_e2e(conv).expect("turned encrypted");
+    for attempt in 0..2 {
+        let mut sent = bob.send(to_alice.clone(), "plain after").await;
+        let refused = sent.stored().await.expect_err("plain text went in");
+        let code = refused.code();
+        assert_eq!(
+            code,
+            Some(ErrorCode::EncryptionRequired),
+            "attempt {attempt}"
+        );
+    }
+    assert_eq!(
+        store.last_seq(conv).expect("last seq"),
+        last,
+        "nothing stored"
+    );
+}
+
 /// The value of an unlabelled metric.
 fn metric(text: &str, name: &str) -> u64 {
     let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
@@ -620,9 +690,97 @@ both_stores!(
     nats_killed_and_restarted_mid_stream_loses_nothing,
     a_silent_node_is_presumed_dead_and_its_users_go_offline,
     a_lost_session_end_still_ends_the_session,
+    a_lost_presence_still_reaches_the_other_node,
     a_lost_forget_after_a_kick_does_not_let_the_kicked_user_post,
     a_lost_last_message_of_a_quiet_conversation_arrives_by_itself,
     sessions_gone_from_the_store_are_ended_by_revalidation,
     sessions_are_revalidated_periodically,
     a_kicked_or_muted_user_cannot_post_through_a_node_with_stale_caches,
+    a_direct_turned_encrypted_elsewhere_refuses_plain_text_on_this_node,
 );
+
+/// Live delivery follows the store, not a node's member cache: carol (on
+/// both nodes) is kicked through node B while node A loses the `Forget`,
+/// so A's member cache still lists her; A's recovery after the loss is
+/// paced (one run per heartbeat, here a minute) and has not run when bob
+/// posts through A (checked: A's recovery count is unchanged). The
+/// recipients of those posts are the members as of their commit, so
+/// neither of carol's sessions gets anything after the kick entry: a DM
+/// from bob, committed after them by the same writer (and published after
+/// them to B), is the barrier.
+async fn a_kicked_member_gets_no_live_message_through_a_node_with_a_stale_cache(shared: Shared) {
+    let options = BusOptions {
+        heartbeat: Duration::from_secs(60),
+        ..BusOptions::default()
+    };
+    let Some(pair) = Pair::start_with("kicked_live", shared, options).await else {
+        return;
+    };
+    let recoveries = || metric(&pair.a.metrics_text(), "natter_bus_recoveries_total");
+    // A's first recovery (at start) has run: the next one waits a minute.
+    until_true("no first recovery", || recoveries() >= 1).await;
+    let (alice, _ae) = user(&pair.b, "alice").await;
+    let (bob, _be) = user(&pair.a, "bob").await;
+    let (_carol_a, mut ca) = user(&pair.a, "carol").await;
+    let (_carol_b, mut cb) = user(&pair.b, "carol").await;
+    let group = alice.create_group("club", false, &["bob", "carol"]).await;
+    let conv = group.expect("group").id;
+    let target = Target::Conversation(conv);
+    let before = recoveries();
+    send_n(&bob, &target, 1, "before").await; // A caches the member list
+    let holes = metric(&pair.a.metrics_text(), "natter_bus_holes_total");
+    pair.a.drop_bus_envelopes(EnvelopeKind::Forget, 1);
+    alice
+        .kick(conv, "carol", false, None)
+        .await
+        .expect("kicked");
+    let store = &*pair.store;
+    let club = store.group_by_name("club").expect("store").expect("group");
+    let kicked_at = store.last_seq(club.id).expect("last seq");
+    until_true("the Forget never came", || pair.a.bus_drops_left() == 0).await;
+    until_true("the loss was not seen", || {
+        metric(&pair.a.metrics_text(), "natter_bus_holes_total") > holes
+    })
+    .await;
+    let (_, posted) = send_n(&bob, &target, 3, "after the kick").await;
+    assert_eq!(
+        recoveries(),
+        before,
+        "A recovered before the posts: nothing tested"
+    );
+    let (dm, _) = send_n(&bob, &Target::User("carol".into()), 1, "barrier").await;
+    for (node, events) in [("A", &mut ca), ("B", &mut cb)] {
+        let mut late = Vec::new();
+        loop {
+            let m = events.message().await;
+            if m.conv == dm {
+                break;
+            }
+            if m.conv == conv && m.seq > kicked_at {
+                late.push(m.seq);
+            }
+        }
+        assert!(
+            late.is_empty(),
+            "carol got {late:?} live on {node} (posted {posted:?})"
+        );
+    }
+}
+
+mod kicked_member {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gets_no_live_message_memory() {
+        super::a_kicked_member_gets_no_live_message_through_a_node_with_a_stale_cache(
+            super::Shared::Memory,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gets_no_live_message_postgres() {
+        super::a_kicked_member_gets_no_live_message_through_a_node_with_a_stale_cache(
+            super::Shared::Postgres,
+        )
+        .await;
+    }
+}

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Appended, ClientId, ConvId, Message, MsgKind, Result, UserId};
+use crate::{Appended, ClientId, ConvId, Message, MsgKind, Result, Role, UserId};
 
 /// What an edit or delete entry did, and to which seq of its conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,6 +65,41 @@ pub enum Refusal {
     NoSuchMessage,
     /// The message is deleted already.
     Deleted,
+    /// The actor is not a current member ([`MessageActions::act_checked`]).
+    NotMember,
+    /// The actor is muted and the action needs [`ActorNeeds::Poster`].
+    Muted,
+    /// The actor is a plain member and the action needs
+    /// [`ActorNeeds::Moderator`].
+    NotModerator,
+}
+
+/// What an action needs of its actor, checked by
+/// [`MessageActions::act_checked`] in the action's own transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorNeeds {
+    /// Nothing (a server admin, member or not).
+    Nothing,
+    /// A current member (deleting their own message).
+    Member,
+    /// A current member who is not muted (editing).
+    Poster,
+    /// A current admin or owner (deleting someone else's message).
+    Moderator,
+}
+
+impl ActorNeeds {
+    /// Why an actor whose current role is `role` (`None`: not a current
+    /// member) and who is (`muted`) muted may not act, if they may not.
+    pub fn refusal(self, role: Option<Role>, muted: bool) -> Option<Refusal> {
+        match (self, role) {
+            (Self::Nothing, _) => None,
+            (_, None) => Some(Refusal::NotMember),
+            (Self::Poster, Some(_)) if muted => Some(Refusal::Muted),
+            (Self::Moderator, Some(Role::Member)) => Some(Refusal::NotModerator),
+            (_, Some(_)) => None,
+        }
+    }
 }
 
 /// Whether `target` (the stored message an action names) can be changed.
@@ -93,5 +128,24 @@ pub trait MessageActions {
     /// conversation or actor does not exist. A target that does not exist,
     /// is not a text message or is deleted (see [`refusal`]) is
     /// `Ok(Err(refusal))`, and nothing is written.
-    fn act(&self, action: &NewAction) -> Result<std::result::Result<Appended, Refusal>>;
+    fn act(&self, action: &NewAction) -> Result<std::result::Result<Appended, Refusal>> {
+        self.act_checked(action, ActorNeeds::Nothing)
+    }
+
+    /// [`MessageActions::act`] if the actor has what `needs` names at that
+    /// moment, checked in the same transaction (as
+    /// [`crate::Messages::append_checked`] checks a post): ordered against
+    /// every change of membership, role or mutes made by any writer of the
+    /// same database, so an action either commits before such a change or
+    /// sees it and is refused (`Ok(Err(Refusal::NotMember | Muted |
+    /// NotModerator))`, nothing written). A repeat of a stored entry is
+    /// answered as stored whatever the rights are now; the actor's right
+    /// is checked before the target.
+    ///
+    /// Errors: as [`MessageActions::act`].
+    fn act_checked(
+        &self,
+        action: &NewAction,
+        needs: ActorNeeds,
+    ) -> Result<std::result::Result<Appended, Refusal>>;
 }

@@ -32,7 +32,7 @@ pub mod conformance;
 #[doc(hidden)]
 pub mod pg_harness;
 
-pub use actions::{Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
+pub use actions::{ActorNeeds, Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
 pub use devices::{
     Ciphertext, Claimed, DeviceRecord, Devices, EncryptedBody, KeyLimits, MessageKey, PublicKey,
     Published,
@@ -242,6 +242,19 @@ pub trait Messages {
     /// Errors: as [`Messages::append`].
     fn append_checked(&self, batch: &[NewMessage]) -> Result<Vec<Checked>>;
 
+    /// [`Messages::append_checked`], also answering who the batch's new
+    /// messages go to ([`CheckedBatch::members`]): the current members of
+    /// each conversation it stored a new message in, read in the same
+    /// transaction after the appends. Ordered like the check against every
+    /// removal that appends its entry in one write with it (a kick or ban,
+    /// [`Moderation::remove_with_entry`], or a group deletion): a member
+    /// removed so is listed only if the batch committed before the removal.
+    /// A cluster node fans the messages out to these lists, not to member
+    /// lists it cached (another node may have changed them meanwhile).
+    ///
+    /// Errors: as [`Messages::append`].
+    fn append_checked_with_members(&self, batch: &[NewMessage]) -> Result<CheckedBatch>;
+
     /// One page of history; see [`Anchor`] for which messages, [`Order`] for their
     /// order. The limit is clamped to [`MAX_PAGE`]. Unknown conversation: empty.
     fn history(&self, conv: ConvId, page: Page) -> Result<Vec<Message>>;
@@ -260,6 +273,33 @@ pub trait Messages {
 /// What [`Messages::append_checked`] did with one message: stored (or found
 /// stored), or refused with the sender's right (never [`PostRight::Allowed`]).
 pub type Checked = std::result::Result<Appended, PostRight>;
+
+/// What [`Messages::append_checked_with_members`] did with a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedBatch {
+    /// One answer per message, in input order, as [`Messages::append_checked`].
+    pub checked: Vec<Checked>,
+    /// For each conversation other than the lobby that a message of the
+    /// batch was newly stored in (not a repeat, not refused), ordered by
+    /// conversation id: its current members at the commit, ordered by user
+    /// id.
+    pub members: Vec<(ConvId, Vec<UserId>)>,
+}
+
+impl CheckedBatch {
+    /// The conversations [`CheckedBatch::members`] lists for `checked`.
+    pub(crate) fn listed(checked: &[Checked]) -> Vec<ConvId> {
+        let mut convs: Vec<ConvId> = checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok())
+            .filter(|a| !a.duplicate && a.message.conv != types::LOBBY)
+            .map(|a| a.message.conv)
+            .collect();
+        convs.sort_unstable();
+        convs.dedup();
+        convs
+    }
+}
 
 /// Per-member delivered and read cursors.
 pub trait Cursors {

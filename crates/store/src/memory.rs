@@ -16,9 +16,9 @@ use std::sync::{Mutex, MutexGuard};
 use crate::paging::{clamp_limit, ordered, page_bounds};
 use crate::types::{LOBBY, SEQ_MAX};
 use crate::{
-    Anchor, Appended, Checked, ClientId, ConvId, ConvKind, Conversation, Conversations, Cursor,
-    Cursors, Member, Members, Message, Messages, NewGroup, NewMessage, Page, PostRight, Result,
-    Role, StoreError, User, UserId, Users, group_key, name_key,
+    Anchor, Appended, Checked, CheckedBatch, ClientId, ConvId, ConvKind, Conversation,
+    Conversations, Cursor, Cursors, Member, Members, Message, Messages, NewGroup, NewMessage, Page,
+    PostRight, Result, Role, StoreError, User, UserId, Users, group_key, name_key,
 };
 
 /// In-memory reference backend: plain collections behind one mutex.
@@ -422,6 +422,18 @@ impl Messages for MemoryStore {
         s.operators.busy_hook()?;
         s.require_batch(batch)?;
         Ok(batch.iter().map(|new| s.append_if_allowed(new)).collect())
+    }
+
+    fn append_checked_with_members(&self, batch: &[NewMessage]) -> Result<CheckedBatch> {
+        let mut s = self.lock()?;
+        s.operators.busy_hook()?;
+        s.require_batch(batch)?;
+        let checked: Vec<Checked> = batch.iter().map(|new| s.append_if_allowed(new)).collect();
+        let members = CheckedBatch::listed(&checked)
+            .into_iter()
+            .map(|conv| (conv, s.current_members(conv).map(|m| m.user).collect()))
+            .collect();
+        Ok(CheckedBatch { checked, members })
     }
 
     fn history(&self, conv: ConvId, page: Page) -> Result<Vec<Message>> {

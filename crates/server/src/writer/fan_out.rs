@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use natter_api::{self as api, ErrorCode, Event, ServerFrame};
-use natter_store::UserId;
+use natter_store::{ConvId, UserId};
 
 use crate::bus::deliver::{self, LocalPart};
 use crate::ctx::Shared;
@@ -24,6 +24,20 @@ use crate::error::CmdError;
 /// is filled by the paced refill.
 pub(crate) async fn fan_out(shared: &Shared, message: natter_store::Message) {
     fan_out_also(shared, message, &[]).await;
+}
+
+/// [`fan_out`] to `members`, the conversation's members at the message's
+/// commit (`Messages::append_checked_with_members`) when the writer has
+/// them (a cluster node), instead of the ones [`parts`] would find.
+pub(crate) async fn fan_out_to(
+    shared: &Shared,
+    message: natter_store::Message,
+    members: Option<Arc<[UserId]>>,
+) {
+    let (conv, seq) = (message.conv, message.seq);
+    let parts = parts_to(shared, message, members).await;
+    let parts = parts.inspect_err(|e| deliver::fan_out_failed(shared, e));
+    deliver::committed(shared, conv, seq, parts.ok()).await;
 }
 
 /// [`fan_out`], also to `extra` users, who are no longer members (a
@@ -44,25 +58,38 @@ pub(crate) async fn fan_out_also(
     deliver::committed(shared, conv, seq, parts.ok()).await;
 }
 
-/// What the members' sessions get for `message`. An edit or delete entry
-/// (with its target's state) goes without the text to members who may not
-/// read the target.
+/// What the members' sessions get for `message` (see [`readers`] for
+/// which members). An edit or delete entry (with its target's state) goes
+/// without the text to members who may not read the target.
 pub(crate) async fn parts(
     shared: &Shared,
     message: natter_store::Message,
 ) -> Result<Vec<LocalPart>, CmdError> {
-    let conv = message.conv;
+    parts_to(shared, message, None).await
+}
+
+/// [`parts`], a plain message to `listed` if given.
+async fn parts_to(
+    shared: &Shared,
+    message: natter_store::Message,
+    listed: Option<Arc<[UserId]>>,
+) -> Result<Vec<LocalPart>, CmdError> {
+    let (conv, seq) = (message.conv, message.seq);
     let target = message.action.map(|a| a.target());
     let full = shared.message(message).await?;
     if conv == shared.lobby {
         return Ok(vec![part(None, full)?]);
     }
     let Some(target) = target else {
-        let members = shared.members(conv).await?;
+        let members = match listed {
+            Some(members) => members,
+            None => readers(shared, conv, seq).await?,
+        };
         return Ok(vec![part(Some(members), full)?]);
     };
     let members = shared.db(move |st| st.members(conv)).await?;
-    let (readers, others): (Vec<_>, Vec<_>) = members.iter().partition(|m| m.may_read(target));
+    let members = members.iter().filter(|m| m.may_read(seq));
+    let (readers, others): (Vec<_>, Vec<_>) = members.partition(|m| m.may_read(target));
     let ids = |list: Vec<&natter_store::Member>| -> Arc<[UserId]> {
         list.iter().map(|m| m.user).collect()
     };
@@ -74,6 +101,22 @@ pub(crate) async fn parts(
         part(Some(ids(readers)), full)?,
         part(Some(ids(others)), stripped)?,
     ])
+}
+
+/// Who gets message `seq` of `conv` when its commit did not say. On one
+/// node the cached members: exact, as this writer makes every change of
+/// membership and forgets the entry as it does. In a cluster the store's
+/// current members who may read `seq`: another node's kick may be missing
+/// from the cache (its `Forget` lost or late), and nobody removed before
+/// the commit or added after it is listed (one removed since misses it
+/// live and reads it in the history).
+async fn readers(shared: &Shared, conv: ConvId, seq: u64) -> Result<Arc<[UserId]>, CmdError> {
+    if shared.bus.is_local() {
+        return shared.members(conv).await;
+    }
+    let members = shared.db(move |st| st.members(conv)).await?;
+    let may_read = members.iter().filter(|m| m.may_read(seq));
+    Ok(may_read.map(|m| m.user).collect())
 }
 
 /// One encoded push of `message` to `to` (`None`: everyone).

@@ -30,11 +30,12 @@ mod moderation;
 #[cfg(test)]
 mod race_tests;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use natter_api::{self as api, ApiError, Response, ServerFrame};
-use natter_store::{Appended, Checked, ConvId, NewMessage, StoreError};
+use natter_store::{Appended, Checked, CheckedBatch, ConvId, NewMessage, StoreError, UserId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -235,7 +236,11 @@ async fn collect(
 /// node from the caches first ([`admitted`]; only this writer changes
 /// rights, so they hold what the store holds), in a cluster by the store
 /// inside the append's own transaction (`Messages::append_checked`), which
-/// orders the post with every other node's kicks and mutes.
+/// orders the post with every other node's kicks and mutes. A cluster node
+/// also takes the members each message goes to from that transaction
+/// (`append_checked_with_members`): its cached lists may still hold a user
+/// another node kicked. One node fans out to its cached lists (exact
+/// there, see [`admitted`]), at no extra cost per batch.
 async fn commit(shared: &Shared, batch: Vec<MessageJob>) {
     let local = shared.bus.is_local();
     let batch = match local {
@@ -251,7 +256,10 @@ async fn commit(shared: &Shared, batch: Vec<MessageJob>) {
     let started = std::time::Instant::now();
     let appended = match local {
         true => shared.db(move |s| Ok(checked(s.append(&messages)?))).await,
-        false => shared.db(move |s| s.append_checked(&messages)).await,
+        false => shared
+            .db(move |s| s.append_checked_with_members(&messages))
+            .await
+            .map(Listed::from),
     };
     shared.metrics.commit(started.elapsed());
     match &appended {
@@ -264,9 +272,38 @@ async fn commit(shared: &Shared, batch: Vec<MessageJob>) {
 }
 
 /// [`Messages::append`](natter_store::Messages::append)'s answers as
-/// checked ones (every message was admitted before).
-fn checked(appended: Vec<Appended>) -> Vec<Checked> {
-    appended.into_iter().map(Ok).collect()
+/// checked ones (every message was admitted before), to the cached lists.
+fn checked(appended: Vec<Appended>) -> Listed {
+    Listed {
+        checked: appended.into_iter().map(Ok).collect(),
+        members: None,
+    }
+}
+
+/// A committed batch's answers and, in a cluster, the members each
+/// conversation's new messages go to (`None`: the cached lists).
+struct Listed {
+    checked: Vec<Checked>,
+    members: Option<HashMap<ConvId, Arc<[UserId]>>>,
+}
+
+impl From<CheckedBatch> for Listed {
+    fn from(batch: CheckedBatch) -> Self {
+        let members = batch.members.into_iter().map(|(c, m)| (c, m.into()));
+        Self {
+            checked: batch.checked,
+            members: Some(members.collect()),
+        }
+    }
+}
+
+/// Whom a new message of `conv` goes to, from [`Listed::members`]
+/// (`None`: the cached list; in a cluster, for the lobby: everyone).
+fn listed_to(
+    members: &Option<HashMap<ConvId, Arc<[UserId]>>>,
+    conv: ConvId,
+) -> Option<Arc<[UserId]>> {
+    members.as_ref()?.get(&conv).cloned()
 }
 
 /// On one node, the jobs whose sender may still post at this commit
@@ -294,14 +331,14 @@ async fn answer(
     shared: &Shared,
     replies: Vec<ReplyTo>,
     convs: &[ConvId],
-    appended: Result<Vec<Checked>, CmdError>,
+    appended: Result<Listed, CmdError>,
 ) {
     match appended {
-        Ok(appended) if appended.len() == replies.len() => {
+        Ok(Listed { checked, members }) if checked.len() == replies.len() => {
             tracing::trace!(count = replies.len(), "batch committed");
-            for ((to, checked), &conv) in replies.into_iter().zip(appended).zip(convs) {
+            for ((to, checked), &conv) in replies.into_iter().zip(checked).zip(convs) {
                 match checked {
-                    Ok(stored) => deliver(shared, to, stored).await,
+                    Ok(stored) => deliver(shared, to, stored, listed_to(&members, conv)).await,
                     Err(right) => {
                         let code = crate::access::refused(shared, conv, right);
                         reply(shared, to, Err(code.into()));
@@ -327,8 +364,9 @@ fn fail_all(shared: &Shared, replies: Vec<ReplyTo>, error: CmdError) {
     }
 }
 
-/// For a new message, pushes it to the members' sessions; then answers ✓.
-async fn deliver(shared: &Shared, to: ReplyTo, stored: Appended) {
+/// For a new message, pushes it to the members' sessions (`members`, if
+/// the commit said who they are); then answers ✓.
+async fn deliver(shared: &Shared, to: ReplyTo, stored: Appended, members: Option<Arc<[UserId]>>) {
     let m = &stored.message;
     let sent = api::Sent {
         conv: crate::convert::api_conv(m.conv),
@@ -337,7 +375,7 @@ async fn deliver(shared: &Shared, to: ReplyTo, stored: Appended) {
     };
     if !stored.duplicate {
         Metrics::inc(&shared.metrics.messages_stored);
-        fan_out(shared, stored.message).await;
+        fan_out::fan_out_to(shared, stored.message, members).await;
     }
     reply(shared, to, Ok(sent));
 }

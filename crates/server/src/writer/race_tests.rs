@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use natter_store::{
-    ConvId, MemoryStore, MsgKind, NewGroup, NewMessage, Role, SqliteStore, Store, UserId,
+    Change, ConvId, MemoryStore, MsgKind, NewAction, NewGroup, NewMessage, Role, SqliteStore,
+    Store, UserId,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use natter_api::{ErrorCode, Response, ServerFrame};
 
-use super::job::{ReplyTo, WriteJob};
+use super::job::{ActionJob, ReplyTo, WriteJob};
 use super::mod_job::{ModDone, ModJob, ModOp, TargetUser};
 use crate::access;
 use crate::ctx::Shared;
@@ -333,4 +334,71 @@ async fn a_kicked_member_reads_the_kick_entry_though_another_node_appends_first(
         _ => None,
     });
     assert_eq!(pushed, Some(last), "the kick entry reaches kim live");
+}
+
+/// The pushes of `conv` waiting in `inbox` (their seqs).
+fn pushed_seqs(inbox: &Inbox, conv: ConvId) -> Vec<u64> {
+    let pushes = std::iter::from_fn(|| inbox.try_pop());
+    let seqs = pushes.filter_map(|push| match push {
+        Push::Message { conv: c, seq, .. } if c == conv => Some(seq),
+        _ => None,
+    });
+    seqs.collect()
+}
+
+/// In a cluster another node may kick a member (its `Forget` lost, this
+/// node's member cache stale): a post committed after the kick goes to the
+/// members the store lists in the append's transaction, not to the
+/// cached list: the kicked member's session gets nothing, the others do.
+#[tokio::test]
+async fn in_a_cluster_posts_go_to_the_members_at_commit_not_the_cached_ones() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (_, conv, olga, kim) = setup(store.clone());
+    let (shared, _bus) = cluster_node(store.clone());
+    let cached = shared.members(conv).await.expect("warm");
+    assert!(cached.contains(&kim));
+    let last = store.last_seq(conv).expect("last");
+    store
+        .remove_member(conv, kim, last)
+        .expect("kicked on another node");
+    assert!(shared.members(conv).await.expect("stale").contains(&kim));
+    let (olga_in, kim_in) = (session(&shared, olga, 1), session(&shared, kim, 2));
+    one_batch(shared.clone(), conv, vec![post(conv, olga, 1)]).await;
+    assert_eq!(pushed_seqs(&kim_in, conv), Vec::<u64>::new(), "kim got it");
+    assert_eq!(pushed_seqs(&olga_in, conv), [last + 1]);
+}
+
+/// An edit or delete whose actor loses the right between the writer's
+/// check and the action (another node's kick, played by the memory
+/// store's hook) is refused by the store at commit: the same error the
+/// check gives (`not_member`), nothing stored, the target unchanged.
+#[tokio::test]
+async fn an_edit_or_delete_after_a_kick_at_commit_is_refused() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let (_, conv, _olga, kim) = setup(store.clone());
+    let (shared, _bus) = cluster_node(store.clone());
+    one_batch(shared.clone(), conv, vec![post(conv, kim, 1)]).await;
+    let target = store.last_seq(conv).expect("last");
+    for (n, change) in [(2, Change::Edit("changed".into())), (3, Change::Delete)] {
+        store.add_member(conv, kim, Role::Member, target + 1).ok(); // back for the next round (not at the first)
+        memory.remove_before_next_action(conv, kim).expect("hook");
+        let last = store.last_seq(conv).expect("last");
+        let (reply, answer) = oneshot::channel();
+        let action = NewAction {
+            conv,
+            actor: kim,
+            client_id: [n; 16],
+            target,
+            change,
+            ts_ms: 2,
+        };
+        let job = WriteJob::Action(ActionJob { action, reply });
+        one_batch(shared.clone(), conv, vec![job]).await;
+        let refused = answer.await.expect("answered").expect_err("acted");
+        assert_eq!(refused.code, ErrorCode::NotMember, "round {n}");
+        assert_eq!(store.last_seq(conv).expect("last"), last, "nothing stored");
+        let message = store.message(conv, target).expect("store").expect("post");
+        assert_eq!((message.body.as_str(), message.deleted), ("post 1", false));
+    }
 }

@@ -141,3 +141,62 @@ pub fn only_stored_text_messages_can_be_changed(s: &dyn Store) {
         "a joined"
     );
 }
+
+/// A checked action needs its actor's right at its own commit: an edit a
+/// current unmuted member, a delete of one's own message a current member,
+/// a delete of another's an admin or the owner; `Nothing` (a server admin)
+/// passes anyone. A refusal writes nothing and takes no seq; a repeat of a
+/// stored entry is answered as stored after the right is gone; the right
+/// is checked before the target.
+pub fn checked_actions_need_the_actors_right_at_their_commit(s: &dyn Store) {
+    use crate::ActorNeeds::{Member, Moderator, Nothing, Poster};
+    let [o, m, k, x] = ["o", "m", "k", "x"].map(|n| new_user(s, n).id);
+    let group = crate::NewGroup {
+        name: "club".to_owned(),
+        public: false,
+        owner: o,
+        members: vec![m, k],
+    };
+    let g = s.create_group(group, 1).expect("group").id;
+    s.append(&[
+        text(g, m, 1, "m1"),
+        text(g, k, 2, "k2"),
+        text(g, o, 3, "o3"),
+    ])
+    .unwrap();
+    let del = |actor, n, target| action(g, actor, n, target, Change::Delete);
+    let checked = |a: &NewAction, needs| s.act_checked(a, needs).unwrap().map(|e| e.message.seq);
+
+    s.set_muted(g, m, true).unwrap();
+    assert_eq!(
+        checked(&edit(g, m, 10, 1, "m1!"), Poster),
+        Err(Refusal::Muted)
+    );
+    assert_eq!(
+        checked(&del(m, 11, 2), Moderator),
+        Err(Refusal::NotModerator)
+    );
+    assert_eq!(checked(&del(x, 12, 2), Member), Err(Refusal::NotMember));
+    assert_eq!(checked(&del(x, 12, 99), Member), Err(Refusal::NotMember));
+    assert_eq!(s.last_seq(g).unwrap(), 3, "refusals take no seq");
+    assert_eq!(s.message(g, 1).unwrap().expect("m1").body, "m1");
+    assert_eq!(checked(&del(m, 13, 1), Member), Ok(4), "muted, deletes own");
+    let k_edit = edit(g, k, 14, 2, "k2!");
+    assert_eq!(checked(&k_edit, Poster), Ok(5));
+
+    s.set_muted(g, m, false).unwrap();
+    s.set_role(g, m, crate::Role::Admin).unwrap();
+    assert_eq!(checked(&del(m, 15, 3), Moderator), Ok(6), "an admin");
+    let kicked = s.last_seq(g).unwrap();
+    s.remove_member(g, k, kicked).unwrap();
+    assert_eq!(checked(&k_edit, Poster), Ok(5), "a repeat, after the kick");
+    assert_eq!(
+        checked(&edit(g, k, 16, 2, "k2?"), Poster),
+        Err(Refusal::NotMember)
+    );
+    assert_eq!(checked(&del(k, 17, 2), Member), Err(Refusal::NotMember));
+    assert_eq!(s.message(g, 2).unwrap().expect("k2").body, "k2!");
+    assert_eq!(checked(&del(x, 18, 2), Nothing), Ok(7), "a server admin");
+    assert_eq!(checked(&del(o, 19, 2), Moderator), Err(Refusal::Deleted));
+    assert_eq!(s.last_seq(g).unwrap(), 7);
+}

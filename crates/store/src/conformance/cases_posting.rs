@@ -109,3 +109,47 @@ pub fn checked_appends_fail_whole_and_refuse_in_deleted_groups(s: &dyn Store) {
     assert_eq!(outcomes(s, &after), [Err(NotMember), Err(NotMember)]);
     assert_eq!(s.last_seq(g).unwrap(), 0);
 }
+
+/// A checked append with members lists, for each conversation it stored a
+/// new message in (not the lobby, not for repeats or refusals), the
+/// current members at its commit: a kicked member no more, a new member
+/// already.
+pub fn checked_appends_list_the_members_at_their_commit(s: &dyn Store) {
+    let [a, b, c, d] = ["a", "b", "c", "d"].map(|n| new_user(s, n).id);
+    let g = club(s, "club", a, vec![b, c]);
+    let h = club(s, "pair", a, vec![b]);
+    let lobby = s.lobby();
+    let batch = [
+        text(h, b, 1, "h1"),
+        text(g, a, 2, "g2"),
+        text(lobby, d, 3, "l3"),
+    ];
+    let out = s.append_checked_with_members(&batch).expect("append");
+    let seqs: Vec<_> = out.checked.iter().map(outcome).collect();
+    assert_eq!(seqs[..2], [Ok((1, false)), Ok((1, false))]);
+    let mut want = vec![(g, vec![a, b, c]), (h, vec![a, b])];
+    want.sort();
+    assert_eq!(out.members, want);
+
+    let kick = NewMessage {
+        conv: g,
+        sender: None,
+        client_id: cid(9),
+        kind: MsgKind::System,
+        body: "c was kicked".into(),
+        ts_ms: 2,
+    };
+    s.remove_with_entry(c, &kick).unwrap();
+    s.add_member(g, d, Role::Member, 4).unwrap();
+    let batch = [
+        text(g, b, 4, "g4"),
+        text(g, c, 5, "refused"),
+        text(h, b, 1, "h1 again"),
+    ];
+    let out = s.append_checked_with_members(&batch).expect("append");
+    let got: Vec<_> = out.checked.iter().map(outcome).collect();
+    assert_eq!(got, [Ok((3, false)), Err(NotMember), Ok((1, true))]);
+    assert_eq!(out.members, [(g, vec![a, b, d])]);
+    let refused = s.append_checked_with_members(&[text(g, c, 6, "no")]);
+    assert_eq!(refused.expect("append").members, []);
+}

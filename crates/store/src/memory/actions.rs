@@ -2,12 +2,21 @@
 //! the target changed in place (a deleted body is dropped).
 
 use super::{Inner, MemoryStore};
-use crate::actions::{Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
+use crate::actions::{ActorNeeds, Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
 use crate::{Appended, Message, MsgKind, NewMessage, Result};
 
 impl MessageActions for MemoryStore {
-    fn act(&self, action: &NewAction) -> Result<std::result::Result<Appended, Refusal>> {
+    fn act_checked(
+        &self,
+        action: &NewAction,
+        needs: ActorNeeds,
+    ) -> Result<std::result::Result<Appended, Refusal>> {
         let mut s = self.lock()?;
+        if let Some((conv, user)) = s.operators.action_hook() {
+            let member = s.removable(conv, user)?;
+            let last = s.last_seq(conv);
+            s.close(conv, member, last);
+        }
         s.require_conv(action.conv)?;
         s.require_user(action.actor)?;
         let key = (action.conv, Some(action.actor), action.client_id);
@@ -17,6 +26,12 @@ impl MessageActions for MemoryStore {
                 message,
                 duplicate: true,
             }));
+        }
+        let (conv, actor) = (action.conv, action.actor);
+        let role = s.current_member(conv, actor).map(|m| m.role);
+        let muted = s.post_right(conv, actor) == crate::PostRight::Muted;
+        if let Some(why) = needs.refusal(role, muted) {
+            return Ok(Err(why));
         }
         let index = usize::try_from(action.target.wrapping_sub(1)).ok();
         let target = index.and_then(|i| s.log(action.conv).get(i));

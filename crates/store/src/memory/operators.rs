@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::MemoryStore;
 use crate::operators::{Operators, StoreCounts};
-use crate::{ConvKind, MsgKind, NewMessage, Result, Sessions, StoreError, UserId};
+use crate::{ConvId, ConvKind, MsgKind, NewMessage, Result, Sessions, StoreError, UserId};
 
 /// Disabled accounts.
 #[derive(Default)]
@@ -25,6 +25,9 @@ pub(super) struct OperatorState {
     /// Test hook: a message appended just before the next removal of a
     /// member (see [`MemoryStore::append_before_next_removal`]).
     before_removal: Option<NewMessage>,
+    /// Test hook: a membership ended at the start of the next
+    /// `act_checked` (see [`MemoryStore::remove_before_next_action`]).
+    before_action: Option<(ConvId, UserId)>,
 }
 
 impl OperatorState {
@@ -56,6 +59,11 @@ impl OperatorState {
     /// The message the test hook appends before this removal, if any.
     pub(super) fn removal_hook(&mut self) -> Option<NewMessage> {
         self.before_removal.take()
+    }
+
+    /// The membership the test hook ends before this action, if any.
+    pub(super) fn action_hook(&mut self) -> Option<(ConvId, UserId)> {
+        self.before_action.take()
     }
 
     /// `StoreError::Busy` at the `session_user` call the test hook names.
@@ -106,6 +114,15 @@ impl MemoryStore {
         let mut s = self.lock()?;
         s.require_batch(std::slice::from_ref(&new))?;
         s.operators.before_removal = Some(new);
+        Ok(())
+    }
+
+    /// Test hook: `user` is removed from `conv` (readable up to its last
+    /// seq) inside the next `MessageActions::act_checked`, just before its
+    /// check, as another cluster node's kick landing between the writer's
+    /// own check and the action would be.
+    pub fn remove_before_next_action(&self, conv: ConvId, user: UserId) -> Result<()> {
+        self.lock()?.operators.before_action = Some((conv, user));
         Ok(())
     }
 

@@ -7,8 +7,8 @@ use postgres::{IsolationLevel, Row, Transaction};
 
 use super::messages::{append_one, by_client_id, lock_convs, seq_range, store_last_seqs};
 use super::operators::delete_e2e;
-use super::{PgStore, get_opt_seq, require_user, sql_seq};
-use crate::actions::{Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
+use super::{MEMBER_COLS, PgStore, get_opt_seq, member_row, require_user, sql_seq};
+use crate::actions::{ActorNeeds, Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
 use crate::{Appended, MsgKind, NewMessage, Result, StoreError};
 
 /// Reads the `action` and `target_seq` columns at `column` and `column + 1`.
@@ -24,16 +24,23 @@ pub(super) fn action_cols(row: &Row, column: usize) -> Result<Option<MsgAction>>
 }
 
 impl MessageActions for PgStore {
-    fn act(&self, action: &NewAction) -> Result<std::result::Result<Appended, Refusal>> {
+    fn act_checked(
+        &self,
+        action: &NewAction,
+        needs: ActorNeeds,
+    ) -> Result<std::result::Result<Appended, Refusal>> {
         let action = action.clone();
-        self.tx_at(IsolationLevel::ReadCommitted, move |tx| act_in(tx, &action))
+        self.tx_at(IsolationLevel::ReadCommitted, move |tx| {
+            act_in(tx, &action, needs)
+        })
     }
 }
 
-/// [`MessageActions::act`] inside transaction `tx`.
+/// [`MessageActions::act_checked`] inside transaction `tx`.
 fn act_in(
     tx: &mut Transaction<'_>,
     action: &NewAction,
+    needs: ActorNeeds,
 ) -> Result<std::result::Result<Appended, Refusal>> {
     let before = lock_convs(tx, [action.conv])?;
     require_user(tx, action.actor)?;
@@ -51,6 +58,9 @@ fn act_in(
             duplicate: true,
         }));
     }
+    if let Some(why) = actor_refusal(tx, action, needs)? {
+        return Ok(Err(why));
+    }
     let target = seq_range(tx, action.conv, Some((action.target, action.target)))?.pop();
     if let Some(why) = refusal(target.as_ref()) {
         return Ok(Err(why));
@@ -62,6 +72,32 @@ fn act_in(
     appended.message.action = Some(kind);
     change_target(tx, action)?;
     Ok(Ok(appended))
+}
+
+/// Why the actor may not act. Their membership row is locked `FOR SHARE`
+/// first, as a checked append locks a sender's (`lock_post_rights`): a
+/// kick, leave, role change or group deletion updates or deletes it and a
+/// mute locks it, so each either waits for this commit or is seen here.
+/// The mute is read by a second statement, whose snapshot follows any
+/// wait for that lock.
+fn actor_refusal(
+    tx: &mut Transaction<'_>,
+    action: &NewAction,
+    needs: ActorNeeds,
+) -> Result<Option<Refusal>> {
+    if needs == ActorNeeds::Nothing {
+        return Ok(None);
+    }
+    let (conv, actor) = (action.conv.0, action.actor.0);
+    let sql = format!(
+        "SELECT {MEMBER_COLS} FROM members m
+         WHERE m.conv_id = $1 AND m.user_id = $2 AND m.left_seq IS NULL FOR SHARE OF m"
+    );
+    let member = tx.query_opt(&sql, &[&conv, &actor])?;
+    let role = member.as_ref().map(member_row).transpose()?.map(|m| m.role);
+    let sql = "SELECT 1 FROM group_mutes WHERE conv_id = $1 AND user_id = $2";
+    let muted = tx.query_opt(sql, &[&conv, &actor])?.is_some();
+    Ok(needs.refusal(role, muted))
 }
 
 /// Sets the new entry's `action` and `target_seq`.

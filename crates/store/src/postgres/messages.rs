@@ -27,8 +27,8 @@ use super::{
 use crate::paging::{clamp_limit, ordered, page_bounds};
 use crate::types::LOBBY;
 use crate::{
-    Anchor, Appended, Checked, ClientId, ConvId, Cursor, Cursors, Message, Messages, NewMessage,
-    Page, PostRight, Result, StoreError, UserId,
+    Anchor, Appended, Checked, CheckedBatch, ClientId, ConvId, Cursor, Cursors, Message, Messages,
+    NewMessage, Page, PostRight, Result, StoreError, UserId,
 };
 
 pub(super) fn last_seq(conn: &mut impl GenericClient, conv: ConvId) -> Result<u64> {
@@ -199,6 +199,54 @@ fn insert(tx: &mut Transaction<'_>, next: &mut NextSeqs, new: &NewMessage) -> Re
     })
 }
 
+/// [`Messages::append_checked`] inside transaction `tx`.
+fn append_checked_in(tx: &mut Transaction<'_>, batch: &[NewMessage]) -> Result<Vec<Checked>> {
+    let asks: Vec<(ConvId, UserId)> = batch
+        .iter()
+        .filter(|m| m.conv != LOBBY)
+        .filter_map(|m| Some((m.conv, m.sender?)))
+        .collect();
+    let before = lock_convs(tx, batch.iter().map(|m| m.conv))?;
+    require_users(tx, batch.iter().filter_map(|m| m.sender))?;
+    let rights = lock_post_rights(tx, &asks)?;
+    let mut next = before.clone();
+    let checked = batch
+        .iter()
+        .map(|new| append_if_allowed(tx, &mut next, &rights, new))
+        .collect::<Result<_>>()?;
+    store_last_seqs(tx, &before, &next)?;
+    Ok(checked)
+}
+
+/// The current members of each of `convs` (ascending), ordered by user
+/// id, in one statement. Called with the conversations locked
+/// ([`lock_convs`]): a kick, ban or group deletion committed before the
+/// lock was taken is seen, one after it waits for this transaction.
+fn current_members(
+    tx: &mut Transaction<'_>,
+    convs: &[ConvId],
+) -> Result<Vec<(ConvId, Vec<UserId>)>> {
+    if convs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = convs.iter().map(|c| c.0).collect();
+    let sql = "SELECT conv_id, user_id FROM members
+               WHERE conv_id = ANY($1) AND left_seq IS NULL ORDER BY conv_id, user_id";
+    let mut out: Vec<(ConvId, Vec<UserId>)> = convs.iter().map(|&c| (c, Vec::new())).collect();
+    let mut at = 0;
+    for row in tx.query(sql, &[&ids])? {
+        let conv = ConvId(row.try_get(0)?);
+        while out.get(at).is_some_and(|(c, _)| *c != conv) {
+            at += 1;
+        }
+        let slot = out
+            .get_mut(at)
+            .ok_or(StoreError::Corrupt("member order".into()))?;
+        slot.1.push(UserId(row.try_get(1)?));
+    }
+    Ok(out)
+}
+
 /// Raises cursor `column` of `user` in `conv` (clamped to the log).
 fn raise_in(
     tx: &mut Transaction<'_>,
@@ -237,22 +285,17 @@ impl Messages for PgStore {
 
     fn append_checked(&self, batch: &[NewMessage]) -> Result<Vec<Checked>> {
         let batch = batch.to_vec();
-        let asks: Vec<(ConvId, UserId)> = batch
-            .iter()
-            .filter(|m| m.conv != LOBBY)
-            .filter_map(|m| Some((m.conv, m.sender?)))
-            .collect();
         self.tx_writer(IsolationLevel::ReadCommitted, move |tx| {
-            let before = lock_convs(tx, batch.iter().map(|m| m.conv))?;
-            require_users(tx, batch.iter().filter_map(|m| m.sender))?;
-            let rights = lock_post_rights(tx, &asks)?;
-            let mut next = before.clone();
-            let checked = batch
-                .iter()
-                .map(|new| append_if_allowed(tx, &mut next, &rights, new))
-                .collect::<Result<_>>()?;
-            store_last_seqs(tx, &before, &next)?;
-            Ok(checked)
+            append_checked_in(tx, &batch)
+        })
+    }
+
+    fn append_checked_with_members(&self, batch: &[NewMessage]) -> Result<CheckedBatch> {
+        let batch = batch.to_vec();
+        self.tx_writer(IsolationLevel::ReadCommitted, move |tx| {
+            let checked = append_checked_in(tx, &batch)?;
+            let members = current_members(tx, &CheckedBatch::listed(&checked))?;
+            Ok(CheckedBatch { checked, members })
         })
     }
 

@@ -6,12 +6,15 @@
 //! a delete the WAL is checkpointed and truncated, so no earlier page image
 //! holding the text stays in the `-wal` file either.
 
-use rusqlite::{Row, Transaction};
+use rusqlite::{OptionalExtension, Row, Transaction};
 
 use super::messages::{append_one, by_client_id, seq_range};
-use super::{SqliteStore, get_opt_seq, lock, require_conv, require_user, sql_seq};
-use crate::actions::{Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
-use crate::{Appended, MsgKind, NewMessage, Result};
+use super::moderation::post_right;
+use super::{
+    MEMBER_COLS, SqliteStore, get_opt_seq, lock, member_row, require_conv, require_user, sql_seq,
+};
+use crate::actions::{ActorNeeds, Change, MessageActions, MsgAction, NewAction, Refusal, refusal};
+use crate::{Appended, MsgKind, NewMessage, PostRight, Result};
 
 /// Columns the edit and delete state needs (appended to `messages`; the
 /// text stays in `body`). `action`: NULL for a message, 1 edit, 2 delete.
@@ -35,8 +38,12 @@ pub(super) fn action_cols(row: &Row<'_>, column: usize) -> rusqlite::Result<Opti
 }
 
 impl MessageActions for SqliteStore {
-    fn act(&self, action: &NewAction) -> Result<std::result::Result<Appended, Refusal>> {
-        let outcome = self.write(|tx| act_in(tx, action))?;
+    fn act_checked(
+        &self,
+        action: &NewAction,
+        needs: ActorNeeds,
+    ) -> Result<std::result::Result<Appended, Refusal>> {
+        let outcome = self.write(|tx| act_in(tx, action, needs))?;
         if matches!(action.change, Change::Delete) && matches!(&outcome, Ok(a) if !a.duplicate) {
             self.truncate_wal()?;
         }
@@ -53,10 +60,11 @@ impl SqliteStore {
     }
 }
 
-/// [`MessageActions::act`] inside transaction `tx`.
+/// [`MessageActions::act_checked`] inside transaction `tx`.
 fn act_in(
     tx: &Transaction<'_>,
     action: &NewAction,
+    needs: ActorNeeds,
 ) -> Result<std::result::Result<Appended, Refusal>> {
     require_conv(tx, action.conv)?;
     require_user(tx, action.actor)?;
@@ -74,6 +82,9 @@ fn act_in(
             duplicate: true,
         }));
     }
+    if let Some(why) = actor_refusal(tx, action, needs)? {
+        return Ok(Err(why));
+    }
     let bounds = Some((action.target, action.target));
     let target = seq_range(tx, action.conv, bounds)?.pop();
     if let Some(why) = refusal(target.as_ref()) {
@@ -84,6 +95,29 @@ fn act_in(
     appended.message.action = Some(kind);
     change_target(tx, action)?;
     Ok(Ok(appended))
+}
+
+/// Why the actor may not act (SQLite has one writer at a time: nothing
+/// changes their rights before the commit).
+fn actor_refusal(
+    tx: &Transaction<'_>,
+    action: &NewAction,
+    needs: ActorNeeds,
+) -> Result<Option<Refusal>> {
+    if needs == ActorNeeds::Nothing {
+        return Ok(None);
+    }
+    let (conv, actor) = (action.conv, action.actor);
+    let sql = format!(
+        "SELECT {MEMBER_COLS} FROM members m
+         WHERE m.conv_id = ?1 AND m.user_id = ?2 AND m.left_seq IS NULL"
+    );
+    let member = tx
+        .prepare_cached(&sql)?
+        .query_row((conv.0, actor.0), member_row)
+        .optional()?;
+    let muted = post_right(tx, conv, actor)? == PostRight::Muted;
+    Ok(needs.refusal(member.map(|m| m.role), muted))
 }
 
 /// Sets the new entry's `action` and `target_seq`.

@@ -9,8 +9,8 @@ use super::{
 use crate::paging::{clamp_limit, ordered, page_bounds};
 use crate::types::LOBBY;
 use crate::{
-    Anchor, Appended, Checked, ConvId, Cursor, Cursors, Message, Messages, NewMessage, Page,
-    PostRight, Result, UserId,
+    Anchor, Appended, Checked, CheckedBatch, ConvId, Cursor, Cursors, Message, Messages,
+    NewMessage, Page, PostRight, Result, UserId,
 };
 
 fn last_seq(conn: &Connection, conv: ConvId) -> Result<u64> {
@@ -113,6 +113,15 @@ fn append_if_allowed(tx: &Transaction<'_>, new: &NewMessage) -> Result<Checked> 
     }
 }
 
+/// The current members of `conv`, ordered by user id.
+fn member_ids(c: &Connection, conv: ConvId) -> Result<Vec<UserId>> {
+    let sql =
+        "SELECT user_id FROM members WHERE conv_id = ?1 AND left_seq IS NULL ORDER BY user_id";
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map([conv.0], |r| Ok(UserId(r.get(0)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 impl SqliteStore {
     /// Raises the cursor `column` ("delivered" or "read") to `seq`, clamped to the log.
     fn raise_cursor(&self, column: &str, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
@@ -150,6 +159,18 @@ impl Messages for SqliteStore {
         self.write(|tx| {
             let append = |new| append_if_allowed(tx, new);
             batch.iter().map(append).collect()
+        })
+    }
+
+    fn append_checked_with_members(&self, batch: &[NewMessage]) -> Result<CheckedBatch> {
+        self.write(|tx| {
+            let append = |new| append_if_allowed(tx, new);
+            let checked: Vec<Checked> = batch.iter().map(append).collect::<Result<_>>()?;
+            let members = CheckedBatch::listed(&checked)
+                .into_iter()
+                .map(|conv| Ok((conv, member_ids(tx, conv)?)))
+                .collect::<Result<_>>()?;
+            Ok(CheckedBatch { checked, members })
         })
     }
 
