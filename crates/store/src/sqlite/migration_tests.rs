@@ -237,3 +237,24 @@ fn version_11_lowers_the_watermark_past_deleted_pending_rows() {
     assert_eq!(found(&s, "needle"), vec![2]);
     assert!(index_is_exact(&s));
 }
+
+/// Version 12 re-creates the index without positions: what version 11
+/// indexed is indexed again (and exactly), what was pending stays pending,
+/// and searches find the same messages before and after.
+#[test]
+fn a_version_11_index_is_recreated_without_positions() {
+    let conn = old_messages(11, &["one needle", "two needles", "three"]);
+    indexed_upto_2(&conn);
+    let s = migrated(conn);
+    assert_eq!(watermark(&s), 2, "kept");
+    assert_eq!(found(&s, "needle"), vec![2, 1]);
+    assert_eq!(found(&s, "THREE"), vec![3]);
+    let detail = "SELECT sql FROM sqlite_schema WHERE name = 'messages_fts'";
+    let sql: String = s
+        .read(|c| Ok(c.query_row(detail, [], |r| r.get(0))?))
+        .unwrap();
+    assert!(sql.contains("detail = none"), "{sql}");
+    assert_eq!(s.index_pending(100).unwrap(), 1, "the pending row");
+    assert_eq!(found(&s, "THREE"), vec![3]);
+    assert!(index_is_exact(&s));
+}

@@ -107,6 +107,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(super::search::SEARCH_FTS),
         M::up(super::search::SEARCH_DEFERRED),
         M::up(super::search::SEARCH_WATERMARK),
+        M::up(super::search::SEARCH_NO_POSITIONS),
     ])
 }
 

@@ -127,6 +127,48 @@ UPDATE search_indexed SET upto = (SELECT coalesce(max(rowid), 0) FROM messages)
        OR upto > (SELECT coalesce(max(rowid), 0) FROM messages);
 "#;
 
+/// A cheaper index (version 12): the same trigrams without their
+/// positions (`detail = none`) or per-row sizes (`columnsize = 0`). FTS5
+/// then cannot match a phrase itself, so a search asks it for the rows
+/// holding every trigram of the text ([`trigrams`]) and checks each
+/// candidate as the scan of the unindexed rows does ([`holds_as_indexed`]):
+/// the same hits as version 9's phrase query. Indexing is what the writer
+/// spends most of its time on under a flood of messages (a third of the
+/// server's CPU in the fan-out benchmark, most of it FTS5 flushing and
+/// merging position lists); without positions the index is much smaller
+/// and that work shrinks with it (BENCHMARKS.md, "Search index without
+/// positions").
+///
+/// The table is re-created and filled with the rows up to the watermark
+/// (once, at the upgrade: a few seconds per million messages), so the
+/// watermark keeps its meaning and the rows above it stay queued; the
+/// triggers are those of [`SEARCH_WATERMARK`] and [`SEARCH_DEFERRED`],
+/// re-created because they went with the table.
+pub(super) const SEARCH_NO_POSITIONS: &str = r#"
+DROP TRIGGER IF EXISTS messages_fts_delete;
+DROP TRIGGER IF EXISTS messages_fts_update;
+DROP TABLE IF EXISTS messages_fts;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    body, content = 'messages', content_rowid = 'rowid', tokenize = 'trigram',
+    detail = none, columnsize = 0
+);
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, body)
+        SELECT 'delete', old.rowid, old.body
+        WHERE old.rowid <= (SELECT upto FROM search_indexed);
+    UPDATE search_indexed SET upto = (SELECT coalesce(max(rowid), 0) FROM messages)
+        WHERE upto > (SELECT coalesce(max(rowid), 0) FROM messages);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages
+WHEN old.rowid <= (SELECT upto FROM search_indexed) BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.rowid, old.body);
+    INSERT INTO messages_fts (rowid, body) VALUES (new.rowid, new.body);
+END;
+INSERT INTO messages_fts (rowid, body)
+    SELECT rowid, body FROM messages WHERE rowid <= (SELECT upto FROM search_indexed);
+"#;
+
 /// The watermark of [`SEARCH_DEFERRED`].
 fn indexed_upto(conn: &Connection) -> Result<i64> {
     let sql = "SELECT upto FROM search_indexed";
@@ -153,13 +195,42 @@ fn index_batch(tx: &Transaction<'_>, max: usize) -> Result<usize> {
     Ok(count as usize)
 }
 
-/// `text` as one FTS5 phrase (a substring match with the trigram
-/// tokenizer). NULs are left out: the tokenizer skips them in the bodies
-/// and in the phrase alike, but the query parser takes a NUL for the end
-/// of the query ("unterminated string").
-fn phrase(text: &str) -> String {
-    let quoted = text.replace('"', "\"\"").replace('\0', "");
-    format!("\"{quoted}\"")
+/// At most this many distinct trigrams of a search text go to the index:
+/// enough to make its candidates rare, and every candidate is checked
+/// against the whole text anyway.
+const MAX_TRIGRAMS: usize = 24;
+
+/// The FTS5 query for the rows holding every trigram of `text` (each a
+/// quoted string of three characters, which the tokenizer reads as one
+/// token, folding case as it does for the bodies). NULs are left out: the
+/// tokenizer skips them in the bodies and in the query alike, but the
+/// query parser takes a NUL for the end of the query ("unterminated
+/// string").
+fn trigrams(text: &str) -> String {
+    let chars: Vec<char> = text.chars().filter(|&c| c != '\0').collect();
+    let mut seen: Vec<&[char]> = Vec::new();
+    let mut query = String::new();
+    for window in chars.windows(3) {
+        if seen.len() == MAX_TRIGRAMS {
+            break;
+        }
+        if seen.contains(&window) {
+            continue;
+        }
+        seen.push(window);
+        if !query.is_empty() {
+            query.push(' ');
+        }
+        query.push('"');
+        for &c in window {
+            match c {
+                '"' => query.push_str("\"\""),
+                c => query.push(c),
+            }
+        }
+        query.push('"');
+    }
+    query
 }
 
 /// A character as the index holds it (the `trigram` tokenizer with its
@@ -288,7 +359,7 @@ fn search(conn: &Connection, q: &SearchQuery) -> Result<Vec<Message>> {
     let mut hits = unindexed_hits(conn, q, &needle, upto, before, limit)?;
     if hits.len() < limit {
         let rest = limit - hits.len();
-        hits.extend(indexed_hits(conn, q, before.min(upto + 1), rest)?);
+        hits.extend(indexed_hits(conn, q, &needle, before.min(upto + 1), rest)?);
     }
     snapshot.finish()?;
     Ok(hits)
@@ -322,32 +393,37 @@ fn unindexed_hits(
     Ok(hits)
 }
 
-/// Hits in the index below rowid `before`. Walks the index newest first
-/// and stops at `limit` readable hits, so a common word costs no more than
-/// a rare one.
+/// Hits in the index below rowid `before`: its rows holding every trigram
+/// of the text, newest first, each checked for the whole text
+/// ([`holds_as_indexed`]) until `limit` readable hits, so a common word
+/// costs no more than a rare one. A text whose trigrams are all common
+/// but which is itself rare reads every candidate (a phrase query reads
+/// as many position lists).
 fn indexed_hits(
     conn: &Connection,
     q: &SearchQuery,
+    needle: &[char],
     before: i64,
     limit: usize,
 ) -> Result<Vec<Message>> {
     let sql = format!(
         "SELECT {} FROM messages_fts f JOIN messages m ON m.rowid = f.rowid
          WHERE messages_fts MATCH ?2 AND f.rowid < ?4 AND {READABLE}
-         ORDER BY f.rowid DESC
-         LIMIT ?5",
+         ORDER BY f.rowid DESC",
         message_cols()
     );
-    let params = (
-        q.user.0,
-        phrase(&q.text),
-        q.conv.map(|c| c.0),
-        before,
-        limit as i64,
-    );
+    let params = (q.user.0, trigrams(&q.text), q.conv.map(|c| c.0), before);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params, message_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut rows = stmt.query(params)?;
+    let mut hits = Vec::new();
+    while hits.len() < limit {
+        let Some(row) = rows.next()? else { break };
+        let m = message_row(row)?;
+        if holds_as_indexed(&m.body, needle) {
+            hits.push(m);
+        }
+    }
+    Ok(hits)
 }
 
 /// The rowid of message `seq` of `conv`, if stored.
@@ -480,6 +556,50 @@ mod tests {
         store
             .write(|tx| Ok(tx.execute_batch(check)?))
             .expect("the index matches the messages");
+    }
+
+    /// The index holds trigrams without positions, so it offers rows that
+    /// hold every trigram of the text but not the text: each is checked.
+    /// Quotes, case and NULs in the text reach the index as they reach the
+    /// scan of unindexed rows, and so does a text longer than the trigrams
+    /// the index is asked for.
+    #[test]
+    fn candidates_holding_every_trigram_but_not_the_text_are_not_hits() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let a = new_user(&store, "a").id;
+        let lobby = store.lobby();
+        let long = "klmnopqrstuvwxyz0123456789_-+=";
+        let bodies = [
+            "abc xbcd",
+            "say abcd",
+            "He said \"hi\" twice",
+            "he said hi",
+            long,
+            "klmnopqrst uvwxyz0123456789_-+=",
+        ];
+        let batch: Vec<NewMessage> = (0u8..)
+            .zip(bodies)
+            .map(|(n, body)| text(lobby, a, n, body))
+            .collect();
+        store.append(&batch).expect("append");
+        for indexed in [false, true] {
+            if indexed {
+                assert_eq!(store.index_pending(100).expect("index"), bodies.len());
+                integrity_check(&store);
+            }
+            assert_eq!(found(&store, a, "ABCD"), vec![2], "indexed {indexed}");
+            assert_eq!(found(&store, a, "bcd"), vec![2, 1], "indexed {indexed}");
+            assert_eq!(found(&store, a, "d \"HI\""), vec![3], "indexed {indexed}");
+            assert_eq!(found(&store, a, "s\0ai"), vec![4, 3], "indexed {indexed}");
+            let tail = format!("{long}0");
+            assert_eq!(found(&store, a, long), vec![5], "indexed {indexed}");
+            assert_eq!(
+                found(&store, a, &tail),
+                Vec::<u64>::new(),
+                "indexed {indexed}"
+            );
+        }
+        assert_eq!(trigrams(long).matches('"').count(), 2 * MAX_TRIGRAMS);
     }
 
     /// An append leaves the index alone; batches of at most `max` bring it
