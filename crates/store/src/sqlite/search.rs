@@ -139,6 +139,10 @@ UPDATE search_indexed SET upto = (SELECT coalesce(max(rowid), 0) FROM messages)
 /// and that work shrinks with it (BENCHMARKS.md, "Search index without
 /// positions").
 ///
+/// FTS5 merges a level's segments once 8 of them piled up (`automerge`; its
+/// default is 4): each entry is rewritten about half as often, and a search
+/// reads at most 8 segments per level.
+///
 /// The table is re-created and filled with the rows up to the watermark
 /// (once, at the upgrade: a few seconds per million messages), so the
 /// watermark keeps its meaning and the rows above it stay queued; the
@@ -153,6 +157,7 @@ CREATE VIRTUAL TABLE messages_fts USING fts5(
     detail = none, columnsize = 0
 );
 INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 8);
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, body)
         SELECT 'delete', old.rowid, old.body
