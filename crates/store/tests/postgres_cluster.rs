@@ -155,7 +155,7 @@ fn stores_heal_after_postgres_restarts() {
 }
 
 /// Registrations racing on two nodes (every new user joins the lobby, so
-/// their serializable transactions conflict): each one succeeds, retried
+/// their transactions contend on the same rows): each one succeeds, retried
 /// inside the store, and never reaches the caller as a backend error (the
 /// bench once saw SQLSTATE 40001 come back as `internal`).
 #[test]

@@ -3,6 +3,7 @@
 use postgres::{Row, Transaction};
 
 use super::PgStore;
+use super::schema_extra::READ_COMMITTED;
 use crate::types::LOBBY;
 use crate::{ConvId, Member, Result, Role, StoreError, User, UserId, Users, name_key};
 
@@ -43,15 +44,50 @@ pub(super) fn join(
     })
 }
 
+/// Makes `user` a member of `conv` again or for the first time, unless it
+/// is a current member (`Conflict`). One statement, atomic at READ
+/// COMMITTED: a racing insert of the same row is waited for and its
+/// outcome checked (the `WHERE` is evaluated on the newest version).
+pub(super) fn join_unless_member(
+    tx: &mut Transaction<'_>,
+    conv: ConvId,
+    user: UserId,
+    role: Role,
+    joined: u64,
+) -> Result<Member> {
+    let sql = "INSERT INTO members (conv_id, user_id, role, joined_seq, left_seq)
+               VALUES ($1, $2, $3, $4, NULL)
+               ON CONFLICT (conv_id, user_id) DO UPDATE
+               SET role = EXCLUDED.role, joined_seq = EXCLUDED.joined_seq, left_seq = NULL
+               WHERE members.left_seq IS NOT NULL";
+    let joined_seq = super::sql_seq(joined);
+    let params: [&(dyn postgres::types::ToSql + Sync); 4] =
+        [&conv.0, &user.0, &super::role_code(role), &joined_seq];
+    if tx.execute(sql, &params)? == 0 {
+        return Err(StoreError::Conflict("already a member"));
+    }
+    Ok(Member {
+        user,
+        role,
+        joined_seq: joined_seq as u64,
+        left_seq: None,
+    })
+}
+
 impl PgStore {
-    /// Runs one `UPDATE users … WHERE id = $1`; `NotFound` if no row.
+    /// Runs one `UPDATE users … WHERE id = $1`; `NotFound` if no row. READ
+    /// COMMITTED: one row written, nothing read first (the last writer
+    /// wins, as it would in any serial order), so SERIALIZABLE would only
+    /// add conflicts (presence writes the same users from several nodes).
     fn update_user<V>(&self, sql: &'static str, id: UserId, value: V) -> Result<()>
     where
         V: postgres::types::ToSql + Sync + Send + 'static,
     {
-        self.tx(move |tx| match tx.execute(sql, &[&id.0, &value])? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
+        self.tx_at(READ_COMMITTED, move |tx| {
+            match tx.execute(sql, &[&id.0, &value])? {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
         })
     }
 
@@ -75,7 +111,11 @@ enum Param {
 impl Users for PgStore {
     fn create_user(&self, name: &str, password_hash: &str, now_ms: i64) -> Result<User> {
         let (name, hash, key) = (name.to_owned(), password_hash.to_owned(), name_key(name));
-        self.tx(move |tx| {
+        // READ COMMITTED: the one invariant, a name's uniqueness, is the
+        // UNIQUE index on `name_key` (a racing registration of the same
+        // name waits for the other and then fails with `NameTaken`); the
+        // new user's lobby row cannot conflict with anything.
+        self.tx_at(READ_COMMITTED, move |tx| {
             let taken = "SELECT 1 FROM users WHERE name_key = $1";
             if tx.query_opt(taken, &[&key])?.is_some() {
                 return Err(StoreError::NameTaken);

@@ -3,7 +3,8 @@
 use postgres::types::ToSql;
 use postgres::{GenericClient, Transaction};
 
-use super::accounts::join;
+use super::accounts::{join, join_unless_member};
+use super::schema_extra::READ_COMMITTED;
 use super::{
     CONV_COLS, MEMBER_COLS, PgStore, conv_row, kind_code, member_row, require_conv, require_user,
     role_code, sql_seq,
@@ -240,13 +241,12 @@ impl Members for PgStore {
         role: Role,
         joined_seq: u64,
     ) -> Result<Member> {
-        self.tx(move |tx| {
+        // READ COMMITTED: "not a current member yet" is checked by the
+        // upsert itself, on the row it locks (see `join_unless_member`).
+        self.tx_at(READ_COMMITTED, move |tx| {
             require_conv(tx, conv)?;
             require_user(tx, user)?;
-            if current_member(tx, conv, user)?.is_some() {
-                return Err(StoreError::Conflict("already a member"));
-            }
-            join(tx, conv, user, role, joined_seq)
+            join_unless_member(tx, conv, user, role, joined_seq)
         })
     }
 

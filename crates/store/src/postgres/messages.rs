@@ -323,14 +323,20 @@ impl Messages for PgStore {
     }
 }
 
+/// Cursors run at READ COMMITTED: each raise is one upsert that keeps the
+/// greater value, so concurrent raises (two nodes acking the same user's
+/// devices) cannot lower a cursor, and a `last_seq` read a moment stale
+/// only clamps lower. SERIALIZABLE made such raises fail and retry.
 impl Cursors for PgStore {
     fn set_delivered(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
-        self.tx(move |tx| raise_in(tx, "delivered", user, conv, seq))
+        self.tx_at(IsolationLevel::ReadCommitted, move |tx| {
+            raise_in(tx, "delivered", user, conv, seq)
+        })
     }
 
     fn set_delivered_many(&self, cursors: &[(UserId, ConvId, u64)]) -> Result<Vec<u64>> {
         let cursors = cursors.to_vec();
-        self.tx_writer(IsolationLevel::Serializable, move |tx| {
+        self.tx_writer(IsolationLevel::ReadCommitted, move |tx| {
             let raise = |&(user, conv, seq): &(UserId, ConvId, u64)| {
                 raise_in(tx, "delivered", user, conv, seq)
             };
@@ -339,7 +345,9 @@ impl Cursors for PgStore {
     }
 
     fn set_read(&self, user: UserId, conv: ConvId, seq: u64) -> Result<u64> {
-        self.tx(move |tx| raise_in(tx, "read", user, conv, seq))
+        self.tx_at(IsolationLevel::ReadCommitted, move |tx| {
+            raise_in(tx, "read", user, conv, seq)
+        })
     }
 
     fn cursors_of(&self, user: UserId) -> Result<Vec<Cursor>> {

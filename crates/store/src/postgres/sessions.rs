@@ -2,7 +2,8 @@
 
 use postgres::{Row, Transaction};
 
-use super::{PgStore, require_user};
+use super::PgStore;
+use super::schema_extra::READ_COMMITTED;
 use crate::sessions::{excess, idle_cutoff, sorted_unique};
 use crate::{
     CreatedSession, NewSession, Result, SessionId, SessionRecord, Sessions, StoreError, TokenHash,
@@ -59,8 +60,18 @@ fn evict_for_one_more(
 impl Sessions for PgStore {
     fn create_session(&self, new: &NewSession, now_ms: i64) -> Result<CreatedSession> {
         let new = new.clone();
-        self.tx(move |tx| {
-            require_user(tx, new.user)?;
+        // READ COMMITTED with the user's row locked first: the cap on a
+        // user's sessions is a read (count) then a write (evict, insert),
+        // so two logins of one user (on two nodes) take turns; the second
+        // one's statements run after the first's commit and see its session.
+        // Other users' logins do not wait (SERIALIZABLE made them conflict
+        // through shared index pages). The token's uniqueness is its UNIQUE
+        // index.
+        self.tx_at(READ_COMMITTED, move |tx| {
+            let lock = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
+            if tx.query_opt(lock, &[&new.user.0])?.is_none() {
+                return Err(StoreError::NotFound);
+            }
             let exists = "SELECT 1 FROM sessions WHERE token_hash = $1";
             if tx.query_opt(exists, &[&&new.token_hash[..]])?.is_some() {
                 return Err(StoreError::Conflict("session token already exists"));
@@ -105,7 +116,10 @@ impl Sessions for PgStore {
     ) -> Result<Option<SessionRecord>> {
         let cutoff = idle_cutoff(now_ms, max_idle_ms);
         let addr = addr.map(str::to_owned);
-        self.tx(move |tx| {
+        // READ COMMITTED: two single-row statements, each re-checking its
+        // condition on the newest row version (a touch racing the expiry
+        // either keeps the session alive or finds it gone).
+        self.tx_at(READ_COMMITTED, move |tx| {
             let token = &token_hash[..];
             let expired = "DELETE FROM sessions WHERE token_hash = $1 AND last_used_ms < $2";
             tx.execute(expired, &[&token, &cutoff])?;
@@ -129,12 +143,15 @@ impl Sessions for PgStore {
 
     fn delete_session(&self, token_hash: TokenHash) -> Result<bool> {
         let sql = "DELETE FROM sessions WHERE token_hash = $1";
-        self.tx(move |tx| Ok(tx.execute(sql, &[&&token_hash[..]])? > 0))
+        // Each of these deletions is one statement: READ COMMITTED.
+        self.tx_at(READ_COMMITTED, move |tx| {
+            Ok(tx.execute(sql, &[&&token_hash[..]])? > 0)
+        })
     }
 
     fn delete_session_by_id(&self, user: UserId, id: SessionId) -> Result<Option<TokenHash>> {
         let sql = "DELETE FROM sessions WHERE id = $1 AND user_id = $2 RETURNING token_hash";
-        self.tx(move |tx| {
+        self.tx_at(READ_COMMITTED, move |tx| {
             let row = tx.query_opt(sql, &[&id.0, &user.0])?;
             row.map(|r| token(&r, 0)).transpose()
         })
@@ -142,7 +159,7 @@ impl Sessions for PgStore {
 
     fn delete_sessions_of(&self, user: UserId, except: Option<TokenHash>) -> Result<usize> {
         let sql = "DELETE FROM sessions WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2";
-        self.tx(move |tx| {
+        self.tx_at(READ_COMMITTED, move |tx| {
             let except = except.as_ref().map(|t| &t[..]);
             Ok(tx.execute(sql, &[&user.0, &except])? as usize)
         })
@@ -151,6 +168,8 @@ impl Sessions for PgStore {
     fn prune_sessions(&self, now_ms: i64, max_idle_ms: i64) -> Result<usize> {
         let sql = "DELETE FROM sessions WHERE last_used_ms < $1";
         let cutoff = idle_cutoff(now_ms, max_idle_ms);
-        self.tx(move |tx| Ok(tx.execute(sql, &[&cutoff])? as usize))
+        self.tx_at(READ_COMMITTED, move |tx| {
+            Ok(tx.execute(sql, &[&cutoff])? as usize)
+        })
     }
 }
