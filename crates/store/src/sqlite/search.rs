@@ -580,7 +580,7 @@ mod tests {
             "He said \"hi\" twice",
             "he said hi",
             long,
-            "klmnopqrst uvwxyz0123456789_-+=",
+            "klmnopqrstuvwxyz0123456789 then 89_-+=",
         ];
         let batch: Vec<NewMessage> = (0u8..)
             .zip(bodies)
@@ -604,7 +604,36 @@ mod tests {
                 "indexed {indexed}"
             );
         }
+        // Body 6 holds the 24 trigrams the index is asked for, not the text.
         assert_eq!(trigrams(long).matches('"').count(), 2 * MAX_TRIGRAMS);
+        assert_eq!(found(&store, a, "klmnopqrstuvwxyz0123456789"), vec![6, 5]);
+    }
+
+    /// Bodies that repeat a trigram (one entry per row without positions)
+    /// are edited and deleted with `secure-delete` and leave the index
+    /// exact; the migration's `automerge` 8 is in force.
+    #[test]
+    fn repeated_trigrams_are_edited_and_deleted_exactly() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let a = new_user(&store, "a").id;
+        let lobby = store.lobby();
+        let batch: Vec<NewMessage> = (0u8..3)
+            .map(|n| text(lobby, a, n, &"haha ".repeat(40 + usize::from(n))))
+            .collect();
+        store.append(&batch).expect("append");
+        assert_eq!(store.index_pending(100).expect("index"), 3);
+        integrity_check(&store);
+        let edit = "UPDATE messages SET body = 'hoho hoho hoho' WHERE seq = 1;
+                    DELETE FROM messages WHERE seq = 2;";
+        store.write(|tx| Ok(tx.execute_batch(edit)?)).expect("edit");
+        integrity_check(&store);
+        assert_eq!(found(&store, a, "HAHA"), vec![3]);
+        assert_eq!(found(&store, a, "oho h"), vec![1]);
+        let automerge = "SELECT v FROM messages_fts_config WHERE k = 'automerge'";
+        let automerge: i64 = store
+            .read(|c| Ok(c.query_row(automerge, [], |r| r.get(0))?))
+            .expect("config");
+        assert_eq!(automerge, 8);
     }
 
     /// An append leaves the index alone; batches of at most `max` bring it
