@@ -27,6 +27,16 @@ const MAX_SESSIONS: usize = 4;
 const GROUPS_EACH: usize = 4;
 /// `set_last_seen` rounds per thread.
 const SEEN_ROUNDS: usize = 8;
+/// Retry budget of every store here: far above the 5 s default, so the
+/// tests check that conflicting calls succeed, not how fast they do on a
+/// loaded machine.
+const RETRY_BUDGET: Duration = Duration::from_secs(60);
+
+/// A node: a store of its own on database `url`.
+fn node(url: &str, options: PoolOptions) -> Arc<PgStore> {
+    let store = PgStore::connect_with(url, options).expect("node");
+    Arc::new(store.with_retry_budget(RETRY_BUDGET))
+}
 
 fn token(thread: usize, n: usize) -> [u8; 32] {
     let mut t = [0; 32];
@@ -89,10 +99,7 @@ fn concurrent_setup_and_presence_on_two_nodes_all_succeed() {
         connections: 8,
         ..PoolOptions::default()
     };
-    let nodes = [
-        Arc::new(PgStore::connect_with(&url, options).expect("node a")),
-        Arc::new(PgStore::connect_with(&url, options).expect("node b")),
-    ];
+    let nodes = [node(&url, options), node(&url, options)];
     let owner = nodes[0].create_user("owner", "h", 0).expect("owner").id;
     let shared = nodes[0].create_user("shared", "h", 0).expect("shared").id;
     let neighbours: Vec<UserId> = (0..4)
@@ -188,8 +195,8 @@ fn concurrent_logins_of_one_user_stay_capped() {
     };
     let url = pg.url_for_new_db();
     let nodes = [
-        Arc::new(PgStore::connect(&url).expect("node a")),
-        Arc::new(PgStore::connect(&url).expect("node b")),
+        node(&url, PoolOptions::default()),
+        node(&url, PoolOptions::default()),
     ];
     let user = nodes[0].create_user("alice", "h", 0).expect("alice").id;
     let start = Arc::new(Barrier::new(16));
@@ -232,8 +239,8 @@ fn conflicting_serializable_transactions_are_retried_until_they_succeed() {
     let url = pg.url_for_new_db();
     // Two nodes' default pools: 8 transactions at a time.
     let nodes = [
-        Arc::new(PgStore::connect(&url).expect("node a")),
-        Arc::new(PgStore::connect(&url).expect("node b")),
+        node(&url, PoolOptions::default()),
+        node(&url, PoolOptions::default()),
     ];
     let owners: Vec<UserId> = (0..4)
         .map(|n| {

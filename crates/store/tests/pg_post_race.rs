@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use natter_store::pg_harness::TestPostgres;
 use natter_store::prelude::*;
-use natter_store::{ConvId, MsgKind, NewGroup, NewMessage, PgStore, PostRight, UserId};
+use natter_store::{
+    Ban, ConvId, MsgKind, NewGroup, NewMessage, PgStore, PoolOptions, PostRight, Role, StoreError,
+    UserId,
+};
 use postgres::NoTls;
 
 /// Failure guard for what a test waits for.
@@ -185,6 +188,100 @@ fn kicks_mutes_and_deletions_wait_for_a_post_in_progress() {
         assert!(!changing.is_finished(), "{what}");
         tx.commit().expect("commit the post");
         changing.join().expect(what);
+    }
+}
+
+/// Review finding (issue 11): a join, a cursor raise, a mute or a ban
+/// that reaches the store while another node's deletion of the group is
+/// uncommitted waits for it and then finds no group (`NotFound`), leaving
+/// no row behind in the deleted group. Before, a join or cursor raise at
+/// READ COMMITTED only checked that the conversation existed, waited in
+/// its foreign key check and then inserted into the deleted group.
+#[test]
+fn writes_racing_a_group_deletion_wait_for_it_and_leave_nothing() {
+    let Some(g) = group() else {
+        return;
+    };
+    let bob = g.store.create_user("bob", "h", 1).expect("bob").id;
+    let (conv, mallory) = (g.conv, g.mallory);
+    let mut admin = postgres::Client::connect(&g.url, NoTls).expect("admin");
+    // The deletion locks the group and waits at deleting its messages:
+    // this transaction holds the one message's row (and nothing of the
+    // conversation's row, so the deletion's lock on it is taken).
+    let stored = g.store.append(&[post(conv, g.alice, 1)]).expect("post");
+    assert_eq!(stored.len(), 1);
+    let mut holder = postgres::Client::connect(&g.url, NoTls).expect("holder");
+    let mut hold = holder.transaction().expect("begin");
+    let lock = "SELECT 1 FROM messages WHERE conv_id = $1 FOR UPDATE";
+    assert_eq!(hold.query(lock, &[&conv.0]).expect("hold").len(), 1);
+    let deleting = {
+        let store = Arc::clone(&g.store);
+        thread::spawn(move || store.delete_group(conv))
+    };
+    wait_until("the deletion waits at deleting the messages", || {
+        lock_waits(&mut admin) == 1
+    });
+    // Another node, a connection per racing write.
+    let options = PoolOptions {
+        connections: 8,
+        ..PoolOptions::default()
+    };
+    let node_b = Arc::new(PgStore::connect_with(&g.url, options).expect("node b"));
+    type Write = Box<dyn FnOnce(&PgStore) -> Result<(), StoreError> + Send>;
+    let ban = Ban {
+        user: bob,
+        by: g.alice,
+        reason: None,
+        at_ms: 3,
+    };
+    let writes: Vec<(&str, Write)> = vec![
+        (
+            "join",
+            Box::new(move |s| s.add_member(conv, bob, Role::Member, 1).map(drop)),
+        ),
+        (
+            "delivered",
+            Box::new(move |s| s.set_delivered(mallory, conv, 1).map(drop)),
+        ),
+        (
+            "read",
+            Box::new(move |s| s.set_read(mallory, conv, 1).map(drop)),
+        ),
+        (
+            "delivered many",
+            Box::new(move |s| s.set_delivered_many(&[(mallory, conv, 1)]).map(drop)),
+        ),
+        (
+            "mute",
+            Box::new(move |s| s.set_muted(conv, mallory, true).map(drop)),
+        ),
+        ("ban", Box::new(move |s| s.ban(conv, &ban, 100))),
+    ];
+    let racing = writes.len() as i64;
+    let threads: Vec<_> = writes
+        .into_iter()
+        .map(|(what, write)| {
+            let store = Arc::clone(&node_b);
+            (what, thread::spawn(move || write(&store)))
+        })
+        .collect();
+    wait_until("every write waits for the deletion", || {
+        lock_waits(&mut admin) == 1 + racing
+    });
+    hold.rollback().expect("let the deletion finish");
+    deleting.join().expect("deleting").expect("deleted");
+    for (what, thread) in threads {
+        let out = thread.join().expect(what);
+        assert!(
+            matches!(out, Err(StoreError::NotFound)),
+            "{what} after the deletion: {out:?}"
+        );
+    }
+    assert!(g.store.group_deleted(conv).expect("deleted?"));
+    for table in ["members", "cursors", "group_bans", "group_mutes"] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE conv_id = $1");
+        let left: i64 = admin.query_one(&sql, &[&conv.0]).expect(table).get(0);
+        assert_eq!(left, 0, "rows left in the deleted group's {table}");
     }
 }
 

@@ -6,8 +6,8 @@ use postgres::{GenericClient, Transaction};
 use super::accounts::{join, join_unless_member};
 use super::schema_extra::READ_COMMITTED;
 use super::{
-    CONV_COLS, MEMBER_COLS, PgStore, conv_row, kind_code, member_row, require_conv, require_user,
-    role_code, sql_seq,
+    CONV_COLS, LockMode, MEMBER_COLS, PgStore, conv_row, kind_code, lock_live_conv, member_row,
+    require_user, role_code, sql_seq,
 };
 use crate::types::LOBBY;
 use crate::{
@@ -242,9 +242,11 @@ impl Members for PgStore {
         joined_seq: u64,
     ) -> Result<Member> {
         // READ COMMITTED: "not a current member yet" is checked by the
-        // upsert itself, on the row it locks (see `join_unless_member`).
+        // upsert itself, on the row it locks (see `join_unless_member`);
+        // the conversation is locked against a racing group deletion
+        // (`NotFound` once deleted, see `lock_live_conv`).
         self.tx_at(READ_COMMITTED, move |tx| {
-            require_conv(tx, conv)?;
+            lock_live_conv(tx, conv, LockMode::KeyShare)?;
             require_user(tx, user)?;
             join_unless_member(tx, conv, user, role, joined_seq)
         })

@@ -22,7 +22,8 @@ use postgres::{GenericClient, IsolationLevel, Transaction};
 
 use super::moderation::{PostRights, lock_post_rights};
 use super::{
-    MSG_COLS, PgStore, get_seq, message_row, msg_kind_code, require_conv, require_user, sql_seq,
+    LockMode, MSG_COLS, PgStore, get_seq, lock_live_conv, message_row, msg_kind_code, require_user,
+    sql_seq,
 };
 use crate::paging::{clamp_limit, ordered, page_bounds};
 use crate::types::LOBBY;
@@ -262,7 +263,8 @@ fn raise_in(
          RETURNING {column}"
     );
     require_user(tx, user)?;
-    require_conv(tx, conv)?;
+    // Against a racing group deletion: see `lock_live_conv`.
+    lock_live_conv(tx, conv, LockMode::KeyShare)?;
     let seq = seq.min(last_seq(tx, conv)?);
     get_seq(&tx.query_one(&sql, &[&user.0, &conv.0, &sql_seq(seq)])?, 0)
 }
@@ -336,11 +338,18 @@ impl Cursors for PgStore {
 
     fn set_delivered_many(&self, cursors: &[(UserId, ConvId, u64)]) -> Result<Vec<u64>> {
         let cursors = cursors.to_vec();
+        // Raised in (user, conv) order, the cursor rows' key order, so two
+        // nodes' batches lock the rows they share in the same order and
+        // never deadlock; the answers keep the order asked.
+        let mut order: Vec<usize> = (0..cursors.len()).collect();
+        order.sort_by_key(|&i| (cursors[i].0, cursors[i].1));
         self.tx_writer(IsolationLevel::ReadCommitted, move |tx| {
-            let raise = |&(user, conv, seq): &(UserId, ConvId, u64)| {
-                raise_in(tx, "delivered", user, conv, seq)
-            };
-            cursors.iter().map(raise).collect()
+            let mut raised = vec![0; cursors.len()];
+            for &i in &order {
+                let (user, conv, seq) = cursors[i];
+                raised[i] = raise_in(tx, "delivered", user, conv, seq)?;
+            }
+            Ok(raised)
         })
     }
 

@@ -46,10 +46,6 @@ use crate::{
     ConvId, ConvKind, Conversation, Member, Message, MsgKind, Result, Role, StoreError, UserId,
 };
 
-/// How often a transaction runs at most (a backstop: [`RETRY_BUDGET`] ends
-/// the retries first under any real contention).
-const MAX_ATTEMPTS: usize = 200;
-
 /// The longest pause before the first retry; each later one may be twice as
 /// long, up to [`BACKOFF_CAP`] ([`backoff`]).
 const BACKOFF_FIRST: Duration = Duration::from_millis(1);
@@ -58,7 +54,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(1);
 const BACKOFF_CAP: Duration = Duration::from_millis(64);
 
 /// How long a transaction may keep failing on conflicts, its attempts and
-/// pauses included, before the caller gets the error. Generous: a slow
+/// pauses included, before the caller gets the error, unless
+/// [`PgStore::with_retry_budget`] sets another. Generous: a slow
 /// answer beats a failed one, and the worst case seen (256 group creations
 /// from 64 threads on two nodes, with a second such test process) was 2 s.
 const RETRY_BUDGET: Duration = Duration::from_secs(5);
@@ -66,6 +63,8 @@ const RETRY_BUDGET: Duration = Duration::from_secs(5);
 /// PostgreSQL backend; see the [module docs](self). Cheap to share (`Arc`).
 pub struct PgStore {
     pool: Pool,
+    /// See [`PgStore::with_retry_budget`].
+    retry_budget: Duration,
 }
 
 impl PgStore {
@@ -86,6 +85,7 @@ impl PgStore {
             .map_err(|e| StoreError::Backend(format!("postgres url: {e}")))?;
         let store = Self {
             pool: Pool::start(config, options)?,
+            retry_budget: RETRY_BUDGET,
         };
         store.call(schema::migrate)?;
         Ok(store)
@@ -150,32 +150,54 @@ impl PgStore {
         self.tx_in(Lane::Writer, level, f)
     }
 
+    /// Each attempt is one job of the pool; the pause between two runs on
+    /// the caller's thread (which is blocked on the answer anyway), never on
+    /// a worker: a worker is held for one attempt at a time and then takes
+    /// the next job, writer lane first, so transactions backing off cannot
+    /// starve the writer lane however many there are. A retry queues again
+    /// like a new job (and fails with [`StoreError::Busy`] when the queue is
+    /// full for its lane).
     fn tx_in<T: Send + 'static>(
         &self,
         lane: Lane,
         level: IsolationLevel,
-        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T> + Send + 'static,
+        f: impl FnMut(&mut Transaction<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        // On the pool's worker thread: the pauses block no caller's runtime.
-        self.pool.run(lane, move |client| {
-            let give_up = Instant::now() + RETRY_BUDGET;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
+        // The budget alone bounds the retries (no count: a large budget,
+        // as tests give, must not end early).
+        let give_up = Instant::now().checked_add(self.retry_budget);
+        let mut f = f;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (back, out, retryable) = self.pool.run(lane, move |client| {
                 error::clear_retryable();
                 // A failed attempt is rolled back here (the transaction is
                 // dropped), so the pause holds no lock.
                 let out = run_tx(client, level, &mut f);
-                if out.is_ok() || !retryable_failure() || attempt >= MAX_ATTEMPTS {
-                    return out;
-                }
-                let pause = backoff(attempt);
-                if Instant::now() + pause > give_up {
-                    return out;
-                }
-                std::thread::sleep(pause);
+                Ok((f, out, retryable_failure()))
+            })?;
+            f = back;
+            if out.is_ok() || !retryable {
+                return out;
             }
-        })
+            let pause = backoff(attempt);
+            if give_up.is_some_and(|end| Instant::now() + pause > end) {
+                return out;
+            }
+            std::thread::sleep(pause);
+        }
+    }
+
+    /// This store with another retry budget: how long a transaction may
+    /// keep failing on conflicts, its attempts and pauses included, before
+    /// the caller gets the error (default [`RETRY_BUDGET`], 5 s). Tests on
+    /// a loaded machine give a large one, so they check that conflicting
+    /// transactions succeed, not how fast.
+    #[must_use]
+    pub fn with_retry_budget(mut self, budget: Duration) -> Self {
+        self.retry_budget = budget;
+        self
     }
 }
 
@@ -365,6 +387,46 @@ pub(super) fn require_conv(conn: &mut impl postgres::GenericClient, conv: ConvId
         true => Ok(()),
         false => Err(StoreError::NotFound),
     }
+}
+
+/// Locks conversation `conv` against a group deletion and fails with
+/// `NotFound` when it does not exist or is a deleted group: for the
+/// transactions that add rows to a conversation without locking it as an
+/// append does (a join, a cursor raise, a mute). A deletion locks the row
+/// `FOR UPDATE` first (`moderation::delete`), which conflicts with `mode`
+/// (`FOR KEY SHARE` at READ COMMITTED; `FOR SHARE` at SERIALIZABLE, where
+/// taking it on a row a deletion changed meanwhile fails as a serialization
+/// failure and is retried), so either the deletion waits for this
+/// transaction and then deletes what it added, or this waits for the
+/// deletion's commit and the check, a statement run after the lock, sees it.
+pub(super) fn lock_live_conv(
+    conn: &mut impl postgres::GenericClient,
+    conv: ConvId,
+    mode: LockMode,
+) -> Result<()> {
+    let lock = match mode {
+        LockMode::KeyShare => "SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE",
+        LockMode::Share => "SELECT 1 FROM conversations WHERE id = $1 FOR SHARE",
+    };
+    if !exists(conn, lock, &[&conv.0])?
+        || exists(
+            conn,
+            "SELECT 1 FROM deleted_groups WHERE conv_id = $1",
+            &[&conv.0],
+        )?
+    {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// The row lock [`lock_live_conv`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LockMode {
+    /// For READ COMMITTED transactions: does not wait for appends.
+    KeyShare,
+    /// For SERIALIZABLE transactions (see [`lock_live_conv`]).
+    Share,
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use super::messages::{append_one, lock_convs, store_last_seqs};
 use super::schema_extra::READ_COMMITTED;
 use super::schema_extra::{count, lock_key};
 use super::{CONV_COLS, PgStore, conv_row, role_code};
-use super::{require_conv, require_user};
+use super::{LockMode, lock_live_conv, require_user};
 use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation, PostRight};
 use crate::{
     Appended, ConvId, Conversation, Member, NewMessage, Result, Role, StoreError, UserId, group_key,
@@ -73,6 +73,7 @@ fn update(
     conv: ConvId,
     u: &GroupUpdate,
 ) -> Result<(Conversation, GroupSettings)> {
+    lock_live_conv(c, conv, LockMode::Share)?;
     require_group(c, conv)?;
     if let Some(name) = &u.name {
         rename(c, conv, name)?;
@@ -98,7 +99,7 @@ fn update(
 }
 
 fn put_ban(c: &mut impl GenericClient, conv: ConvId, ban: &Ban, max: usize) -> Result<()> {
-    require_conv(c, conv)?;
+    lock_live_conv(c, conv, LockMode::KeyShare)?;
     require_user(c, ban.user)?;
     lock_key(c, "bans", conv.0)?;
     let listed = "SELECT count(*) FROM group_bans WHERE conv_id = $1";
@@ -140,12 +141,22 @@ fn transfer(c: &mut impl GenericClient, conv: ConvId, from: UserId, to: UserId) 
     Ok(())
 }
 
+/// Runs at READ COMMITTED. The conversation row is locked first, `FOR
+/// UPDATE`: that waits for every transaction adding rows to it (appends
+/// lock it `FOR NO KEY UPDATE`, joins, cursor raises and mutes take
+/// [`super::lock_live_conv`], any other insert referencing it takes `FOR
+/// KEY SHARE` through its foreign key) and makes later ones wait for this
+/// commit. Each statement after the lock sees what those committed, so
+/// the deletes below miss nothing; SERIALIZABLE would read a snapshot taken
+/// before the wait and leave a racing READ COMMITTED join's row behind.
+/// The conversation before its members, in the order a checked append
+/// locks them, so a deletion and an append never deadlock.
 fn delete(c: &mut impl GenericClient, conv: ConvId) -> Result<()> {
+    let lock = "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE";
+    if c.query_opt(lock, &[&conv.0])?.is_none() {
+        return Err(StoreError::NotFound);
+    }
     require_group(c, conv)?;
-    // The conversation before its members, in the order a checked append
-    // locks them, so a deletion and an append never deadlock.
-    let lock = "SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE";
-    c.query_one(lock, &[&conv.0])?;
     for table in [
         "messages",
         "members",
@@ -248,7 +259,7 @@ impl Moderation for PgStore {
 
     fn set_muted(&self, conv: ConvId, user: UserId, muted: bool) -> Result<bool> {
         self.tx(move |t| {
-            require_conv(t, conv)?;
+            lock_live_conv(t, conv, LockMode::Share)?;
             require_user(t, user)?;
             lock_membership(t, conv, user)?;
             let sql = match muted {
@@ -304,7 +315,7 @@ impl Moderation for PgStore {
     }
 
     fn delete_group(&self, conv: ConvId) -> Result<()> {
-        self.tx(move |t| delete(t, conv))
+        self.tx_at(READ_COMMITTED, move |t| delete(t, conv))
     }
 
     fn group_deleted(&self, conv: ConvId) -> Result<bool> {
