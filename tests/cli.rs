@@ -349,8 +349,10 @@ fn a_port_with_nothing_listening_exits_5_naming_the_address() {
 /// `offered`, built byte by byte from PROTOCOL.md ("VersionNegotiation
 /// (`0x04`)"): type, version 0, dcid = the Initial's scid, scid = the
 /// Initial's dcid, count, then the versions (`u32` big-endian). Returns the
-/// address and a handle that stops it and says how many Initials it answered.
-fn version_negotiator(offered: u32) -> (String, impl FnOnce() -> usize) {
+/// address and a handle that stops it and reports how many Initials it
+/// answered, or what it got instead of an Initial (it stops answering then;
+/// the test asserts on the report).
+fn version_negotiator(offered: u32) -> (String, impl FnOnce() -> Result<usize, String>) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -361,7 +363,7 @@ fn version_negotiator(offered: u32) -> (String, impl FnOnce() -> usize) {
         .expect("read timeout");
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
-    let thread = std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || -> Result<usize, String> {
         let mut answered = 0;
         let mut buf = [0u8; 2048];
         while !stopped.load(Ordering::Relaxed) {
@@ -369,9 +371,24 @@ fn version_negotiator(offered: u32) -> (String, impl FnOnce() -> usize) {
                 continue; // the read timeout: look at `stop` again
             };
             let initial = &buf[..len];
-            assert!(len >= 1200, "an Initial's datagram is ≥ 1200 bytes: {len}");
-            assert_eq!(initial[0], 0x01, "the client's first packet is an Initial");
-            assert_eq!(initial[1..5], 0x4E41_5401_u32.to_be_bytes(), "its version");
+            let head = &initial[..len.min(21)];
+            if len < 1200 {
+                return Err(format!(
+                    "a datagram of {len} bytes, not an Initial's ≥ 1200 (starts {head:02x?})"
+                ));
+            }
+            if initial[0] != 0x01 {
+                return Err(format!(
+                    "packet type {:#04x}, not an Initial (0x01)",
+                    initial[0]
+                ));
+            }
+            if initial[1..5] != 0x4E41_5401_u32.to_be_bytes() {
+                return Err(format!(
+                    "an Initial of version {:02x?}, not 4e415401",
+                    &initial[1..5]
+                ));
+            }
             let (dcid, scid) = (&initial[5..13], &initial[13..21]);
             let mut answer = vec![0x04];
             answer.extend_from_slice(&0u32.to_be_bytes());
@@ -381,10 +398,10 @@ fn version_negotiator(offered: u32) -> (String, impl FnOnce() -> usize) {
             answer.extend_from_slice(&offered.to_be_bytes());
             socket
                 .send_to(&answer, from)
-                .expect("send VersionNegotiation");
+                .map_err(|e| format!("sending the VersionNegotiation: {e}"))?;
             answered += 1;
         }
-        answered
+        Ok(answered)
     });
     let finish = move || {
         stop.store(true, Ordering::Relaxed);
@@ -403,9 +420,15 @@ fn a_server_of_another_protocol_version_exits_7_saying_so() {
         .env("NATTER_USER", "alice")
         .env("NATTER_PASSWORD", PASSWORD);
     let out = run(cmd);
-    let answered = finish();
+    let answered = match finish() {
+        Ok(answered) => answered,
+        Err(got) => panic!("the fake server got {got}; the client: {out:?}"),
+    };
+    assert!(
+        answered >= 1,
+        "the fake server answered no Initial; the client: {out:?}"
+    );
     assert_eq!(out.code, Some(7), "exit 7: version mismatch; {out:?}");
-    assert!(answered >= 1, "the fake server answered the Initial");
     let said = format!("cannot talk to the server at {addr}");
     assert!(out.stderr.contains(&said), "names the server: {out:?}");
     assert!(

@@ -6,6 +6,7 @@
 //! frame of the document's one-line chat examples (which
 //! `crates/api/tests/protocol_doc.rs` checks against the chat codec).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use natter_proto::frame::{self, Frame, MsgFrame};
@@ -71,7 +72,8 @@ fn check(hex: &str, described: &str, payload: &[u8]) -> Result<(), String> {
         [Ok(Frame::Msg(msg))] => msg.clone(),
         other => return Err(format!("want exactly one MSG frame, decoded {other:?}")),
     };
-    let mut named = 0;
+    // Distinct names: a field named twice must not stand in for one missing.
+    let mut named = BTreeSet::new();
     for part in described.split(", ") {
         let (name, value) = part
             .split_once(' ')
@@ -81,7 +83,7 @@ fn check(hex: &str, described: &str, payload: &[u8]) -> Result<(), String> {
                 if value != "MSG" {
                     return Err(format!("documented type {value}, decoded MSG"));
                 }
-                named += 1;
+                named.insert(name);
                 continue;
             }
             "then" => continue,
@@ -99,11 +101,11 @@ fn check(hex: &str, described: &str, payload: &[u8]) -> Result<(), String> {
         if value != decoded {
             return Err(format!("documented {name} {value}, decoded {decoded}"));
         }
-        named += 1;
+        named.insert(name);
     }
-    if named != 7 {
+    if named.len() != 7 {
         return Err(format!(
-            "want all 7 fields named, `{described}` names {named}"
+            "want all 7 fields named, `{described}` names {named:?}"
         ));
     }
     if msg.data != payload {
@@ -159,6 +161,15 @@ fn a_wrong_example_is_caught() {
     // A field left out of the text.
     let short = desc.replace(", offset 0,", ",");
     assert!(check("03 00 00 00 03 00 03 00 04 0a", &short, &ping).is_err());
+    // A field named twice in place of one left out.
+    let twice = desc.replace(", offset 0,", ", stream 0,");
+    let named_twice = check("03 00 00 00 03 00 03 00 04 0a", &twice, &ping);
+    assert!(
+        named_twice
+            .as_ref()
+            .is_err_and(|e| e.contains("want all 7 fields")),
+        "a repeated field stood in for a missing one: {named_twice:?}"
+    );
     // Other frame bytes.
     assert!(check("03 00 00 00 03 00 03 00 04 0b", desc, &ping).is_err());
     // Trailing bytes (a second frame).

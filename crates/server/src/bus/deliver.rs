@@ -215,9 +215,11 @@ async fn fill(
             }
             Err(e) => return unreadable(shared, &e),
         };
+        // One member read for the page, not one per message (a `Roster`).
+        let mut roster = Default::default();
         for message in page {
             let seq = message.seq;
-            match crate::writer::parts(shared, message).await {
+            match crate::writer::parts(shared, message, &mut roster).await {
                 Ok(parts) => {
                     push(shared, conv, seq, &parts);
                 }

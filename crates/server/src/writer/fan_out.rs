@@ -35,7 +35,7 @@ pub(crate) async fn fan_out_to(
     members: Option<Arc<[UserId]>>,
 ) {
     let (conv, seq) = (message.conv, message.seq);
-    let parts = parts_to(shared, message, members).await;
+    let parts = parts_to(shared, message, members, &mut Roster::default()).await;
     let parts = parts.inspect_err(|e| deliver::fan_out_failed(shared, e));
     deliver::committed(shared, conv, seq, parts.ok()).await;
 }
@@ -48,12 +48,14 @@ pub(crate) async fn fan_out_also(
     extra: &[UserId],
 ) {
     let (conv, seq) = (message.conv, message.seq);
-    let parts = parts(shared, message).await.map(|mut parts| {
-        if let Some(LocalPart { to: Some(to), .. }) = parts.first_mut() {
-            *to = to.iter().chain(extra).copied().collect();
-        }
-        parts
-    });
+    let parts = parts(shared, message, &mut Roster::default())
+        .await
+        .map(|mut parts| {
+            if let Some(LocalPart { to: Some(to), .. }) = parts.first_mut() {
+                *to = to.iter().chain(extra).copied().collect();
+            }
+            parts
+        });
     let parts = parts.inspect_err(|e| deliver::fan_out_failed(shared, e));
     deliver::committed(shared, conv, seq, parts.ok()).await;
 }
@@ -61,11 +63,53 @@ pub(crate) async fn fan_out_also(
 /// What the members' sessions get for `message` (see [`readers`] for
 /// which members). An edit or delete entry (with its target's state) goes
 /// without the text to members who may not read the target.
+///
+/// The members are read from the store at most once per `roster` (a
+/// fresh one, `Default`, for a single message): a gap fill renders a page
+/// of messages of one conversation with one roster, so it makes one
+/// member read per page, not one per message, while it holds the seq
+/// table. Each message still goes to the members who may read its seq.
 pub(crate) async fn parts(
     shared: &Shared,
     message: natter_store::Message,
+    roster: &mut Roster,
 ) -> Result<Vec<LocalPart>, CmdError> {
-    parts_to(shared, message, None).await
+    parts_to(shared, message, None, roster).await
+}
+
+/// A conversation's members as the store listed them, kept for the
+/// messages rendered after the first that needed them (see [`parts`]).
+/// A failed read keeps nothing: the next message reads again.
+#[derive(Default)]
+pub(crate) struct Roster {
+    read: Option<(ConvId, Arc<[natter_store::Member]>)>,
+}
+
+impl Roster {
+    /// `conv`'s members: the list kept, or read from the store (and kept).
+    async fn members(
+        &mut self,
+        shared: &Shared,
+        conv: ConvId,
+    ) -> Result<Arc<[natter_store::Member]>, CmdError> {
+        if let Some((read, members)) = &self.read
+            && *read == conv
+        {
+            return Ok(members.clone());
+        }
+        #[cfg(test)]
+        MEMBER_READS.with(|n| n.set(n.get() + 1));
+        let members: Arc<[_]> = shared.db(move |st| st.members(conv)).await?.into();
+        self.read = Some((conv, members.clone()));
+        Ok(members)
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test count of the member lists [`Roster`] read from the store on
+    /// this thread (a current-thread runtime's test).
+    pub(crate) static MEMBER_READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// [`parts`], a plain message to `listed` if given.
@@ -73,6 +117,7 @@ async fn parts_to(
     shared: &Shared,
     message: natter_store::Message,
     listed: Option<Arc<[UserId]>>,
+    roster: &mut Roster,
 ) -> Result<Vec<LocalPart>, CmdError> {
     let (conv, seq) = (message.conv, message.seq);
     let target = message.action.map(|a| a.target());
@@ -83,11 +128,11 @@ async fn parts_to(
     let Some(target) = target else {
         let members = match listed {
             Some(members) => members,
-            None => readers(shared, conv, seq).await?,
+            None => readers(shared, conv, seq, roster).await?,
         };
         return Ok(vec![part(Some(members), full)?]);
     };
-    let members = shared.db(move |st| st.members(conv)).await?;
+    let members = roster.members(shared, conv).await?;
     let members = members.iter().filter(|m| m.may_read(seq));
     let (readers, others): (Vec<_>, Vec<_>) = members.partition(|m| m.may_read(target));
     let ids = |list: Vec<&natter_store::Member>| -> Arc<[UserId]> {
@@ -110,11 +155,16 @@ async fn parts_to(
 /// from the cache (its `Forget` lost or late), and nobody removed before
 /// the commit or added after it is listed (one removed since misses it
 /// live and reads it in the history).
-async fn readers(shared: &Shared, conv: ConvId, seq: u64) -> Result<Arc<[UserId]>, CmdError> {
+async fn readers(
+    shared: &Shared,
+    conv: ConvId,
+    seq: u64,
+    roster: &mut Roster,
+) -> Result<Arc<[UserId]>, CmdError> {
     if shared.bus.is_local() {
         return shared.members(conv).await;
     }
-    let members = shared.db(move |st| st.members(conv)).await?;
+    let members = roster.members(shared, conv).await?;
     let may_read = members.iter().filter(|m| m.may_read(seq));
     Ok(may_read.map(|m| m.user).collect())
 }
@@ -125,4 +175,115 @@ fn part(to: Option<Arc<[UserId]>>, message: api::Message) -> Result<LocalPart, C
     let event = ServerFrame::Event(Event::Message(message));
     let frame = Bytes::from(api::encode(&event).map_err(|_| ErrorCode::Internal)?);
     Ok(LocalPart { to, frame, e2e })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use natter_store::{MemoryStore, MsgKind, NewGroup, NewMessage, Role, Store};
+
+    use super::*;
+    use crate::bus::Node;
+    use crate::inbox::{Budget, Inbox, InboxStats};
+    use crate::push::{Push, SessionKey};
+
+    /// A logged-in session of `user`; its pushes land in the inbox.
+    fn session(shared: &Shared, user: UserId, key: u64) -> Arc<Inbox> {
+        let budget = Budget {
+            frames: 1000,
+            bytes: 1 << 20,
+        };
+        let inbox = Arc::new(Inbox::new(budget, InboxStats::default()));
+        let hub = &shared.hub;
+        hub.register(user, SessionKey(key), [0; 32], inbox.clone());
+        inbox
+    }
+
+    /// The seqs of the messages in `inbox` so far.
+    fn seqs_in(inbox: &Inbox) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        while let Some(push) = inbox.try_pop() {
+            if let Push::Message { seq, .. } = push {
+                seqs.push(seq);
+            }
+        }
+        seqs
+    }
+
+    fn text(conv: ConvId, sender: UserId, n: u8) -> NewMessage {
+        NewMessage {
+            conv,
+            sender: Some(sender),
+            client_id: [n; 16],
+            kind: MsgKind::Text,
+            body: format!("m{n}"),
+            ts_ms: 1,
+        }
+    }
+
+    fn member_reads() -> u64 {
+        MEMBER_READS.with(|n| n.get())
+    }
+
+    /// Review finding (issues 10/11): a cluster node's gap fill read the
+    /// members from the store once per filled message, holding the seq
+    /// table (up to 200 round trips per page). Now once per page, each
+    /// message still going to the members who may read its seq: a member
+    /// who joined in the middle of the gap gets only what follows the join.
+    #[tokio::test]
+    async fn a_gap_fill_reads_the_members_once_per_page_and_filters_per_message() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let (tx, _rx) = tokio::sync::mpsc::channel(1000);
+        let node = Node::new(Some(tx), "t".into(), Duration::from_millis(100), 3);
+        let config = crate::ServerConfig::for_tests();
+        let shared = Shared::with_node(store.clone(), config, Arc::new(node));
+        let olga = store.create_user("olga", "x", 0).expect("user").id;
+        let kim = store.create_user("kim", "x", 0).expect("user").id;
+        let lee = store.create_user("lee", "x", 0).expect("user").id;
+        let group = NewGroup {
+            name: "club".into(),
+            public: true,
+            owner: olga,
+            members: vec![kim],
+        };
+        let conv = store.create_group(group, 0).expect("group").id;
+        let (kim_in, lee_in) = (session(&shared, kim, 1), session(&shared, lee, 2));
+        let first = store.append(&[text(conv, olga, 0)]).expect("appended")[0]
+            .message
+            .seq;
+        deliver::relayed(&shared, conv, first, Vec::new()).await; // starts tracking
+        assert_eq!(seqs_in(&kim_in), [first]);
+        for n in 1..=5 {
+            store.append(&[text(conv, olga, n)]).expect("appended");
+        }
+        let joined = store.last_seq(conv).expect("last seq") + 1;
+        store
+            .add_member(conv, lee, Role::Member, joined)
+            .expect("lee joins");
+        for n in 6..=10 {
+            store.append(&[text(conv, olga, n)]).expect("appended");
+        }
+        let last = store.last_seq(conv).expect("last seq");
+        assert_eq!(last, first + 10);
+        let reads = member_reads();
+        // Only the newest is announced (its envelope without parts): the
+        // nine before it are a gap, filled from the store with it.
+        deliver::relayed(&shared, conv, last, Vec::new()).await;
+        assert_eq!(
+            member_reads() - reads,
+            1,
+            "one member read for the page, not one per message"
+        );
+        assert_eq!(
+            seqs_in(&kim_in),
+            (first + 1..=last).collect::<Vec<_>>(),
+            "all filled, in order"
+        );
+        assert_eq!(
+            seqs_in(&lee_in),
+            (joined..=last).collect::<Vec<_>>(),
+            "nothing from before the join"
+        );
+    }
 }
