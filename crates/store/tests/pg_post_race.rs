@@ -337,7 +337,7 @@ fn seeded_races_never_store_a_kicked_members_post_after_the_kick() {
         if round > 0 {
             let last = node_b.last_seq(g.conv).expect("last");
             node_b
-                .add_member(g.conv, g.mallory, natter_store::Role::Member, last + 1)
+                .add_member(g.conv, g.mallory, Role::Member, last + 1)
                 .expect("mallory back");
         }
         let batches = Arc::new(std::sync::atomic::AtomicU32::new(0));
