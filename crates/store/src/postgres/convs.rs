@@ -6,8 +6,8 @@ use postgres::{GenericClient, Transaction};
 use super::accounts::{join, join_unless_member};
 use super::schema_extra::READ_COMMITTED;
 use super::{
-    CONV_COLS, LockMode, MEMBER_COLS, PgStore, conv_row, kind_code, lock_live_conv, member_row,
-    require_user, role_code, sql_seq,
+    CONV_COLS, MEMBER_COLS, PgStore, conv_row, kind_code, lock_live_conv, member_row, require_user,
+    role_code, sql_seq,
 };
 use crate::types::LOBBY;
 use crate::{
@@ -246,7 +246,7 @@ impl Members for PgStore {
         // the conversation is locked against a racing group deletion
         // (`NotFound` once deleted, see `lock_live_conv`).
         self.tx_at(READ_COMMITTED, move |tx| {
-            lock_live_conv(tx, conv, LockMode::KeyShare)?;
+            lock_live_conv(tx, conv)?;
             require_user(tx, user)?;
             join_unless_member(tx, conv, user, role, joined_seq)
         })

@@ -22,8 +22,8 @@ use postgres::{GenericClient, IsolationLevel, Transaction};
 
 use super::moderation::{PostRights, lock_post_rights};
 use super::{
-    LockMode, MSG_COLS, PgStore, get_seq, lock_live_conv, message_row, msg_kind_code, require_user,
-    sql_seq,
+    MSG_COLS, PgStore, deleted_group, get_seq, lock_live_conv, message_row, msg_kind_code,
+    require_user, sql_seq,
 };
 use crate::paging::{clamp_limit, ordered, page_bounds};
 use crate::types::LOBBY;
@@ -264,7 +264,7 @@ fn raise_in(
     );
     require_user(tx, user)?;
     // Against a racing group deletion: see `lock_live_conv`.
-    lock_live_conv(tx, conv, LockMode::KeyShare)?;
+    lock_live_conv(tx, conv)?;
     let seq = seq.min(last_seq(tx, conv)?);
     get_seq(&tx.query_one(&sql, &[&user.0, &conv.0, &sql_seq(seq)])?, 0)
 }
@@ -347,7 +347,13 @@ impl Cursors for PgStore {
             let mut raised = vec![0; cursors.len()];
             for &i in &order {
                 let (user, conv, seq) = cursors[i];
-                raised[i] = raise_in(tx, "delivered", user, conv, seq)?;
+                // An ack for a group deleted since it was checked raises
+                // nothing (0: the deletion removed the cursors) and does
+                // not fail the other users' acks in the batch.
+                raised[i] = match raise_in(tx, "delivered", user, conv, seq) {
+                    Err(StoreError::NotFound) if deleted_group(tx, conv)? => 0,
+                    other => other?,
+                };
             }
             Ok(raised)
         })

@@ -392,41 +392,29 @@ pub(super) fn require_conv(conn: &mut impl postgres::GenericClient, conv: ConvId
 /// Locks conversation `conv` against a group deletion and fails with
 /// `NotFound` when it does not exist or is a deleted group: for the
 /// transactions that add rows to a conversation without locking it as an
-/// append does (a join, a cursor raise, a mute). A deletion locks the row
-/// `FOR UPDATE` first (`moderation::delete`), which conflicts with `mode`
-/// (`FOR KEY SHARE` at READ COMMITTED; `FOR SHARE` at SERIALIZABLE, where
-/// taking it on a row a deletion changed meanwhile fails as a serialization
-/// failure and is retried), so either the deletion waits for this
-/// transaction and then deletes what it added, or this waits for the
-/// deletion's commit and the check, a statement run after the lock, sees it.
-pub(super) fn lock_live_conv(
-    conn: &mut impl postgres::GenericClient,
-    conv: ConvId,
-    mode: LockMode,
-) -> Result<()> {
-    let lock = match mode {
-        LockMode::KeyShare => "SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE",
-        LockMode::Share => "SELECT 1 FROM conversations WHERE id = $1 FOR SHARE",
-    };
-    if !exists(conn, lock, &[&conv.0])?
-        || exists(
-            conn,
-            "SELECT 1 FROM deleted_groups WHERE conv_id = $1",
-            &[&conv.0],
-        )?
-    {
+/// append does (a join, a cursor raise, a ban, a mute). A deletion locks
+/// the row `FOR UPDATE` first (`moderation::delete`), which conflicts with
+/// this `FOR KEY SHARE` (appends' `FOR NO KEY UPDATE` does not), so either
+/// the deletion waits for this transaction and then deletes what it added,
+/// or this waits for the deletion's commit and the check, a statement run
+/// after the lock, sees it. A mute (SERIALIZABLE) reads its snapshot
+/// there; the deletion catches up with it at the membership row it locks
+/// next, deleted meanwhile (a serialization failure; the retry finds the
+/// group deleted). It takes this lock before that row, in the deletion's
+/// order: the other way round the two deadlock (tested). Appends' `FOR NO
+/// KEY UPDATE` and `last_seq` updates do not conflict with this lock.
+pub(super) fn lock_live_conv(conn: &mut impl postgres::GenericClient, conv: ConvId) -> Result<()> {
+    let lock = "SELECT 1 FROM conversations WHERE id = $1 FOR KEY SHARE";
+    if !exists(conn, lock, &[&conv.0])? || deleted_group(conn, conv)? {
         return Err(StoreError::NotFound);
     }
     Ok(())
 }
 
-/// The row lock [`lock_live_conv`] takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum LockMode {
-    /// For READ COMMITTED transactions: does not wait for appends.
-    KeyShare,
-    /// For SERIALIZABLE transactions (see [`lock_live_conv`]).
-    Share,
+/// Whether `conv` is a deleted group.
+pub(super) fn deleted_group(conn: &mut impl postgres::GenericClient, conv: ConvId) -> Result<bool> {
+    let sql = "SELECT 1 FROM deleted_groups WHERE conv_id = $1";
+    exists(conn, sql, &[&conv.0])
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use super::messages::{append_one, lock_convs, store_last_seqs};
 use super::schema_extra::READ_COMMITTED;
 use super::schema_extra::{count, lock_key};
 use super::{CONV_COLS, PgStore, conv_row, role_code};
-use super::{LockMode, lock_live_conv, require_user};
+use super::{lock_live_conv, require_user};
 use crate::moderation::{Ban, GroupSettings, GroupUpdate, Moderation, PostRight};
 use crate::{
     Appended, ConvId, Conversation, Member, NewMessage, Result, Role, StoreError, UserId, group_key,
@@ -73,7 +73,6 @@ fn update(
     conv: ConvId,
     u: &GroupUpdate,
 ) -> Result<(Conversation, GroupSettings)> {
-    lock_live_conv(c, conv, LockMode::Share)?;
     require_group(c, conv)?;
     if let Some(name) = &u.name {
         rename(c, conv, name)?;
@@ -99,7 +98,7 @@ fn update(
 }
 
 fn put_ban(c: &mut impl GenericClient, conv: ConvId, ban: &Ban, max: usize) -> Result<()> {
-    lock_live_conv(c, conv, LockMode::KeyShare)?;
+    lock_live_conv(c, conv)?;
     require_user(c, ban.user)?;
     lock_key(c, "bans", conv.0)?;
     let listed = "SELECT count(*) FROM group_bans WHERE conv_id = $1";
@@ -143,7 +142,7 @@ fn transfer(c: &mut impl GenericClient, conv: ConvId, from: UserId, to: UserId) 
 
 /// Runs at READ COMMITTED. The conversation row is locked first, `FOR
 /// UPDATE`: that waits for every transaction adding rows to it (appends
-/// lock it `FOR NO KEY UPDATE`, joins, cursor raises and mutes take
+/// lock it `FOR NO KEY UPDATE`, joins, cursor raises, mutes and bans take
 /// [`super::lock_live_conv`], any other insert referencing it takes `FOR
 /// KEY SHARE` through its foreign key) and makes later ones wait for this
 /// commit. Each statement after the lock sees what those committed, so
@@ -259,7 +258,9 @@ impl Moderation for PgStore {
 
     fn set_muted(&self, conv: ConvId, user: UserId, muted: bool) -> Result<bool> {
         self.tx(move |t| {
-            lock_live_conv(t, conv, LockMode::Share)?;
+            // The conversation before the membership row, as a deletion
+            // takes them (else the two deadlock); see `lock_live_conv`.
+            lock_live_conv(t, conv)?;
             require_user(t, user)?;
             lock_membership(t, conv, user)?;
             let sql = match muted {

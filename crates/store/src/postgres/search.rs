@@ -7,8 +7,8 @@
 use postgres::GenericClient;
 
 use super::schema_extra::READ_COMMITTED;
-use super::{LockMode, lock_live_conv, require_user};
 use super::{MSG_COLS, PgStore, get_seq, message_row, sql_seq};
+use super::{lock_live_conv, require_user};
 use crate::paging::clamp_limit;
 use crate::search::{MIN_SEARCH_CHARS, ReadMarks, Search, SearchQuery};
 use crate::{ConvId, Message, Result, UserId};
@@ -82,7 +82,7 @@ fn raise_read(
 ) -> Result<(u64, u64)> {
     require_user(c, user)?;
     // Against a racing group deletion: see `lock_live_conv`.
-    lock_live_conv(c, conv, LockMode::KeyShare)?;
+    lock_live_conv(c, conv)?;
     let ensure = "INSERT INTO cursors (user_id, conv_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
     c.execute(ensure, &[&user.0, &conv.0])?;
     let sql = "SELECT read FROM cursors WHERE user_id = $1 AND conv_id = $2 FOR UPDATE";
