@@ -386,16 +386,8 @@ fn unindexed_hits(
         message_cols()
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query((q.user.0, upto, q.conv.map(|c| c.0), before))?;
-    let mut hits = Vec::new();
-    while hits.len() < limit {
-        let Some(row) = rows.next()? else { break };
-        let m = message_row(row)?;
-        if holds_as_indexed(&m.body, needle) {
-            hits.push(m);
-        }
-    }
-    Ok(hits)
+    let rows = stmt.query((q.user.0, upto, q.conv.map(|c| c.0), before))?;
+    holding(rows, needle, limit)
 }
 
 /// Hits in the index below rowid `before`: its rows holding every trigram
@@ -419,7 +411,12 @@ fn indexed_hits(
     );
     let params = (q.user.0, trigrams(&q.text), q.conv.map(|c| c.0), before);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params)?;
+    holding(stmt.query(params)?, needle, limit)
+}
+
+/// The first `limit` of `rows` (messages) whose body holds `needle`
+/// ([`holds_as_indexed`]).
+fn holding(mut rows: rusqlite::Rows<'_>, needle: &[char], limit: usize) -> Result<Vec<Message>> {
     let mut hits = Vec::new();
     while hits.len() < limit {
         let Some(row) = rows.next()? else { break };
