@@ -440,3 +440,62 @@ async fn a_gap_fill_that_stops_short_of_the_newer_seq_leaves_the_gap_open() {
     deliver::relayed(&shared, conv, 4, vec![part_to(kim)]).await;
     assert_eq!(seqs_in(&inbox), Vec::<u64>::new(), "a repeat is dropped");
 }
+
+/// Review finding (issues 10/11): a cluster node's gap fill read the
+/// members from the store once per filled message, holding the seq table
+/// (up to 200 round trips per page). Now once per page, each message still
+/// going to the members who may read its seq: a member who joined in the
+/// middle of the gap gets only what follows the join.
+#[tokio::test]
+async fn a_gap_fill_reads_the_members_once_per_page_and_filters_per_message() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (shared, _rx) = node(store.clone());
+    let olga = store.create_user("olga", "x", 0).expect("user").id;
+    let kim = store.create_user("kim", "x", 0).expect("user").id;
+    let lee = store.create_user("lee", "x", 0).expect("user").id;
+    let group = NewGroup {
+        name: "club".into(),
+        public: true,
+        owner: olga,
+        members: vec![kim],
+    };
+    let conv = store.create_group(group, 0).expect("group").id;
+    let (kim_in, lee_in) = (session(&shared, kim, 1), session(&shared, lee, 2));
+    let first = store.append(&[text(conv, olga, 0)]).expect("appended")[0]
+        .message
+        .seq;
+    deliver::relayed(&shared, conv, first, Vec::new()).await; // starts tracking
+    assert_eq!(seqs_in(&kim_in), [first]);
+    for n in 1..=5 {
+        store.append(&[text(conv, olga, n)]).expect("appended");
+    }
+    let joined = store.last_seq(conv).expect("last seq") + 1;
+    store
+        .add_member(conv, lee, natter_store::Role::Member, joined)
+        .expect("lee joins");
+    for n in 6..=10 {
+        store.append(&[text(conv, olga, n)]).expect("appended");
+    }
+    let last = store.last_seq(conv).expect("last seq");
+    assert_eq!(last, first + 10);
+    let member_reads = || crate::writer::MEMBER_READS.with(|n| n.get());
+    let reads = member_reads();
+    // Only the newest is announced (its envelope without parts): the nine
+    // before it are a gap, filled from the store with it.
+    deliver::relayed(&shared, conv, last, Vec::new()).await;
+    assert_eq!(
+        member_reads() - reads,
+        1,
+        "one member read for the page, not one per message"
+    );
+    assert_eq!(
+        seqs_in(&kim_in),
+        (first + 1..=last).collect::<Vec<_>>(),
+        "all filled, in order"
+    );
+    assert_eq!(
+        seqs_in(&lee_in),
+        (joined..=last).collect::<Vec<_>>(),
+        "nothing from before the join"
+    );
+}

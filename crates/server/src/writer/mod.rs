@@ -45,6 +45,8 @@ use crate::error::CmdError;
 use crate::metrics::Metrics;
 use crate::push::Push;
 
+#[cfg(test)]
+pub(crate) use fan_out::MEMBER_READS;
 pub(crate) use fan_out::{fan_out, parts};
 
 /// Jobs waiting for the writer before senders wait.

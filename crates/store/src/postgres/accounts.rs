@@ -27,21 +27,7 @@ pub(super) fn join(
     role: Role,
     joined: u64,
 ) -> Result<Member> {
-    let sql = "INSERT INTO members (conv_id, user_id, role, joined_seq, left_seq)
-               VALUES ($1, $2, $3, $4, NULL)
-               ON CONFLICT (conv_id, user_id) DO UPDATE
-               SET role = EXCLUDED.role, joined_seq = EXCLUDED.joined_seq, left_seq = NULL";
-    let joined_seq = super::sql_seq(joined);
-    tx.execute(
-        sql,
-        &[&conv.0, &user.0, &super::role_code(role), &joined_seq],
-    )?;
-    Ok(Member {
-        user,
-        role,
-        joined_seq: joined_seq as u64,
-        left_seq: None,
-    })
+    upsert_member(tx, conv, user, role, joined, "")
 }
 
 /// Makes `user` a member of `conv` again or for the first time, unless it
@@ -55,15 +41,32 @@ pub(super) fn join_unless_member(
     role: Role,
     joined: u64,
 ) -> Result<Member> {
-    let sql = "INSERT INTO members (conv_id, user_id, role, joined_seq, left_seq)
-               VALUES ($1, $2, $3, $4, NULL)
-               ON CONFLICT (conv_id, user_id) DO UPDATE
-               SET role = EXCLUDED.role, joined_seq = EXCLUDED.joined_seq, left_seq = NULL
-               WHERE members.left_seq IS NOT NULL";
+    let former_only = "WHERE members.left_seq IS NOT NULL";
+    upsert_member(tx, conv, user, role, joined, former_only)
+}
+
+/// The membership upsert of [`join`] and [`join_unless_member`]; `guard`
+/// is the `WHERE` of its update (empty: always replace). `Conflict` when
+/// the guard kept the row as it was.
+fn upsert_member(
+    tx: &mut Transaction<'_>,
+    conv: ConvId,
+    user: UserId,
+    role: Role,
+    joined: u64,
+    guard: &str,
+) -> Result<Member> {
+    let sql = format!(
+        "INSERT INTO members (conv_id, user_id, role, joined_seq, left_seq)
+         VALUES ($1, $2, $3, $4, NULL)
+         ON CONFLICT (conv_id, user_id) DO UPDATE
+         SET role = EXCLUDED.role, joined_seq = EXCLUDED.joined_seq, left_seq = NULL
+         {guard}"
+    );
     let joined_seq = super::sql_seq(joined);
     let params: [&(dyn postgres::types::ToSql + Sync); 4] =
         [&conv.0, &user.0, &super::role_code(role), &joined_seq];
-    if tx.execute(sql, &params)? == 0 {
+    if tx.execute(&sql, &params)? == 0 {
         return Err(StoreError::Conflict("already a member"));
     }
     Ok(Member {
